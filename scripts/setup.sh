@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what lockclaw and its tests need on a fresh Debian machine (run as root), then builds.
+# Idempotent and quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: sshd for the integration tests, nspawn + debootstrap for the lab, ssh-audit as the outside judge.
+APT_PACKAGES=(openssh-server openssh-client systemd-container debootstrap iproute2 apt-utils ssh-audit ca-certificates)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm dependencies exactly as locked; skipped when node_modules matches the lock file
+stamp=node_modules/.lockclaw-lock-hash
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  npm ci --no-audit --no-fund
+  echo "$want" >"$stamp"
+fi
+
+npm run --silent build

@@ -1,0 +1,58 @@
+/** The `lockclaw` program: a thin shell over the engine. Each command lives in its own file. */
+import { Command, CommanderError } from "commander";
+import { ExitCode, LockclawError } from "../engine/errors.js";
+import { registerProvisionCommands } from "./provision.js";
+import { registerLabCommands } from "./lab.js";
+
+export interface CommandResult {
+  exitCode: number;
+}
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0  nothing changed (audit: every check passed)
+  1  a task failed, the input was invalid, or an audit check failed
+  2  something changed (or would change, under --check)
+  4  a host could not be reached or authenticated`;
+
+export function buildProgram(done: (r: Promise<CommandResult>) => void): Command {
+  const program = new Command("lockclaw")
+    .description(
+      "Turn a fresh Linux VM into a hardened host for self-hosted AI agents, over SSH, and keep it that way.",
+    )
+    .version(process.env.npm_package_version ?? "0.1.0")
+    .showHelpAfterError()
+    .addHelpText("after", EXIT_CODES_HELP)
+    .exitOverride();
+  registerProvisionCommands(program, done);
+  registerLabCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let pending: Promise<CommandResult> | undefined;
+  const program = buildProgram((p) => (pending = p));
+  try {
+    await program.parseAsync(argv);
+    if (pending) return (await pending).exitCode;
+    return typeof process.exitCode === "number" ? process.exitCode : ExitCode.Ok;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // help and version are "errors" to commander; they already printed
+    return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Failed;
+  }
+  if (err instanceof LockclawError) {
+    process.stderr.write(`lockclaw: ${err.message}\n`);
+    if (process.env.LOCKCLAW_DEBUG && err.cause) process.stderr.write(`  cause: ${String(err.cause)}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(
+    `lockclaw: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  return ExitCode.Failed;
+}

@@ -1,0 +1,158 @@
+/** `lockclaw provision host|stack <target...>`: apply a playbook. Parsing and printing only; the engine does the work. */
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { ConfigError } from "../engine/errors.js";
+import { builtinPlaybook } from "../engine/paths.js";
+import { runPlaybook } from "../engine/run.js";
+import { parseVarArg, readVarsFile, type VarOverride } from "../engine/vars.js";
+import { connect } from "../transport/ssh.js";
+import { builtinVars } from "../engine/builtins.js";
+import { resourceKinds } from "../resources/index.js";
+import { createRenderer } from "../report/index.js";
+import { addConnectionOptions, publicKeysOf, resolveHosts, type ConnectionOptions } from "./options.js";
+import type { CommandResult } from "./main.js";
+
+interface ProvisionOptions extends ConnectionOptions {
+  playbook?: string;
+  check?: boolean;
+  diff?: boolean;
+  var: string[];
+  varsFile: string[];
+  tags?: string;
+  skipTags?: string;
+  forks: string;
+  authorizedKey: string[];
+  rollbackAfter: string;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+const list = (s?: string) =>
+  s
+    ? s
+        .split(",")
+        .map((t) => t.trim())
+        .filter(Boolean)
+    : [];
+
+export function registerProvisionCommands(program: Command, done: (r: Promise<CommandResult>) => void): void {
+  const provision = program
+    .command("provision")
+    .description("apply a playbook to hosts over SSH: changes only what drifted and says what it changed");
+  for (const [name, what] of [
+    ["host", "harden the host: deploy user, sshd, UFW, fail2ban (playbooks/host.yml)"],
+    ["stack", "deploy the hardened agent stack (playbooks/stack.yml)"],
+  ] as const) {
+    const cmd = provision
+      .command(name)
+      .description(what)
+      .argument(
+        "<target...>",
+        "user@host[:port], an ssh config alias, an inventory host or group, lab:NAME or vagrant:NAME",
+      )
+      .option("--playbook <file>", "run this playbook instead of the built-in one")
+      .option("-C, --check", "change nothing: report what would change (exit 2 when something would)")
+      .option("-D, --diff", "show content diffs of files and rule sets")
+      .option(
+        "-e, --var <key=value>",
+        "set a playbook variable (repeatable; wins over --vars-file)",
+        collect,
+        [],
+      )
+      .option("--vars-file <file>", "YAML file of variables (repeatable)", collect, [])
+      .option("-t, --tags <tags>", "only tasks with one of these tags (comma-separated)")
+      .option("--skip-tags <tags>", "skip tasks with one of these tags (comma-separated)")
+      .option("-f, --forks <n>", "hosts worked on at once", "10")
+      .option(
+        "--authorized-key <file>",
+        "public key(s) for the deploy user (default: the public half of the login key)",
+        collect,
+        [],
+      )
+      .option(
+        "--rollback-after <seconds>",
+        "a change that could lock you out is undone on the host after this long unless a fresh login proves it",
+        "120",
+      );
+    addConnectionOptions(cmd).action((targets: string[], opts: ProvisionOptions) => {
+      done(provisionAction(name, targets, opts));
+    });
+  }
+}
+
+async function provisionAction(
+  kind: "host" | "stack",
+  targets: string[],
+  o: ProvisionOptions,
+): Promise<CommandResult> {
+  const forks = Number(o.forks);
+  if (!Number.isInteger(forks) || forks < 1)
+    throw new ConfigError(`--forks ${o.forks} is not a positive whole number`, undefined, "e.g. --forks 5");
+  const rollbackAfter = Number(o.rollbackAfter);
+  if (!Number.isInteger(rollbackAfter) || rollbackAfter < 15) {
+    throw new ConfigError(
+      `--rollback-after ${o.rollbackAfter} is too short`,
+      undefined,
+      "give at least 15 seconds",
+    );
+  }
+  const overrides: VarOverride[] = [...o.varsFile.flatMap(readVarsFile), ...o.var.map(parseVarArg)];
+  const hosts = await resolveHosts(targets, o);
+  const explicitKeys = o.authorizedKey.flatMap((f) => readPublicKeys(f));
+  for (const h of hosts) {
+    const keys = explicitKeys.length ? explicitKeys : publicKeysOf(h.target.identityFiles);
+    // a default, below inventory vars and --var; plays that do not declare it ignore it
+    if (keys.length)
+      h.vars = [{ name: "authorized_keys", value: keys, from: { file: "(login key)" } }, ...h.vars];
+  }
+  const renderer = createRenderer({
+    json: !!o.json,
+    tty: !!process.stdout.isTTY,
+    diff: !!o.diff,
+    verbose: !!o.verbose,
+    out: process.stdout,
+  });
+  const result = await runPlaybook({
+    playbookFile: o.playbook ?? builtinPlaybook(kind),
+    kinds: resourceKinds,
+    hosts,
+    overrides,
+    builtins: builtinVars(),
+    connector: connect,
+    check: !!o.check,
+    tags: list(o.tags),
+    skipTags: list(o.skipTags),
+    forks,
+    rollbackAfterSeconds: rollbackAfter,
+    onEvent: (e) => renderer.handle(e),
+    confirmDelayMs: Number(process.env.LOCKCLAW_TEST_CONFIRM_DELAY_MS) || undefined,
+  });
+  await renderer.end();
+  return { exitCode: result.exitCode };
+}
+
+function readPublicKeys(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(
+      `cannot read --authorized-key ${file}: ${(err as Error).message}`,
+      { file },
+      "give a public key file (id_ed25519.pub)",
+    );
+  }
+  const keys = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"));
+  keys.forEach((k, i) => {
+    if (!/^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp\d+|sk-\S+) [A-Za-z0-9+/=]+/.test(k)) {
+      throw new ConfigError(
+        "not an SSH public key",
+        { file, line: i + 1 },
+        "give the .pub file, not the private key",
+      );
+    }
+  });
+  return keys;
+}

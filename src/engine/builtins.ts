@@ -1,0 +1,7 @@
+/** Variables lockclaw gives every playbook, on top of the play's own. */
+import type { Vars } from "./vars.js";
+import { loadCloudflareRanges } from "../cloudflare/ranges.js";
+
+export function builtinVars(): Vars {
+  return { cloudflare_ranges: loadCloudflareRanges() };
+}

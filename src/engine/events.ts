@@ -1,0 +1,50 @@
+/**
+ * The event stream of a run. The engine emits these; renderers (src/report/) turn them into a TTY
+ * view, plain lines or NDJSON. Every string in an event has already been through the redactor.
+ */
+import type { Change } from "./resource.js";
+
+export type TaskStatus = "ok" | "changed" | "failed" | "skipped";
+
+export interface HostRecap {
+  host: string;
+  ok: number;
+  changed: number;
+  failed: number;
+  skipped: number;
+  unreachable: boolean;
+  /** SSH execs this run made on the host (all connections). */
+  execs: number;
+  durationMs: number;
+  error?: string;
+}
+
+export type LockclawEvent =
+  | { type: "run-start"; playbook: string; hosts: string[]; check: boolean }
+  | { type: "host-start"; host: string }
+  | { type: "host-connected"; host: string; user: string; port: number }
+  | { type: "play-start"; host: string; play: string }
+  | { type: "task-start"; host: string; task: string; handler?: boolean }
+  | {
+      type: "task-result";
+      host: string;
+      task: string;
+      status: TaskStatus;
+      changes: Change[];
+      handler?: boolean;
+      error?: string;
+      durationMs?: number;
+    }
+  | {
+      type: "guard";
+      host: string;
+      task: string;
+      phase: "armed" | "confirmed" | "rolled-back";
+      detail: string;
+    }
+  | { type: "warning"; host?: string; message: string }
+  | { type: "debug"; host?: string; message: string }
+  | { type: "host-recap"; recap: HostRecap }
+  | { type: "recap"; hosts: HostRecap[]; exitCode: number; durationMs: number };
+
+export type EventSink = (event: LockclawEvent) => void;

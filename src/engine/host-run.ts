@@ -1,0 +1,399 @@
+/**
+ * One host, one connection: probe every task in one exec, diff, then apply in as few execs as the
+ * lock-out guard allows (one per guarded change, one for everything else), verifying in the same exec.
+ */
+import {
+  ApplyError,
+  ConnectionError,
+  LockclawError,
+  LockoutPreventedError,
+  ProbeParseError,
+  excerpt,
+} from "./errors.js";
+import type { EventSink, HostRecap, TaskStatus } from "./events.js";
+import { armScript, disarmScript, newRollback, rollbackNowScript, type ArmedRollback } from "./guard.js";
+import { selectedByTags, type PreparedPlay, type PreparedTask } from "./prepare.js";
+import type { Redactor } from "./redact.js";
+import type { Change } from "./resource.js";
+import { SectionWriter, extractWarnings } from "./sections.js";
+import type { HostStateStore } from "./state.js";
+import type { ConnectionTarget, Transport } from "../transport/types.js";
+import { runScript } from "../transport/script.js";
+import { candidateTargets, connectFirst, type Connector } from "./connect.js";
+
+export interface HostRunOptions {
+  check: boolean;
+  tags: string[];
+  skipTags: string[];
+  /** Seconds after which the armed rollback restores a guarded change. */
+  rollbackAfterSeconds: number;
+  connector: Connector;
+  state: HostStateStore;
+  redactor: Redactor;
+  emit: EventSink;
+  /** Test hook: wait this long between applying a guarded change and proving the fresh login. */
+  confirmDelayMs?: number;
+}
+
+interface Planned {
+  task: PreparedTask;
+  facts: unknown;
+  changes: Change[];
+}
+
+export class HostRun {
+  private transport?: Transport;
+  private extraExecs = 0;
+  private readonly counts = { ok: 0, changed: 0, failed: 0, skipped: 0 };
+  private readonly started = Date.now();
+
+  constructor(
+    private readonly target: ConnectionTarget,
+    private readonly plays: PreparedPlay[],
+    private readonly opt: HostRunOptions,
+  ) {}
+
+  private get host(): string {
+    return this.target.name;
+  }
+
+  async run(): Promise<HostRecap> {
+    this.opt.emit({ type: "host-start", host: this.host });
+    let error: string | undefined;
+    let unreachable = false;
+    try {
+      await this.connect();
+      for (const play of this.plays) await this.runPlay(play);
+    } catch (err) {
+      unreachable = err instanceof ConnectionError && this.transport === undefined;
+      error = this.opt.redactor.text(err instanceof Error ? err.message : String(err));
+      if (!unreachable) this.counts.failed = Math.max(this.counts.failed, 1);
+    } finally {
+      await this.transport?.close();
+    }
+    return {
+      host: this.host,
+      ...this.counts,
+      unreachable,
+      execs: (this.transport?.execCount ?? 0) + this.extraExecs,
+      durationMs: Date.now() - this.started,
+      ...(error ? { error } : {}),
+    };
+  }
+
+  private async connect(): Promise<void> {
+    const remembered = this.opt.state.get(this.host);
+    const planned = this.plays.flatMap((p) => (p.reconnect ? [p.reconnect] : []));
+    const targets = candidateTargets(this.target, remembered, planned);
+    this.transport = await connectFirst(targets, this.opt.connector, (t, err) =>
+      this.debug(`login ${t.user}@${t.host}:${t.port} failed: ${err.message}`),
+    );
+    const t = this.transport.target;
+    this.opt.emit({ type: "host-connected", host: this.host, user: t.user, port: t.port });
+  }
+
+  private debug(message: string): void {
+    this.opt.emit({ type: "debug", host: this.host, message: this.opt.redactor.text(message) });
+  }
+
+  private async exec(script: string, become: boolean, what: string) {
+    const t0 = Date.now();
+    const res = await runScript(this.transport!, script, { become, errexit: false });
+    this.debug(
+      `exec #${this.transport!.execCount}: ${what} (${(Date.now() - t0) / 1000}s, exit ${res.code})`,
+    );
+    return res;
+  }
+
+  private result(
+    task: PreparedTask,
+    status: TaskStatus,
+    changes: Change[],
+    handler = false,
+    error?: string,
+  ): void {
+    this.counts[status]++;
+    this.opt.emit({
+      type: "task-result",
+      host: this.host,
+      task: task.name,
+      status,
+      changes: this.opt.redactor.value(changes),
+      ...(handler ? { handler } : {}),
+      ...(error ? { error: this.opt.redactor.text(error) } : {}),
+    });
+  }
+
+  private warn(message: string): void {
+    this.opt.emit({ type: "warning", host: this.host, message: this.opt.redactor.text(message) });
+  }
+
+  private async runPlay(play: PreparedPlay): Promise<void> {
+    this.opt.emit({ type: "play-start", host: this.host, play: play.name });
+    const active: PreparedTask[] = [];
+    for (const task of play.tasks) {
+      if (task.skippedByWhen || !selectedByTags(task, this.opt.tags, this.opt.skipTags)) {
+        this.result(task, "skipped", []);
+      } else active.push(task);
+    }
+    for (const t of active) this.opt.emit({ type: "task-start", host: this.host, task: t.name });
+    const handlers = [...play.handlers.values()];
+    const planned = await this.probeAndDiff([...active, ...handlers], play.become);
+    const tasks = planned.slice(0, active.length);
+    const notified = new Set<string>();
+    for (const p of tasks) if (p.changes.length) p.task.notify.forEach((n) => notified.add(n));
+    const handlerPlans = planned.slice(active.length).filter((p) => notified.has(p.task.name));
+
+    if (this.opt.check) {
+      for (const p of tasks) this.result(p.task, p.changes.length ? "changed" : "ok", p.changes);
+      for (const h of handlerPlans)
+        this.result(h.task, "changed", [{ summary: "would run (notified)" }], true);
+      return;
+    }
+    for (const p of tasks) if (!p.changes.length) this.result(p.task, "ok", []);
+    await this.apply(
+      play,
+      tasks.filter((p) => p.changes.length),
+      handlerPlans,
+    );
+  }
+
+  private async probeAndDiff(tasks: PreparedTask[], become: boolean): Promise<Planned[]> {
+    if (!tasks.length) return [];
+    const w = new SectionWriter();
+    const probes = tasks.map((t) => t.kind.probe(t.spec));
+    const script = w.script(probes.map((p, i) => w.probe({ id: tasks[i]!.id, script: p.script })));
+    const res = await this.exec(script, become, `probe of ${tasks.length} tasks`);
+    if (res.code !== 0) {
+      throw new ApplyError("probe", "batched probe", res.code, this.opt.redactor.text(res.stderr));
+    }
+    const sections = w.parse(res.stdout);
+    return tasks.map((task, i) => {
+      const facts = this.parseFacts(task, sections.get(task.id)?.output, probes[i]!.parse);
+      return { task, facts, changes: task.kind.diff(task.spec, facts, { check: this.opt.check }) };
+    });
+  }
+
+  private parseFacts(task: PreparedTask, output: string | undefined, parse: (s: string) => unknown): unknown {
+    if (output === undefined) throw new ProbeParseError(`${task.name} (${task.kind.name}): no probe output`);
+    const { output: clean, warnings } = extractWarnings(output);
+    warnings.forEach((w) => this.warn(`${task.name}: ${w}`));
+    try {
+      return parse(clean);
+    } catch (err) {
+      throw new ProbeParseError(
+        `${task.name} (${task.kind.name}): cannot read probe output: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
+  /** Split into segments: each guarded change alone, everything between them batched. */
+  private async apply(play: PreparedPlay, changed: Planned[], handlers: Planned[]): Promise<void> {
+    let batch: Planned[] = [];
+    for (const p of changed) {
+      const guard = p.task.kind.guard?.(p.task.spec);
+      if (!guard) {
+        batch.push(p);
+        continue;
+      }
+      await this.applyBatch(batch, play.become, false);
+      batch = [];
+      await this.applyGuarded(play, p, guard);
+    }
+    batch.push(...handlers);
+    await this.applyBatch(batch, play.become, true, handlers.length);
+  }
+
+  private applyFragment(p: Planned): string {
+    return p.task.kind.apply(p.task.spec, p.facts, p.changes);
+  }
+
+  private async applyBatch(
+    batch: Planned[],
+    become: boolean,
+    final: boolean,
+    handlerCount = 0,
+  ): Promise<void> {
+    if (!batch.length) return;
+    const w = new SectionWriter();
+    const parts = batch.map((p) => w.change({ id: p.task.id, script: this.applyFragment(p) }));
+    const verify = batch.filter((p) => p.task.kind.verifiable !== false);
+    parts.push(
+      ...verify.map((p) => w.probe({ id: `v-${p.task.id}`, script: p.task.kind.probe(p.task.spec).script })),
+    );
+    const res = await this.exec(
+      w.script(parts),
+      become,
+      `apply ${batch.length} changes${final ? " + handlers" : ""}`,
+    );
+    const sections = w.parse(res.stdout);
+    const firstHandler = batch.length - handlerCount;
+    let failed: Error | undefined;
+    batch.forEach((p, i) => {
+      const isHandler = i >= firstHandler;
+      if (failed) {
+        this.result(p.task, "skipped", [], isHandler, "not run: an earlier task failed");
+        return;
+      }
+      const s = sections.get(p.task.id);
+      const { output, warnings } = extractWarnings(s?.output ?? "");
+      warnings.forEach((m) => this.warn(`${p.task.name}: ${m}`));
+      if (!s || s.rc !== 0) {
+        failed = new ApplyError(
+          p.task.name,
+          p.task.kind.describe(p.task.spec),
+          s?.rc ?? res.code,
+          this.opt.redactor.text(output || res.stderr),
+        );
+        this.result(p.task, "failed", p.changes, isHandler, failed.message);
+        return;
+      }
+      const drift = this.verifyDrift(p, sections.get(`v-${p.task.id}`)?.output);
+      if (drift) {
+        failed = new ApplyError(p.task.name, "verify", 0, `still differs after apply: ${drift}`);
+        this.result(p.task, "failed", p.changes, isHandler, failed.message);
+        return;
+      }
+      this.result(p.task, "changed", p.changes, isHandler);
+    });
+    if (failed) throw failed;
+  }
+
+  /** Re-read facts after apply; returns the remaining drift, or undefined when converged. */
+  private verifyDrift(p: Planned, output: string | undefined): string | undefined {
+    if (p.task.kind.verifiable === false) return undefined;
+    if (output === undefined) return "no verification output";
+    const facts = this.parseFacts(p.task, output, p.task.kind.probe(p.task.spec).parse);
+    const left = p.task.kind.diff(p.task.spec, facts, { check: false });
+    return left.length ? left.map((c) => c.summary).join("; ") : undefined;
+  }
+
+  private async applyGuarded(
+    play: PreparedPlay,
+    p: Planned,
+    guard: NonNullable<ReturnType<NonNullable<PreparedTask["kind"]["guard"]>>>,
+  ) {
+    const rb = newRollback(p.task.id);
+    const w = new SectionWriter();
+    const script = w.script([
+      w.change({ id: "arm", script: armScript(rb, guard, this.opt.rollbackAfterSeconds) }),
+      // on failure restore at once instead of leaving a half-applied change for the timer
+      w.change({
+        id: p.task.id,
+        script: `if ! (\nset -e\n${this.applyFragment(p)}\n); then\n${rollbackNowScript(rb)}\nexit 1\nfi`,
+      }),
+      ...(p.task.kind.verifiable === false
+        ? []
+        : [w.probe({ id: `v-${p.task.id}`, script: p.task.kind.probe(p.task.spec).script })]),
+    ]);
+    const res = await this.exec(script, play.become, `guarded apply: ${p.task.name}`);
+    const sections = w.parse(res.stdout);
+    const arm = sections.get("arm");
+    if (!arm || arm.rc !== 0) {
+      const err = new ApplyError(
+        p.task.name,
+        "arm rollback",
+        arm?.rc ?? res.code,
+        this.opt.redactor.text(arm?.output ?? res.stderr),
+      );
+      this.result(p.task, "failed", p.changes, false, err.message);
+      throw err;
+    }
+    this.opt.emit({
+      type: "guard",
+      host: this.host,
+      task: p.task.name,
+      phase: "armed",
+      detail: `rollback in ${this.opt.rollbackAfterSeconds}s unless a fresh login succeeds (${rb.unit})`,
+    });
+    const s = sections.get(p.task.id);
+    if (!s || s.rc !== 0) {
+      const err = new ApplyError(
+        p.task.name,
+        p.task.kind.describe(p.task.spec),
+        s?.rc ?? res.code,
+        this.opt.redactor.text(s?.output || res.stderr),
+      );
+      this.opt.emit({
+        type: "guard",
+        host: this.host,
+        task: p.task.name,
+        phase: "rolled-back",
+        detail: "apply failed; previous state restored",
+      });
+      this.result(p.task, "failed", p.changes, false, err.message);
+      throw err;
+    }
+    if (this.opt.confirmDelayMs) await new Promise((r) => setTimeout(r, this.opt.confirmDelayMs));
+    const proof = await this.freshLogin(play, rb);
+    const drift = proof.ok ? this.verifyDrift(p, sections.get(`v-${p.task.id}`)?.output) : undefined;
+    if (!proof.ok || drift) {
+      const why = proof.ok ? `still differs after apply: ${drift}` : proof.reason;
+      await this.exec(rollbackNowScript(rb), play.become, "roll back").catch(() => undefined);
+      this.opt.emit({ type: "guard", host: this.host, task: p.task.name, phase: "rolled-back", detail: why });
+      const err = new LockoutPreventedError(
+        p.task.name,
+        p.changes.map((c) => c.summary),
+        { cause: new Error(why) },
+      );
+      this.result(p.task, "failed", p.changes, false, `${err.message}: ${why}`);
+      throw err;
+    }
+    this.opt.emit({
+      type: "guard",
+      host: this.host,
+      task: p.task.name,
+      phase: "confirmed",
+      detail: proof.detail,
+    });
+    this.result(p.task, "changed", p.changes);
+  }
+
+  /** A NEW connection as the play's future login; running the disarm through it (with sudo) is the proof. */
+  private async freshLogin(
+    play: PreparedPlay,
+    rb: ArmedRollback,
+  ): Promise<{ ok: true; detail: string } | { ok: false; reason: string }> {
+    const cur = this.transport!;
+    const login = play.reconnect ?? { user: cur.target.user, port: cur.target.port };
+    const target: ConnectionTarget = {
+      ...cur.target,
+      ...login,
+      proxyJump: cur.target.proxyJump,
+      connectTimeoutMs: 10_000,
+      trustedHostKeys: [...(cur.target.trustedHostKeys ?? []), cur.hostKeyFingerprint],
+    };
+    const where = `${login.user}@${target.host}:${login.port}`;
+    let fresh: Transport | undefined;
+    try {
+      fresh = await this.opt.connector(target);
+      const res = await runScript(fresh, disarmScript(rb), { become: true, errexit: false });
+      if (res.code !== 0) {
+        return {
+          ok: false,
+          reason: `fresh login ${where} works but sudo or the disarm failed (exit ${res.code}): ${excerpt(res.stdout + res.stderr, 3)}`,
+        };
+      }
+      this.opt.state.set(this.host, {
+        host: target.host,
+        user: login.user,
+        port: login.port,
+        hostKey: cur.hostKeyFingerprint,
+      });
+      return { ok: true, detail: `fresh login ${where} with sudo proven; rollback disarmed` };
+    } catch (err) {
+      return {
+        ok: false,
+        reason: `fresh login ${where} failed: ${err instanceof LockclawError || err instanceof Error ? err.message : String(err)}`,
+      };
+    } finally {
+      if (fresh) {
+        this.extraExecs += fresh.execCount;
+        await fresh.close();
+      }
+    }
+  }
+}

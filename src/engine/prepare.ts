@@ -1,0 +1,154 @@
+/**
+ * Turns a loaded playbook into validated, fully rendered tasks for one host: variables resolved,
+ * arguments interpolated, templates rendered, each spec checked by its kind's zod schema. Everything
+ * here happens before any connection, so bad input never changes a host.
+ */
+import { ConfigError } from "./errors.js";
+import type { KindRegistry, Playbook, RawPlay, RawTask } from "./playbook/loader.js";
+import { Redactor } from "./redact.js";
+import type { AnyResourceKind } from "./resource.js";
+import { renderDeep, renderTemplateFile } from "./templates.js";
+import { resolveVars, type VarOverride, type Vars } from "./vars.js";
+
+export interface PreparedTask {
+  id: string;
+  name: string;
+  kind: AnyResourceKind;
+  spec: unknown;
+  tags: string[];
+  notify: string[];
+  /** Rendered `when` said no. */
+  skippedByWhen: boolean;
+}
+
+export interface PreparedPlay {
+  name: string;
+  tasks: PreparedTask[];
+  handlers: Map<string, PreparedTask>;
+  reconnect?: { user: string; port: number };
+  /** Run as root (sudo -n when the login user is not). */
+  become: boolean;
+  vars: Vars;
+}
+
+export interface PrepareOptions {
+  overrides: VarOverride[];
+  builtins: Vars;
+  /** Secrets found while preparing are added here. */
+  redactor: Redactor;
+}
+
+export function preparePlaybook(
+  playbook: Playbook,
+  kinds: KindRegistry,
+  options: PrepareOptions,
+): PreparedPlay[] {
+  return playbook.plays.map((play) => preparePlay(playbook, play, kinds, options));
+}
+
+function preparePlay(
+  pb: Playbook,
+  play: RawPlay,
+  kinds: KindRegistry,
+  options: PrepareOptions,
+): PreparedPlay {
+  const vars = resolveVars({
+    defaults: play.vars,
+    locateDefault: (name) => pb.source.locate([...play.keyPath, "vars", name]),
+    // a vars file or inventory may carry variables for other plays; --var must name a known one
+    overrides: options.overrides.filter((o) => o.name in play.vars || o.from.file === "--var"),
+    builtins: options.builtins,
+    multiline: play.multilineVars,
+  });
+  for (const name of play.secretVars) options.redactor.add(vars[name]);
+
+  const prepareTask = (task: RawTask, idPrefix: string): PreparedTask => {
+    const kind = kinds[task.kind]!;
+    const where = pb.source.locate([...task.keyPath, task.kind]);
+    let args = renderDeep(task.args ?? {}, vars, { ...where, path: where.path ?? task.kind });
+    if (kind.name === "template" && args && typeof args === "object" && "src" in args) {
+      const src = (args as { src: unknown }).src;
+      if (typeof src !== "string") {
+        throw new ConfigError(
+          "template src must be a file name",
+          pb.source.locate([...task.keyPath, task.kind, "src"]),
+          "give the template's name, e.g. sshd.conf.hbs",
+        );
+      }
+      const content = renderTemplateFile(
+        src,
+        pb.file,
+        vars,
+        pb.source.locate([...task.keyPath, task.kind, "src"]),
+      );
+      args = { ...args, content };
+    }
+    const spec = pb.source.validate(kind.spec, args, [...task.keyPath, task.kind]);
+    if (kind.secrets) options.redactor.add(kind.secrets(spec));
+    let skippedByWhen = false;
+    if (task.when) {
+      const negate = task.when.startsWith("!");
+      const name = negate ? task.when.slice(1) : task.when;
+      if (!(name in vars)) {
+        throw new ConfigError(
+          `when names '${name}', which is not a variable`,
+          pb.source.locate([...task.keyPath, "when"]),
+          "declare it under vars:",
+        );
+      }
+      skippedByWhen = truthy(vars[name]) === negate;
+    }
+    return {
+      id: `${idPrefix}${task.index}`,
+      name: task.name,
+      kind,
+      spec,
+      tags: task.tags,
+      notify: task.notify,
+      skippedByWhen,
+    };
+  };
+
+  let reconnect: PreparedPlay["reconnect"];
+  if (play.reconnect) {
+    const where = pb.source.locate([...play.keyPath, "reconnect"]);
+    const user = renderDeep(play.reconnect.user, vars, where);
+    const port = Number(renderDeep(play.reconnect.port, vars, where));
+    if (
+      typeof user !== "string" ||
+      !/^[a-z_][a-z0-9_-]*$/.test(user) ||
+      !Number.isInteger(port) ||
+      port < 1 ||
+      port > 65535
+    ) {
+      throw new ConfigError(
+        `reconnect must give a user name and a port (got ${JSON.stringify({ user, port })})`,
+        where,
+        "check the variables it uses",
+      );
+    }
+    reconnect = { user, port };
+  }
+
+  return {
+    name: play.name,
+    tasks: play.tasks.map((t) => prepareTask(t, `p${play.index}t`)),
+    handlers: new Map(play.handlers.map((h) => [h.name, prepareTask(h, `p${play.index}h`)])),
+    reconnect,
+    become: play.become,
+    vars,
+  };
+}
+
+function truthy(v: unknown): boolean {
+  if (Array.isArray(v)) return v.length > 0;
+  if (v && typeof v === "object") return Object.keys(v).length > 0;
+  return Boolean(v);
+}
+
+/** Tag selection as in Ansible: --tags keeps tasks with any of the tags (or `always`); --skip-tags drops them. */
+export function selectedByTags(task: PreparedTask, tags: string[], skipTags: string[]): boolean {
+  if (task.tags.some((t) => skipTags.includes(t))) return false;
+  if (tags.length === 0) return true;
+  return task.tags.includes("always") || task.tags.some((t) => tags.includes(t));
+}

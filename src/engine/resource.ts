@@ -1,0 +1,84 @@
+/**
+ * The contract every resource kind implements. A resource kind keeps its facts (probe + parse), its
+ * diff (pure) and its commands (apply) side by side in one file under src/resources/.
+ *
+ * A run per host is: every task's probe script is concatenated into ONE exec, each section delimited
+ * so a parse error names its task; diff() turns facts + spec into changes (pure, unit-tested); apply()
+ * turns changes into sh; the engine batches the apply fragments of many tasks into as few execs as it
+ * can, and re-probes what changed to verify it converged.
+ */
+import type { z } from "zod";
+
+export interface Change {
+  /** One line for a human: "create user deploy", "PasswordAuthentication yes → no". */
+  summary: string;
+  /** Unified diff for --diff. Must already be redacted when the content is sensitive. */
+  diff?: string;
+}
+
+export interface Probe<Facts> {
+  /**
+   * POSIX sh fragment run as root (through sudo when the login user is not root), stdin /dev/null,
+   * without `set -e`. Whatever it prints on stdout is handed to parse(). It must not change anything.
+   */
+  script: string;
+  /** Turn the fragment's stdout into facts. Throw an Error with a clear message on unexpected output. */
+  parse(stdout: string): Facts;
+}
+
+/** Present on kinds whose apply can cut SSH access (sshd, ufw). See SPEC §3 and DESIGN "Lock-out safety". */
+export interface LockoutGuard {
+  /** sh run just before apply: copy what apply touches into the directory "$LOCKCLAW_BACKUP". */
+  save: string;
+  /**
+   * sh that puts the saved state back from "$LOCKCLAW_BACKUP" and reloads the service, so the host is
+   * reachable exactly as before. Run by the timer armed on the host, or at once when a fresh login fails.
+   */
+  restore: string;
+}
+
+export interface ResourceContext {
+  /** true under --check: apply() is never called, but diff() may phrase changes as "would …". */
+  check: boolean;
+}
+
+export interface ResourceKind<Spec = unknown, Facts = unknown> {
+  /** The key a playbook task uses, e.g. `file`. */
+  readonly name: string;
+  /** Validates a task's arguments (after variable interpolation). Runs before any host is contacted. */
+  readonly spec: z.ZodType<Spec>;
+  /** A short label, e.g. `file /etc/sudoers.d/deploy`. */
+  describe(spec: Spec): string;
+  probe(spec: Spec): Probe<Facts>;
+  /** Pure: what must change to go from facts to spec. Empty array = in the desired state. */
+  diff(spec: Spec, facts: Facts, ctx: ResourceContext): Change[];
+  /**
+   * sh fragment that makes the changes. Runs as root with `set -e`, stdin /dev/null. Idempotent.
+   * Secrets and file contents go inside the fragment (e.g. base64Heredoc), which reaches the host on
+   * the exec's stdin, never in a process's arguments.
+   */
+  apply(spec: Spec, facts: Facts, changes: Change[]): string;
+  /**
+   * Kinds whose apply can cut SSH access return how to save and restore what they touch; undefined
+   * when this particular spec cannot cut access (e.g. ufw in `ensure` mode only adds rules).
+   */
+  guard?(spec: Spec): LockoutGuard | undefined;
+  /** Values inside the spec that are secret; the reporters redact them everywhere. */
+  secrets?(spec: Spec): string[];
+  /** Whether diff() must be empty after apply (false for `command`, whose guard is the check). */
+  readonly verifiable?: boolean;
+}
+
+/** Erases the generic parameters so kinds can sit in one registry. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyResourceKind = ResourceKind<any, any>;
+
+/** Parse `key=value` lines (the usual probe output shape). Later keys win. */
+export function parseKeyValues(stdout: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of stdout.split("\n")) {
+    const i = line.indexOf("=");
+    if (i > 0) out.set(line.slice(0, i), line.slice(i + 1));
+  }
+  return out;
+}

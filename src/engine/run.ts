@@ -1,0 +1,116 @@
+/**
+ * A whole run: load and validate everything for every host first (bad input changes nothing anywhere),
+ * then run the hosts with bounded parallelism, each on its own connection, and sum up the recap.
+ */
+import { ExitCode } from "./errors.js";
+import type { EventSink, HostRecap } from "./events.js";
+import { HostRun } from "./host-run.js";
+import { loadPlaybook, type KindRegistry } from "./playbook/loader.js";
+import { preparePlaybook, type PreparedPlay } from "./prepare.js";
+import { Redactor } from "./redact.js";
+import { HostStateStore } from "./state.js";
+import type { VarOverride, Vars } from "./vars.js";
+import type { ConnectionTarget } from "../transport/types.js";
+import type { Connector } from "./connect.js";
+
+export interface HostEntry {
+  target: ConnectionTarget;
+  /** Host variables (inventory), applied before --var. */
+  vars: VarOverride[];
+}
+
+export interface RunOptions {
+  playbookFile: string;
+  kinds: KindRegistry;
+  hosts: HostEntry[];
+  /** --vars-file and --var, in that order (later wins). */
+  overrides: VarOverride[];
+  /** Builtin variables common to every host (e.g. cloudflare_ranges). `login_user` is added per host. */
+  builtins: Vars;
+  connector: Connector;
+  check?: boolean;
+  tags?: string[];
+  skipTags?: string[];
+  forks?: number;
+  rollbackAfterSeconds?: number;
+  state?: HostStateStore;
+  onEvent: EventSink;
+  /** Known secret values (e.g. read from files) to redact as well. */
+  redactor?: Redactor;
+  confirmDelayMs?: number;
+}
+
+export interface RunResult {
+  hosts: HostRecap[];
+  exitCode: ExitCode;
+}
+
+export function exitCodeFor(recaps: HostRecap[]): ExitCode {
+  if (recaps.some((r) => r.failed > 0)) return ExitCode.Failed;
+  if (recaps.some((r) => r.unreachable)) return ExitCode.Unreachable;
+  if (recaps.some((r) => r.changed > 0)) return ExitCode.Changed;
+  return ExitCode.Ok;
+}
+
+/** Load + render + validate for every host. Throws ConfigError before anything connects. */
+export function prepareRun(opts: RunOptions): {
+  perHost: Array<{ entry: HostEntry; plays: PreparedPlay[] }>;
+  redactor: Redactor;
+} {
+  const redactor = opts.redactor ?? new Redactor();
+  const playbook = loadPlaybook(opts.playbookFile, opts.kinds);
+  const perHost = opts.hosts.map((entry) => ({
+    entry,
+    plays: preparePlaybook(playbook, opts.kinds, {
+      overrides: [...entry.vars, ...opts.overrides],
+      builtins: { ...opts.builtins, login_user: entry.target.user },
+      redactor,
+    }),
+  }));
+  return { perHost, redactor };
+}
+
+export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
+  const started = Date.now();
+  const { perHost, redactor } = prepareRun(opts);
+  const emit: EventSink = opts.onEvent;
+  emit({
+    type: "run-start",
+    playbook: opts.playbookFile,
+    hosts: opts.hosts.map((h) => h.target.name),
+    check: !!opts.check,
+  });
+  const state = opts.state ?? new HostStateStore();
+  const recaps = await mapLimit(perHost, Math.max(1, opts.forks ?? 10), async ({ entry, plays }) => {
+    const recap = await new HostRun(entry.target, plays, {
+      check: !!opts.check,
+      tags: opts.tags ?? [],
+      skipTags: opts.skipTags ?? [],
+      rollbackAfterSeconds: opts.rollbackAfterSeconds ?? 120,
+      connector: opts.connector,
+      state,
+      redactor,
+      emit,
+      confirmDelayMs: opts.confirmDelayMs,
+    }).run();
+    emit({ type: "host-recap", recap });
+    return recap;
+  });
+  const exitCode = exitCodeFor(recaps);
+  emit({ type: "recap", hosts: recaps, exitCode, durationMs: Date.now() - started });
+  return { hosts: recaps, exitCode };
+}
+
+/** Run fn over items with at most `limit` at once, keeping order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

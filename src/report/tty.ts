@@ -1,0 +1,69 @@
+/**
+ * Interactive terminal view with listr2: one live line per host showing the task at hand, then the
+ * same details and recap as the plain renderer, so nothing seen live is lost when the view collapses.
+ */
+import { Listr, type ListrTask } from "listr2";
+import type { HostRecap, LockclawEvent } from "../engine/events.js";
+import { PlainRenderer } from "./plain.js";
+import type { Renderer, RendererOptions } from "./renderer.js";
+
+interface HostView {
+  task?: { output?: string; title?: string };
+  done: Promise<HostRecap>;
+  resolve: (r: HostRecap) => void;
+}
+
+export class TtyRenderer implements Renderer {
+  private readonly hosts = new Map<string, HostView>();
+  private readonly buffered: LockclawEvent[] = [];
+  private running?: Promise<unknown>;
+  private readonly details: PlainRenderer;
+
+  constructor(private readonly opt: RendererOptions) {
+    this.details = new PlainRenderer(opt);
+  }
+
+  handle(e: LockclawEvent): void {
+    if (e.type === "run-start") this.start(e.hosts, e.check);
+    const view = "host" in e && typeof e.host === "string" ? this.hosts.get(e.host) : undefined;
+    if (e.type === "task-start" && view?.task) view.task.output = `▸ ${e.task}`;
+    if (e.type === "task-result" && view?.task) view.task.output = `${e.status}: ${e.task}`;
+    if (e.type === "host-recap") this.hosts.get(e.recap.host)?.resolve(e.recap);
+    // details are printed after the live view, in order
+    if (e.type !== "run-start" && e.type !== "task-start" && e.type !== "play-start") this.buffered.push(e);
+  }
+
+  private start(hosts: string[], check: boolean): void {
+    for (const h of hosts) {
+      let resolve!: (r: HostRecap) => void;
+      const done = new Promise<HostRecap>((r) => (resolve = r));
+      this.hosts.set(h, { done, resolve });
+    }
+    const tasks: ListrTask[] = hosts.map((h) => ({
+      title: h,
+      task: async (_ctx, task) => {
+        const view = this.hosts.get(h)!;
+        view.task = task;
+        const r = await view.done;
+        task.title = `${h}: ok=${r.ok} changed=${r.changed} failed=${r.failed}${r.unreachable ? " UNREACHABLE" : ""}`;
+        if (r.failed || r.unreachable) throw new Error(r.error ?? "failed");
+      },
+    }));
+    const listr = new Listr(tasks, {
+      concurrent: true,
+      exitOnError: false,
+      renderer: "default",
+      rendererOptions: { collapseErrors: true },
+    });
+    this.opt.out.write(check ? "Checking (no changes will be made)\n" : "");
+    this.running = listr.run().catch(() => undefined);
+  }
+
+  async end(): Promise<void> {
+    await this.running;
+    const interesting = this.buffered.filter(
+      (e) => e.type !== "task-result" || e.status === "changed" || e.status === "failed",
+    );
+    for (const e of interesting) this.details.handle(e);
+  }
+}

@@ -1,0 +1,113 @@
+import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "../../../src/engine/errors.js";
+import { parsePlaybook } from "../../../src/engine/playbook/loader.js";
+import { preparePlaybook, selectedByTags } from "../../../src/engine/prepare.js";
+import { Redactor } from "../../../src/engine/redact.js";
+import { parseVarArg } from "../../../src/engine/vars.js";
+import { YamlSource } from "../../../src/engine/yaml-source.js";
+import { kinds } from "./kinds.fixture.js";
+
+function prepare(text: string, vars: string[] = [], file = "pb.yml") {
+  const redactor = new Redactor();
+  const pb = parsePlaybook(YamlSource.parse(text, file), kinds);
+  const plays = preparePlaybook(pb, kinds, { overrides: vars.map(parseVarArg), builtins: { login_user: "root" }, redactor });
+  return { plays, redactor };
+}
+
+const PB = `
+vars: { dir: /srv, port: 2222, users: [a, b], token: abc123secret, on: false }
+secret_vars: [token]
+reconnect: { user: deploy, port: "{{port}}" }
+tasks:
+  - name: typed
+    note: { path: "{{dir}}/x", text: "port {{port}} users {{join users ','}} as {{login_user}}", mode: "{{port}}" }
+  - name: secret
+    note: { path: /t, text: "{{token}}" }
+  - name: conditional
+    note: { path: /c, text: x }
+    when: on
+`;
+
+describe("prepare", () => {
+  it("interpolates strings, keeps whole-variable values typed, and renders reconnect", () => {
+    const { plays } = prepare(PB);
+    const [t] = plays[0]!.tasks;
+    expect(t!.spec).toEqual({ path: "/srv/x", text: "port 2222 users a,b as root", mode: 2222 });
+    expect(plays[0]!.reconnect).toEqual({ user: "deploy", port: 2222 });
+  });
+
+  it("applies --var with the default's type", () => {
+    const { plays } = prepare(PB, ["port=2200", "on=true"]);
+    expect((plays[0]!.tasks[0]!.spec as { mode: number }).mode).toBe(2200);
+    expect(plays[0]!.tasks[2]!.skippedByWhen).toBe(false);
+    expect(prepare(PB).plays[0]!.tasks[2]!.skippedByWhen).toBe(true);
+  });
+
+  it("registers secret variables with the redactor", () => {
+    const { redactor } = prepare(PB);
+    expect(redactor.text("value abc123secret here")).toBe("value ******** here");
+  });
+
+  it("rejects an unknown --var, listing the known ones", () => {
+    expect(() => prepare(PB, ["prot=1"])).toThrowError(/unknown variable 'prot'[\s\S]*declares: dir, on, port, token, users/);
+  });
+
+  it("rejects a --var of the wrong type", () => {
+    expect(() => prepare(PB, ["port=abc"])).toThrowError(/'port' must be a number/);
+  });
+
+  it("rejects a newline in a single-line value (directive injection)", () => {
+    expect(() => prepare(PB, ["dir=/srv\nPermitRootLogin yes"])).toThrowError(/line break/);
+  });
+
+  it("rejects an unknown variable in a task argument, naming the line", () => {
+    try {
+      prepare("tasks:\n  - note: { path: /x, text: '{{nope}}' }\n");
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).message).toContain("unknown variable 'nope'");
+      expect((err as ConfigError).location?.line).toBe(2);
+    }
+  });
+
+  it("rejects a spec that the kind's schema refuses, with its key path", () => {
+    try {
+      prepare("tasks:\n  - note:\n      path: relative\n      text: x\n");
+      expect.unreachable();
+    } catch (err) {
+      expect((err as ConfigError).location).toMatchObject({ line: 3, path: "tasks[0].note.path" });
+    }
+  });
+
+  it("renders template files strictly, from templates/ next to the playbook", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lc-prep-"));
+    mkdirSync(join(dir, "templates"));
+    writeFileSync(join(dir, "templates", "a.conf.hbs"), "Port {{port}}\n{{#each users}}AllowUser {{this}}\n{{/each}}");
+    writeFileSync(join(dir, "templates", "bad.hbs"), "line1\nX {{missing}}\n");
+    const pb = "vars: { port: 22, users: [a] }\ntasks:\n  - template: { src: a.conf.hbs, dest: /etc/a }\n";
+    const { plays } = prepare(pb, [], join(dir, "pb.yml"));
+    expect((plays[0]!.tasks[0]!.spec as { content: string }).content).toBe("Port 22\nAllowUser a\n");
+    const bad = "vars: {}\ntasks:\n  - template: { src: bad.hbs, dest: /etc/a }\n";
+    try {
+      prepare(bad, [], join(dir, "pb.yml"));
+      expect.unreachable();
+    } catch (err) {
+      expect((err as ConfigError).message).toContain("unknown variable 'missing'");
+      expect((err as ConfigError).location).toMatchObject({ file: join(dir, "templates", "bad.hbs"), line: 2 });
+    }
+  });
+
+  it("selects tasks by tags like Ansible", () => {
+    const t = { tags: ["ssh"] } as never;
+    const always = { tags: ["always"] } as never;
+    expect(selectedByTags(t, [], [])).toBe(true);
+    expect(selectedByTags(t, ["ssh"], [])).toBe(true);
+    expect(selectedByTags(t, ["ufw"], [])).toBe(false);
+    expect(selectedByTags(always, ["ufw"], [])).toBe(true);
+    expect(selectedByTags(t, [], ["ssh"])).toBe(false);
+  });
+});
