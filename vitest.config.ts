@@ -20,8 +20,9 @@ export default defineConfig({
           globalSetup: ["test/e2e/global-setup.ts"],
           testTimeout: 600_000,
           hookTimeout: 900_000,
-          // lab machines are heavy; files run one after another, machines inside a file may run in parallel
-          fileParallelism: false,
+          // lab machines are heavy: one e2e file at a time (machines inside a file may run in parallel)
+          pool: "forks",
+          poolOptions: { forks: { singleFork: true } },
         },
       },
     ],

@@ -14,8 +14,8 @@ import type { EventSink, HostRecap, TaskStatus } from "./events.js";
 import { armScript, disarmScript, newRollback, rollbackNowScript, type ArmedRollback } from "./guard.js";
 import { selectedByTags, type PreparedPlay, type PreparedTask } from "./prepare.js";
 import type { Redactor } from "./redact.js";
-import type { Change } from "./resource.js";
-import { SectionWriter, extractWarnings } from "./sections.js";
+import { extractWarnings, verifies, type Change } from "./resource.js";
+import { SectionWriter } from "./sections.js";
 import type { HostStateStore } from "./state.js";
 import type { ConnectionTarget, Transport } from "../transport/types.js";
 import { runScript } from "../transport/script.js";
@@ -220,7 +220,7 @@ export class HostRun {
     if (!batch.length) return;
     const w = new SectionWriter();
     const parts = batch.map((p) => w.change({ id: p.task.id, script: this.applyFragment(p) }));
-    const verify = batch.filter((p) => p.task.kind.verifiable !== false);
+    const verify = batch.filter((p) => verifies(p.task.kind, p.task.spec));
     parts.push(
       ...verify.map((p) => w.probe({ id: `v-${p.task.id}`, script: p.task.kind.probe(p.task.spec).script })),
     );
@@ -264,7 +264,7 @@ export class HostRun {
 
   /** Re-read facts after apply; returns the remaining drift, or undefined when converged. */
   private verifyDrift(p: Planned, output: string | undefined): string | undefined {
-    if (p.task.kind.verifiable === false) return undefined;
+    if (!verifies(p.task.kind, p.task.spec)) return undefined;
     if (output === undefined) return "no verification output";
     const facts = this.parseFacts(p.task, output, p.task.kind.probe(p.task.spec).parse);
     const left = p.task.kind.diff(p.task.spec, facts, { check: false });
@@ -285,7 +285,7 @@ export class HostRun {
         id: p.task.id,
         script: `if ! (\nset -e\n${this.applyFragment(p)}\n); then\n${rollbackNowScript(rb)}\nexit 1\nfi`,
       }),
-      ...(p.task.kind.verifiable === false
+      ...(!verifies(p.task.kind, p.task.spec)
         ? []
         : [w.probe({ id: `v-${p.task.id}`, script: p.task.kind.probe(p.task.spec).script })]),
     ]);

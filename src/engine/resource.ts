@@ -67,6 +67,34 @@ export interface ResourceKind<Spec = unknown, Facts = unknown> {
   secrets?(spec: Spec): string[];
   /** Whether diff() must be empty after apply (false for `command`, whose guard is the check). */
   readonly verifiable?: boolean;
+  /**
+   * Per-spec answer, for kinds that are states for some specs and actions for others (`service` with
+   * `state: restarted` always yields a change, so a re-probe can never come back empty). Wins over
+   * `verifiable` when present.
+   */
+  isVerifiable?(spec: Spec): boolean;
+}
+
+/** Whether the engine re-probes this task after apply and fails it when drift remains. */
+export function verifies(kind: AnyResourceKind, spec: unknown): boolean {
+  return kind.isVerifiable ? kind.isVerifiable(spec) : kind.verifiable !== false;
+}
+
+/**
+ * Any line a probe or apply fragment prints that starts with this is a message for the user, not
+ * output: the engine strips it before parse() and emits it as a `warning` event. Fragments warn
+ * instead of failing when the host cannot do something harmless to skip (a read-only sysctl key).
+ */
+export const WARNING_PREFIX = "LOCKCLAW_WARNING: ";
+
+export function extractWarnings(output: string): { output: string; warnings: string[] } {
+  const warnings: string[] = [];
+  const kept: string[] = [];
+  for (const line of output.split("\n")) {
+    if (line.startsWith(WARNING_PREFIX)) warnings.push(line.slice(WARNING_PREFIX.length));
+    else kept.push(line);
+  }
+  return { output: kept.join("\n"), warnings };
 }
 
 /** Erases the generic parameters so kinds can sit in one registry. */

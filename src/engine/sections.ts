@@ -77,16 +77,3 @@ export class SectionWriter {
     return sections;
   }
 }
-
-const WARNING = "LOCKCLAW_WARNING: ";
-
-/** Resource fragments report non-fatal problems as `LOCKCLAW_WARNING: …` lines; split them out. */
-export function extractWarnings(output: string): { output: string; warnings: string[] } {
-  const warnings: string[] = [];
-  const kept: string[] = [];
-  for (const line of output.split("\n")) {
-    if (line.startsWith(WARNING)) warnings.push(line.slice(WARNING.length));
-    else kept.push(line);
-  }
-  return { output: kept.join("\n"), warnings };
-}

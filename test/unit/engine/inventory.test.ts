@@ -21,8 +21,16 @@ groups:
 
   it("expands groups, host names and literal targets", () => {
     expect(expandTargets(["prod"], i()).map((h) => h.address)).toEqual(["root@203.0.113.10", "lab:t2"]);
-    expect(expandTargets(["all", "root@198.51.100.1"], i()).map((h) => h.name)).toEqual(["web1", "web2", "root@198.51.100.1"]);
-    expect(expandTargets(["web1"], i())[0]!.vars[0]).toMatchObject({ name: "ssh_port", value: 2200, from: { line: 2 } });
+    expect(expandTargets(["all", "root@198.51.100.1"], i()).map((h) => h.name)).toEqual([
+      "web1",
+      "web2",
+      "root@198.51.100.1",
+    ]);
+    expect(expandTargets(["web1"], i())[0]!.vars[0]).toMatchObject({
+      name: "ssh_port",
+      value: 2200,
+      from: { line: 2 },
+    });
   });
 
   it("applies --limit globs", () => {
@@ -32,7 +40,9 @@ groups:
   });
 
   it("names the line of a bad group member", () => {
-    expect(() => inv("hosts:\n  a: { address: x }\ngroups:\n  g: [a, b]\n")).toThrowError(/inventory.yml:4.*group 'g' lists 'b'/);
+    expect(() => inv("hosts:\n  a: { address: x }\ngroups:\n  g: [a, b]\n")).toThrowError(
+      /inventory.yml:4.*group 'g' lists 'b'/,
+    );
   });
 
   it("rejects unknown keys with their line", () => {

@@ -4,11 +4,22 @@ import type { AnyResourceKind } from "../../../src/engine/resource.js";
 
 export const noteKind: AnyResourceKind = {
   name: "note",
-  spec: z.strictObject({ path: z.string().startsWith("/"), text: z.string(), mode: z.coerce.number().optional() }),
+  spec: z.strictObject({
+    path: z.string().startsWith("/"),
+    text: z.string(),
+    mode: z.coerce.number().optional(),
+  }),
   describe: (s: { path: string }) => `note ${s.path}`,
   probe: () => ({ script: "true", parse: () => ({}) }),
   diff: () => [],
   apply: () => "true",
 };
 
-export const kinds = { note: noteKind, template: { ...noteKind, name: "template", spec: z.strictObject({ src: z.string(), content: z.string(), dest: z.string() }) } };
+export const kinds = {
+  note: noteKind,
+  template: {
+    ...noteKind,
+    name: "template",
+    spec: z.strictObject({ src: z.string(), content: z.string(), dest: z.string() }),
+  },
+};

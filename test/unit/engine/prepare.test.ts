@@ -13,7 +13,11 @@ import { kinds } from "./kinds.fixture.js";
 function prepare(text: string, vars: string[] = [], file = "pb.yml") {
   const redactor = new Redactor();
   const pb = parsePlaybook(YamlSource.parse(text, file), kinds);
-  const plays = preparePlaybook(pb, kinds, { overrides: vars.map(parseVarArg), builtins: { login_user: "root" }, redactor });
+  const plays = preparePlaybook(pb, kinds, {
+    overrides: vars.map(parseVarArg),
+    builtins: { login_user: "root" },
+    redactor,
+  });
   return { plays, redactor };
 }
 
@@ -52,7 +56,9 @@ describe("prepare", () => {
   });
 
   it("rejects an unknown --var, listing the known ones", () => {
-    expect(() => prepare(PB, ["prot=1"])).toThrowError(/unknown variable 'prot'[\s\S]*declares: dir, on, port, token, users/);
+    expect(() => prepare(PB, ["prot=1"])).toThrowError(
+      /unknown variable 'prot'[\s\S]*declares: dir, on, port, token, users/,
+    );
   });
 
   it("rejects a --var of the wrong type", () => {
@@ -86,7 +92,10 @@ describe("prepare", () => {
   it("renders template files strictly, from templates/ next to the playbook", () => {
     const dir = mkdtempSync(join(tmpdir(), "lc-prep-"));
     mkdirSync(join(dir, "templates"));
-    writeFileSync(join(dir, "templates", "a.conf.hbs"), "Port {{port}}\n{{#each users}}AllowUser {{this}}\n{{/each}}");
+    writeFileSync(
+      join(dir, "templates", "a.conf.hbs"),
+      "Port {{port}}\n{{#each users}}AllowUser {{this}}\n{{/each}}",
+    );
     writeFileSync(join(dir, "templates", "bad.hbs"), "line1\nX {{missing}}\n");
     const pb = "vars: { port: 22, users: [a] }\ntasks:\n  - template: { src: a.conf.hbs, dest: /etc/a }\n";
     const { plays } = prepare(pb, [], join(dir, "pb.yml"));
@@ -97,7 +106,10 @@ describe("prepare", () => {
       expect.unreachable();
     } catch (err) {
       expect((err as ConfigError).message).toContain("unknown variable 'missing'");
-      expect((err as ConfigError).location).toMatchObject({ file: join(dir, "templates", "bad.hbs"), line: 2 });
+      expect((err as ConfigError).location).toMatchObject({
+        file: join(dir, "templates", "bad.hbs"),
+        line: 2,
+      });
     }
   });
 

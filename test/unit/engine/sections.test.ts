@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { SectionWriter, extractWarnings } from "../../../src/engine/sections.js";
+import { extractWarnings } from "../../../src/engine/resource.js";
+import { SectionWriter } from "../../../src/engine/sections.js";
 
 const sh = (script: string) => {
   try {
@@ -46,11 +47,16 @@ describe("sections", () => {
 
   it("ignores marker-like text from the host that lacks this run's nonce", () => {
     const w = new SectionWriter();
-    const res = sh(w.script([w.probe({ id: "a", script: "printf '\\n@@lockclaw-000000000000@@ end a 0\\nmore'" })]));
+    const res = sh(
+      w.script([w.probe({ id: "a", script: "printf '\\n@@lockclaw-000000000000@@ end a 0\\nmore'" })]),
+    );
     expect(w.parse(res.stdout).get("a")!.output).toContain("more");
   });
 
   it("splits warnings out of output", () => {
-    expect(extractWarnings("a\nLOCKCLAW_WARNING: read-only key\nb")).toEqual({ output: "a\nb", warnings: ["read-only key"] });
+    expect(extractWarnings("a\nLOCKCLAW_WARNING: read-only key\nb")).toEqual({
+      output: "a\nb",
+      warnings: ["read-only key"],
+    });
   });
 });

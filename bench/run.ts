@@ -1,0 +1,96 @@
+/**
+ * `npm run bench`: wall time and SSH execs per host for lockclaw's runs, printed as a table.
+ *   1. the example playbook against a real sshd on loopback (always);
+ *   2. the host-hardening playbook on a fresh lab machine (when root and the lab can boot; skip with
+ *      LOCKCLAW_BENCH_LAB=0): first provision, no-op re-run, --check after drift.
+ * Figures, not pass/fail: compare them with ../shared/BENCHMARKS.md.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { HostRecap } from "../src/engine/events.js";
+import { runPlaybook, type RunOptions } from "../src/engine/run.js";
+import { HostStateStore } from "../src/engine/state.js";
+import { parseVarArg } from "../src/engine/vars.js";
+import { resourceKinds } from "../src/resources/index.js";
+import { connect } from "../src/transport/ssh.js";
+import { startSshd } from "../test/integration/fixtures/sshd.js";
+import { benchLab } from "./lab.js";
+
+export interface Row {
+  scenario: string;
+  run: string;
+  seconds: number;
+  execs: number;
+  changed: number;
+  exitCode: number;
+}
+
+export const rows: Row[] = [];
+
+export async function timed(scenario: string, run: string, opts: RunOptions): Promise<HostRecap> {
+  const t0 = performance.now();
+  const r = await runPlaybook(opts);
+  const seconds = (performance.now() - t0) / 1000;
+  const h = r.hosts[0]!;
+  if (h.failed || h.unreachable) throw new Error(`${scenario} ${run} failed: ${h.error}`);
+  rows.push({ scenario, run, seconds, execs: h.execs, changed: h.changed, exitCode: r.exitCode });
+  return h;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function benchLoopback(): Promise<void> {
+  const sshd = await startSshd();
+  const work = mkdtempSync(join(tmpdir(), "lc-bench-"));
+  try {
+    const root = join(work, "hello");
+    const base = (): RunOptions => ({
+      playbookFile: join(import.meta.dirname, "../examples/hello/playbook.yml"),
+      kinds: resourceKinds,
+      hosts: [{ target: sshd.target({ name: "loopback" }), vars: [] }],
+      overrides: [parseVarArg(`root=${root}`)],
+      builtins: {},
+      connector: connect,
+      state: new HostStateStore(join(work, "state.json")),
+      onEvent: () => undefined,
+    });
+    await timed("example playbook, loopback sshd", "first run", base());
+    for (let i = 0; i < 3; i++) await timed("example playbook, loopback sshd", "no-op re-run", base());
+    writeFileSync(join(root, "app.conf"), "drift\n");
+    for (let i = 0; i < 3; i++) await timed("example playbook, loopback sshd", "--check after drift", { ...base(), check: true });
+  } finally {
+    await sshd.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function print(): void {
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) {
+    const k = `${r.scenario}|${r.run}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  console.log("\nscenario                                  run                    n  median s  SSH execs  changed  exit");
+  for (const [k, rs] of groups) {
+    const [scenario, run] = k.split("|");
+    console.log(
+      `${scenario!.padEnd(42)}${run!.padEnd(23)}${String(rs.length).padEnd(3)}${median(rs.map((r) => r.seconds)).toFixed(3).padStart(8)}  ${String(rs[0]!.execs).padStart(9)}  ${String(rs[0]!.changed).padStart(7)}  ${String(rs[0]!.exitCode).padStart(4)}`,
+    );
+  }
+  const mem = process.memoryUsage();
+  console.log(`\npeak RSS of this process: ${(mem.rss / 2 ** 20).toFixed(0)} MiB`);
+}
+
+await benchLoopback();
+if (process.env.LOCKCLAW_BENCH_LAB !== "0") {
+  try {
+    await benchLab();
+  } catch (err) {
+    console.log(`lab benchmark skipped: ${(err as Error).message}`);
+  }
+}
+print();

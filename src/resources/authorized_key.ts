@@ -1,0 +1,227 @@
+/**
+ * `authorized_key`: public keys in ~USER/.ssh/authorized_keys (directory 0700, file 0600, owned by the
+ * user). Default: make sure these keys are present and leave others alone; `exclusive: true`: exactly
+ * these keys. Keys are compared by type + blob, so a changed comment or options do not duplicate a key.
+ *
+ * The user may be created by an earlier task of the same run, after the probe ran: apply therefore
+ * resolves the home directory on the host at apply time (getent), and the diff still plans the write.
+ */
+import { z } from "zod";
+import type { Change, ResourceKind } from "../engine/resource.js";
+import { base64Heredoc, shq } from "../engine/shell.js";
+import { contentDiff } from "./common/diffText.js";
+import { parsePathState, pathProbeScript, type PathState } from "./common/fileState.js";
+import { atomicWriteSh } from "./common/fileWrite.js";
+import { bool, userName } from "./common/schema.js";
+
+const KEY_TYPES = [
+  "ssh-ed25519",
+  "ssh-rsa",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521",
+  "sk-ssh-ed25519@openssh.com",
+  "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+
+export interface ParsedKey {
+  type: string;
+  blob: string;
+}
+
+/**
+ * Finds `type blob` in an authorized_keys line (options may come first). Returns undefined when there is
+ * no known key type followed by a base64 blob whose embedded type name matches.
+ */
+export function parseKeyLine(line: string): ParsedKey | undefined {
+  const words = line.trim().split(/\s+/);
+  for (let i = 0; i + 1 < words.length; i++) {
+    const type = words[i]!;
+    const blob = words[i + 1]!;
+    if (!KEY_TYPES.includes(type) || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) continue;
+    // the blob starts with the length-prefixed key type: catches a truncated or mismatched paste
+    const raw = Buffer.from(blob, "base64");
+    if (raw.length < 4) continue;
+    const n = raw.readUInt32BE(0);
+    if (raw.subarray(4, 4 + n).toString("latin1") !== type) continue;
+    return { type, blob };
+  }
+  return undefined;
+}
+
+const keyLine = z
+  .string({ error: "each key must be a string (one public key line)" })
+  .transform((s) => s.trim())
+  .refine((s) => !/[\n\r\0]/.test(s), {
+    error: "a key must be a single line: give each public key as its own list item",
+  })
+  .refine((s) => parseKeyLine(s) !== undefined, {
+    error: `not an SSH public key line: expected "TYPE BASE64 [comment]" with TYPE one of ${KEY_TYPES.join(", ")} (paste the .pub file, not the private key)`,
+  });
+
+export const authorizedKeySpec = z
+  .strictObject({
+    user: userName("user"),
+    keys: z.array(keyLine, { error: "keys must be a list of public key lines" }),
+    exclusive: bool("exclusive").default(false),
+  })
+  .refine((s) => s.keys.length > 0 || s.exclusive, {
+    error: "keys is empty: list at least one key (or set exclusive: true to remove all keys)",
+    path: ["keys"],
+  });
+export type AuthorizedKeySpec = z.output<typeof authorizedKeySpec>;
+
+export interface AuthorizedKeyFacts {
+  userExists: boolean;
+  home?: string;
+  sshDir?: PathState;
+  file?: PathState;
+}
+
+function hasKey(content: string, key: ParsedKey): boolean {
+  return content.split("\n").some((l) => {
+    const k = parseKeyLine(l);
+    return k !== undefined && k.type === key.type && k.blob === key.blob;
+  });
+}
+
+/** The file content the spec asks for, given what is there now. */
+export function desiredContent(spec: AuthorizedKeySpec, current: string): string {
+  if (spec.exclusive) return spec.keys.map((k) => `${k}\n`).join("");
+  let out = current;
+  for (const k of spec.keys) {
+    if (hasKey(out, parseKeyLine(k)!)) continue;
+    if (out !== "" && !out.endsWith("\n")) out += "\n";
+    out += `${k}\n`;
+  }
+  return out;
+}
+
+function plan(spec: AuthorizedKeySpec, facts: AuthorizedKeyFacts): { changes: Change[]; write: boolean } {
+  const changes: Change[] = [];
+  const label = facts.home ? `${facts.home}/.ssh/authorized_keys` : `~${spec.user}/.ssh/authorized_keys`;
+  if (!facts.userExists) {
+    // created by an earlier task of this run; apply checks again on the host
+    changes.push({
+      summary: `write ${label} with ${spec.keys.length} key(s) (user ${spec.user} does not exist yet)`,
+      diff: contentDiff(label, undefined, desiredContent(spec, "")),
+    });
+    return { changes, write: true };
+  }
+  const dir = facts.sshDir!;
+  const file = facts.file!;
+  if (dir.type !== "absent" && dir.type !== "directory") {
+    throw new Error(`${facts.home}/.ssh is a ${dir.type}, not a directory; fix it by hand`);
+  }
+  if (file.type !== "absent" && file.type !== "file") {
+    throw new Error(`${label} is a ${file.type}, not a regular file; fix it by hand`);
+  }
+  if (dir.type === "absent") changes.push({ summary: `create ${facts.home}/.ssh (0700)` });
+  else if (dir.mode !== "0700" || dir.owner !== spec.user) {
+    changes.push({ summary: `${facts.home}/.ssh mode/owner ${dir.mode} ${dir.owner} → 0700 ${spec.user}` });
+  }
+  const current = file.type === "file" ? (file.content ?? "") : "";
+  const want = desiredContent(spec, current);
+  let write = false;
+  if (file.type === "absent" || want !== current) {
+    write = true;
+    const added = spec.keys.filter((k) => !hasKey(current, parseKeyLine(k)!)).length;
+    const removed = spec.exclusive
+      ? current.split("\n").filter((l) => l.trim() && !l.trim().startsWith("#")).length -
+        (spec.keys.length - added)
+      : 0;
+    const parts = [added && `add ${added} key(s)`, removed > 0 && `remove ${removed} line(s)`].filter(
+      Boolean,
+    );
+    changes.push({
+      summary: `${file.type === "absent" ? "create" : "update"} ${label}${parts.length ? `: ${parts.join(", ")}` : ""}`,
+      diff: contentDiff(label, file.type === "absent" ? undefined : current, want),
+    });
+  } else if (file.mode !== "0600" || file.owner !== spec.user) {
+    changes.push({ summary: `${label} mode/owner ${file.mode} ${file.owner} → 0600 ${spec.user}` });
+  }
+  return { changes, write };
+}
+
+export const authorizedKeyKind: ResourceKind<AuthorizedKeySpec, AuthorizedKeyFacts> = {
+  name: "authorized_key",
+  spec: authorizedKeySpec,
+  verifiable: true,
+  describe: (spec) => `authorized_key ${spec.user}`,
+
+  probe(spec) {
+    const u = shq(spec.user);
+    const script = [
+      `if lc_home=$(getent passwd ${u} | cut -d: -f6) && [ -n "$lc_home" ]; then`,
+      `  echo "home=$lc_home"`,
+      // probe the two paths through a variable: the home is only known on the host
+      pathProbeScript("~/.ssh", "dir.", { shWord: `"$lc_home/.ssh"` }),
+      pathProbeScript("~/.ssh/authorized_keys", "file.", {
+        content: true,
+        shWord: `"$lc_home/.ssh/authorized_keys"`,
+      }),
+      `else echo home=; fi`,
+    ].join("\n");
+    return {
+      script,
+      parse(stdout) {
+        const kv = new Map<string, string>();
+        for (const line of stdout.split("\n")) {
+          const i = line.indexOf("=");
+          if (i > 0) kv.set(line.slice(0, i), line.slice(i + 1));
+        }
+        const home = kv.get("home");
+        if (home === undefined)
+          throw new Error(`authorized_key probe for ${spec.user} printed no home= line`);
+        if (home === "") return { userExists: false };
+        return {
+          userExists: true,
+          home,
+          sshDir: parsePathState(kv, "dir."),
+          file: parsePathState(kv, "file."),
+        };
+      },
+    };
+  },
+
+  diff: (spec, facts) => plan(spec, facts).changes,
+
+  apply(spec, facts) {
+    const { write } = plan(spec, facts);
+    const u = shq(spec.user);
+    const out = [
+      `lc_home=$(getent passwd ${u} | cut -d: -f6)`,
+      `[ -n "$lc_home" ] || { echo ${shq(`authorized_key: user ${spec.user} does not exist`)} >&2; exit 1; }`,
+      `lc_grp=$(id -gn -- ${u})`,
+      `[ -d "$lc_home/.ssh" ] || mkdir -m 0700 -- "$lc_home/.ssh"`,
+      `chmod 0700 "$lc_home/.ssh"`,
+      `chown -- ${u}:"$lc_grp" "$lc_home/.ssh"`,
+    ];
+    const f = `"$lc_home/.ssh/authorized_keys"`;
+    if (write && spec.exclusive) {
+      out.push(
+        atomicWriteSh({
+          target: f,
+          dir: `"$lc_home/.ssh"`,
+          content: desiredContent(spec, ""),
+          mode: "0600",
+          defaultMode: "0600",
+          owner: spec.user,
+          label: `authorized_key ${spec.user}`,
+        }),
+      );
+    } else if (write) {
+      // append what is missing, judged on the host now (the file may have changed since the probe)
+      out.push(`[ -e ${f} ] || (umask 077 && : > ${f})`);
+      out.push(`if [ -s ${f} ] && [ -n "$(tail -c1 ${f})" ]; then echo >> ${f}; fi`);
+      for (const k of spec.keys) {
+        const { type, blob } = parseKeyLine(k)!;
+        out.push(
+          `if ! grep -qF -- ${shq(`${type} ${blob}`)} ${f}; then\n${base64Heredoc(`cat >> ${f}`, `${k}\n`)}\nfi`,
+        );
+      }
+    }
+    out.push(`chmod 0600 ${f}`, `chown -- ${u}:"$lc_grp" ${f}`);
+    return out.join("\n");
+  },
+};

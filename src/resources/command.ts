@@ -1,0 +1,150 @@
+/**
+ * `command`: run a shell command, made idempotent by guards: `creates` (skip when the path exists),
+ * `removes` (skip when it does not), `unless` (skip when that sh exits 0), `onlyif` (skip when it does
+ * not). The probe evaluates the guards; without any guard the command runs on every run and the change
+ * says so. Not verifiable: the guards are the check.
+ *
+ * The command text reaches the host inside the script on stdin, never in argv (it may hold a secret);
+ * with `become_user` it goes through a 0600 temp file owned by that user. Guards are re-evaluated at
+ * apply time too, because the probe ran before earlier tasks of the same run changed the host.
+ * Guards (`unless`/`onlyif`) are run as checks during the probe and with become_user pass through argv:
+ * keep secrets out of them.
+ */
+import { z } from "zod";
+import type { Change, ResourceKind } from "../engine/resource.js";
+import { base64Heredoc, shq } from "../engine/shell.js";
+import { absPath, userName } from "./common/schema.js";
+
+const sh = (what: string) =>
+  z
+    .string({ error: `${what} must be a shell command string` })
+    .min(1, { error: `${what} must not be empty` });
+
+export const commandSpec = z.strictObject({
+  cmd: sh("cmd"),
+  creates: absPath.optional(),
+  removes: absPath.optional(),
+  unless: sh("unless").optional(),
+  onlyif: sh("onlyif").optional(),
+  chdir: absPath.optional(),
+  become_user: userName("become_user").optional(),
+});
+export type CommandSpec = z.output<typeof commandSpec>;
+
+export interface CommandFacts {
+  createsExists?: boolean;
+  removesExists?: boolean;
+  /** Exit status of `unless` / `onlyif`. */
+  unlessRc?: number;
+  onlyifRc?: number;
+}
+
+const hasGuard = (s: CommandSpec) =>
+  s.creates !== undefined || s.removes !== undefined || s.unless !== undefined || s.onlyif !== undefined;
+
+/** A one-line label for the command (first line, shortened). */
+function label(cmd: string): string {
+  const first = cmd.trim().split("\n")[0] ?? "";
+  const short = first.length > 60 ? `${first.slice(0, 57)}…` : first;
+  return cmd.trim().includes("\n") ? `${short} …` : short;
+}
+
+/** sh that runs `code` as the spec's user in its chdir (a subshell: `exit` inside cannot end the batch). */
+function asUser(spec: CommandSpec, code: string): string {
+  if (spec.become_user === undefined) {
+    return `(${spec.chdir ? ` cd -- ${shq(spec.chdir)} &&` : ""} ${code}\n)`;
+  }
+  const u = shq(spec.become_user);
+  // runuser does not open a login session: give the user its XDG_RUNTIME_DIR (systemctl --user, rootless docker)
+  return (
+    `(lc_uid=$(id -u -- ${u}) && cd -- ${spec.chdir ? shq(spec.chdir) : `"$(getent passwd ${u} | cut -d: -f6)"`} &&` +
+    ` if [ -d "/run/user/$lc_uid" ]; then lc_env="XDG_RUNTIME_DIR=/run/user/$lc_uid"; else lc_env=LOCKCLAW_BECOME=1; fi &&` +
+    ` runuser -u ${u} -- env "$lc_env" sh -c ${shq(code)})`
+  );
+}
+
+/** sh condition (exit 0 = run the command) from the guards, evaluated on the host. */
+function shouldRunSh(spec: CommandSpec): string {
+  const conds: string[] = [];
+  if (spec.creates) conds.push(`[ ! -e ${shq(spec.creates)} ]`);
+  if (spec.removes) conds.push(`[ -e ${shq(spec.removes)} ]`);
+  if (spec.unless) conds.push(`! ${asUser(spec, spec.unless)} >/dev/null 2>&1 </dev/null`);
+  if (spec.onlyif) conds.push(`${asUser(spec, spec.onlyif)} >/dev/null 2>&1 </dev/null`);
+  return conds.join(" && ");
+}
+
+function plan(spec: CommandSpec, f: CommandFacts): Change[] {
+  if (spec.creates && f.createsExists) return [];
+  if (spec.removes && !f.removesExists) return [];
+  if (spec.unless && f.unlessRc === 0) return [];
+  if (spec.onlyif && f.onlyifRc !== 0) return [];
+  const why = hasGuard(spec) ? "" : " (no guard: runs on every run)";
+  return [{ summary: `run ${label(spec.cmd)}${spec.become_user ? ` as ${spec.become_user}` : ""}${why}` }];
+}
+
+export const commandKind: ResourceKind<CommandSpec, CommandFacts> = {
+  name: "command",
+  spec: commandSpec,
+  verifiable: false,
+  describe: (spec) => `command ${label(spec.cmd)}`,
+
+  probe(spec) {
+    const lines = [`echo command=1`];
+    if (spec.creates)
+      lines.push(`if [ -e ${shq(spec.creates)} ]; then echo creates=1; else echo creates=0; fi`);
+    if (spec.removes)
+      lines.push(`if [ -e ${shq(spec.removes)} ]; then echo removes=1; else echo removes=0; fi`);
+    if (spec.unless) lines.push(`${asUser(spec, spec.unless)} >/dev/null 2>&1 </dev/null; echo "unless=$?"`);
+    if (spec.onlyif) lines.push(`${asUser(spec, spec.onlyif)} >/dev/null 2>&1 </dev/null; echo "onlyif=$?"`);
+    return {
+      script: lines.join("\n"),
+      parse(stdout) {
+        const kv = new Map<string, string>();
+        for (const line of stdout.split("\n")) {
+          const i = line.indexOf("=");
+          if (i > 0) kv.set(line.slice(0, i), line.slice(i + 1).trim());
+        }
+        if (kv.get("command") !== "1") throw new Error("command probe printed no command=1 line");
+        const need = (key: string) => {
+          const v = kv.get(key);
+          if (v === undefined || !/^[0-9]+$/.test(v))
+            throw new Error(`command probe printed no valid ${key}= line`);
+          return Number(v);
+        };
+        const f: CommandFacts = {};
+        if (spec.creates) f.createsExists = need("creates") === 1;
+        if (spec.removes) f.removesExists = need("removes") === 1;
+        if (spec.unless) f.unlessRc = need("unless");
+        if (spec.onlyif) f.onlyifRc = need("onlyif");
+        return f;
+      },
+    };
+  },
+
+  diff: (spec, facts) => plan(spec, facts),
+
+  apply(spec) {
+    let run: string;
+    // the message does not repeat the command: it may hold a secret, and the engine names the task anyway
+    const fail = `echo "command failed (exit $lc_rc)" >&2; exit "$lc_rc"`;
+    if (spec.become_user === undefined) {
+      // a subshell without set -e: the command keeps plain `sh -c` semantics (only its last status counts)
+      run = `if (set +e${spec.chdir ? `; cd -- ${shq(spec.chdir)} || exit 1` : ""}\n${spec.cmd}\n) </dev/null; then :; else lc_rc=$?; ${fail}; fi`;
+    } else {
+      const u = shq(spec.become_user);
+      const dir = spec.chdir ? shq(spec.chdir) : `"$(getent passwd ${u} | cut -d: -f6)"`;
+      run = [
+        `lc_s=$(umask 077 && mktemp)`,
+        base64Heredoc(`cat > "$lc_s"`, spec.cmd),
+        `chown -- ${u} "$lc_s"`,
+        `lc_uid=$(id -u -- ${u})`,
+        `if [ -d "/run/user/$lc_uid" ]; then lc_env="XDG_RUNTIME_DIR=/run/user/$lc_uid"; else lc_env=LOCKCLAW_BECOME=1; fi`,
+        `if (cd -- ${dir} && runuser -u ${u} -- env "$lc_env" sh "$lc_s") </dev/null; then lc_rc=0; else lc_rc=$?; fi`,
+        `rm -f -- "$lc_s"`,
+        `if [ "$lc_rc" -ne 0 ]; then ${fail}; fi`,
+      ].join("\n");
+    }
+    if (!hasGuard(spec)) return run;
+    return `if ${shouldRunSh(spec)}; then\n${run}\nfi`;
+  },
+};

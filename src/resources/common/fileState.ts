@@ -1,0 +1,115 @@
+/**
+ * Probing one filesystem path: what is there, its mode and ownership, its checksum and (for --diff) its
+ * content. Shared by file/template, directory, authorized_key and sysctl, so every kind reads the same
+ * facts the same way. Output is `PREFIXkey=value` lines, so several paths can share one probe section.
+ */
+import { createHash } from "node:crypto";
+import { shq } from "../../engine/shell.js";
+import { parseKeyValues } from "../../engine/resource.js";
+import { normalizeMode } from "./schema.js";
+
+/** Above this size the probe sends only the checksum, not the content (the diff then says so). */
+export const MAX_PROBED_CONTENT = 256 * 1024;
+
+export type PathType = "absent" | "file" | "directory" | "link" | "other";
+
+export interface PathState {
+  type: PathType;
+  /** Four octal digits, e.g. "0640". Absent when type is "absent". */
+  mode?: string;
+  owner?: string;
+  uid?: string;
+  group?: string;
+  gid?: string;
+  size?: number;
+  /** Hex sha256 of a regular file's bytes. */
+  sha256?: string;
+  /** A regular file's content as UTF-8, only when asked for and not larger than MAX_PROBED_CONTENT. */
+  content?: string;
+}
+
+export interface PathProbeOptions {
+  /** Also send the content (base64) when the file is small. Never for sensitive files. */
+  content?: boolean;
+  /** Also send the sha256 of a regular file. */
+  checksum?: boolean;
+  /** An sh word to use instead of the quoted path, e.g. `"$lc_home/.ssh"` when the path is known only on the host. */
+  shWord?: string;
+}
+
+/**
+ * POSIX sh that prints the state of `path` as `${prefix}key=value` lines. Reads only; a symlink is
+ * reported as a link (not followed): writing over it replaces the link, never its target.
+ */
+export function pathProbeScript(path: string, prefix = "", opts: PathProbeOptions = {}): string {
+  const p = opts.shWord ?? shq(path);
+  const k = (key: string) => shq(`${prefix}${key}`);
+  const lines = [
+    `if [ -L ${p} ]; then echo ${k("type=link")}`,
+    `elif [ -d ${p} ]; then echo ${k("type=directory")}`,
+    `elif [ -f ${p} ]; then echo ${k("type=file")}`,
+    `elif [ -e ${p} ]; then echo ${k("type=other")}`,
+    `else echo ${k("type=absent")}; fi`,
+    // one stat call; %a has no leading zero, parse() pads it
+    `if [ -e ${p} ] || [ -L ${p} ]; then stat --printf ${shq(
+      `${prefix}mode=%a\\n${prefix}uid=%u\\n${prefix}owner=%U\\n${prefix}gid=%g\\n${prefix}group=%G\\n${prefix}size=%s\\n`,
+    )} -- ${p}; fi`,
+  ];
+  if (opts.checksum || opts.content) {
+    lines.push(
+      `if [ -f ${p} ] && [ ! -L ${p} ]; then printf '%s' ${k("sha256=")}; sha256sum < ${p} | cut -d' ' -f1; fi`,
+    );
+  }
+  if (opts.content) {
+    lines.push(
+      `if [ -f ${p} ] && [ ! -L ${p} ] && [ "$(stat -c %s -- ${p})" -le ${MAX_PROBED_CONTENT} ]; then` +
+        ` printf '%s' ${k("content_b64=")}; base64 -w0 < ${p}; echo; fi`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Read the lines pathProbeScript printed. Throws when the type line is missing (the probe did not run). */
+export function parsePathState(stdout: string | Map<string, string>, prefix = ""): PathState {
+  const kv = typeof stdout === "string" ? parseKeyValues(stdout) : stdout;
+  const get = (key: string) => kv.get(prefix + key);
+  const type = get("type");
+  if (!type || !["absent", "file", "directory", "link", "other"].includes(type)) {
+    throw new Error(`path probe output has no valid ${prefix}type= line (got ${JSON.stringify(type)})`);
+  }
+  const st: PathState = { type: type as PathType };
+  if (type === "absent") return st;
+  const mode = get("mode");
+  if (mode === undefined || !/^[0-7]{1,4}$/.test(mode)) {
+    throw new Error(`path probe output has no valid ${prefix}mode= line (got ${JSON.stringify(mode)})`);
+  }
+  st.mode = normalizeMode(mode);
+  st.uid = get("uid");
+  st.owner = get("owner");
+  st.gid = get("gid");
+  st.group = get("group");
+  const size = get("size");
+  if (size !== undefined) st.size = Number(size);
+  const sha = get("sha256");
+  if (sha !== undefined) {
+    if (!/^[0-9a-f]{64}$/.test(sha)) throw new Error(`path probe output has a bad ${prefix}sha256= line`);
+    st.sha256 = sha;
+  }
+  const b64 = get("content_b64");
+  if (b64 !== undefined) st.content = Buffer.from(b64, "base64").toString("utf8");
+  return st;
+}
+
+export function sha256(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex");
+}
+
+/** Whether `want` (a name or numeric id) matches what the probe saw. */
+export function sameOwner(
+  want: string | undefined,
+  name: string | undefined,
+  id: string | undefined,
+): boolean {
+  if (want === undefined) return true;
+  return /^[0-9]+$/.test(want) ? want === id : want === name;
+}

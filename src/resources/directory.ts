@@ -1,0 +1,114 @@
+/**
+ * `directory`: a directory with mode and ownership, or its absence. Removing a non-empty directory needs
+ * `recurse: true` (then `rm -rf`); without it `rmdir` refuses, so a typo cannot wipe a tree.
+ */
+import { posix } from "node:path";
+import { z } from "zod";
+import type { Change, ResourceKind } from "../engine/resource.js";
+import { shq } from "../engine/shell.js";
+import { parsePathState, pathProbeScript, sameOwner, type PathState } from "./common/fileState.js";
+import { chownSh } from "./common/fileWrite.js";
+import { absPath, bool, mode, presentAbsent, userName } from "./common/schema.js";
+
+export const directorySpec = z
+  .strictObject({
+    path: absPath,
+    mode: mode.optional(),
+    owner: userName("owner").optional(),
+    group: userName("group").optional(),
+    state: presentAbsent.default("present"),
+    recurse: bool("recurse").default(false),
+  })
+  .refine((s) => !(s.state === "absent" && s.path === "/"), { error: "refusing to remove /" });
+export type DirectorySpec = z.output<typeof directorySpec>;
+export type DirectoryFacts = PathState;
+
+interface DirPlan {
+  create: boolean;
+  remove: boolean;
+  chmod: boolean;
+  chown: boolean;
+  changes: Change[];
+}
+
+function plan(spec: DirectorySpec, facts: DirectoryFacts): DirPlan {
+  const p: DirPlan = { create: false, remove: false, chmod: false, chown: false, changes: [] };
+  if (spec.state === "absent") {
+    if (facts.type === "absent") return p;
+    if (facts.type !== "directory") {
+      throw new Error(
+        `${spec.path} is not a directory (it is a ${facts.type}); the directory kind will not remove it`,
+      );
+    }
+    p.remove = true;
+    p.changes.push({
+      summary: `remove directory ${spec.path}${spec.recurse ? " and everything in it" : ""}`,
+    });
+    return p;
+  }
+  if (facts.type === "absent") {
+    p.create = true;
+    p.chmod = spec.mode !== undefined;
+    p.chown = spec.owner !== undefined || spec.group !== undefined;
+    const attrs = [
+      spec.mode && `mode ${spec.mode}`,
+      spec.owner && `owner ${spec.owner}`,
+      spec.group && `group ${spec.group}`,
+    ]
+      .filter(Boolean)
+      .join(", ");
+    p.changes.push({ summary: `create directory ${spec.path}${attrs ? ` (${attrs})` : ""}` });
+    return p;
+  }
+  if (facts.type !== "directory") {
+    throw new Error(
+      `${spec.path} exists and is a ${facts.type}, not a directory; remove it or choose another path`,
+    );
+  }
+  if (spec.mode !== undefined && spec.mode !== facts.mode) {
+    p.chmod = true;
+    p.changes.push({ summary: `${spec.path} mode ${facts.mode} → ${spec.mode}` });
+  }
+  if (!sameOwner(spec.owner, facts.owner, facts.uid)) {
+    p.chown = true;
+    p.changes.push({ summary: `${spec.path} owner ${facts.owner} → ${spec.owner}` });
+  }
+  if (!sameOwner(spec.group, facts.group, facts.gid)) {
+    p.chown = true;
+    p.changes.push({ summary: `${spec.path} group ${facts.group} → ${spec.group}` });
+  }
+  return p;
+}
+
+export const directoryKind: ResourceKind<DirectorySpec, DirectoryFacts> = {
+  name: "directory",
+  spec: directorySpec,
+  verifiable: true,
+  describe: (spec) => `directory ${spec.path}`,
+  probe: (spec) => ({
+    script: pathProbeScript(spec.path),
+    parse: (stdout) => parsePathState(stdout),
+  }),
+  diff: (spec, facts) => plan(spec, facts).changes,
+  apply(spec, facts) {
+    const p = plan(spec, facts);
+    const target = shq(spec.path);
+    if (p.remove) {
+      return spec.recurse
+        ? `rm -rf -- ${target}`
+        : `rmdir -- ${target} || { echo ${shq(`directory ${spec.path} is not empty; set recurse: true to remove it with its content`)} >&2; exit 1; }`;
+    }
+    const out: string[] = [];
+    // new directories start private and are opened up by chmod, never the other way round
+    if (p.create) {
+      // the parents get the usual umask; the directory itself starts private when a mode will be set,
+      // so it is never briefly wider open than asked
+      out.push(`mkdir -p -- ${shq(posix.dirname(spec.path))}`);
+      out.push(`mkdir ${spec.mode !== undefined ? "-m 0700 " : ""}-- ${target}`);
+    }
+    if (p.chown) out.push(chownSh(target, spec.owner, spec.group));
+    // the extra leading 0: GNU chmod keeps a directory's setgid/setuid bits unless the mode has 5 digits
+    if (p.chmod || (p.chown && spec.mode !== undefined)) out.push(`chmod 0${spec.mode ?? ""} ${target}`);
+    return out.join("\n");
+  },
+};

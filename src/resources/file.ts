@@ -1,0 +1,161 @@
+/**
+ * `file`: a file's content, mode and ownership, or its absence. Writes are atomic (temp file in the same
+ * directory, mode/owner set on the temp, optional `validate`, then `mv -f`), so a reader never sees a
+ * half-written or wrongly-permissioned file, and a config that fails its validator never lands.
+ */
+import { z } from "zod";
+import type { Change, ResourceKind } from "../engine/resource.js";
+import { shq } from "../engine/shell.js";
+import { contentDiff, redactedDiff } from "./common/diffText.js";
+import { parsePathState, pathProbeScript, sameOwner, sha256, type PathState } from "./common/fileState.js";
+import { atomicWriteSh, chownSh, dirOf } from "./common/fileWrite.js";
+import { absPath, bool, mode, presentAbsent, userName } from "./common/schema.js";
+
+/** Fields file and template share (template swaps `content` for `src`). */
+export const fileBaseShape = {
+  path: absPath,
+  mode: mode.optional(),
+  owner: userName("owner").optional(),
+  group: userName("group").optional(),
+  state: presentAbsent.default("present"),
+  validate: z
+    .string({ error: "validate must be a command string" })
+    .refine((s) => s.includes("%s"), {
+      error: "validate must contain %s (replaced by the temp file's path), e.g. `visudo -cf %s`",
+    })
+    .refine((s) => !/[\n\r\0]/.test(s), { error: "validate must be a single line" })
+    .optional(),
+  backup: bool("backup").default(false),
+  sensitive: bool("sensitive").default(false),
+};
+
+export const fileSpec = z.strictObject({
+  ...fileBaseShape,
+  content: z.string({ error: "content must be a string" }).optional(),
+});
+export type FileSpec = z.output<typeof fileSpec>;
+export type FileFacts = PathState;
+
+/** What apply has to do, derived once from spec + facts so diff() and apply() cannot disagree. */
+interface FilePlan {
+  remove: boolean;
+  /** Content to write atomically (includes mode/owner), or undefined to leave the content alone. */
+  write?: string;
+  chmod: boolean;
+  chown: boolean;
+  changes: Change[];
+}
+
+function plan(spec: FileSpec, facts: FileFacts): FilePlan {
+  const p: FilePlan = { remove: false, chmod: false, chown: false, changes: [] };
+  if (facts.type === "directory" || facts.type === "other") {
+    throw new Error(
+      `${spec.path} exists and is a ${facts.type === "directory" ? "directory" : "special file"}, not a regular file; ` +
+        `remove it or choose another path`,
+    );
+  }
+  if (spec.state === "absent") {
+    if (facts.type !== "absent") {
+      p.remove = true;
+      p.changes.push({ summary: `remove ${spec.path}` });
+    }
+    return p;
+  }
+  const diffOf = (before: string | undefined | null, after: string) =>
+    spec.sensitive ? redactedDiff(spec.path) : contentDiff(spec.path, before, after);
+
+  if (facts.type === "link" && spec.content === undefined) {
+    // without content the only way to "fix" a symlink would be an empty file: never silently do that
+    throw new Error(
+      `${spec.path} is a symlink; give content to replace it with a regular file, or manage its target`,
+    );
+  }
+  if (facts.type !== "file") {
+    // absent or a symlink: a new regular file, content "" when the spec gives none (a `touch`)
+    const content = spec.content ?? "";
+    p.write = content;
+    const what =
+      facts.type === "link" ? `replace symlink ${spec.path} with a regular file` : `create ${spec.path}`;
+    const attrs = [
+      spec.mode && `mode ${spec.mode}`,
+      spec.owner && `owner ${spec.owner}`,
+      spec.group && `group ${spec.group}`,
+    ]
+      .filter(Boolean)
+      .join(", ");
+    p.changes.push({
+      summary: `${what} (${Buffer.byteLength(content)} bytes${attrs ? `, ${attrs}` : ""})`,
+      diff: diffOf(undefined, content),
+    });
+    return p;
+  }
+  if (spec.content !== undefined && sha256(spec.content) !== facts.sha256) {
+    p.write = spec.content;
+    const before = facts.content === undefined ? null : facts.content;
+    p.changes.push({
+      summary: `update content of ${spec.path}${spec.sensitive ? " (sensitive)" : ""}`,
+      diff: diffOf(before, spec.content),
+    });
+  }
+  if (spec.mode !== undefined && spec.mode !== facts.mode) {
+    p.chmod = true;
+    p.changes.push({ summary: `${spec.path} mode ${facts.mode} → ${spec.mode}` });
+  }
+  if (!sameOwner(spec.owner, facts.owner, facts.uid)) {
+    p.chown = true;
+    p.changes.push({ summary: `${spec.path} owner ${facts.owner} → ${spec.owner}` });
+  }
+  if (!sameOwner(spec.group, facts.group, facts.gid)) {
+    p.chown = true;
+    p.changes.push({ summary: `${spec.path} group ${facts.group} → ${spec.group}` });
+  }
+  return p;
+}
+
+export const fileKind: ResourceKind<FileSpec, FileFacts> = {
+  name: "file",
+  spec: fileSpec,
+  verifiable: true,
+  describe: (spec) => `file ${spec.path}`,
+
+  probe(spec) {
+    // a sensitive file's current content must not travel back in probe output (it may be logged at -v)
+    const wantContent = spec.state === "present" && !spec.sensitive;
+    return {
+      script: pathProbeScript(spec.path, "", { checksum: true, content: wantContent }),
+      parse: (stdout) => parsePathState(stdout),
+    };
+  },
+
+  diff: (spec, facts) => plan(spec, facts).changes,
+
+  apply(spec, facts) {
+    const p = plan(spec, facts);
+    const target = shq(spec.path);
+    if (p.remove) return `rm -f -- ${target}`;
+    const out: string[] = [];
+    if (p.write !== undefined) {
+      out.push(
+        atomicWriteSh({
+          target,
+          dir: shq(dirOf(spec.path)),
+          content: p.write,
+          mode: spec.mode,
+          defaultMode: spec.sensitive ? "0600" : "0644",
+          owner: spec.owner,
+          group: spec.group,
+          validate: spec.validate,
+          backup: spec.backup,
+          label: `file ${spec.path}`,
+        }),
+      );
+      return out.join("\n");
+    }
+    if (p.chown) out.push(chownSh(target, spec.owner, spec.group));
+    // chmod after chown: chown clears setuid/setgid bits
+    if (p.chmod || (p.chown && spec.mode !== undefined)) out.push(`chmod ${shq(spec.mode ?? "")} ${target}`);
+    return out.join("\n");
+  },
+
+  secrets: (spec) => (spec.sensitive && spec.content ? [spec.content] : []),
+};

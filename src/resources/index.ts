@@ -1,0 +1,30 @@
+/**
+ * The registry: every resource kind a playbook task may name, by its key. The engine looks kinds up
+ * here; a task key not in this record is an "unknown module" config error.
+ */
+import type { AnyResourceKind } from "../engine/resource.js";
+import { authorizedKeyKind } from "./authorized_key.js";
+import { commandKind } from "./command.js";
+import { directoryKind } from "./directory.js";
+import { fileKind } from "./file.js";
+import { packageKind } from "./package.js";
+import { serviceKind } from "./service.js";
+import { sysctlKind } from "./sysctl.js";
+import { templateKind } from "./template.js";
+import { userKind } from "./user.js";
+// -- hardening kinds (sshd, ufw, fail2ban): imports go here --
+
+
+export const resourceKinds: Record<string, AnyResourceKind> = {
+  // basic kinds
+  file: fileKind,
+  template: templateKind,
+  directory: directoryKind,
+  user: userKind,
+  authorized_key: authorizedKeyKind,
+  package: packageKind,
+  service: serviceKind,
+  sysctl: sysctlKind,
+  command: commandKind,
+  // -- hardening kinds (sshd, ufw, fail2ban): entries go here --
+};

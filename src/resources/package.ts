@@ -1,0 +1,114 @@
+/**
+ * `package`: Debian/Ubuntu packages through apt. Installs never ask questions (noninteractive, keep
+ * existing conffiles), wait for the dpkg lock that cloud-init's first-boot upgrades hold, and refresh the
+ * package lists once when an install fails on a fresh image whose lists are empty.
+ */
+import { z } from "zod";
+import type { Change, ResourceKind } from "../engine/resource.js";
+import { shq } from "../engine/shell.js";
+import { bool } from "./common/schema.js";
+
+/** Debian policy: lowercase letters, digits, + - . ; at least two characters, starting alphanumeric. */
+const PKG_RE = /^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?$/;
+const pkgName = z.string({ error: "a package name must be a string" }).regex(PKG_RE, {
+  error: "not a Debian package name (lowercase letters, digits, + - . ; optional :arch), e.g. fail2ban",
+});
+
+export const packageSpec = z.strictObject({
+  name: z
+    .union([pkgName, z.array(pkgName).min(1, { error: "name must list at least one package" })], {
+      error: "name must be a package name or a list of them",
+    })
+    .transform((n) => (Array.isArray(n) ? n : [n])),
+  state: z.enum(["present", "absent"], { error: 'state must be "present" or "absent"' }).default("present"),
+  /** Run `apt-get update` before installing. */
+  update_cache: bool("update_cache").default(false),
+  /** With state absent: purge (remove config files too) instead of remove. */
+  purge: bool("purge").default(false),
+});
+export type PackageSpec = z.output<typeof packageSpec>;
+
+/** dpkg's `db:Status-Status` per package (`not-installed` when dpkg does not know it). */
+export type PackageFacts = Record<string, string>;
+
+const bare = (name: string) => name.replace(/:.*/, "");
+const INSTALLED = new Set(["installed"]);
+/** States in which something of the package is on disk and `apt-get remove` has work to do. */
+const PARTLY = new Set([
+  "installed",
+  "half-installed",
+  "unpacked",
+  "half-configured",
+  "triggers-awaited",
+  "triggers-pending",
+]);
+
+function plan(
+  spec: PackageSpec,
+  facts: PackageFacts,
+): { install: string[]; remove: string[]; changes: Change[] } {
+  const status = (n: string) => facts[bare(n)] ?? "not-installed";
+  if (spec.state === "present") {
+    const install = spec.name.filter((n) => !INSTALLED.has(status(n)));
+    return {
+      install,
+      remove: [],
+      changes: install.length ? [{ summary: `install ${install.join(" ")}` }] : [],
+    };
+  }
+  const remove = spec.name.filter(
+    (n) => PARTLY.has(status(n)) || (spec.purge && status(n) === "config-files"),
+  );
+  return {
+    install: [],
+    remove,
+    changes: remove.length ? [{ summary: `${spec.purge ? "purge" : "remove"} ${remove.join(" ")}` }] : [],
+  };
+}
+
+const APT = [
+  "DEBIAN_FRONTEND=noninteractive apt-get -q -y",
+  "-o DPkg::Lock::Timeout=300",
+  "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold",
+].join(" ");
+
+export const packageKind: ResourceKind<PackageSpec, PackageFacts> = {
+  name: "package",
+  spec: packageSpec,
+  verifiable: true,
+  describe: (spec) => `package ${spec.name.join(" ")}`,
+
+  probe(spec) {
+    return {
+      // unknown packages make dpkg-query complain on stderr and exit 1: both expected, both ignored
+      script: `dpkg-query -W -f '\${Package} \${db:Status-Status}\\n' -- ${spec.name.map(bare).map(shq).join(" ")} 2>/dev/null || :`,
+      parse(stdout) {
+        const facts: PackageFacts = {};
+        for (const line of stdout.split("\n")) {
+          if (!line.trim()) continue;
+          const m = /^([a-z0-9][a-z0-9+.-]*)(?::[a-z0-9-]+)? ([a-z-]+)$/.exec(line.trim());
+          if (!m) throw new Error(`package probe: unexpected dpkg-query line ${JSON.stringify(line)}`);
+          // multi-arch packages list once per architecture: any installed one counts
+          const [, name, st] = m as unknown as [string, string, string];
+          if (facts[name] !== "installed") facts[name] = st;
+        }
+        return facts;
+      },
+    };
+  },
+
+  diff: (spec, facts) => plan(spec, facts).changes,
+
+  apply(spec, facts) {
+    const p = plan(spec, facts);
+    if (p.install.length) {
+      const install = `${APT} install --no-install-recommends ${p.install.map(shq).join(" ")}`;
+      const update = `${APT} update`;
+      if (spec.update_cache) return `${update}\n${install}`;
+      // a fresh cloud image ships without package lists: refresh once, then try again
+      return `if ! ${install}; then\n  ${update}\n  ${install}\nfi`;
+    }
+    if (p.remove.length) return `${APT} ${spec.purge ? "purge" : "remove"} ${p.remove.map(shq).join(" ")}`;
+    return "";
+  },
+};

@@ -1,0 +1,192 @@
+/**
+ * `sysctl`: kernel parameters, persisted in a drop-in (default /etc/sysctl.d/99-lockclaw.conf, which this
+ * task owns entirely: one task per file) and applied live with `sysctl -w`.
+ *
+ * Containers and some kernels expose keys read-only (in an unprivileged container typically only net.*
+ * of its own namespace is writable) or not at all (a module not loaded). Such a key must not fail the
+ * run: the drop-in still records it (it takes effect where it can, e.g. on the next boot of a VM), the
+ * apply prints `LOCKCLAW_WARNING: sysctl KEY is read-only here …` (see common/warnings.ts) and exits 0,
+ * and the diff compares only the file for it, so an unchangeable live value never shows as drift.
+ * Writability is `[ -w /proc/sys/… ]`: false on a read-only /proc/sys and on 0444 keys, even for root.
+ */
+import { z } from "zod";
+import type { Change, ResourceKind } from "../engine/resource.js";
+import { shq } from "../engine/shell.js";
+import { contentDiff } from "./common/diffText.js";
+import { parsePathState, pathProbeScript, sha256, type PathState } from "./common/fileState.js";
+import { atomicWriteSh, dirOf } from "./common/fileWrite.js";
+import { warnSh } from "./common/warnings.js";
+import { absPath } from "./common/schema.js";
+
+export const DEFAULT_SYSCTL_FILE = "/etc/sysctl.d/99-lockclaw.conf";
+
+const KEY_RE = /^[A-Za-z0-9_][A-Za-z0-9_.\-/@:]*$/;
+/** Why a key is malformed, or undefined when it is fine. */
+function badKey(k: string): string | undefined {
+  if (!KEY_RE.test(k)) return `"${k}" is not a sysctl key (expected something like net.ipv4.tcp_syncookies)`;
+  if (k.includes("..") || k.includes("//") || k.endsWith(".") || k.endsWith("/")) {
+    return `sysctl key "${k}" must not contain empty components`;
+  }
+  return undefined;
+}
+
+const sysctlValue = z
+  .union([z.string(), z.number(), z.boolean()], { error: "a sysctl value must be a string or a number" })
+  .transform((v) => (typeof v === "boolean" ? (v ? "1" : "0") : String(v).trim()))
+  .refine((v) => v !== "" && !/[\n\r\0#;]/.test(v), {
+    error: "a sysctl value must be a non-empty single line without # or ;",
+  });
+
+export const sysctlSpec = z.strictObject({
+  file: absPath
+    .refine((p) => p.endsWith(".conf"), { error: "file must end in .conf (sysctl.d ignores other names)" })
+    .default(DEFAULT_SYSCTL_FILE),
+  settings: z
+    .record(z.string(), sysctlValue, { error: "settings must map sysctl keys to values" })
+    .superRefine((settings, ctx) => {
+      const keys = Object.keys(settings);
+      if (keys.length === 0) ctx.addIssue({ code: "custom", message: "settings must list at least one key" });
+      for (const k of keys) {
+        const why = badKey(k);
+        if (why) ctx.addIssue({ code: "custom", message: why, path: [k] });
+      }
+    }),
+});
+export type SysctlSpec = z.output<typeof sysctlSpec>;
+
+export type KeyStatus = "rw" | "ro" | "missing";
+export interface SysctlFacts {
+  file: PathState;
+  keys: Record<string, { status: KeyStatus; value?: string }>;
+}
+
+/** /proc/sys path of a key: dots separate, unless the key uses slashes (then dots are literal). */
+export function procPath(key: string): string {
+  return `/proc/sys/${key.includes("/") ? key : key.replace(/\./g, "/")}`;
+}
+
+/** Multi-value keys (tcp_rmem) print tab-separated: compare with single spaces. */
+const norm = (v: string) => v.trim().split(/\s+/).join(" ");
+
+export function sysctlFileContent(spec: SysctlSpec): string {
+  const lines = Object.entries(spec.settings).map(([k, v]) => `${k} = ${v}`);
+  return `# Managed by lockclaw: changes here are overwritten on the next run.\n${lines.join("\n")}\n`;
+}
+
+function plan(
+  spec: SysctlSpec,
+  facts: SysctlFacts,
+): { writeFile: boolean; live: string[]; changes: Change[] } {
+  const changes: Change[] = [];
+  const content = sysctlFileContent(spec);
+  if (facts.file.type !== "absent" && facts.file.type !== "file") {
+    throw new Error(`${spec.file} is a ${facts.file.type}, not a regular file`);
+  }
+  const writeFile =
+    facts.file.type === "absent" || facts.file.sha256 !== sha256(content) || facts.file.mode !== "0644";
+  if (writeFile) {
+    changes.push({
+      summary: `${facts.file.type === "absent" ? "create" : "update"} ${spec.file}`,
+      diff: contentDiff(
+        spec.file,
+        facts.file.type === "absent" ? undefined : (facts.file.content ?? null),
+        content,
+      ),
+    });
+  }
+  const live: string[] = [];
+  for (const [key, want] of Object.entries(spec.settings)) {
+    const k = facts.keys[key];
+    if (k?.status !== "rw") continue; // read-only or missing: only the file counts (apply warns)
+    if (norm(k.value ?? "") !== norm(want)) {
+      live.push(key);
+      changes.push({ summary: `${key} ${k.value} → ${want}` });
+    }
+  }
+  return { writeFile, live, changes };
+}
+
+export const sysctlKind: ResourceKind<SysctlSpec, SysctlFacts> = {
+  name: "sysctl",
+  spec: sysctlSpec,
+  verifiable: true,
+  describe: (spec) => `sysctl ${Object.keys(spec.settings).join(" ")}`,
+
+  probe(spec) {
+    const lines = [pathProbeScript(spec.file, "file.", { content: true })];
+    for (const key of Object.keys(spec.settings)) {
+      const p = shq(procPath(key));
+      const out = (status: KeyStatus) => shq(`key.${key}=${status} `);
+      lines.push(
+        `if [ ! -e ${p} ]; then echo ${out("missing")}`,
+        // read the file itself: `sysctl -n` would need the key form and prints tabs; tr keeps it one line
+        `elif [ -w ${p} ]; then printf '%s%s\\n' ${out("rw")} "$(tr '\\t\\n' '  ' < ${p} 2>/dev/null)"`,
+        `else printf '%s%s\\n' ${out("ro")} "$(tr '\\t\\n' '  ' < ${p} 2>/dev/null)"; fi`,
+      );
+    }
+    return {
+      script: lines.join("\n"),
+      parse(stdout) {
+        const kv = new Map<string, string>();
+        for (const line of stdout.split("\n")) {
+          const i = line.indexOf("=");
+          if (i > 0) kv.set(line.slice(0, i), line.slice(i + 1));
+        }
+        const keys: SysctlFacts["keys"] = {};
+        for (const key of Object.keys(spec.settings)) {
+          const raw = kv.get(`key.${key}`);
+          const m = raw === undefined ? null : /^(rw|ro|missing) ?(.*)$/.exec(raw);
+          if (!m)
+            throw new Error(`sysctl probe printed no valid line for ${key} (got ${JSON.stringify(raw)})`);
+          keys[key] = {
+            status: m[1] as KeyStatus,
+            ...(m[1] === "missing" ? {} : { value: norm(m[2] ?? "") }),
+          };
+        }
+        return { file: parsePathState(kv, "file."), keys };
+      },
+    };
+  },
+
+  diff: (spec, facts) => plan(spec, facts).changes,
+
+  apply(spec, facts) {
+    const p = plan(spec, facts);
+    const out: string[] = [];
+    if (p.writeFile) {
+      out.push(
+        atomicWriteSh({
+          target: shq(spec.file),
+          dir: shq(dirOf(spec.file)),
+          content: sysctlFileContent(spec),
+          mode: "0644",
+          defaultMode: "0644",
+          owner: "root",
+          group: "root",
+          label: `sysctl ${spec.file}`,
+        }),
+      );
+    }
+    for (const [key, want] of Object.entries(spec.settings)) {
+      const k = facts.keys[key];
+      const path = shq(procPath(key));
+      if (p.live.includes(key)) {
+        // writability is checked again: the probe may be older than a namespace or module change
+        out.push(
+          `if [ -w ${path} ]; then sysctl -q -w ${shq(`${key}=${want}`)} >/dev/null; else ${warnSh(
+            `sysctl ${key} is read-only here; kept in ${spec.file}`,
+          )}; fi`,
+        );
+      } else if (k && k.status !== "rw" && norm(k.value ?? "") !== norm(want)) {
+        out.push(
+          warnSh(
+            k.status === "missing"
+              ? `sysctl ${key} does not exist on this kernel; kept in ${spec.file}`
+              : `sysctl ${key} is read-only here (live ${k.value}, wanted ${want}); kept in ${spec.file}`,
+          ),
+        );
+      }
+    }
+    return out.join("\n");
+  },
+};

@@ -1,0 +1,46 @@
+/**
+ * `template`: a `file` whose content comes from a handlebars template under templates/.
+ *
+ * Contract with the engine: the resource never renders. Before probe/diff/apply the engine renders
+ * `src` with the play's variables (strict) and puts the result in `content`; this kind then behaves
+ * exactly like `file` (same probe, diff, atomic apply, validate, backup, sensitive handling). A spec that
+ * reaches diff/apply without `content` is an engine bug and fails loudly rather than writing "".
+ * A playbook must not set `content` itself (the engine overwrites it); the schema allows it only so the
+ * rendered spec can be validated again.
+ */
+import { z } from "zod";
+import type { ResourceKind } from "../engine/resource.js";
+import { fileBaseShape, fileKind, type FileFacts, type FileSpec } from "./file.js";
+import { singleLine } from "./common/schema.js";
+
+export const templateSpec = z.strictObject({
+  ...fileBaseShape,
+  /** Template name relative to templates/, e.g. `sshd/00-lockclaw.conf.hbs`. */
+  src: singleLine("src").refine((s) => !s.startsWith("/") && !s.split("/").includes(".."), {
+    error: "src must be a template name relative to templates/ (no leading / and no ..)",
+  }),
+  /** Filled by the engine with the rendered template. */
+  content: z.string().optional(),
+});
+export type TemplateSpec = z.output<typeof templateSpec>;
+
+/** The file spec a rendered template stands for. */
+export function renderedFileSpec(spec: TemplateSpec): FileSpec {
+  const { src, content, ...rest } = spec;
+  if (spec.state === "present" && content === undefined) {
+    throw new Error(`template ${src} for ${spec.path} was not rendered before use (engine bug)`);
+  }
+  return { ...rest, content };
+}
+
+export const templateKind: ResourceKind<TemplateSpec, FileFacts> = {
+  name: "template",
+  spec: templateSpec,
+  verifiable: true,
+  describe: (spec) => `template ${spec.path} (from ${spec.src})`,
+  // probe does not need the content yet: it reads the same facts whatever the desired content is
+  probe: (spec) => fileKind.probe(spec),
+  diff: (spec, facts, ctx) => fileKind.diff(renderedFileSpec(spec), facts, ctx),
+  apply: (spec, facts, changes) => fileKind.apply(renderedFileSpec(spec), facts, changes),
+  secrets: (spec) => (spec.sensitive && spec.content ? [spec.content] : []),
+};

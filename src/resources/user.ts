@@ -1,0 +1,195 @@
+/**
+ * `user`: a local account (useradd/usermod/userdel). Supplementary groups are appended by default
+ * (`append: false` makes the list exact). The probe never prints password hashes: only whether the
+ * password is locked (`!` prefix) and whether a hash exists behind it.
+ */
+import { z } from "zod";
+import type { Change, ResourceKind } from "../engine/resource.js";
+import { shq } from "../engine/shell.js";
+import { absPath, bool, presentAbsent, userName } from "./common/schema.js";
+
+export const userSpec = z.strictObject({
+  name: userName("name"),
+  shell: absPath.optional(),
+  groups: z.array(userName("group"), { error: "groups must be a list of group names" }).optional(),
+  append: bool("append").default(true),
+  home: absPath.optional(),
+  system: bool("system").default(false),
+  state: presentAbsent.default("present"),
+  password_locked: bool("password_locked").optional(),
+});
+export type UserSpec = z.output<typeof userSpec>;
+
+export interface UserFacts {
+  exists: boolean;
+  uid?: string;
+  home?: string;
+  shell?: string;
+  primaryGroup?: string;
+  /** Supplementary groups (primary group removed). */
+  groups?: string[];
+  /** Shadow password field starts with `!`. */
+  locked?: boolean;
+  /** A password hash exists behind the lock (unlocking would not leave the account passwordless). */
+  hasHash?: boolean;
+}
+
+interface UserPlan {
+  create: boolean;
+  remove: boolean;
+  usermod: string[];
+  lock?: boolean;
+  changes: Change[];
+}
+
+function plan(spec: UserSpec, facts: UserFacts): UserPlan {
+  const p: UserPlan = { create: false, remove: false, usermod: [], changes: [] };
+  if (spec.state === "absent") {
+    if (facts.exists) {
+      p.remove = true;
+      p.changes.push({ summary: `remove user ${spec.name} (home directory kept)` });
+    }
+    return p;
+  }
+  if (!facts.exists) {
+    p.create = true;
+    const attrs = [
+      spec.system && "system",
+      spec.shell && `shell ${spec.shell}`,
+      spec.home && `home ${spec.home}`,
+      spec.groups?.length && `groups ${spec.groups.join(",")}`,
+    ]
+      .filter(Boolean)
+      .join(", ");
+    p.changes.push({ summary: `create user ${spec.name}${attrs ? ` (${attrs})` : ""}` });
+    // useradd leaves the password locked ("!"): nothing more to do for password_locked: true
+    return p;
+  }
+  if (spec.shell !== undefined && spec.shell !== facts.shell) {
+    p.usermod.push("-s", spec.shell);
+    p.changes.push({ summary: `user ${spec.name} shell ${facts.shell} → ${spec.shell}` });
+  }
+  if (spec.home !== undefined && spec.home !== facts.home) {
+    p.usermod.push("-d", spec.home);
+    p.changes.push({ summary: `user ${spec.name} home ${facts.home} → ${spec.home} (content not moved)` });
+  }
+  if (spec.groups !== undefined) {
+    const have = new Set(facts.groups ?? []);
+    const want = spec.groups.filter((g) => g !== facts.primaryGroup);
+    const missing = want.filter((g) => !have.has(g));
+    if (spec.append) {
+      if (missing.length) {
+        p.usermod.push("-a", "-G", missing.join(","));
+        p.changes.push({ summary: `add user ${spec.name} to ${missing.join(", ")}` });
+      }
+    } else {
+      const extra = [...have].filter((g) => !want.includes(g));
+      if (missing.length || extra.length) {
+        p.usermod.push("-G", want.join(","));
+        const parts = [missing.length && `+${missing.join(",")}`, extra.length && `-${extra.join(",")}`];
+        p.changes.push({ summary: `user ${spec.name} groups ${parts.filter(Boolean).join(" ")}` });
+      }
+    }
+  }
+  if (spec.password_locked === true && !facts.locked) {
+    p.lock = true;
+    p.changes.push({ summary: `lock the password of ${spec.name}` });
+  } else if (spec.password_locked === false && facts.locked && facts.hasHash) {
+    // without a hash behind the "!" unlocking would create a passwordless account: leave it locked
+    p.lock = false;
+    p.changes.push({ summary: `unlock the password of ${spec.name}` });
+  }
+  return p;
+}
+
+/** sh that fails with a clear message when one of `groups` does not exist (it may come from a package). */
+function groupsExistSh(name: string, groups: string[]): string {
+  return groups
+    .map(
+      (g) =>
+        `getent group ${shq(g)} >/dev/null || { echo ${shq(`user ${name}: group ${g} does not exist (create it or install the package that does)`)} >&2; exit 1; }`,
+    )
+    .join("\n");
+}
+
+export const userKind: ResourceKind<UserSpec, UserFacts> = {
+  name: "user",
+  spec: userSpec,
+  verifiable: true,
+  describe: (spec) => `user ${spec.name}`,
+
+  probe(spec) {
+    const u = shq(spec.name);
+    const script = [
+      `if lc_pw=$(getent passwd ${u}); then`,
+      `  echo "passwd=$lc_pw"`,
+      `  echo "primary=$(id -gn -- ${u})"`,
+      `  echo "groups=$(id -nG -- ${u})"`,
+      // only the first character class of the shadow field leaves the host, never the hash
+      `  case "$(getent shadow ${u} | cut -d: -f2)" in`,
+      `    '!'|'!!'|'!*'|'') echo locked=1; echo hash=0 ;;`,
+      `    '!'*) echo locked=1; echo hash=1 ;;`,
+      `    '*') echo locked=0; echo hash=0 ;;`,
+      `    *) echo locked=0; echo hash=1 ;;`,
+      `  esac`,
+      `else echo passwd=; fi`,
+    ].join("\n");
+    return { script, parse: (stdout) => parseUserFacts(stdout, spec.name) };
+  },
+
+  diff: (spec, facts) => plan(spec, facts).changes,
+
+  apply(spec, facts) {
+    const p = plan(spec, facts);
+    const u = shq(spec.name);
+    if (p.remove) return `userdel -- ${u}`;
+    const out: string[] = [];
+    if (p.create) {
+      if (spec.groups?.length) out.push(groupsExistSh(spec.name, spec.groups));
+      const args: string[] = [];
+      if (spec.system) args.push("-r");
+      // system users get no home unless one is asked for; people get theirs from /etc/skel
+      if (!spec.system || spec.home) args.push("-m");
+      if (spec.home) args.push("-d", shq(spec.home));
+      if (spec.shell) args.push("-s", shq(spec.shell));
+      if (spec.groups?.length) args.push("-G", shq(spec.groups.join(",")));
+      out.push(["useradd", ...args, "--", u].join(" "));
+      if (spec.password_locked) out.push(`usermod -L -- ${u}`);
+      return out.join("\n");
+    }
+    if (p.usermod.length) {
+      const gi = p.usermod.indexOf("-G");
+      if (gi >= 0 && p.usermod[gi + 1]) out.push(groupsExistSh(spec.name, p.usermod[gi + 1]!.split(",")));
+      out.push(`usermod ${p.usermod.map(shq).join(" ")} -- ${u}`);
+    }
+    if (p.lock === true) out.push(`usermod -L -- ${u}`);
+    if (p.lock === false) out.push(`usermod -U -- ${u}`);
+    return out.join("\n");
+  },
+};
+
+export function parseUserFacts(stdout: string, name: string): UserFacts {
+  const kv = new Map<string, string>();
+  for (const line of stdout.split("\n")) {
+    const i = line.indexOf("=");
+    if (i > 0) kv.set(line.slice(0, i), line.slice(i + 1));
+  }
+  const pw = kv.get("passwd");
+  if (pw === undefined) throw new Error(`user probe for ${name} printed no passwd= line`);
+  if (pw === "") return { exists: false };
+  const f = pw.split(":");
+  if (f.length !== 7 || f[0] !== name)
+    throw new Error(`user probe for ${name}: unexpected passwd line ${JSON.stringify(pw)}`);
+  const primary = kv.get("primary") ?? "";
+  const groups = (kv.get("groups") ?? "").split(/\s+/).filter((g) => g && g !== primary);
+  return {
+    exists: true,
+    uid: f[2],
+    home: f[5],
+    shell: f[6],
+    primaryGroup: primary,
+    groups,
+    locked: kv.get("locked") === "1",
+    hasHash: kv.get("hash") === "1",
+  };
+}
