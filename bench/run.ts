@@ -61,7 +61,8 @@ async function benchLoopback(): Promise<void> {
     await timed("example playbook, loopback sshd", "first run", base());
     for (let i = 0; i < 3; i++) await timed("example playbook, loopback sshd", "no-op re-run", base());
     writeFileSync(join(root, "app.conf"), "drift\n");
-    for (let i = 0; i < 3; i++) await timed("example playbook, loopback sshd", "--check after drift", { ...base(), check: true });
+    for (let i = 0; i < 3; i++)
+      await timed("example playbook, loopback sshd", "--check after drift", { ...base(), check: true });
   } finally {
     await sshd.stop();
     rmSync(work, { recursive: true, force: true });
@@ -74,11 +75,19 @@ function print(): void {
     const k = `${r.scenario}|${r.run}`;
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
-  console.log("\nscenario                                  run                    n  median s  SSH execs  changed  exit");
+  console.log(
+    "\nscenario                                  run                    n  median s  SSH execs  changed  exit",
+  );
   for (const [k, rs] of groups) {
     const [scenario, run] = k.split("|");
     console.log(
-      `${scenario!.padEnd(42)}${run!.padEnd(23)}${String(rs.length).padEnd(3)}${median(rs.map((r) => r.seconds)).toFixed(3).padStart(8)}  ${String(rs[0]!.execs).padStart(9)}  ${String(rs[0]!.changed).padStart(7)}  ${String(rs[0]!.exitCode).padStart(4)}`,
+      `${scenario!.padEnd(42)}${run!.padEnd(23)}${String(rs.length).padEnd(3)}${median(
+        rs.map((r) => r.seconds),
+      )
+        .toFixed(3)
+        .padStart(
+          8,
+        )}  ${String(rs[0]!.execs).padStart(9)}  ${String(rs[0]!.changed).padStart(7)}  ${String(rs[0]!.exitCode).padStart(4)}`,
     );
   }
   const mem = process.memoryUsage();

@@ -2,7 +2,14 @@
 export * from "./engine/errors.js";
 export type { LockclawEvent, EventSink, HostRecap, TaskStatus } from "./engine/events.js";
 export type { ResourceKind, AnyResourceKind, Change, Probe, LockoutGuard } from "./engine/resource.js";
-export { runPlaybook, prepareRun, exitCodeFor, type RunOptions, type RunResult, type HostEntry } from "./engine/run.js";
+export {
+  runPlaybook,
+  prepareRun,
+  exitCodeFor,
+  type RunOptions,
+  type RunResult,
+  type HostEntry,
+} from "./engine/run.js";
 export { loadPlaybook, parsePlaybook, type Playbook } from "./engine/playbook/loader.js";
 export { loadInventory, expandTargets } from "./engine/inventory.js";
 export { parseVarArg, readVarsFile, type VarOverride } from "./engine/vars.js";

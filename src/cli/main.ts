@@ -3,6 +3,9 @@ import { Command, CommanderError } from "commander";
 import { ExitCode, LockclawError } from "../engine/errors.js";
 import { registerProvisionCommands } from "./provision.js";
 import { registerLabCommands } from "./lab.js";
+import { registerAuditCommand } from "./audit.js";
+import { registerCloudflareCommands } from "./cloudflare.js";
+import { registerImageCommands } from "./image.js";
 
 export interface CommandResult {
   exitCode: number;
@@ -25,7 +28,10 @@ export function buildProgram(done: (r: Promise<CommandResult>) => void): Command
     .addHelpText("after", EXIT_CODES_HELP)
     .exitOverride();
   registerProvisionCommands(program, done);
+  registerAuditCommand(program, done);
   registerLabCommands(program);
+  registerCloudflareCommands(program, done);
+  registerImageCommands(program);
   return program;
 }
 

@@ -46,12 +46,8 @@ export function preparePlaybook(
   return playbook.plays.map((play) => preparePlay(playbook, play, kinds, options));
 }
 
-function preparePlay(
-  pb: Playbook,
-  play: RawPlay,
-  kinds: KindRegistry,
-  options: PrepareOptions,
-): PreparedPlay {
+/** A play's variables for one host (defaults < vars file < inventory < --var < builtins), validated. */
+export function resolvePlayVars(pb: Playbook, play: RawPlay, options: PrepareOptions): Vars {
   const vars = resolveVars({
     defaults: play.vars,
     locateDefault: (name) => pb.source.locate([...play.keyPath, "vars", name]),
@@ -61,6 +57,38 @@ function preparePlay(
     multiline: play.multilineVars,
   });
   for (const name of play.secretVars) options.redactor.add(vars[name]);
+  return vars;
+}
+
+/** The login a play says the host has once it ran (`reconnect:`), rendered and checked. */
+export function resolveReconnect(pb: Playbook, play: RawPlay, vars: Vars): PreparedPlay["reconnect"] {
+  if (!play.reconnect) return undefined;
+  const where = pb.source.locate([...play.keyPath, "reconnect"]);
+  const user = renderDeep(play.reconnect.user, vars, where);
+  const port = Number(renderDeep(play.reconnect.port, vars, where));
+  if (
+    typeof user !== "string" ||
+    !/^[a-z_][a-z0-9_-]*$/.test(user) ||
+    !Number.isInteger(port) ||
+    port < 1 ||
+    port > 65535
+  ) {
+    throw new ConfigError(
+      `reconnect must give a user name and a port (got ${JSON.stringify({ user, port })})`,
+      where,
+      "check the variables it uses",
+    );
+  }
+  return { user, port };
+}
+
+function preparePlay(
+  pb: Playbook,
+  play: RawPlay,
+  kinds: KindRegistry,
+  options: PrepareOptions,
+): PreparedPlay {
+  const vars = resolvePlayVars(pb, play, options);
 
   const prepareTask = (task: RawTask, idPrefix: string): PreparedTask => {
     const kind = kinds[task.kind]!;
@@ -109,32 +137,11 @@ function preparePlay(
     };
   };
 
-  let reconnect: PreparedPlay["reconnect"];
-  if (play.reconnect) {
-    const where = pb.source.locate([...play.keyPath, "reconnect"]);
-    const user = renderDeep(play.reconnect.user, vars, where);
-    const port = Number(renderDeep(play.reconnect.port, vars, where));
-    if (
-      typeof user !== "string" ||
-      !/^[a-z_][a-z0-9_-]*$/.test(user) ||
-      !Number.isInteger(port) ||
-      port < 1 ||
-      port > 65535
-    ) {
-      throw new ConfigError(
-        `reconnect must give a user name and a port (got ${JSON.stringify({ user, port })})`,
-        where,
-        "check the variables it uses",
-      );
-    }
-    reconnect = { user, port };
-  }
-
   return {
     name: play.name,
     tasks: play.tasks.map((t) => prepareTask(t, `p${play.index}t`)),
     handlers: new Map(play.handlers.map((h) => [h.name, prepareTask(h, `p${play.index}h`)])),
-    reconnect,
+    reconnect: resolveReconnect(pb, play, vars),
     become: play.become,
     vars,
   };

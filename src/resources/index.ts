@@ -12,8 +12,13 @@ import { serviceKind } from "./service.js";
 import { sysctlKind } from "./sysctl.js";
 import { templateKind } from "./template.js";
 import { userKind } from "./user.js";
-// -- hardening kinds (sshd, ufw, fail2ban): imports go here --
-
+import { fail2banKind } from "./fail2ban.js";
+import { sshdKind } from "./sshd.js";
+import { ufwKind } from "./ufw.js";
+// -- stack kinds (docker_rootless, compose_stack, secret_file) --
+import { composeStackKind } from "./compose_stack.js";
+import { dockerRootlessKind } from "./docker_rootless.js";
+import { secretFileKind } from "./secret_file.js";
 
 export const resourceKinds: Record<string, AnyResourceKind> = {
   // basic kinds
@@ -26,5 +31,12 @@ export const resourceKinds: Record<string, AnyResourceKind> = {
   service: serviceKind,
   sysctl: sysctlKind,
   command: commandKind,
-  // -- hardening kinds (sshd, ufw, fail2ban): entries go here --
+  // hardening kinds
+  sshd: sshdKind,
+  ufw: ufwKind,
+  fail2ban: fail2banKind,
+  // -- stack kinds --
+  docker_rootless: dockerRootlessKind,
+  compose_stack: composeStackKind,
+  secret_file: secretFileKind,
 };

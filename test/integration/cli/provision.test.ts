@@ -36,7 +36,14 @@ function lockclaw(args: string[]) {
 }
 
 const target = () => `${sshd.unprivilegedUser}@127.0.0.1:${sshd.port}`;
-const common = () => ["--playbook", join(ROOT, "examples/hello/playbook.yml"), "-k", sshd.clientKeyPath, "--known-hosts", sshd.knownHostsFile];
+const common = () => [
+  "--playbook",
+  join(ROOT, "examples/hello/playbook.yml"),
+  "-k",
+  sshd.clientKeyPath,
+  "--known-hosts",
+  sshd.knownHostsFile,
+];
 
 describe("lockclaw provision (CLI)", () => {
   it("documents every option in --help", () => {
@@ -44,7 +51,23 @@ describe("lockclaw provision (CLI)", () => {
     expect(top.code).toBe(0);
     expect(top.stdout).toMatch(/Exit codes:[\s\S]*4\s+a host could not be reached/);
     const h = lockclaw(["provision", "host", "--help"]);
-    for (const opt of ["--check", "--diff", "--var", "--vars-file", "--tags", "--skip-tags", "--limit", "--forks", "--json", "--key", "--inventory", "--accept-new-host-key", "--verbose", "--playbook", "--authorized-key"]) {
+    for (const opt of [
+      "--check",
+      "--diff",
+      "--var",
+      "--vars-file",
+      "--tags",
+      "--skip-tags",
+      "--limit",
+      "--forks",
+      "--json",
+      "--key",
+      "--inventory",
+      "--accept-new-host-key",
+      "--verbose",
+      "--playbook",
+      "--authorized-key",
+    ]) {
       expect(h.stdout).toContain(opt);
     }
   });
@@ -61,7 +84,16 @@ describe("lockclaw provision (CLI)", () => {
     expect(again.stdout).toMatch(/execs=1\b/);
 
     writeFileSync(join(root, "app.conf"), "greeting = edited by hand\n");
-    const check = lockclaw(["provision", "host", target(), ...common(), "--var", `root=${root}`, "--check", "--diff"]);
+    const check = lockclaw([
+      "provision",
+      "host",
+      target(),
+      ...common(),
+      "--var",
+      `root=${root}`,
+      "--check",
+      "--diff",
+    ]);
     expect(check.code).toBe(2);
     expect(check.stdout).toContain("-greeting = edited by hand");
     expect(check.stdout).toContain("+greeting = hello");
@@ -71,7 +103,10 @@ describe("lockclaw provision (CLI)", () => {
     const root = join(work, "json");
     const r = lockclaw(["provision", "host", target(), ...common(), "--var", `root=${root}`, "--json"]);
     expect(r.code).toBe(2);
-    const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string });
+    const events = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string });
     expect(events[0]!.type).toBe("run-start");
     expect(events.filter((e) => e.type === "task-start").length).toBe(4);
     expect(events.filter((e) => e.type === "task-result").length).toBe(5);
@@ -81,7 +116,17 @@ describe("lockclaw provision (CLI)", () => {
   it("refuses bad input before connecting: exit 1, file and line named", () => {
     const pb = join(work, "bad.yml");
     writeFileSync(pb, "tasks:\n  - name: x\n    fiel: { path: /tmp/x }\n");
-    const r = lockclaw(["provision", "host", target(), "--playbook", pb, "-k", sshd.clientKeyPath, "--known-hosts", sshd.knownHostsFile]);
+    const r = lockclaw([
+      "provision",
+      "host",
+      target(),
+      "--playbook",
+      pb,
+      "-k",
+      sshd.clientKeyPath,
+      "--known-hosts",
+      sshd.knownHostsFile,
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${pb}:3`);
     expect(r.stderr).toContain("unknown module 'fiel'");

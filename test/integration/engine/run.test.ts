@@ -46,7 +46,9 @@ function options(root: string, extra: Partial<RunOptions> = {}): RunOptions & { 
 }
 
 const results = (events: LockclawEvent[]) =>
-  events.flatMap((e) => (e.type === "task-result" ? [`${e.status}:${e.handler ? "handler:" : ""}${e.task}`] : []));
+  events.flatMap((e) =>
+    e.type === "task-result" ? [`${e.status}:${e.handler ? "handler:" : ""}${e.task}`] : [],
+  );
 
 describe("engine over a real sshd", () => {
   it("applies, then re-applies with nothing changed in one exec, then detects and fixes drift", async () => {
@@ -74,7 +76,9 @@ describe("engine over a real sshd", () => {
     expect(r3.exitCode).toBe(2);
     const drift = check.events.find((e) => e.type === "task-result" && e.task === "App config");
     expect(drift).toMatchObject({ status: "changed" });
-    const diffText = (drift as { changes: Array<{ diff?: string }> }).changes.map((c) => c.diff ?? "").join("");
+    const diffText = (drift as { changes: Array<{ diff?: string }> }).changes
+      .map((c) => c.diff ?? "")
+      .join("");
     expect(diffText).toContain("-greeting = hacked");
     expect(diffText).toContain("+greeting = hello");
     expect(results(check.events)).toContain("changed:handler:restart app");
@@ -85,7 +89,10 @@ describe("engine over a real sshd", () => {
     const fix = options(root);
     const r4 = await runPlaybook(fix);
     expect(r4.exitCode).toBe(2);
-    expect(results(fix.events).filter((s) => s.startsWith("changed"))).toEqual(["changed:App config", "changed:handler:restart app"]);
+    expect(results(fix.events).filter((s) => s.startsWith("changed"))).toEqual([
+      "changed:App config",
+      "changed:handler:restart app",
+    ]);
     expect(readFileSync(join(root, "app.conf"), "utf8")).toContain("greeting = hello");
     expect(readFileSync(join(root, "restarts"), "utf8")).toBe("restarted\nrestarted\n");
   });
@@ -94,7 +101,10 @@ describe("engine over a real sshd", () => {
     const root = join(work, "secret");
     await runPlaybook(options(root));
     const other = "another-secret-value-42";
-    const o = options(root, { check: true, overrides: [parseVarArg(`root=${root}`), parseVarArg(`api_token=${other}`)] });
+    const o = options(root, {
+      check: true,
+      overrides: [parseVarArg(`root=${root}`), parseVarArg(`api_token=${other}`)],
+    });
     const r = await runPlaybook(o);
     expect(r.exitCode).toBe(2);
     const text = JSON.stringify(o.events);
@@ -126,8 +136,13 @@ describe("engine over a real sshd", () => {
     const root = join(work, "mismatch");
     const kh = join(work, "wrong_known_hosts");
     // a different, valid host key recorded for this host:port
-    writeFileSync(kh, `[127.0.0.1]:${sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n`);
-    const o = options(root, { hosts: [{ target: sshd.target({ name: "loop", knownHostsFile: kh }), vars: [] }] });
+    writeFileSync(
+      kh,
+      `[127.0.0.1]:${sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n`,
+    );
+    const o = options(root, {
+      hosts: [{ target: sshd.target({ name: "loop", knownHostsFile: kh }), vars: [] }],
+    });
     const r = await runPlaybook(o);
     expect(r.exitCode).toBe(4);
     expect(r.hosts[0]!.unreachable).toBe(true);
@@ -140,7 +155,10 @@ describe("engine over a real sshd", () => {
     const other = await startSshd();
     try {
       const pb = join(work, "slow.yml");
-      writeFileSync(pb, `vars: { root: /tmp/x }\ntasks:\n  - command: { cmd: "mkdir -p {{root}}" }\n  - command: { cmd: "sleep 6; touch {{root}}/done" }\n`);
+      writeFileSync(
+        pb,
+        `vars: { root: /tmp/x }\ntasks:\n  - command: { cmd: "mkdir -p {{root}}" }\n  - command: { cmd: "sleep 6; touch {{root}}/done" }\n`,
+      );
       const dropRoot = join(work, "dropped");
       const okRoot = join(work, "survivor");
       const o = options(dropRoot, {

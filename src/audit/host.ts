@@ -1,0 +1,400 @@
+/**
+ * `lockclaw audit`, host part (SPEC §8): one read-only script collects the live state (sshd -T, every
+ * listening socket, ufw's status and rule files, the fail2ban jail); a pure function judges it. Each check
+ * carries its evidence, and a failing check names the offender (the rogue listener, the setting's actual
+ * value, the extra rule), so the report says what to fix without a second look at the host.
+ */
+import { parseCidr } from "../cloudflare/cidr.js";
+import type { Transport } from "../transport/types.js";
+import { runScript } from "../transport/script.js";
+import {
+  ALGORITHMS,
+  DEFAULT_ALGORITHMS,
+  DEFAULT_SETTINGS,
+  SETTINGS,
+  parseSshdT,
+  sshdTForm,
+  type AlgorithmField,
+  type AlgorithmName,
+  type SettingName,
+  type Settings,
+} from "../resources/sshd/config.js";
+import { desiredRules, describeTuple, isFail2banRule, ufwSpec, type UfwRuleSpec } from "../resources/ufw.js";
+import { parseRulesFile, type TupleRule } from "../resources/ufw/rules.js";
+
+export interface AuditCheck {
+  id: string;
+  title: string;
+  pass: boolean;
+  evidence: string;
+}
+
+export interface HostAuditExpected {
+  sshPort: number;
+  deployUser: string;
+  /** Public ports anything may listen on (default: the SSH port and 443). */
+  allowedPorts?: number[];
+  /**
+   * UDP client ports a DHCP client binds on the wildcard address (68, 546): they are not services and
+   * ufw's before.rules only lets in replies to the host's own requests.
+   */
+  allowedUdpClientPorts?: number[];
+  /** sshd settings beyond SPEC §2's (same keys as the sshd resource). */
+  sshdSettings?: Settings;
+  /** The algorithm lists the sshd task asked for (effective lists must be non-empty subsets). */
+  algorithms?: Partial<Record<AlgorithmField, string[]>>;
+  /** The exact ufw rule set, in the ufw resource's rule format. */
+  ufwRules: UfwRuleSpec[];
+  fail2banJail?: string;
+  fail2ban?: { maxretry?: number; findtime?: number; bantime?: number };
+}
+
+/** The expectation the host playbook's defaults imply, from its variables. */
+export function expectedFromHostVars(vars: {
+  deploy_user: string;
+  ssh_port: number;
+  admin_cidrs: string[];
+  cloudflare_ranges: { ipv4: string[]; ipv6: string[] };
+}): HostAuditExpected {
+  return {
+    sshPort: vars.ssh_port,
+    deployUser: vars.deploy_user,
+    ufwRules: ufwSpec.parse({
+      rules: [
+        { port: vars.ssh_port, proto: "tcp", from: vars.admin_cidrs, if_empty: "any" },
+        { port: 443, proto: "tcp", from: [...vars.cloudflare_ranges.ipv4, ...vars.cloudflare_ranges.ipv6] },
+        { port: 443, proto: "tcp", from: vars.admin_cidrs },
+      ],
+    }).rules,
+  };
+}
+
+const M = "@@lockclaw-audit";
+
+export interface AuditScriptOptions {
+  fail2banJail?: string;
+}
+
+/** One read-only sh script; run as root. Every section is delimited so a missing tool shows as such. */
+export function auditProbeScript(opts: AuditScriptOptions = {}): string {
+  const jail = opts.fail2banJail ?? "sshd";
+  if (!/^[A-Za-z0-9_.-]+$/.test(jail)) throw new Error(`bad jail name ${jail}`);
+  return [
+    `lc_sshd=/usr/sbin/sshd; [ -x "$lc_sshd" ] || lc_sshd=$(command -v sshd || echo sshd); [ -d /run/sshd ] || mkdir -p -m 0755 /run/sshd`,
+    `echo '${M} sshd-T'; "$lc_sshd" -T 2>&1; echo "${M} sshd-T-rc $?"`,
+    `echo '${M} ss'; ss -tulpnH 2>&1; echo "${M} ss-rc $?"`,
+    `echo '${M} ufw-status'; if command -v ufw >/dev/null 2>&1; then LC_ALL=C ufw status verbose 2>&1; else echo 'ufw: not installed'; fi`,
+    `for lc_f in /etc/ufw/user.rules /etc/ufw/user6.rules; do [ -f "$lc_f" ] || continue; echo "${M} file $lc_f"; base64 -w0 < "$lc_f"; echo; done`,
+    `echo '${M} f2b-status'; fail2ban-client status ${jail} 2>&1; echo "${M} f2b-status-rc $?"`,
+    `for lc_k in maxretry findtime bantime; do echo "${M} f2b-get $lc_k"; fail2ban-client get ${jail} "$lc_k" 2>&1; done`,
+    `for lc_a in $(fail2ban-client get ${jail} actions 2>/dev/null | tail -n +2 | tr ',' ' '); do`,
+    `  echo "${M} f2b-action-port $lc_a"; fail2ban-client get ${jail} action "$lc_a" port 2>&1`,
+    `done`,
+    `echo '${M} end'`,
+  ].join("\n");
+}
+
+interface Sections {
+  get(name: string): string | undefined;
+  all(prefix: string): Array<{ arg: string; body: string }>;
+}
+
+function splitSections(stdout: string): Sections {
+  const list: Array<{ head: string; body: string[] }> = [];
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith(`${M} `)) list.push({ head: line.slice(M.length + 1), body: [] });
+    else if (list.length) list[list.length - 1]!.body.push(line);
+  }
+  return {
+    get: (name) => {
+      const s = list.find((x) => x.head === name || x.head.startsWith(`${name} `));
+      if (!s) return undefined;
+      return s.head === name ? s.body.join("\n") : s.head.slice(name.length + 1);
+    },
+    all: (prefix) =>
+      list
+        .filter((x) => x.head.startsWith(`${prefix} `))
+        .map((x) => ({ arg: x.head.slice(prefix.length + 1), body: x.body.join("\n") })),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Listeners
+
+export interface Listener {
+  proto: "tcp" | "udp";
+  address: string;
+  port: number;
+  process: string;
+  line: string;
+}
+
+/** Parse `ss -tulpnH`: Netid State Recv-Q Send-Q Local Peer [Process]. */
+export function parseSs(text: string): Listener[] {
+  const out: Listener[] = [];
+  for (const line of text.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 5 || (f[0] !== "tcp" && f[0] !== "udp")) continue;
+    const local = f[4]!;
+    const i = local.lastIndexOf(":");
+    if (i < 0) continue;
+    const port = Number(local.slice(i + 1));
+    if (!Number.isInteger(port)) continue;
+    const address = local.slice(0, i).replace(/^\[|\]$/g, "");
+    const proc = /users:\(\("([^"]+)"/.exec(line)?.[1] ?? "?";
+    out.push({ proto: f[0], address, port, process: proc, line: line.trim() });
+  }
+  return out;
+}
+
+/** Reachable only from the host itself (or the link): loopback, link-local. */
+export function isLocalOnly(address: string): boolean {
+  const a = address.replace(/%.*$/, ""); // `127.0.0.53%lo`, `fe80::1%eth0`
+  if (a === "*" || a === "0.0.0.0" || a === "::") return false;
+  try {
+    const c = parseCidr(a.startsWith("::ffff:") && a.includes(".") ? a.slice(7) : a);
+    if (c.family === 4) return c.network >> 24n === 127n || c.network >> 16n === 0xa9fen;
+    return c.network === 1n || c.network >> 118n === 0x3fan; // ::1, fe80::/10
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Evaluation
+
+function check(id: string, title: string, pass: boolean, evidence: string): AuditCheck {
+  return { id, title, pass, evidence };
+}
+
+export function evaluateAudit(stdout: string, expected: HostAuditExpected): AuditCheck[] {
+  const s = splitSections(stdout);
+  const checks: AuditCheck[] = [];
+  if (s.get("end") === undefined && !stdout.includes(`${M} end`)) {
+    checks.push(
+      check("audit.complete", "audit script ran to the end", false, "output incomplete (connection cut?)"),
+    );
+  }
+
+  // sshd -T ------------------------------------------------------------------------------------------
+  const sshdRc = Number(s.get("sshd-T-rc") ?? "-1");
+  const sshdOut = s.get("sshd-T") ?? "";
+  if (sshdRc !== 0) {
+    checks.push(
+      check(
+        "sshd.config",
+        "sshd -T reads the configuration",
+        false,
+        sshdOut.trim().split("\n").slice(-3).join(" | ") || `exit ${sshdRc}`,
+      ),
+    );
+  } else {
+    const eff = parseSshdT(sshdOut);
+    const ports = eff.get("port") ?? [];
+    checks.push(
+      check(
+        "sshd.port",
+        `sshd listens only on port ${expected.sshPort}`,
+        ports.length === 1 && ports[0] === String(expected.sshPort),
+        `port ${ports.join(", ") || "(none)"}`,
+      ),
+    );
+    const settings: Settings = {
+      ...DEFAULT_SETTINGS,
+      AllowUsers: [expected.deployUser],
+      ...expected.sshdSettings,
+    };
+    for (const name of Object.keys(SETTINGS) as SettingName[]) {
+      const v = settings[name];
+      if (v === undefined) continue;
+      const want = sshdTForm(name, v);
+      const have = eff.get(name.toLowerCase()) ?? [];
+      const pass =
+        SETTINGS[name] === "list"
+          ? have.length > 0 && [...new Set(have)].sort().join(" ") === [...new Set(want)].sort().join(" ")
+          : have.join(" ") === want.join(" ");
+      checks.push(
+        check(
+          `sshd.${name}`,
+          `${name} ${want.join(" ")}`,
+          pass,
+          `${name.toLowerCase()} ${have.join(" ") || "(unset)"}`,
+        ),
+      );
+    }
+    for (const [name, field] of Object.entries(ALGORITHMS) as Array<[AlgorithmName, AlgorithmField]>) {
+      const allowed = expected.algorithms?.[field] ?? DEFAULT_ALGORITHMS[field];
+      const have = (eff.get(name.toLowerCase()) ?? []).join(",").split(",").filter(Boolean);
+      const extra = have.filter((a) => !allowed.includes(a));
+      checks.push(
+        check(
+          `sshd.${name}`,
+          `${name} only from the hardened list`,
+          have.length > 0 && extra.length === 0,
+          extra.length ? `not allowed: ${extra.join(", ")}` : have.join(",") || "(unset)",
+        ),
+      );
+    }
+  }
+
+  // listeners ----------------------------------------------------------------------------------------
+  const ssText = s.get("ss") ?? "";
+  if (Number(s.get("ss-rc") ?? "-1") !== 0) {
+    checks.push(
+      check(
+        "listeners.public",
+        "only allowed ports listen on public addresses",
+        false,
+        `ss failed: ${ssText.trim().slice(0, 200)}`,
+      ),
+    );
+  } else {
+    const listeners = parseSs(ssText);
+    const allowed = new Set(expected.allowedPorts ?? [expected.sshPort, 443]);
+    const udpClient = new Set(expected.allowedUdpClientPorts ?? [68, 546]);
+    const rogue = listeners.filter(
+      (l) => !isLocalOnly(l.address) && !allowed.has(l.port) && !(l.proto === "udp" && udpClient.has(l.port)),
+    );
+    checks.push(
+      check(
+        "listeners.public",
+        `only ports ${[...allowed].join(", ")} listen on non-loopback addresses (TCP and UDP)`,
+        rogue.length === 0,
+        rogue.length
+          ? `unexpected: ${rogue.map((l) => `${l.proto} ${l.address.includes(":") ? `[${l.address}]` : l.address}:${l.port} (${l.process})`).join("; ")}`
+          : `${listeners.filter((l) => !isLocalOnly(l.address)).length} public listener(s), all allowed`,
+      ),
+    );
+    const sshListen = listeners.some(
+      (l) => l.proto === "tcp" && l.port === expected.sshPort && !isLocalOnly(l.address),
+    );
+    checks.push(
+      check(
+        "listeners.ssh",
+        `something listens on ${expected.sshPort}/tcp`,
+        sshListen,
+        sshListen ? "yes" : "no listener",
+      ),
+    );
+  }
+
+  // ufw ------------------------------------------------------------------------------------------------
+  const status = (s.get("ufw-status") ?? "").trim();
+  const active = /^Status: active$/m.test(status);
+  checks.push(check("ufw.active", "ufw is active", active, status.split("\n")[0] ?? "(no output)"));
+  const defaults = /^Default: (.*)$/m.exec(status)?.[1] ?? "";
+  checks.push(
+    check(
+      "ufw.default_incoming",
+      "ufw default deny incoming",
+      /\bdeny \(incoming\)/.test(defaults),
+      defaults || "(not shown: inactive?)",
+    ),
+  );
+  checks.push(
+    check(
+      "ufw.default_outgoing",
+      "ufw default allow outgoing",
+      /\ballow \(outgoing\)/.test(defaults),
+      defaults || "(not shown: inactive?)",
+    ),
+  );
+  const files = s.all("file");
+  const tuples: TupleRule[] = [];
+  for (const f of files) {
+    const text = Buffer.from(f.body.trim(), "base64").toString("utf8");
+    tuples.push(...parseRulesFile(text, f.arg.endsWith("user6.rules")).rules);
+  }
+  const desired = desiredRules({
+    mode: "exact",
+    state: "enabled",
+    default_incoming: "deny",
+    default_outgoing: "allow",
+    rules: expected.ufwRules,
+  });
+  const haveKeys = new Map<string, TupleRule>();
+  const extra: TupleRule[] = [];
+  for (const t of tuples) {
+    if (isFail2banRule(t)) continue;
+    if (t.key && desired.some((d) => d.key === t.key) && !haveKeys.has(t.key)) haveKeys.set(t.key, t);
+    else extra.push(t);
+  }
+  const missing = desired.filter((d) => !haveKeys.has(d.key));
+  const problems = [
+    ...extra.map((t) => `extra: ${describeTuple(t)}`),
+    ...missing.map(
+      (d) =>
+        `missing: allow ${d.port}/${d.proto} from ${d.source}${d.source === "any" ? ` (v${d.v6 ? 6 : 4})` : ""}`,
+    ),
+  ];
+  checks.push(
+    check(
+      "ufw.rules",
+      `ufw has exactly the ${desired.length} expected rules`,
+      files.length > 0 && problems.length === 0,
+      files.length === 0
+        ? "rule files not readable"
+        : problems.length
+          ? problems.join("; ")
+          : `${haveKeys.size} rules, none extra or missing`,
+    ),
+  );
+
+  // fail2ban -------------------------------------------------------------------------------------------
+  const jail = expected.fail2banJail ?? "sshd";
+  const f2b = (s.get("f2b-status") ?? "").trim();
+  const jailUp = Number(s.get("f2b-status-rc") ?? "-1") === 0 && f2b.includes(`Status for the jail: ${jail}`);
+  checks.push(
+    check(
+      "fail2ban.jail",
+      `fail2ban jail ${jail} is running`,
+      jailUp,
+      jailUp
+        ? (f2b
+            .split("\n")
+            .find((l) => /Currently banned/.test(l))
+            ?.trim() ?? "running")
+        : (f2b.split("\n").slice(-1)[0] ?? "no answer"),
+    ),
+  );
+  const actionPorts = s.all("f2b-action-port").map((a) => `${a.arg}: ${a.body.trim()}`);
+  const portOk = s.all("f2b-action-port").some((a) =>
+    a.body
+      .trim()
+      .split(/[,\s]+/)
+      .includes(String(expected.sshPort)),
+  );
+  checks.push(
+    check(
+      "fail2ban.port",
+      `jail ${jail} bans on port ${expected.sshPort}`,
+      jailUp && portOk,
+      actionPorts.join("; ") || "no actions",
+    ),
+  );
+  for (const [key, want] of [
+    ["maxretry", expected.fail2ban?.maxretry ?? 3],
+    ["findtime", expected.fail2ban?.findtime ?? 600],
+    ["bantime", expected.fail2ban?.bantime ?? 3600],
+  ] as const) {
+    const have = (s.get(`f2b-get ${key}`) ?? "").trim();
+    checks.push(
+      check(
+        `fail2ban.${key}`,
+        `jail ${jail} ${key} ${want}`,
+        have === String(want),
+        `${key} ${have || "(no answer)"}`,
+      ),
+    );
+  }
+  return checks;
+}
+
+/** Run the audit on a connected host. */
+export async function auditHost(transport: Transport, expected: HostAuditExpected): Promise<AuditCheck[]> {
+  const r = await runScript(transport, auditProbeScript({ fail2banJail: expected.fail2banJail }), {
+    become: true,
+    errexit: false,
+  });
+  return evaluateAudit(r.stdout, expected);
+}

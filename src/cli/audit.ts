@@ -1,0 +1,124 @@
+/** `lockclaw audit <target...>`: read the live host and check every hardened value (SPEC §8). */
+import type { Command } from "commander";
+import { auditHost, expectedFromHostVars, type AuditCheck } from "../audit/index.js";
+import { builtinVars } from "../engine/builtins.js";
+import { candidateTargets, connectFirst } from "../engine/connect.js";
+import { ExitCode, LockclawError } from "../engine/errors.js";
+import { builtinPlaybook } from "../engine/paths.js";
+import { loadPlaybook } from "../engine/playbook/loader.js";
+import { resolvePlayVars, resolveReconnect } from "../engine/prepare.js";
+import { Redactor } from "../engine/redact.js";
+import { mapLimit } from "../engine/run.js";
+import { HostStateStore } from "../engine/state.js";
+import { parseVarArg, readVarsFile } from "../engine/vars.js";
+import { resourceKinds } from "../resources/index.js";
+import { connect } from "../transport/ssh.js";
+import type { CommandResult } from "./main.js";
+import { addConnectionOptions, resolveHosts, type ConnectionOptions } from "./options.js";
+
+interface AuditOptions extends ConnectionOptions {
+  var: string[];
+  varsFile: string[];
+  playbook?: string;
+}
+
+interface HostAudit {
+  host: string;
+  checks: AuditCheck[];
+  error?: string;
+  unreachable?: boolean;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerAuditCommand(program: Command, done: (r: Promise<CommandResult>) => void): void {
+  const cmd = program
+    .command("audit")
+    .description(
+      "read the live host and check sshd, listeners, UFW and fail2ban against the host playbook's values",
+    )
+    .argument("<target...>", "as for provision")
+    .option(
+      "-e, --var <key=value>",
+      "the variables the host was provisioned with (e.g. ssh_port=2200)",
+      collect,
+      [],
+    )
+    .option("--vars-file <file>", "YAML file of those variables", collect, [])
+    .option(
+      "--playbook <file>",
+      "read the expected values from this host playbook instead of the built-in one",
+    );
+  addConnectionOptions(cmd).action((targets: string[], o: AuditOptions) => done(auditAction(targets, o)));
+}
+
+async function auditAction(targets: string[], o: AuditOptions): Promise<CommandResult> {
+  const playbook = loadPlaybook(o.playbook ?? builtinPlaybook("host"), resourceKinds);
+  const overrides = [...o.varsFile.flatMap(readVarsFile), ...o.var.map(parseVarArg)];
+  const hosts = await resolveHosts(targets, o);
+  const state = new HostStateStore();
+  const results = await mapLimit(hosts, 10, async (h): Promise<HostAudit> => {
+    // only the variables matter here: the tasks (and their inputs, like the operator's key) are not needed
+    const play = playbook.plays[0]!;
+    const vars = resolvePlayVars(playbook, play, {
+      overrides: [...h.vars, ...overrides],
+      builtins: { ...builtinVars(), login_user: h.target.user },
+      redactor: new Redactor(),
+    });
+    const reconnect = resolveReconnect(playbook, play, vars);
+    const expected = expectedFromHostVars(vars as Parameters<typeof expectedFromHostVars>[0]);
+    let transport;
+    try {
+      transport = await connectFirst(
+        candidateTargets(h.target, state.get(h.target.name), reconnect ? [reconnect] : []),
+        connect,
+      );
+    } catch (err) {
+      return { host: h.target.name, checks: [], unreachable: true, error: (err as Error).message };
+    }
+    try {
+      return { host: h.target.name, checks: await auditHost(transport, expected) };
+    } catch (err) {
+      return {
+        host: h.target.name,
+        checks: [],
+        error: err instanceof LockclawError ? err.message : String(err),
+      };
+    } finally {
+      await transport.close();
+    }
+  });
+  if (o.json) {
+    for (const r of results)
+      process.stdout.write(`${JSON.stringify({ type: "audit", ...r, pass: passed(r) })}\n`);
+  } else {
+    for (const r of results) process.stdout.write(formatAudit(r));
+  }
+  if (results.some((r) => r.error && !r.unreachable) || results.some((r) => r.checks.some((c) => !c.pass))) {
+    return { exitCode: ExitCode.Failed };
+  }
+  return { exitCode: results.some((r) => r.unreachable) ? ExitCode.Unreachable : ExitCode.Ok };
+}
+
+const passed = (r: HostAudit) => !r.error && r.checks.every((c) => c.pass);
+
+export function formatAudit(r: HostAudit): string {
+  const lines = [`AUDIT ${r.host}`];
+  if (r.error) lines.push(`  ERROR ${r.error}`);
+  const width = Math.max(0, ...r.checks.map((c) => c.title.length));
+  for (const c of r.checks) {
+    lines.push(`  ${c.pass ? "PASS" : "FAIL"}  ${c.title.padEnd(width)}  ${c.evidence}`);
+  }
+  const failed = r.checks.filter((c) => !c.pass).length;
+  lines.push(
+    `  ${r.checks.length - failed}/${r.checks.length} checks passed${
+      failed
+        ? `; FAILED: ${r.checks
+            .filter((c) => !c.pass)
+            .map((c) => c.id)
+            .join(", ")}`
+        : ""
+    }`,
+  );
+  return `${lines.join("\n")}\n`;
+}

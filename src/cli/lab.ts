@@ -1,0 +1,122 @@
+/** `lockclaw lab up|down|ls`: real Debian machines (systemd-nspawn) to provision, on this host. */
+import { Option, type Command } from "commander";
+import { LabError } from "../lab/errors.js";
+import { labDown, labList, labUp, type LabMachine } from "../lab/machine.js";
+import { defaultLabDir } from "../lab/paths.js";
+import { DISTROS, type Distro } from "../lab/state.js";
+
+const labDirOption = () =>
+  new Option("--lab-dir <dir>", "lab state directory (default ~/.cache/lockclaw/lab)").env(
+    "LOCKCLAW_LAB_DIR",
+  );
+
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+function requireRoot(): void {
+  if (typeof process.getuid === "function" && process.getuid() !== 0) {
+    throw new LabError(
+      "the lab needs root (debootstrap, systemd-nspawn, veth links)\n  fix: run it as root, e.g. with sudo",
+    );
+  }
+}
+
+export function describeMachine(m: LabMachine): string {
+  return [
+    `lab machine ${m.name} (${m.distro}) is up`,
+    `  target:      ${m.user}@${m.address}   (use it as lab:${m.name})`,
+    `  key:         ${m.keyFile}`,
+    `  known_hosts: ${m.knownHostsFile}`,
+    `  ssh:         ssh -i ${m.keyFile} -o UserKnownHostsFile=${m.knownHostsFile} ${m.user}@${m.address}`,
+  ].join("\n");
+}
+
+export function registerLabCommands(program: Command): void {
+  const lab = program
+    .command("lab")
+    .description("local lab machines (Debian on systemd-nspawn) to try lockclaw against; needs root");
+
+  lab
+    .command("up")
+    .description("build (once, cached) and boot a lab machine, then print its target")
+    .argument("<name>", "machine name: 1-12 lowercase letters, digits or '-'")
+    .addOption(new Option("--distro <distro>", "Debian release").choices([...DISTROS]).default("trixie"))
+    .option("--ssh-socket", "serve SSH through ssh.socket (socket activation, as Ubuntu 24.04 does)")
+    .addOption(
+      new Option("--user <user>", "initial login: root with a key, or a `debian` sudo user")
+        .choices(["root", "debian"])
+        .default("root"),
+    )
+    .option("--json", "print the machine as JSON")
+    .addOption(labDirOption())
+    .action(
+      async (
+        name: string,
+        o: { distro: Distro; sshSocket?: boolean; user: "root" | "debian"; json?: boolean; labDir?: string },
+      ) => {
+        requireRoot();
+        const m = await labUp({
+          name,
+          distro: o.distro,
+          sshSocket: o.sshSocket ?? false,
+          user: o.user,
+          labDir: o.labDir ?? defaultLabDir(),
+          log: err,
+        });
+        process.stdout.write(o.json ? `${JSON.stringify(m, null, 2)}\n` : `${describeMachine(m)}\n`);
+      },
+    );
+
+  lab
+    .command("down")
+    .description("stop a lab machine and remove it (--all: every machine of the lab, and strays)")
+    .argument("[name]", "machine name")
+    .option("--all", "every machine of this lab directory, including ones left by a crashed run")
+    .addOption(labDirOption())
+    .action(async (name: string | undefined, o: { all?: boolean; labDir?: string }) => {
+      if (!name && !o.all)
+        throw new LabError("lab down needs a machine name or --all\n  fix: lockclaw lab ls");
+      if (name && o.all) throw new LabError("give either a machine name or --all, not both");
+      requireRoot();
+      const stopped = await labDown(o.all ? { all: true } : name!, {
+        labDir: o.labDir ?? defaultLabDir(),
+        log: err,
+      });
+      process.stdout.write(stopped.length ? `stopped: ${stopped.join(" ")}\n` : "no lab machines\n");
+    });
+
+  lab
+    .command("ls")
+    .description("list the lab's machines")
+    .option("--json", "print them as JSON")
+    .addOption(labDirOption())
+    .action(async (o: { json?: boolean; labDir?: string }) => {
+      const machines = await labList({ labDir: o.labDir ?? defaultLabDir() });
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(machines, null, 2)}\n`);
+        return;
+      }
+      if (machines.length === 0) {
+        process.stdout.write("no lab machines\n");
+        return;
+      }
+      const rows = [
+        ["NAME", "STATUS", "DISTRO", "TARGET", "PID", "KEY"],
+        ...machines.map((m) => [
+          m.name,
+          m.status,
+          m.distro,
+          `${m.user}@${m.address}`,
+          String(m.pid),
+          m.keyFile,
+        ]),
+      ];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      for (const r of rows)
+        process.stdout.write(
+          `${r
+            .map((c, i) => c.padEnd(widths[i]!))
+            .join("  ")
+            .trimEnd()}\n`,
+        );
+    });
+}

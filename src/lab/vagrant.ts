@@ -1,0 +1,128 @@
+/**
+ * Vagrant boxes as targets (`vagrant:NAME`): address, user, port and key come from `vagrant ssh-config`,
+ * the same data `vagrant ssh` uses, so a user's laptop runs the e2e suite against real VMs.
+ */
+import { execFile } from "node:child_process";
+import type { ConnectionTarget } from "../transport/types.js";
+import { LabError } from "./errors.js";
+
+export interface VagrantSshConfig {
+  /** The `Host` alias: the Vagrant machine name. */
+  host: string;
+  hostName: string;
+  user: string;
+  port: number;
+  identityFiles: string[];
+  strictHostKeyChecking?: string;
+  userKnownHostsFile?: string;
+  proxyCommand?: string;
+}
+
+/** One config value; `IdentityFile "/path with spaces"` is quoted by Vagrant when needed. */
+function unquote(value: string): string {
+  const v = value.trim();
+  return v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v;
+}
+
+/** Parses `vagrant ssh-config [NAME]` output: one entry per `Host` block, in order. */
+export function parseVagrantSshConfig(text: string): VagrantSshConfig[] {
+  const out: VagrantSshConfig[] = [];
+  let cur: VagrantSshConfig | undefined;
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const m = /^(\S+)(?:\s*=\s*|\s+)(.*)$/.exec(line);
+    if (!m) continue;
+    const key = m[1]!.toLowerCase();
+    const value = unquote(m[2]!);
+    if (key === "host") {
+      cur = { host: value, hostName: value, user: "vagrant", port: 22, identityFiles: [] };
+      out.push(cur);
+      continue;
+    }
+    if (!cur) throw new LabError(`vagrant ssh-config line ${i + 1}: "${line}" before any Host line`);
+    switch (key) {
+      case "hostname":
+        cur.hostName = value;
+        break;
+      case "user":
+        cur.user = value;
+        break;
+      case "port": {
+        const port = Number(value);
+        if (!Number.isInteger(port) || port < 1 || port > 65535) {
+          throw new LabError(`vagrant ssh-config line ${i + 1}: bad Port ${JSON.stringify(value)}`);
+        }
+        cur.port = port;
+        break;
+      }
+      case "identityfile":
+        cur.identityFiles.push(value);
+        break;
+      case "stricthostkeychecking":
+        cur.strictHostKeyChecking = value;
+        break;
+      case "userknownhostsfile":
+        cur.userKnownHostsFile = value;
+        break;
+      case "proxycommand":
+        cur.proxyCommand = value;
+        break;
+      default:
+        // LogLevel, IdentitiesOnly, PubkeyAcceptedKeyTypes, ...: nothing lockclaw needs
+        break;
+    }
+  }
+  return out;
+}
+
+/** Turns a parsed block into a target. Vagrant says how to check the host key; we follow it. */
+export function vagrantTarget(name: string, cfg: VagrantSshConfig): ConnectionTarget {
+  if (cfg.proxyCommand) {
+    throw new LabError(
+      `vagrant machine ${name} is reached through a ProxyCommand, which lockclaw does not run\n` +
+        "  fix: use a provider that gives the VM a reachable address or a forwarded port",
+    );
+  }
+  // Boxes get new host keys on every `vagrant up` and share 127.0.0.1:222x, so Vagrant itself turns
+  // host-key checking off; pinning would only fail on the next recreated box.
+  const off = cfg.strictHostKeyChecking?.toLowerCase() === "no";
+  return {
+    name: `vagrant:${name}`,
+    host: cfg.hostName,
+    port: cfg.port,
+    user: cfg.user,
+    identityFiles: cfg.identityFiles,
+    hostKeyPolicy: off ? "off" : "strict",
+    knownHostsFile: cfg.userKnownHostsFile ?? "/dev/null",
+  };
+}
+
+/** Runs `vagrant ssh-config NAME` (in `cwd`, where the Vagrantfile is) and returns the target. */
+export async function resolveVagrantTarget(
+  name: string,
+  options: { cwd?: string; vagrant?: string } = {},
+): Promise<ConnectionTarget> {
+  const text = await new Promise<string>((resolve, reject) => {
+    execFile(
+      options.vagrant ?? "vagrant",
+      ["ssh-config", name],
+      { cwd: options.cwd, encoding: "utf8", timeout: 120_000 },
+      (err, stdout, stderr) => {
+        if (err) {
+          reject(
+            new LabError(
+              `vagrant ssh-config ${name} failed: ${(stderr || err.message).trim()}\n` +
+                `  fix: start it with \`vagrant up ${name}\` in the directory holding the Vagrantfile`,
+              { cause: err },
+            ),
+          );
+        } else resolve(stdout);
+      },
+    );
+  });
+  const blocks = parseVagrantSshConfig(text);
+  const cfg = blocks.find((b) => b.host === name) ?? (blocks.length === 1 ? blocks[0] : undefined);
+  if (!cfg) throw new LabError(`vagrant ssh-config ${name} printed no Host ${name} block`);
+  return vagrantTarget(name, cfg);
+}

@@ -1,0 +1,262 @@
+/**
+ * `compose_stack`: a compose project of a rootless Docker user, up, healthy and matching its files.
+ *
+ * Everything runs as the user through its own daemon (`runuser` + XDG_RUNTIME_DIR + DOCKER_HOST: sudo
+ * and runuser skip pam_systemd). Compose v2 (`docker compose`, Debian 13, Docker's repo) is preferred,
+ * v1 (`docker-compose` 1.29, Debian 12) used where it is all there is; the compose files are written to
+ * work with both.
+ *
+ * Drift: compose labels every container with the hash of its service's configuration
+ * (`com.docker.compose.config-hash`); `compose config --hash '*'` computes the same hash from the files
+ * on the host. A service without a container, stopped, unhealthy, or with another hash is a change;
+ * so is a container of a service no longer in the files (an orphan). The containers are read with
+ * `docker ps --filter label=…` (same output from v1 and v2, unlike `compose ps --format json`).
+ *
+ * Apply: optionally `docker load` the image tarballs of an air-gapped bundle already on the host, then
+ * `up -d --remove-orphans` (compose recreates only what changed) and wait until every container is
+ * running and healthy, with a deadline. Compose output and container logs are never printed: a failing
+ * service is named with its state, and the user is told how to read its logs on the host.
+ */
+import { z } from "zod";
+import type { Change, ResourceKind } from "../engine/resource.js";
+import { shq } from "../engine/shell.js";
+import { asRootlessUser } from "./docker_rootless.js";
+import { absPath, userName } from "./common/schema.js";
+
+const fileName = z
+  .string({ error: "a compose file name must be a string" })
+  .regex(/^[A-Za-z0-9._-]+$/, { error: "a compose file is a plain file name inside dir, e.g. compose.yml" });
+
+export const composeStackSpec = z.strictObject({
+  dir: absPath,
+  project: z.string({ error: "project must be a string" }).regex(/^[a-z0-9][a-z0-9_-]*$/, {
+    error: "project must be lowercase letters, digits, _ and - (compose's rule), e.g. lockclaw",
+  }),
+  files: z
+    .union([fileName, z.array(fileName).min(1, { error: "files must list at least one file" })])
+    .transform((f) => (Array.isArray(f) ? f : [f]))
+    .default(["compose.yml"]),
+  user: userName("user").default("deploy"),
+  /** Directory ON THE HOST holding image tarballs (`docker save` output) to load before `up`; "" = none. */
+  bundle_dir: z.preprocess((v) => (v === "" || v === null ? undefined : v), absPath.optional()),
+  /** Seconds to wait for every container to be running and healthy. */
+  timeout: z.coerce
+    .number({ error: "timeout must be a number of seconds" })
+    .int({ error: "timeout must be a whole number of seconds" })
+    .min(10, { error: "timeout must be at least 10 seconds" })
+    .max(3600, { error: "timeout must be at most 3600 seconds" })
+    .default(300),
+});
+export type ComposeStackSpec = z.output<typeof composeStackSpec>;
+
+export interface ContainerState {
+  service: string;
+  /** docker's State: running, exited, restarting, created, paused, dead. */
+  state: string;
+  hash: string;
+  /** docker's Status text, e.g. "Up 3 minutes (healthy)". */
+  status: string;
+  name: string;
+}
+
+export interface ComposeStackFacts {
+  userExists: boolean;
+  dirExists: boolean;
+  compose: "v2" | "v1" | "none";
+  daemon: boolean;
+  /** undefined when config was not computed (no compose/daemon/dir); otherwise the error or "" when fine. */
+  configError?: string;
+  /** service → expected config hash, from the files on the host. */
+  want: Record<string, string>;
+  containers: ContainerState[];
+}
+
+const PS_FORMAT =
+  '{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Label "com.docker.compose.config-hash"}}\t{{.Status}}\t{{.Names}}';
+
+export type Health = "healthy" | "unhealthy" | "starting" | "none";
+export function healthOf(status: string): Health {
+  if (/\(unhealthy\)/.test(status)) return "unhealthy";
+  if (/\(health: starting\)/.test(status)) return "starting";
+  if (/\(healthy\)/.test(status)) return "healthy";
+  return "none";
+}
+
+/**
+ * sh defining `lc_dk` (docker as the user) and `lc_cp` (compose as the user, v2 or v1) as functions, and
+ * `lc_cv` (v2, v1 or none). Functions, not command strings in variables: the quoting survives.
+ */
+function header(spec: ComposeStackSpec): string[] {
+  const u = shq(spec.user);
+  const as = asRootlessUser(spec.user);
+  const p = `-p ${shq(spec.project)} ${spec.files.map((f) => `-f ${shq(f)}`).join(" ")}`;
+  return [
+    `lc_uid=$(id -u -- ${u} 2>/dev/null) || lc_uid=`,
+    `lc_dk() { ${as} docker "$@"; }`,
+    `lc_cv=none`,
+    `if [ -n "$lc_uid" ] && (cd / && lc_dk compose version) >/dev/null 2>&1; then lc_cv=v2`,
+    `elif command -v docker-compose >/dev/null 2>&1; then lc_cv=v1; fi`,
+    `lc_cp() { if [ "$lc_cv" = v2 ]; then ${as} docker compose ${p} "$@"; else ${as} docker-compose ${p} "$@"; fi; }`,
+  ];
+}
+
+export function composeStackProbeSh(spec: ComposeStackSpec): string {
+  const dir = shq(spec.dir);
+  return [
+    ...header(spec),
+    `if [ -z "$lc_uid" ]; then echo user=absent; else echo user=present`,
+    `if [ -d ${dir} ]; then echo dir=1; else echo dir=0; fi`,
+    `echo "compose=$lc_cv"`,
+    `if (cd / && lc_dk info --format '{{.ID}}') >/dev/null 2>&1; then echo daemon=1; lc_up=1; else echo daemon=0; lc_up=; fi`,
+    `if [ -n "$lc_up" ] && [ "$lc_cv" != none ] && [ -d ${dir} ]; then`,
+    // stderr of `config` names the problem (a missing secret file, a bad key); never values: keep one line
+    `  if lc_h=$(cd ${dir} && lc_cp config --hash '*' 2>&1); then echo config=ok`,
+    `    printf '%s\\n' "$lc_h" | while read -r lc_s lc_x; do [ -n "$lc_x" ] && printf 'want=%s %s\\n' "$lc_s" "$lc_x"; done`,
+    `  else printf 'config=error\\nconfig_error=%s\\n' "$(printf '%s' "$lc_h" | tr '\\n' ' ' | cut -c1-300)"; fi`,
+    `fi`,
+    `if [ -n "$lc_up" ]; then`,
+    `  (cd / && lc_dk ps -a --filter label=com.docker.compose.project=${shq(spec.project)} --format ${shq(PS_FORMAT)}) 2>/dev/null | sed 's/^/have=/'`,
+    `fi`,
+    `fi`,
+  ].join("\n");
+}
+
+export function parseComposeStackFacts(stdout: string): ComposeStackFacts {
+  const lines = stdout.split("\n");
+  const get = (key: string) => lines.find((l) => l.startsWith(`${key}=`))?.slice(key.length + 1);
+  const user = get("user");
+  if (user !== "present" && user !== "absent") {
+    throw new Error(`compose_stack probe printed no valid user= line (got ${JSON.stringify(user)})`);
+  }
+  const compose = (get("compose") ?? "none") as ComposeStackFacts["compose"];
+  if (!["v1", "v2", "none"].includes(compose)) throw new Error(`compose_stack probe: bad compose=${compose}`);
+  const f: ComposeStackFacts = {
+    userExists: user === "present",
+    dirExists: get("dir") === "1",
+    compose,
+    daemon: get("daemon") === "1",
+    want: {},
+    containers: [],
+  };
+  const config = get("config");
+  if (config === "ok") f.configError = "";
+  else if (config === "error") f.configError = (get("config_error") ?? "").trim() || "compose config failed";
+  for (const l of lines) {
+    if (l.startsWith("want=")) {
+      const m = /^want=(\S+) (\S+)$/.exec(l.trim());
+      if (!m) throw new Error(`compose_stack probe: bad line ${JSON.stringify(l)}`);
+      f.want[m[1]!] = m[2]!;
+    } else if (l.startsWith("have=")) {
+      const [service = "", state = "", hash = "", status = "", name = ""] = l.slice(5).split("\t");
+      if (!name) throw new Error(`compose_stack probe: bad container line ${JSON.stringify(l)}`);
+      f.containers.push({ service, state, hash, status, name });
+    }
+  }
+  return f;
+}
+
+function plan(spec: ComposeStackSpec, f: ComposeStackFacts): Change[] {
+  const deploy = (why: string): Change[] => [{ summary: `deploy compose project ${spec.project} (${why})` }];
+  if (!f.userExists) return deploy(`user ${spec.user} not found at probe time`);
+  if (!f.dirExists) return deploy(`${spec.dir} not there yet`);
+  if (f.compose === "none") return deploy("no compose found at probe time");
+  if (!f.daemon) return deploy(`${spec.user}'s Docker daemon not answering at probe time`);
+  if (f.configError === undefined) return deploy("configuration not read at probe time");
+  if (f.configError) return deploy(`compose config failed at probe time: ${f.configError}`);
+  const c: Change[] = [];
+  const byService = new Map<string, ContainerState[]>();
+  for (const k of f.containers) byService.set(k.service, [...(byService.get(k.service) ?? []), k]);
+  for (const [service, hash] of Object.entries(f.want).sort(([a], [b]) => a.localeCompare(b))) {
+    const ks = byService.get(service) ?? [];
+    if (!ks.length) {
+      c.push({ summary: `${spec.project}/${service}: container missing → create` });
+      continue;
+    }
+    for (const k of ks) {
+      if (k.hash !== hash)
+        c.push({ summary: `${spec.project}/${service}: configuration changed → recreate` });
+      else if (k.state !== "running") c.push({ summary: `${spec.project}/${service}: ${k.state} → start` });
+      else if (healthOf(k.status) === "unhealthy") {
+        c.push({ summary: `${spec.project}/${service}: unhealthy → recreate and wait for healthy` });
+      }
+    }
+  }
+  for (const [service, ks] of byService) {
+    if (!(service in f.want))
+      c.push({ summary: `${spec.project}: remove orphan ${ks.map((k) => k.name).join(", ")}` });
+  }
+  return c;
+}
+
+export function composeStackApplySh(spec: ComposeStackSpec, recreateUnhealthy: string[]): string {
+  const dir = shq(spec.dir);
+  const fail = (msg: string) => `{ echo ${shq(`compose_stack ${spec.project}: ${msg}`)} >&2; exit 1; }`;
+  const out = [
+    ...header(spec),
+    `[ -n "$lc_uid" ] || ${fail(`user ${spec.user} does not exist`)}`,
+    `[ -d ${dir} ] || ${fail(`${spec.dir} does not exist`)}`,
+    `[ "$lc_cv" != none ] || ${fail("neither `docker compose` nor `docker-compose` is installed")}`,
+    // the daemon may be restarting (a handler of the docker play restarts the user manager)
+    `lc_i=0; until (cd / && lc_dk info --format '{{.ID}}') >/dev/null 2>&1; do lc_i=$((lc_i + 1)); [ "$lc_i" -le 90 ] || ${fail(`${spec.user}'s Docker daemon does not answer`)}; sleep 1; done`,
+  ];
+  if (spec.bundle_dir) {
+    const b = shq(spec.bundle_dir);
+    out.push(
+      `[ -d ${b} ] || ${fail(`bundle directory ${spec.bundle_dir} does not exist on the host`)}`,
+      // docker load reads the tarball as the user: hand it over on stdin, the user may not read the bundle
+      `for lc_f in ${b}/*.tar ${b}/*.tar.gz; do [ -f "$lc_f" ] || continue`,
+      `  if ! lc_o=$( (cd / && lc_dk load) < "$lc_f" 2>&1); then printf '%s\\n' "$lc_o" | tail -n 5 >&2; ${fail("docker load failed for a bundle tarball")}; fi`,
+      `done`,
+    );
+  }
+  // an unhealthy container with an unchanged config is not recreated by `up`: force just those services
+  const force = recreateUnhealthy.length
+    ? `(cd ${dir} && lc_cp up -d --force-recreate ${recreateUnhealthy.map(shq).join(" ")}) >/dev/null 2>&1 </dev/null || true`
+    : ":";
+  out.push(
+    `if ! lc_o=$(cd ${dir} && lc_cp up -d --remove-orphans 2>&1 </dev/null); then`,
+    `  printf '%s\\n' "$lc_o" | grep -iE 'error|denied|not found|invalid|no such' | tail -n 10 >&2`,
+    `  ${fail("compose up failed")}`,
+    `fi`,
+    force,
+    // wait: every container of the project running, none unhealthy or starting
+    `lc_i=0; while :; do`,
+    `  lc_ps=$( (cd / && lc_dk ps -a --filter label=com.docker.compose.project=${shq(spec.project)} --format '{{.Names}}\t{{.State}}\t{{.Status}}') 2>/dev/null)`,
+    `  lc_bad=$(printf '%s\\n' "$lc_ps" | awk -F'\\t' 'NF && ($2 != "running" || $3 ~ /\\((unhealthy|health: starting)\\)/)')`,
+    `  [ -n "$lc_ps" ] && [ -z "$lc_bad" ] && break`,
+    `  lc_i=$((lc_i + 2)); if [ "$lc_i" -gt ${spec.timeout} ]; then`,
+    `    printf 'not running/healthy after ${spec.timeout} s:\\n%s\\n' "$lc_bad" >&2`,
+    `    echo ${shq(`read the logs on the host: sudo -u ${spec.user} XDG_RUNTIME_DIR=/run/user/UID docker logs CONTAINER`)} >&2`,
+    `    exit 1`,
+    `  fi; sleep 2`,
+    `done`,
+  );
+  return out.join("\n");
+}
+
+export const composeStackKind: ResourceKind<ComposeStackSpec, ComposeStackFacts> = {
+  name: "compose_stack",
+  spec: composeStackSpec,
+  verifiable: true,
+  describe: (spec) => `compose_stack ${spec.project} (${spec.dir})`,
+
+  probe(spec) {
+    return { script: composeStackProbeSh(spec), parse: parseComposeStackFacts };
+  },
+
+  diff: (spec, facts) => plan(spec, facts),
+
+  apply(spec, facts) {
+    const unhealthy = [
+      ...new Set(
+        facts.containers
+          .filter(
+            (k) => k.state === "running" && healthOf(k.status) === "unhealthy" && k.service in facts.want,
+          )
+          .filter((k) => facts.want[k.service] === k.hash)
+          .map((k) => k.service),
+      ),
+    ];
+    return composeStackApplySh(spec, unhealthy);
+  },
+};

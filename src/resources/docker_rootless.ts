@@ -1,0 +1,227 @@
+/**
+ * `docker_rootless`: the rootless Docker daemon of one user, running and PROVEN rootless.
+ *
+ * Why a kind and not a list of `command`/`service` tasks: the steps only make sense in order, on the
+ * host, at apply time (subordinate ids → linger → the user's systemd manager up → the setup tool → the
+ * user unit → a daemon that answers), the setup tool's known failure must be tolerated only when it got
+ * far enough, the first start must be awaited with a deadline, and the engine probes every task of a
+ * play BEFORE applying any: a `service` task disabling the rootful daemon would see no docker.service
+ * yet (the package is installed by an earlier task of the same play) and do nothing. This kind re-checks
+ * everything on the host when it applies. Packages, daemon.json, the delegation drop-in, the sysctl and
+ * DOCKER_HOST stay plain tasks in playbooks/docker.yml, where each is visible and overridable.
+ *
+ * The proof is `docker info` through the user's socket listing `name=rootless` in SecurityOptions.
+ */
+import { z } from "zod";
+import type { Change, ResourceKind } from "../engine/resource.js";
+import { parseKeyValues } from "../engine/resource.js";
+import { shq } from "../engine/shell.js";
+import { absPath, bool, userName } from "./common/schema.js";
+
+/** Where the setup tool lives: Debian's docker.io keeps it out of PATH; docker-ce-rootless-extras puts it in /usr/bin. */
+export const SETUPTOOL_CANDIDATES = [
+  "/usr/share/docker.io/contrib/dockerd-rootless-setuptool.sh",
+  "/usr/bin/dockerd-rootless-setuptool.sh",
+];
+
+export const dockerRootlessSpec = z.strictObject({
+  user: userName("user"),
+  /** Subordinate uids and gids the user needs at least (a container's user namespace maps them). */
+  subid_count: z.coerce
+    .number({ error: "subid_count must be a number" })
+    .int({ error: "subid_count must be a whole number" })
+    .min(65536, { error: "subid_count must be at least 65536 (rootless Docker maps a full 16-bit range)" })
+    .default(65536),
+  /** Stop and disable the rootful docker.service/docker.socket the distribution package starts. */
+  disable_rootful: bool("disable_rootful").default(true),
+  /** Seconds to wait for the first `docker info` to answer (the first start can take ~10 s). */
+  timeout: z.coerce
+    .number({ error: "timeout must be a number of seconds" })
+    .int({ error: "timeout must be a whole number of seconds" })
+    .min(5, { error: "timeout must be at least 5 seconds" })
+    .max(600, { error: "timeout must be at most 600 seconds" })
+    .default(90),
+  /** Override the setup tool's location (found automatically otherwise). */
+  setuptool: absPath.optional(),
+});
+export type DockerRootlessSpec = z.output<typeof dockerRootlessSpec>;
+
+export interface DockerRootlessFacts {
+  userExists: boolean;
+  uid?: number;
+  subuids: number;
+  subgids: number;
+  linger: boolean;
+  /** The user's systemd manager answers on /run/user/UID/systemd/private. */
+  manager: boolean;
+  /** `systemctl --user is-enabled docker` ("" when unknown). */
+  unitEnabled: string;
+  unitActive: string;
+  /** The daemon answered `docker info` and listed name=rootless. */
+  rootless: boolean;
+  /** What the daemon said its security options are (for messages), or "" when it did not answer. */
+  securityOptions: string;
+  rootfulEnabled: boolean;
+  rootfulActive: boolean;
+}
+
+/** sh prefix running a command as the user with its runtime dir and socket (sudo/runuser skip pam_systemd). */
+export function asRootlessUser(user: string, uidWord = '"$lc_uid"'): string {
+  return (
+    `runuser -u ${shq(user)} -- env XDG_RUNTIME_DIR=/run/user/${uidWord}` +
+    ` DOCKER_HOST=unix:///run/user/${uidWord}/docker.sock`
+  );
+}
+
+/** awk summing the counts of a user's ranges in /etc/subuid or /etc/subgid (by name or uid). */
+const subidSum = (user: string, file: string) =>
+  `awk -F: -v u=${shq(user)} -v i="$lc_uid" '$1==u||$1==i{s+=$3} END{print s+0}' ${file} 2>/dev/null || echo 0`;
+
+const INFO_FORMAT = "{{json .SecurityOptions}}";
+
+export function parseDockerRootlessFacts(stdout: string): DockerRootlessFacts {
+  const kv = parseKeyValues(stdout);
+  const user = kv.get("user");
+  if (user !== "present" && user !== "absent") {
+    throw new Error(`docker_rootless probe printed no valid user= line (got ${JSON.stringify(user)})`);
+  }
+  const num = (key: string) => {
+    const v = (kv.get(key) ?? "0").trim();
+    if (!/^[0-9]+$/.test(v)) throw new Error(`docker_rootless probe printed a bad ${key}= line: ${v}`);
+    return Number(v);
+  };
+  const security = (kv.get("security") ?? "").trim();
+  const f: DockerRootlessFacts = {
+    userExists: user === "present",
+    subuids: num("subuid"),
+    subgids: num("subgid"),
+    linger: kv.get("linger") === "1",
+    manager: kv.get("manager") === "1",
+    unitEnabled: (kv.get("unit_enabled") ?? "").trim().split(/\s+/)[0] ?? "",
+    unitActive: (kv.get("unit_active") ?? "").trim(),
+    rootless: /name=rootless/.test(security),
+    securityOptions: security,
+    rootfulEnabled: ["enabled", "enabled-runtime"].some((s) =>
+      (kv.get("rootful") ?? "").split(/\s+/).includes(s),
+    ),
+    rootfulActive: /\bactive\b/.test(kv.get("rootful_active") ?? ""),
+  };
+  if (f.userExists) f.uid = num("uid");
+  return f;
+}
+
+function plan(spec: DockerRootlessSpec, f: DockerRootlessFacts): Change[] {
+  const u = spec.user;
+  if (!f.userExists) {
+    return [{ summary: `set up rootless Docker for ${u} (user ${u} not found at probe time)` }];
+  }
+  const c: Change[] = [];
+  if (f.subuids < spec.subid_count)
+    c.push({ summary: `add subordinate uids for ${u} (${f.subuids} → ${spec.subid_count})` });
+  if (f.subgids < spec.subid_count)
+    c.push({ summary: `add subordinate gids for ${u} (${f.subgids} → ${spec.subid_count})` });
+  if (!f.linger) c.push({ summary: `enable lingering for ${u} (its services run without a login)` });
+  if (f.unitEnabled !== "enabled") {
+    c.push({
+      summary: `install and enable the rootless Docker user service of ${u}${f.unitEnabled ? ` (is ${f.unitEnabled})` : ""}`,
+    });
+  }
+  if (!f.rootless) {
+    c.push({
+      summary:
+        f.unitActive === "active"
+          ? `rootless Docker of ${u} does not report rootless (security options: ${f.securityOptions || "no answer"}): restart it`
+          : `start rootless Docker of ${u}${f.unitActive ? ` (is ${f.unitActive})` : ""}`,
+    });
+  }
+  if (spec.disable_rootful && (f.rootfulEnabled || f.rootfulActive)) {
+    c.push({ summary: "stop and disable the rootful Docker daemon (docker.service, docker.socket)" });
+  }
+  return c;
+}
+
+/** The whole bring-up, each step guarded on the host so the fragment is idempotent by itself. */
+export function dockerRootlessApplySh(spec: DockerRootlessSpec, restart: boolean): string {
+  const u = shq(spec.user);
+  const as = asRootlessUser(spec.user);
+  const sctl = `${as} systemctl --user`;
+  const n = spec.subid_count;
+  const tools = spec.setuptool ? [spec.setuptool] : SETUPTOOL_CANDIDATES;
+  const fail = (msg: string) => `{ echo ${shq(`docker_rootless ${spec.user}: ${msg}`)} >&2; exit 1; }`;
+  return [
+    `lc_uid=$(id -u -- ${u} 2>/dev/null) || ${fail(`user ${spec.user} does not exist (the host playbook creates it)`)}`,
+    `lc_home=$(getent passwd ${u} | cut -d: -f6)`,
+    // one free range for both files: above every range already handed out, never below 100000
+    `lc_next=$(cat /etc/subuid /etc/subgid 2>/dev/null | awk -F: 'BEGIN{m=100000} NF>=3{e=$2+$3; if(e>m)m=e} END{print m}')`,
+    `if [ "$(${subidSum(spec.user, "/etc/subuid")})" -lt ${n} ]; then usermod --add-subuids "$lc_next-$((lc_next + ${n} - 1))" -- ${u}; fi`,
+    `if [ "$(${subidSum(spec.user, "/etc/subgid")})" -lt ${n} ]; then usermod --add-subgids "$lc_next-$((lc_next + ${n} - 1))" -- ${u}; fi`,
+    `[ -e "/var/lib/systemd/linger/$(id -un -- ${u})" ] || loginctl enable-linger ${u}`,
+    // linger starts user@UID.service; make sure, then wait for its private socket
+    `systemctl start "user@$lc_uid.service" 2>/dev/null || true`,
+    `lc_i=0; while [ ! -S "/run/user/$lc_uid/systemd/private" ]; do lc_i=$((lc_i + 1)); [ "$lc_i" -le 30 ] || ${fail("its systemd user manager did not start within 30 s (is dbus-user-session installed?)")}; sleep 1; done`,
+    spec.disable_rootful
+      ? `for lc_unit in docker.socket docker.service; do if [ "$(systemctl show -p LoadState --value "$lc_unit" 2>/dev/null)" = loaded ]; then systemctl disable --now "$lc_unit" >/dev/null 2>&1 || systemctl stop "$lc_unit"; fi; done`
+      : ":",
+    // the setup tool only when the user unit does not exist yet
+    `if [ "$(${sctl} show -p LoadState --value docker.service 2>/dev/null)" != loaded ]; then`,
+    `  lc_tool=; for lc_c in ${tools.map(shq).join(" ")}; do if [ -x "$lc_c" ] || [ -f "$lc_c" ]; then lc_tool=$lc_c; break; fi; done`,
+    `  [ -n "$lc_tool" ] || ${fail(`dockerd-rootless-setuptool.sh not found (looked in ${tools.join(", ")}); install docker.io or docker-ce-rootless-extras`)}`,
+    // Debian's copy stops at its last step ("contrib/docker: not found") AFTER writing the unit: tolerated
+    // when the unit exists; anything else fails with the tool's own output
+    `  if ! lc_out=$(cd "$lc_home" && ${as} PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin sh "$lc_tool" install 2>&1 </dev/null); then`,
+    `    if [ ! -f "$lc_home/.config/systemd/user/docker.service" ]; then printf '%s\\n' "$lc_out" | tail -n 20 >&2; ${fail("dockerd-rootless-setuptool.sh install failed")}; fi`,
+    `  fi`,
+    `fi`,
+    `${sctl} daemon-reload`,
+    `${sctl} enable docker.service >/dev/null 2>&1 || ${sctl} enable docker.service`,
+    restart ? `${sctl} restart docker.service` : `${sctl} start docker.service`,
+    // first start can take ~10 s: poll docker info with a deadline
+    `lc_i=0; while :; do`,
+    `  lc_sec=$(cd "$lc_home" && ${as} docker info --format ${shq(INFO_FORMAT)} 2>/dev/null) || lc_sec=`,
+    `  case "$lc_sec" in *name=rootless*) break ;; esac`,
+    `  lc_i=$((lc_i + 1)); if [ "$lc_i" -gt ${spec.timeout} ]; then`,
+    `    ${sctl} status --no-pager docker.service 2>&1 | tail -n 15 >&2 || true`,
+    `    ${fail(`rootless Docker did not answer as rootless within ${spec.timeout} s`)}`,
+    `  fi; sleep 1`,
+    `done`,
+  ].join("\n");
+}
+
+export const dockerRootlessKind: ResourceKind<DockerRootlessSpec, DockerRootlessFacts> = {
+  name: "docker_rootless",
+  spec: dockerRootlessSpec,
+  verifiable: true,
+  describe: (spec) => `docker_rootless ${spec.user}`,
+
+  probe(spec) {
+    const u = shq(spec.user);
+    const as = asRootlessUser(spec.user);
+    return {
+      script: [
+        `if lc_uid=$(id -u -- ${u} 2>/dev/null); then`,
+        `echo user=present; echo "uid=$lc_uid"`,
+        `echo "subuid=$(${subidSum(spec.user, "/etc/subuid")})"`,
+        `echo "subgid=$(${subidSum(spec.user, "/etc/subgid")})"`,
+        `if [ -e "/var/lib/systemd/linger/$(id -un -- ${u})" ]; then echo linger=1; else echo linger=0; fi`,
+        `if [ -S "/run/user/$lc_uid/systemd/private" ]; then echo manager=1`,
+        `  echo "unit_enabled=$(${as} systemctl --user is-enabled docker.service 2>/dev/null | head -n1)"`,
+        `  echo "unit_active=$(${as} systemctl --user is-active docker.service 2>/dev/null)"`,
+        `else echo manager=0; fi`,
+        `if [ -S "/run/user/$lc_uid/docker.sock" ] && command -v docker >/dev/null 2>&1; then`,
+        `  echo "security=$(cd / && ${as} timeout 20 docker info --format ${shq(INFO_FORMAT)} 2>/dev/null | head -n1)"`,
+        `fi`,
+        `else echo user=absent; fi`,
+        `echo "rootful=$(systemctl is-enabled docker.service docker.socket 2>/dev/null | tr '\\n' ' ')"`,
+        `echo "rootful_active=$(systemctl is-active docker.service docker.socket 2>/dev/null | tr '\\n' ' ')"`,
+      ].join("\n"),
+      parse: parseDockerRootlessFacts,
+    };
+  },
+
+  diff: (spec, facts) => plan(spec, facts),
+
+  apply(spec, facts) {
+    // an active daemon that is not rootless (or not answering) gets a restart, not just a start
+    return dockerRootlessApplySh(spec, facts.unitActive === "active" && !facts.rootless);
+  },
+};

@@ -1,0 +1,216 @@
+/**
+ * `fail2ban`: one jail (the `[sshd]` jail of SPEC §5) in a lockclaw-owned jail.d file, proven running with
+ * `fail2ban-client status JAIL`.
+ *
+ * Choices, and why:
+ * - backend systemd: Debian 12+/Ubuntu have no /var/log/auth.log by default, so a file backend sees nothing.
+ * - journalmatch covers ssh.service (Debian/Ubuntu's unit name; fail2ban's filter only names
+ *   sshd.service) and sshd-session (OpenSSH ≥ 9.8 logs authentication from that process).
+ * - banaction nftables by default: bans live in fail2ban's own nft table, so the UFW rule set stays exactly
+ *   what the ufw task declares (the ufw action would add and remove UFW rules behind its back).
+ */
+import { z } from "zod";
+import type { Change, ResourceKind } from "../engine/resource.js";
+import { base64Heredoc, shq } from "../engine/shell.js";
+import { contentDiff } from "./common/diffText.js";
+
+export const DEFAULT_JAIL_FILE = "/etc/fail2ban/jail.d/lockclaw.local";
+export const DEFAULT_JOURNALMATCH =
+  "_SYSTEMD_UNIT=ssh.service + _SYSTEMD_UNIT=sshd.service + _COMM=sshd + _COMM=sshd-session";
+
+const int = (what: string, min: number, max: number) =>
+  z.preprocess(
+    (v) => (typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+    z
+      .number({ error: `${what} must be a whole number` })
+      .int({ error: `${what} must be a whole number` })
+      .min(min, { error: `${what} must be at least ${min}` })
+      .max(max, { error: `${what} must be at most ${max}` }),
+  );
+
+const word = (what: string) =>
+  z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: `${what} must be a single word (letters, digits, _ . -)` });
+
+export const fail2banSpec = z.strictObject({
+  jail: word("jail").default("sshd"),
+  port: int("port", 1, 65535),
+  backend: z
+    .enum(["systemd", "auto", "pyinotify", "polling"], {
+      error: "backend must be systemd, auto, pyinotify or polling",
+    })
+    .default("systemd"),
+  journalmatch: z
+    .string()
+    .regex(/^[A-Za-z0-9_=.+@ -]+$/, { error: "journalmatch must be FIELD=value terms joined by +" })
+    .default(DEFAULT_JOURNALMATCH),
+  maxretry: int("maxretry", 1, 100).default(3),
+  findtime: int("findtime", 1, 604800).default(600),
+  bantime: int("bantime", 1, 31536000).default(3600),
+  banaction: word("banaction").default("nftables-multiport"),
+  banaction_allports: word("banaction_allports").default("nftables-allports"),
+  ignoreip: z
+    .array(z.string().regex(/^[0-9A-Fa-f.:/]+$/, { error: "ignoreip entries must be addresses or CIDRs" }))
+    .default(["127.0.0.1/8", "::1"]),
+  path: z
+    .string()
+    .regex(/^\/etc\/fail2ban\/jail\.d\/[A-Za-z0-9._-]+\.local$/, {
+      error: "path must be /etc/fail2ban/jail.d/NAME.local",
+    })
+    .default(DEFAULT_JAIL_FILE),
+  /** How long apply waits for the jail to answer after the restart. */
+  wait_seconds: int("wait_seconds", 1, 300).default(30),
+});
+export type Fail2banSpec = z.output<typeof fail2banSpec>;
+
+export function renderJail(spec: Fail2banSpec): string {
+  const lines = [
+    "# Managed by lockclaw (fail2ban resource); local edits are reverted on the next run.",
+    `[${spec.jail}]`,
+    "enabled = true",
+    `port = ${spec.port}`,
+    `backend = ${spec.backend}`,
+  ];
+  if (spec.backend === "systemd") lines.push(`journalmatch = ${spec.journalmatch}`);
+  lines.push(
+    `maxretry = ${spec.maxretry}`,
+    `findtime = ${spec.findtime}`,
+    `bantime = ${spec.bantime}`,
+    `banaction = ${spec.banaction}`,
+    `banaction_allports = ${spec.banaction_allports}`,
+    `ignoreip = ${spec.ignoreip.join(" ")}`,
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+export interface Fail2banFacts {
+  installed: boolean;
+  /** `systemctl is-active fail2ban` (or "unknown" without systemd). */
+  active: string;
+  enabled: string;
+  file?: string;
+  /** Exit status of `fail2ban-client status JAIL` and its output. */
+  jailRc: number;
+  jailStatus: string;
+}
+
+const M = "@@lockclaw-fail2ban";
+
+export function fail2banProbeScript(spec: Fail2banSpec): string {
+  return [
+    `if command -v fail2ban-client >/dev/null 2>&1; then echo '${M} installed'; fi`,
+    `echo "${M} active $(systemctl is-active fail2ban 2>/dev/null || true)"`,
+    `echo "${M} enabled $(systemctl is-enabled fail2ban 2>/dev/null || true)"`,
+    `if [ -f ${shq(spec.path)} ]; then echo '${M} file'; base64 -w0 < ${shq(spec.path)}; echo; fi`,
+    `echo '${M} jail'; lc_o=$(fail2ban-client status ${shq(spec.jail)} 2>&1); lc_rc=$?; printf '%s\\n' "$lc_o"`,
+    `echo "${M} jail-rc $lc_rc"`,
+    `echo '${M} end'`,
+  ].join("\n");
+}
+
+export function parseFail2banProbe(stdout: string): Fail2banFacts {
+  const facts: Fail2banFacts = { installed: false, active: "", enabled: "", jailRc: -1, jailStatus: "" };
+  let section = "";
+  const body: Record<string, string[]> = {};
+  let ended = false;
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith(`${M} `)) {
+      const rest = line.slice(M.length + 1);
+      const [what, ...arg] = rest.split(" ");
+      section = what!;
+      body[section] = [];
+      if (what === "installed") facts.installed = true;
+      else if (what === "active") facts.active = arg.join(" ").trim();
+      else if (what === "enabled") facts.enabled = arg.join(" ").trim();
+      else if (what === "jail-rc") facts.jailRc = Number(arg[0]);
+      else if (what === "end") ended = true;
+    } else if (section) body[section]!.push(line);
+  }
+  if (!ended) throw new Error("fail2ban probe output is incomplete (no end marker)");
+  if (body.file) facts.file = Buffer.from(body.file.join("").trim(), "base64").toString("utf8");
+  facts.jailStatus = (body.jail ?? []).join("\n").trim();
+  return facts;
+}
+
+/** `fail2ban-client status JAIL` answered and looks like a running jail. */
+export function jailRunning(f: Fail2banFacts, jail: string): boolean {
+  return f.jailRc === 0 && f.jailStatus.includes(`Status for the jail: ${jail}`);
+}
+
+export interface Fail2banPlan {
+  content: string;
+  write: boolean;
+  restart: boolean;
+  enable: boolean;
+  changes: Change[];
+}
+
+export function planFail2ban(spec: Fail2banSpec, facts: Fail2banFacts): Fail2banPlan {
+  const content = renderJail(spec);
+  const changes: Change[] = [];
+  if (!facts.installed)
+    changes.push({ summary: "fail2ban is not installed (a package task must install it first)" });
+  const write = facts.file !== content;
+  if (write) {
+    changes.push({
+      summary: `${facts.file === undefined ? "create" : "update"} ${spec.path}`,
+      diff: contentDiff(spec.path, facts.file, content),
+    });
+  }
+  const running = facts.active === "active" && jailRunning(facts, spec.jail);
+  if (facts.active !== "active")
+    changes.push({ summary: `fail2ban service ${facts.active || "unknown"} → active` });
+  else if (!jailRunning(facts, spec.jail))
+    changes.push({ summary: `jail ${spec.jail} not running → running` });
+  const enable = facts.enabled !== "enabled";
+  if (enable) changes.push({ summary: `fail2ban service ${facts.enabled || "unknown"} at boot → enabled` });
+  return { content, write, restart: write || !running, enable, changes };
+}
+
+export function applyFail2ban(spec: Fail2banSpec, plan: Fail2banPlan): string {
+  const p = shq(spec.path);
+  const lines = [
+    `command -v fail2ban-client >/dev/null 2>&1 || { echo 'fail2ban: not installed; add a package task for fail2ban before this one' >&2; exit 1; }`,
+  ];
+  if (plan.write) {
+    lines.push(
+      `lc_old=$(mktemp /run/lockclaw-f2b.XXXXXXXX); lc_had=0; if [ -f ${p} ]; then cp -a ${p} "$lc_old"; lc_had=1; fi`,
+      `lc_t=$(mktemp /etc/fail2ban/jail.d/.lockclaw.XXXXXXXX)`,
+      base64Heredoc(`cat > "$lc_t"`, plan.content),
+      `chmod 0644 "$lc_t"; mv -f "$lc_t" ${p}`,
+      // a config fail2ban cannot read would stop the service on restart: test first, put the old file back
+      `if ! lc_err=$(fail2ban-client -t 2>&1); then`,
+      `  if [ "$lc_had" = 1 ]; then cp -a "$lc_old" ${p}; else rm -f ${p}; fi; rm -f "$lc_old"`,
+      `  echo 'fail2ban: fail2ban-client -t rejected the configuration; the previous file is back:' >&2`,
+      `  printf '%s\\n' "$lc_err" | tail -n 5 >&2; exit 1`,
+      `fi`,
+      `rm -f "$lc_old"`,
+    );
+  }
+  if (plan.enable) lines.push(`systemctl enable -q fail2ban`);
+  if (plan.restart) {
+    lines.push(
+      `systemctl restart fail2ban`,
+      // the server answers on its socket only after reading every jail: poll until the jail is up
+      `lc_i=0; until fail2ban-client status ${shq(spec.jail)} >/dev/null 2>&1; do`,
+      `  lc_i=$((lc_i + 1)); if [ "$lc_i" -gt ${spec.wait_seconds * 5} ]; then`,
+      `    echo ${shq(`fail2ban: jail ${spec.jail} did not come up within ${spec.wait_seconds}s after the restart:`)} >&2`,
+      `    journalctl -u fail2ban -n 10 --no-pager >&2 2>/dev/null || true; exit 1`,
+      `  fi; sleep 0.2`,
+      `done`,
+    );
+  }
+  return lines.join("\n");
+}
+
+export const fail2ban: ResourceKind<Fail2banSpec, Fail2banFacts> = {
+  name: "fail2ban",
+  spec: fail2banSpec,
+  describe: (spec) => `fail2ban jail ${spec.jail} (port ${spec.port})`,
+  probe: (spec) => ({ script: fail2banProbeScript(spec), parse: parseFail2banProbe }),
+  diff: (spec, facts) => planFail2ban(spec, facts).changes,
+  apply: (spec, facts) => applyFail2ban(spec, planFail2ban(spec, facts)),
+  verifiable: true,
+};
+
+export default fail2ban;
+export { fail2ban as fail2banKind };

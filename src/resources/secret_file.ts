@@ -1,0 +1,133 @@
+/**
+ * `secret_file`: a random secret generated ON THE HOST the first time it is needed and never rotated
+ * afterwards (gateway token, LiteLLM master key, Redis password).
+ *
+ * The value never exists on the control machine: it is drawn from the host's /dev/urandom inside the
+ * apply fragment, written under umask 077 into a temp file next to the target, given its mode and owner,
+ * and renamed into place. The probe reports only existence, type, mode, owner and size (no checksum, no
+ * content), so nothing about the value can reach probe output, logs or --json. A present, non-empty file
+ * is kept as it is: re-runs never rotate a secret (rotation = delete the file and run again).
+ *
+ * Secrets a user GIVES (provider API keys) are not generated: they come from secret vars and are written
+ * with the `file` kind and `sensitive: true`.
+ */
+import { z } from "zod";
+import type { Change, ResourceKind } from "../engine/resource.js";
+import { shq } from "../engine/shell.js";
+import { parsePathState, pathProbeScript, sameOwner, type PathState } from "./common/fileState.js";
+import { chownSh, dirOf } from "./common/fileWrite.js";
+import { absPath, mode, userName } from "./common/schema.js";
+
+/** Characters a generated secret is made of; each is safe in env files, URLs and config values. */
+export const SECRET_CHARSETS = {
+  alnum: "A-Za-z0-9",
+  hex: "0-9a-f",
+  base64url: "A-Za-z0-9_-",
+} as const;
+export type SecretCharset = keyof typeof SECRET_CHARSETS;
+
+export const secretFileSpec = z.strictObject({
+  path: absPath,
+  owner: userName("owner").optional(),
+  group: userName("group").optional(),
+  mode: mode.default("0600"),
+  /** Characters in the generated value. 48 alnum characters ≈ 285 bits. */
+  length: z.coerce
+    .number({ error: "length must be a number of characters" })
+    .int({ error: "length must be a whole number" })
+    .min(16, { error: "length must be at least 16 characters (a shorter secret is guessable)" })
+    .max(4096, { error: "length must be at most 4096 characters" })
+    .default(48),
+  charset: z
+    .enum(["alnum", "hex", "base64url"], { error: 'charset must be one of "alnum", "hex", "base64url"' })
+    .default("alnum"),
+});
+export type SecretFileSpec = z.output<typeof secretFileSpec>;
+export type SecretFileFacts = PathState;
+
+interface SecretPlan {
+  generate: boolean;
+  chmod: boolean;
+  chown: boolean;
+  changes: Change[];
+}
+
+function plan(spec: SecretFileSpec, f: SecretFileFacts): SecretPlan {
+  const p: SecretPlan = { generate: false, chmod: false, chown: false, changes: [] };
+  if (f.type === "directory" || f.type === "other" || f.type === "link") {
+    throw new Error(
+      `${spec.path} exists and is a ${f.type === "link" ? "symlink" : f.type === "directory" ? "directory" : "special file"}, ` +
+        `not a regular file; a secret is never written through it (remove it and run again)`,
+    );
+  }
+  // an empty file holds no secret (a crashed earlier write, a `touch`): filling it rotates nothing
+  if (f.type === "absent" || f.size === 0) {
+    p.generate = true;
+    p.changes.push({
+      summary: `generate secret ${spec.path} (${spec.length} ${spec.charset} characters, mode ${spec.mode}${spec.owner ? `, owner ${spec.owner}` : ""})`,
+    });
+    return p;
+  }
+  if (f.mode !== spec.mode) {
+    p.chmod = true;
+    p.changes.push({ summary: `${spec.path} mode ${f.mode} → ${spec.mode}` });
+  }
+  if (!sameOwner(spec.owner, f.owner, f.uid)) {
+    p.chown = true;
+    p.changes.push({ summary: `${spec.path} owner ${f.owner} → ${spec.owner}` });
+  }
+  if (!sameOwner(spec.group, f.group, f.gid)) {
+    p.chown = true;
+    p.changes.push({ summary: `${spec.path} group ${f.group} → ${spec.group}` });
+  }
+  return p;
+}
+
+/**
+ * sh that creates the secret unless a non-empty file is already there. The check is repeated on the
+ * host at apply time (an earlier task, or another run, may have created it since the probe).
+ */
+export function generateSecretSh(spec: SecretFileSpec): string {
+  const target = shq(spec.path);
+  const dir = shq(dirOf(spec.path));
+  const label = shq(`secret_file ${spec.path}: directory`);
+  const own = chownSh(`"$lc_t"`, spec.owner, spec.group);
+  return [
+    `[ -d ${dir} ] || { echo ${label} ${dir} ${shq("does not exist (add a directory task before this one)")} >&2; exit 1; }`,
+    `if [ -L ${target} ] || { [ -e ${target} ] && [ ! -f ${target} ]; }; then echo ${shq(`${spec.path} is not a regular file; not writing a secret through it`)} >&2; exit 1; fi`,
+    `if [ ! -s ${target} ]; then`,
+    `lc_t=$(umask 077 && mktemp -- ${dir}/.lockclaw.XXXXXXXXXX)`,
+    // tr keeps only the charset's bytes; head stops the endless stream. No newline: consumers read raw.
+    `(umask 077; LC_ALL=C tr -dc ${shq(SECRET_CHARSETS[spec.charset])} </dev/urandom | head -c ${spec.length} > "$lc_t")`,
+    `if [ "$(wc -c < "$lc_t")" -ne ${spec.length} ]; then rm -f -- "$lc_t"; echo ${shq(`secret_file ${spec.path}: could not read enough random bytes`)} >&2; exit 1; fi`,
+    `chmod ${shq(spec.mode)} "$lc_t"`,
+    ...(own ? [own] : []),
+    `mv -f -- "$lc_t" ${target}`,
+    `fi`,
+  ].join("\n");
+}
+
+export const secretFileKind: ResourceKind<SecretFileSpec, SecretFileFacts> = {
+  name: "secret_file",
+  spec: secretFileSpec,
+  verifiable: true,
+  describe: (spec) => `secret_file ${spec.path}`,
+
+  probe(spec) {
+    // no checksum, no content: nothing derived from the value leaves the host
+    return { script: pathProbeScript(spec.path), parse: (stdout) => parsePathState(stdout) };
+  },
+
+  diff: (spec, facts) => plan(spec, facts).changes,
+
+  apply(spec, facts) {
+    const p = plan(spec, facts);
+    if (p.generate) return generateSecretSh(spec);
+    const target = shq(spec.path);
+    const out: string[] = [];
+    if (p.chown) out.push(chownSh(target, spec.owner, spec.group));
+    // chmod after chown: chown clears setuid/setgid bits (and always restore the wanted mode)
+    if (p.chmod || p.chown) out.push(`chmod ${shq(spec.mode)} ${target}`);
+    return out.join("\n");
+  },
+};

@@ -1,0 +1,422 @@
+/**
+ * `sshd`: the SSH daemon's effective configuration (SPEC §2), through one drop-in that is read first,
+ * proven with `sshd -T`. Also handles socket-activated sshd (the port lives in ssh.socket) and lines
+ * elsewhere that would override or widen the drop-in (commented out, `# lockclaw: disabled …`).
+ *
+ * Apply validates with `sshd -t` before any reload and puts the previous files back if it fails, so a bad
+ * value can never reach the running daemon. Lock-out safety beyond that (the fresh-login proof and the
+ * armed rollback) is the engine's, through guard().
+ */
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import type { Change, LockoutGuard, ResourceKind } from "../engine/resource.js";
+import { base64Heredoc, shq } from "../engine/shell.js";
+import { contentDiff } from "./common/diffText.js";
+import { bool } from "./common/schema.js";
+import {
+  ALGORITHMS,
+  DEFAULT_ALGORITHMS,
+  DEFAULT_DROPIN,
+  DEFAULT_SETTINGS,
+  DROPIN_DIR,
+  SETTINGS,
+  SOCKET_OVERRIDE,
+  SSHD_CONFIG,
+  addInclude,
+  commentOutLines,
+  findConflicts,
+  intersectAlgorithms,
+  parseSshdT,
+  readOrder,
+  renderDropin,
+  renderSocketOverride,
+  sshdTForm,
+  type AlgorithmField,
+  type AlgorithmName,
+  type ConfigFile,
+  type Conflict,
+  type DesiredConfig,
+  type EffectiveConfig,
+  type SettingName,
+  type Settings,
+  type SupportedAlgorithms,
+} from "./sshd/config.js";
+import { GUARD_RESTORE, GUARD_SAVE, M, RELOAD_SH, SSHD_BIN, probeScript } from "./sshd/scripts.js";
+
+// ---------------------------------------------------------------------------------------------------
+// Spec
+
+/** One sshd token: no whitespace (a space would start a second argument), no newline (a second directive). */
+const token = (what: string) =>
+  z.string({ error: `${what} must be a string` }).regex(/^[A-Za-z0-9@._,:*?!%/+\-[\]]+$/, {
+    error: `${what} must be a single word (letters, digits, @ . _ - , : * ? ! % / +; no spaces or newlines)`,
+  });
+
+const int = (what: string, min: number, max: number) =>
+  z.preprocess(
+    (v) => (typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+    z
+      .number({ error: `${what} must be a whole number` })
+      .int({ error: `${what} must be a whole number` })
+      .min(min, { error: `${what} must be at least ${min}` })
+      .max(max, { error: `${what} must be at most ${max}` }),
+  );
+
+const algList = (what: string) =>
+  z.array(token(what), { error: `${what} must be a list of algorithm names` }).min(1, {
+    error: `${what} must not be empty (leave it out to use lockclaw's defaults)`,
+  });
+
+const settingsSpec = z.strictObject(
+  {
+    PermitRootLogin: z
+      .enum(["no", "yes", "prohibit-password", "forced-commands-only"], {
+        error: "PermitRootLogin must be no, prohibit-password, forced-commands-only or yes",
+      })
+      .optional(),
+    PasswordAuthentication: bool("PasswordAuthentication").optional(),
+    KbdInteractiveAuthentication: bool("KbdInteractiveAuthentication").optional(),
+    PermitEmptyPasswords: bool("PermitEmptyPasswords").optional(),
+    PubkeyAuthentication: bool("PubkeyAuthentication").optional(),
+    AllowUsers: z
+      .preprocess(
+        (v) => (typeof v === "string" ? [v] : v),
+        z.array(token("AllowUsers entry"), { error: "AllowUsers must be a list of user names" }).min(1, {
+          error: "AllowUsers must name at least one user (leave it out to allow every user)",
+        }),
+      )
+      .optional(),
+    MaxAuthTries: int("MaxAuthTries", 1, 100).optional(),
+    ClientAliveInterval: int("ClientAliveInterval", 0, 86400).optional(),
+    ClientAliveCountMax: int("ClientAliveCountMax", 0, 100).optional(),
+    DisableForwarding: bool("DisableForwarding").optional(),
+    LoginGraceTime: int("LoginGraceTime", 0, 3600).optional(),
+  },
+  {
+    error: (i) =>
+      i.code === "unrecognized_keys"
+        ? `unknown sshd setting(s): ${i.keys.join(", ")} (managed: ${Object.keys(SETTINGS).join(", ")})`
+        : undefined,
+  },
+);
+
+export const sshdSpec = z.strictObject({
+  port: int("port", 1, 65535),
+  settings: settingsSpec.default({}),
+  kex: algList("kex").optional(),
+  ciphers: algList("ciphers").optional(),
+  macs: algList("macs").optional(),
+  host_key_algorithms: algList("host_key_algorithms").optional(),
+  dropin: z
+    .string()
+    .regex(new RegExp(`^${DROPIN_DIR.replace(/[./]/g, "\\$&")}/[A-Za-z0-9._-]+\\.conf$`), {
+      error: `dropin must be a file ${DROPIN_DIR}/NAME.conf (sshd_config includes only that directory)`,
+    })
+    .default(DEFAULT_DROPIN),
+});
+export type SshdSpec = z.output<typeof sshdSpec>;
+
+// ---------------------------------------------------------------------------------------------------
+// Facts
+
+export interface UnitState {
+  loadState?: string;
+  activeState?: string;
+  unitFileState?: string;
+  id?: string;
+  listen: string[];
+}
+
+export interface SshdFacts {
+  /** Exit status of `sshd -T`; its output only means something when 0. */
+  sshdTRc: number;
+  sshdTError?: string;
+  effective: EffectiveConfig;
+  supported: SupportedAlgorithms;
+  /** sshd_config and every sshd_config.d/*.conf, as read. */
+  files: ConfigFile[];
+  socketOverride?: string;
+  systemd: boolean;
+  socket?: UnitState;
+  /** ssh on Debian/Ubuntu, sshd elsewhere. */
+  serviceName: string;
+}
+
+function parseUnit(lines: string[]): UnitState {
+  const u: UnitState = { listen: [] };
+  for (const l of lines) {
+    const i = l.indexOf("=");
+    if (i < 0) continue;
+    const k = l.slice(0, i);
+    const v = l.slice(i + 1);
+    if (k === "LoadState") u.loadState = v;
+    else if (k === "ActiveState") u.activeState = v;
+    else if (k === "UnitFileState") u.unitFileState = v;
+    else if (k === "Id") u.id = v;
+    else if (k === "Listen" && v) u.listen.push(...v.split(/(?<=\))\s+/).filter(Boolean));
+  }
+  return u;
+}
+
+const b64 = (s: string) => Buffer.from(s.trim(), "base64").toString("utf8");
+
+export function parseSshdProbe(stdout: string): SshdFacts {
+  const sections: Array<{ head: string; body: string[] }> = [];
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith(`${M} `)) sections.push({ head: line.slice(M.length + 1), body: [] });
+    else if (sections.length) sections[sections.length - 1]!.body.push(line);
+  }
+  if (!sections.some((s) => s.head === "end"))
+    throw new Error("sshd probe output is incomplete (no end marker)");
+  const facts: SshdFacts = {
+    sshdTRc: -1,
+    effective: new Map(),
+    supported: { kex: [], cipher: [], mac: [], keySig: [] },
+    files: [],
+    systemd: false,
+    serviceName: "ssh",
+  };
+  const units = new Map<string, UnitState>();
+  for (const s of sections) {
+    const [what, arg] = [s.head.split(" ")[0]!, s.head.slice(s.head.indexOf(" ") + 1)];
+    const text = s.body.join("\n");
+    if (what === "sshd-T") facts.effective = parseSshdT(text);
+    else if (what === "sshd-T-rc") facts.sshdTRc = Number(arg);
+    else if (what === "sshd-t-error") facts.sshdTError = b64(text).trim();
+    else if (what === "q" && arg in facts.supported) {
+      facts.supported[arg as keyof SupportedAlgorithms] = s.body.map((l) => l.trim()).filter(Boolean);
+    } else if (what === "file") facts.files.push({ path: arg, content: b64(text) });
+    else if (what === "socket-override") facts.socketOverride = b64(text);
+    else if (what === "unit") {
+      facts.systemd = true;
+      units.set(arg, parseUnit(s.body));
+    }
+  }
+  if (facts.sshdTRc === 0 && !facts.effective.has("port")) {
+    throw new Error("sshd -T printed no port line; is this OpenSSH's sshd?");
+  }
+  facts.socket = units.get("ssh.socket");
+  const ssh = units.get("ssh.service");
+  facts.serviceName =
+    ssh?.loadState === "loaded" ? "ssh" : units.get("sshd.service")?.loadState === "loaded" ? "sshd" : "ssh";
+  return facts;
+}
+
+/** Socket activation is in charge of the port when ssh.socket is enabled or running. */
+export function socketMode(f: SshdFacts): boolean {
+  const s = f.socket;
+  if (!s || s.loadState !== "loaded") return false;
+  return s.activeState === "active" || s.unitFileState === "enabled" || s.unitFileState === "enabled-runtime";
+}
+
+/** Ports a systemd Listen= entry such as `[::]:2222 (Stream)` or `0.0.0.0:22 (Stream)` names. */
+export function socketPorts(listen: string[]): number[] {
+  const out = new Set<number>();
+  for (const l of listen) {
+    const m = /:(\d+)\s*\(Stream\)/.exec(l) ?? /^(\d+)\s*\(Stream\)/.exec(l);
+    if (m) out.add(Number(m[1]));
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Plan (pure)
+
+export function desiredConfig(spec: SshdSpec, supported: SupportedAlgorithms): DesiredConfig {
+  const settings: Settings = { ...DEFAULT_SETTINGS, ...(spec.settings as Settings) };
+  const wanted = {} as Record<AlgorithmField, string[]>;
+  for (const field of Object.values(ALGORITHMS)) wanted[field] = spec[field] ?? DEFAULT_ALGORITHMS[field];
+  return { port: spec.port, settings, algorithms: intersectAlgorithms(wanted, supported) };
+}
+
+export interface SshdPlan {
+  desired: DesiredConfig;
+  dropin: string;
+  writeDropin: boolean;
+  addInclude: boolean;
+  conflicts: Conflict[];
+  socket: boolean;
+  socketOverride: string;
+  writeSocketOverride: boolean;
+  changes: Change[];
+}
+
+function sameSet(a: string[], b: string[]): boolean {
+  const x = [...new Set(a)].sort();
+  const y = [...new Set(b)].sort();
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+export function planSshd(spec: SshdSpec, facts: SshdFacts): SshdPlan {
+  const desired = desiredConfig(spec, facts.supported);
+  const dropin = renderDropin(desired);
+  const current = facts.files.find((f) => f.path === spec.dropin)?.content;
+  const order = readOrder(facts.files, spec.dropin);
+  const conflicts = findConflicts(order, spec.dropin, desired);
+  const socket = socketMode(facts);
+  const socketOverride = renderSocketOverride(spec.port);
+  const changes: Change[] = [];
+
+  // effective values first: they are what the user cares about
+  if (facts.sshdTRc !== 0) {
+    changes.push({
+      summary: `sshd -T fails on the current configuration (${facts.sshdTError ?? `exit ${facts.sshdTRc}`})`,
+    });
+  } else {
+    const e = facts.effective;
+    const ports = e.get("port") ?? [];
+    if (!sameSet(ports, [String(spec.port)]))
+      changes.push({ summary: `Port ${ports.join(",") || "(none)"} → ${spec.port}` });
+    for (const name of Object.keys(SETTINGS) as SettingName[]) {
+      const v = desired.settings[name];
+      if (v === undefined) continue;
+      const want = sshdTForm(name, v);
+      const have = e.get(name.toLowerCase()) ?? [];
+      const same = SETTINGS[name] === "list" ? sameSet(have, want) : have.join(" ") === want.join(" ");
+      if (!same) changes.push({ summary: `${name} ${have.join(" ") || "(unset)"} → ${want.join(" ")}` });
+    }
+    for (const [name, field] of Object.entries(ALGORITHMS) as Array<[AlgorithmName, AlgorithmField]>) {
+      const want = desired.algorithms[field].join(",");
+      const have = (e.get(name.toLowerCase()) ?? []).join(",");
+      if (have !== want) changes.push({ summary: `${name} ${have || "(unset)"} → ${want}` });
+    }
+  }
+  if (socket) {
+    const ports = socketPorts(facts.socket?.listen ?? []);
+    if (!sameSet(ports.map(String), [String(spec.port)])) {
+      changes.push({ summary: `ssh.socket listens on ${ports.join(",") || "(nothing)"} → ${spec.port}` });
+    }
+  }
+
+  // then the files that produce them
+  const writeDropin = current !== dropin;
+  if (writeDropin) {
+    changes.push({
+      summary: `${current === undefined ? "create" : "update"} ${spec.dropin}`,
+      diff: contentDiff(spec.dropin, current, dropin),
+    });
+  }
+  const needInclude = !order.includesDropins;
+  if (needInclude)
+    changes.push({
+      summary: `add "Include ${DROPIN_DIR}/*.conf" at the top of ${SSHD_CONFIG} (the drop-in is not read)`,
+    });
+  for (const c of conflicts) {
+    changes.push({ summary: `comment out ${c.file}:${c.line} "${c.text.trim()}" (${c.reason})` });
+  }
+  const writeSocketOverride = socket && facts.socketOverride !== socketOverride;
+  if (writeSocketOverride) {
+    changes.push({
+      summary: `${facts.socketOverride === undefined ? "create" : "update"} ${SOCKET_OVERRIDE}`,
+      diff: contentDiff(SOCKET_OVERRIDE, facts.socketOverride, socketOverride),
+    });
+  }
+  // effective values that drifted with every file already right (a daemon-level cause we cannot see)
+  // still get a rewrite + reload; verification then tells whether that converged
+  const fileWork = writeDropin || needInclude || conflicts.length > 0 || writeSocketOverride;
+  return {
+    desired,
+    dropin,
+    writeDropin: writeDropin || (!fileWork && changes.length > 0),
+    addInclude: needInclude,
+    conflicts,
+    socket,
+    socketOverride,
+    writeSocketOverride,
+    changes,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Apply
+
+const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
+
+/** sh: atomically replace `path` with `content` (temp file in the same dir, mode set before the rename). */
+function writeFileSh(path: string, content: string, mode: string): string {
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  return [
+    `mkdir -p ${shq(dir)}`,
+    `lc_t=$(mktemp ${shq(`${dir}/.lockclaw.XXXXXXXX`)})`,
+    base64Heredoc(`cat > "$lc_t"`, content),
+    `chmod ${mode} "$lc_t"`,
+    `mv -f "$lc_t" ${shq(path)}`,
+  ].join("\n");
+}
+
+export function applySshd(spec: SshdSpec, facts: SshdFacts, plan: SshdPlan): string {
+  // every file this apply rewrites, with its new content and the content the probe saw
+  const writes = new Map<string, { content: string; before?: string; mode: string }>();
+  if (plan.writeDropin) {
+    writes.set(spec.dropin, {
+      content: plan.dropin,
+      before: facts.files.find((f) => f.path === spec.dropin)?.content,
+      mode: "0644",
+    });
+  }
+  const byFile = new Map<string, number[]>();
+  for (const c of plan.conflicts) byFile.set(c.file, [...(byFile.get(c.file) ?? []), c.line]);
+  const mainBefore = facts.files.find((f) => f.path === SSHD_CONFIG)?.content;
+  for (const [file, lines] of byFile) {
+    const before = facts.files.find((f) => f.path === file)!.content;
+    let content = commentOutLines(before, lines);
+    if (file === SSHD_CONFIG && plan.addInclude) content = addInclude(content);
+    writes.set(file, { content, before, mode: "0644" });
+  }
+  if (plan.addInclude && !writes.has(SSHD_CONFIG) && mainBefore !== undefined) {
+    writes.set(SSHD_CONFIG, { content: addInclude(mainBefore), before: mainBefore, mode: "0644" });
+  }
+  if (plan.writeSocketOverride)
+    writes.set(SOCKET_OVERRIDE, { content: plan.socketOverride, before: facts.socketOverride, mode: "0644" });
+
+  const paths = [...writes.keys()];
+  const lines: string[] = [
+    SSHD_BIN,
+    // a private backup of exactly what we change, so a rejected config is undone before any reload
+    `lc_bk=$(mktemp -d /run/lockclaw-sshd.XXXXXXXX)`,
+  ];
+  paths.forEach((p, i) => {
+    const w = writes.get(p)!;
+    if (w.before !== undefined) {
+      // refuse to overwrite a file someone changed since the probe (we would lose their edit)
+      lines.push(
+        `if ! printf '%s  %s\\n' ${sha256(w.before)} ${shq(p)} | sha256sum -c --status -; then rm -rf "$lc_bk"; echo ${shq(`sshd: ${p} changed since it was read; run again`)} >&2; exit 1; fi`,
+        `cp -a ${shq(p)} "$lc_bk/${i}"`,
+      );
+    }
+  });
+  const restore = paths
+    .map((p, i) =>
+      writes.get(p)!.before !== undefined ? `cp -a "$lc_bk/${i}" ${shq(p)}` : `rm -f ${shq(p)}`,
+    )
+    .join("; ");
+  for (const p of paths) lines.push(writeFileSh(p, writes.get(p)!.content, writes.get(p)!.mode));
+  lines.push(
+    `if ! lc_err=$("$lc_sshd" -t 2>&1); then`,
+    `  ${restore || ":"}`,
+    `  rm -rf "$lc_bk"`,
+    `  echo 'sshd: sshd -t rejected the new configuration; the previous files are back and sshd was NOT reloaded:' >&2`,
+    `  printf '%s\\n' "$lc_err" >&2`,
+    `  exit 1`,
+    `fi`,
+    `rm -rf "$lc_bk"`,
+    RELOAD_SH,
+  );
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+export const sshd: ResourceKind<SshdSpec, SshdFacts> = {
+  name: "sshd",
+  spec: sshdSpec,
+  describe: (spec) => `sshd port ${spec.port}`,
+  probe: () => ({ script: probeScript(), parse: parseSshdProbe }),
+  diff: (spec, facts) => planSshd(spec, facts).changes,
+  apply: (spec, facts) => applySshd(spec, facts, planSshd(spec, facts)),
+  guard: (): LockoutGuard => ({ save: GUARD_SAVE, restore: GUARD_RESTORE }),
+  verifiable: true,
+};
+
+export default sshd;
+export { sshd as sshdKind };

@@ -1,0 +1,332 @@
+/**
+ * Pure sshd configuration logic: the managed settings table, `sshd -T` parsing, the drop-in text, and
+ * the search for lines elsewhere that beat or widen ours.
+ *
+ * Why conflicts matter: for most keywords sshd keeps the FIRST value it reads, so a line in sshd_config
+ * above the Include, an earlier drop-in (e.g. one sorted before 00-lockclaw.conf) or a Match block can
+ * silently override the drop-in. A few keywords (Port, ListenAddress, AllowUsers) ACCUMULATE instead, so
+ * a `Port 22` anywhere keeps port 22 open. Effective values always come from `sshd -T`, never from grep.
+ */
+import { posix } from "node:path";
+
+export const SSHD_CONFIG = "/etc/ssh/sshd_config";
+export const DROPIN_DIR = "/etc/ssh/sshd_config.d";
+export const DEFAULT_DROPIN = `${DROPIN_DIR}/00-lockclaw.conf`;
+export const SOCKET_OVERRIDE = "/etc/systemd/system/ssh.socket.d/00-lockclaw.conf";
+
+export type SettingType = "bool" | "int" | "permitrootlogin" | "list";
+
+/** Managed keywords, in the order the drop-in writes them. */
+export const SETTINGS = {
+  PermitRootLogin: "permitrootlogin",
+  PasswordAuthentication: "bool",
+  KbdInteractiveAuthentication: "bool",
+  PermitEmptyPasswords: "bool",
+  PubkeyAuthentication: "bool",
+  AllowUsers: "list",
+  MaxAuthTries: "int",
+  ClientAliveInterval: "int",
+  ClientAliveCountMax: "int",
+  DisableForwarding: "bool",
+  LoginGraceTime: "int",
+} as const satisfies Record<string, SettingType>;
+export type SettingName = keyof typeof SETTINGS;
+export type SettingValue = boolean | number | string | string[];
+export type Settings = Partial<Record<SettingName, SettingValue>>;
+
+/** SPEC §2 values. AllowUsers has no default: the playbook names the deploy user. */
+export const DEFAULT_SETTINGS: Settings = {
+  PermitRootLogin: "no",
+  PasswordAuthentication: false,
+  KbdInteractiveAuthentication: false,
+  PermitEmptyPasswords: false,
+  PubkeyAuthentication: true,
+  MaxAuthTries: 3,
+  ClientAliveInterval: 300,
+  ClientAliveCountMax: 2,
+  DisableForwarding: true,
+  LoginGraceTime: 30,
+};
+
+export const ALGORITHMS = {
+  KexAlgorithms: "kex",
+  Ciphers: "ciphers",
+  MACs: "macs",
+  HostKeyAlgorithms: "host_key_algorithms",
+} as const;
+export type AlgorithmName = keyof typeof ALGORITHMS;
+export type AlgorithmField = (typeof ALGORITHMS)[AlgorithmName];
+
+/** SPEC §2 crypto, strongest first. Intersected with what the host's OpenSSH supports. */
+export const DEFAULT_ALGORITHMS: Record<AlgorithmField, string[]> = {
+  kex: ["sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org"],
+  ciphers: ["chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com"],
+  macs: ["hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com"],
+  host_key_algorithms: ["ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256"],
+};
+
+/** Which `ssh -Q` query lists the algorithms a field may use. */
+export const QUERY_OF: Record<AlgorithmField, keyof SupportedAlgorithms> = {
+  kex: "kex",
+  ciphers: "cipher",
+  macs: "mac",
+  host_key_algorithms: "keySig",
+};
+
+export interface SupportedAlgorithms {
+  kex: string[];
+  cipher: string[];
+  mac: string[];
+  keySig: string[];
+}
+
+/** `sshd -T` output: lowercase keyword -> every value line (Port, AllowUsers, HostKey… repeat). */
+export type EffectiveConfig = Map<string, string[]>;
+
+export function parseSshdT(text: string): EffectiveConfig {
+  const out: EffectiveConfig = new Map();
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line) continue;
+    const sp = line.indexOf(" ");
+    const key = (sp < 0 ? line : line.slice(0, sp)).toLowerCase();
+    const value = sp < 0 ? "" : line.slice(sp + 1).trim();
+    const list = out.get(key);
+    if (list) list.push(value);
+    else out.set(key, [value]);
+  }
+  return out;
+}
+
+/** The value as `sshd -T` prints it. */
+export function sshdTForm(name: SettingName, value: SettingValue): string[] {
+  const type: SettingType = SETTINGS[name];
+  if (type === "bool") return [value ? "yes" : "no"];
+  if (type === "list") return (value as string[]).slice();
+  if (type === "permitrootlogin") return [value === "prohibit-password" ? "without-password" : String(value)];
+  return [String(value)];
+}
+
+/** The value as a config line writes it. */
+export function configForm(name: SettingName, value: SettingValue): string {
+  const type: SettingType = SETTINGS[name];
+  if (type === "bool") return value ? "yes" : "no";
+  if (type === "list") return (value as string[]).join(" ");
+  return String(value);
+}
+
+/** Desired algorithms minus those the host lacks. Throws when nothing would be left. */
+export function intersectAlgorithms(
+  desired: Record<AlgorithmField, string[]>,
+  supported: SupportedAlgorithms,
+): Record<AlgorithmField, string[]> {
+  const out = {} as Record<AlgorithmField, string[]>;
+  for (const [name, field] of Object.entries(ALGORITHMS) as Array<[AlgorithmName, AlgorithmField]>) {
+    const have = supported[QUERY_OF[field]];
+    // an empty answer means `ssh -Q` could not tell; sshd -t still rejects an unknown name before reload
+    if (have.length === 0) {
+      out[field] = desired[field].slice();
+      continue;
+    }
+    const kept = desired[field].filter((a) => have.includes(a));
+    if (kept.length === 0) {
+      throw new Error(
+        `sshd: the host's OpenSSH supports none of the ${name} [${desired[field].join(", ")}]; ` +
+          `set ${field} to some it supports (ssh -Q ${QUERY_OF[field] === "keySig" ? "key-sig" : QUERY_OF[field]}: ${have.join(", ")})`,
+      );
+    }
+    out[field] = kept;
+  }
+  return out;
+}
+
+export interface DesiredConfig {
+  port: number;
+  settings: Settings;
+  algorithms: Record<AlgorithmField, string[]>;
+}
+
+export function renderDropin(d: DesiredConfig): string {
+  const lines = [
+    "# Managed by lockclaw (sshd resource); local edits are reverted on the next run.",
+    "# Named 00-… because sshd keeps the FIRST value it reads: this file must be read before any other.",
+    `Port ${d.port}`,
+  ];
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const v = d.settings[name];
+    if (v !== undefined) lines.push(`${name} ${configForm(name, v)}`);
+  }
+  for (const [name, field] of Object.entries(ALGORITHMS) as Array<[AlgorithmName, AlgorithmField]>) {
+    lines.push(`${name} ${d.algorithms[field].join(",")}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export function renderSocketOverride(port: number): string {
+  return [
+    "# Managed by lockclaw: a socket-activated sshd ignores Port in sshd_config; the port lives here.",
+    "[Socket]",
+    "ListenStream=",
+    `ListenStream=${port}`,
+    "",
+  ].join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Read order and conflicting lines
+
+export interface ConfigFile {
+  path: string;
+  content: string;
+}
+
+export interface ConfigLine {
+  file: string;
+  /** 1-based. */
+  line: number;
+  text: string;
+  /** Keyword as written (case kept) and its lowercase form. */
+  keyword: string;
+  key: string;
+  value: string;
+  inMatch: boolean;
+}
+
+export interface ReadOrder {
+  /** Every directive line sshd reads, in order (files not reachable through an Include are left out). */
+  lines: ConfigLine[];
+  /** Whether sshd_config includes the drop-in directory at all (if not, the drop-in is never read). */
+  includesDropins: boolean;
+  /** Index in `lines` where the drop-in's lines start (or would start). */
+  dropinStart: number;
+}
+
+function splitDirective(raw: string): { keyword: string; value: string } | undefined {
+  const s = raw.trim();
+  if (s === "" || s.startsWith("#")) return undefined;
+  const m = /^([A-Za-z][A-Za-z0-9]*)(?:\s*=\s*|\s+)(.*)$/.exec(s) ?? /^([A-Za-z][A-Za-z0-9]*)$/.exec(s);
+  if (!m) return undefined;
+  return { keyword: m[1]!, value: (m[2] ?? "").trim() };
+}
+
+/** Does this Include argument (relative to /etc/ssh) name the drop-in directory's *.conf? */
+function includesDir(arg: string): boolean {
+  const abs = posix.resolve("/etc/ssh", arg.replace(/^"|"$/g, ""));
+  return abs === `${DROPIN_DIR}/*.conf` || abs === `${DROPIN_DIR}/*`;
+}
+
+/**
+ * Lines in the order sshd reads them: sshd_config top to bottom, the drop-in directory expanded (sorted
+ * bytewise, like glob(3) under the C locale sshd runs in) where the Include stands. A Match block lasts to
+ * the end of the file it opens in (sshd resets it at file boundaries of Include'd files).
+ */
+export function readOrder(files: ConfigFile[], dropin: string): ReadOrder {
+  const main = files.find((f) => f.path === SSHD_CONFIG);
+  const dropins = files
+    .filter((f) => f.path !== SSHD_CONFIG)
+    .concat(files.some((f) => f.path === dropin) ? [] : [{ path: dropin, content: "" }])
+    .sort((a, b) => (Buffer.from(a.path) < Buffer.from(b.path) ? -1 : a.path === b.path ? 0 : 1));
+  const lines: ConfigLine[] = [];
+  let includesDropins = false;
+  let dropinStart = -1;
+  const readFile = (f: ConfigFile, expand: boolean) => {
+    let inMatch = false;
+    f.content.split("\n").forEach((text, i) => {
+      const d = splitDirective(text);
+      if (!d) return;
+      const key = d.keyword.toLowerCase();
+      // `Match all` ends a conditional block; any other Match starts one
+      if (key === "match") inMatch = d.value.trim().toLowerCase() !== "all";
+      if (expand && key === "include" && !inMatch && d.value.split(/\s+/).some(includesDir)) {
+        includesDropins = true;
+        for (const df of dropins) {
+          if (df.path === dropin) dropinStart = lines.length;
+          readFile(df, false);
+        }
+        return;
+      }
+      lines.push({ file: f.path, line: i + 1, text, keyword: d.keyword, key, value: d.value, inMatch });
+    });
+  };
+  if (main) readFile(main, true);
+  if (dropinStart < 0) dropinStart = 0;
+  return { lines, includesDropins, dropinStart };
+}
+
+export interface Conflict extends ConfigLine {
+  reason: string;
+}
+
+const ACCUMULATING = new Set(["port", "listenaddress", "allowusers"]);
+
+function norm(key: string, value: string): string {
+  const v = value.trim().toLowerCase().replace(/^"|"$/g, "");
+  if (key === "permitrootlogin" && v === "without-password") return "prohibit-password";
+  return v;
+}
+
+/** Port in a ListenAddress value, if it names one (`1.2.3.4:22`, `[::]:22`, `host port`-less forms). */
+function listenPort(value: string): number | undefined {
+  const v = value.split(/\s+/)[0]!;
+  const m = /^\[[^\]]*\]:(\d+)$/.exec(v) ?? /^[^:]+:(\d+)$/.exec(v);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Lines outside our drop-in that override or widen it:
+ * - first-wins keywords we set, with a different value, read before the drop-in or inside a Match block;
+ * - accumulating keywords anywhere: a Port other than ours, a ListenAddress with another port, an
+ *   AllowUsers naming someone we do not allow.
+ */
+export function findConflicts(order: ReadOrder, dropin: string, desired: DesiredConfig): Conflict[] {
+  const wanted = new Map<string, string>();
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const v = desired.settings[name];
+    if (v !== undefined && name !== "AllowUsers") wanted.set(name.toLowerCase(), configForm(name, v));
+  }
+  for (const [name, field] of Object.entries(ALGORITHMS) as Array<[AlgorithmName, AlgorithmField]>) {
+    wanted.set(name.toLowerCase(), desired.algorithms[field].join(","));
+  }
+  const allowed = desired.settings.AllowUsers as string[] | undefined;
+  const out: Conflict[] = [];
+  order.lines.forEach((l, i) => {
+    if (l.file === dropin) return;
+    const before = !order.includesDropins || i < order.dropinStart;
+    let reason: string | undefined;
+    if (l.key === "port") {
+      if (Number(l.value) !== desired.port) reason = `adds port ${l.value}`;
+    } else if (l.key === "listenaddress") {
+      const p = listenPort(l.value);
+      if (p !== undefined && p !== desired.port) reason = `listens on port ${p}`;
+    } else if (l.key === "allowusers") {
+      if (allowed) {
+        const extra = l.value.split(/\s+/).filter((u) => !allowed.includes(u));
+        if (extra.length) reason = `also allows ${extra.join(" ")}`;
+      }
+    } else if (wanted.has(l.key) && !ACCUMULATING.has(l.key)) {
+      if (norm(l.key, l.value) !== norm(l.key, wanted.get(l.key)!) && (before || l.inMatch)) {
+        reason = l.inMatch
+          ? "overrides it inside a Match block"
+          : "is read before lockclaw's drop-in and wins";
+      }
+    }
+    if (reason) out.push({ ...l, reason });
+  });
+  return out;
+}
+
+export const DISABLED_PREFIX = "# lockclaw: disabled (conflicts with the lockclaw sshd drop-in): ";
+
+/** The file's content with the given 1-based lines commented out. */
+export function commentOutLines(content: string, lineNumbers: number[]): string {
+  const set = new Set(lineNumbers);
+  return content
+    .split("\n")
+    .map((text, i) => (set.has(i + 1) ? `${DISABLED_PREFIX}${text.trim()}` : text))
+    .join("\n");
+}
+
+/** sshd_config with an Include of the drop-in directory added at the top (where it must be to win). */
+export function addInclude(content: string): string {
+  return `# Added by lockclaw: drop-ins in sshd_config.d must be read first (sshd keeps the first value).\nInclude ${DROPIN_DIR}/*.conf\n${content}`;
+}

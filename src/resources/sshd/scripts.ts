@@ -1,0 +1,92 @@
+/**
+ * The sh side of the sshd kind: probe, reload and the guard's save/restore. Kept apart from the pure
+ * logic so the scripts can be read (and reviewed for session safety) on their own.
+ */
+import { SOCKET_OVERRIDE, SSHD_CONFIG, DROPIN_DIR } from "./config.js";
+
+/** Marker lines in the probe output; no sshd -T, ssh -Q or systemctl line starts with "@@". */
+export const M = "@@lockclaw-sshd";
+
+/**
+ * sshd -T refuses to run without its privilege-separation directory, which ssh.service creates at start
+ * (RuntimeDirectory=sshd) — absent when sshd is socket-activated and idle. Creating it is what the unit
+ * would do, so the probe may.
+ */
+const SSHD_BIN = `lc_sshd=/usr/sbin/sshd; [ -x "$lc_sshd" ] || lc_sshd=$(command -v sshd || echo sshd); [ -d /run/sshd ] || mkdir -p -m 0755 /run/sshd`;
+
+export function probeScript(): string {
+  return [
+    SSHD_BIN,
+    `echo '${M} sshd-T'`,
+    `"$lc_sshd" -T 2>/dev/null; lc_rc=$?`,
+    `echo "${M} sshd-T-rc $lc_rc"`,
+    `if [ "$lc_rc" -ne 0 ]; then echo '${M} sshd-t-error'; "$lc_sshd" -t 2>&1 | head -n 5 | base64 -w0; echo; fi`,
+    // what the host's OpenSSH can do; key-sig (signature algorithms) exists since OpenSSH 8.x
+    `echo '${M} q kex'; ssh -Q kex 2>/dev/null`,
+    `echo '${M} q cipher'; ssh -Q cipher 2>/dev/null`,
+    `echo '${M} q mac'; ssh -Q mac 2>/dev/null`,
+    `echo '${M} q keySig'; ssh -Q key-sig 2>/dev/null || ssh -Q key 2>/dev/null`,
+    `for lc_f in ${SSHD_CONFIG} ${DROPIN_DIR}/*.conf; do [ -f "$lc_f" ] || continue; echo "${M} file $lc_f"; base64 -w0 < "$lc_f"; echo; done`,
+    `if [ -f ${SOCKET_OVERRIDE} ]; then echo '${M} socket-override'; base64 -w0 < ${SOCKET_OVERRIDE}; echo; fi`,
+    `if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then`,
+    `  echo '${M} unit ssh.socket'; systemctl show -p LoadState -p ActiveState -p UnitFileState -p Listen ssh.socket 2>/dev/null`,
+    `  echo '${M} unit ssh.service'; systemctl show -p Id -p LoadState -p ActiveState ssh.service 2>/dev/null`,
+    `  echo '${M} unit sshd.service'; systemctl show -p Id -p LoadState -p ActiveState sshd.service 2>/dev/null`,
+    `fi`,
+    `echo '${M} end'`,
+  ].join("\n");
+}
+
+/**
+ * Make the running sshd pick up the files. Session-safe in every mode:
+ * - plain service: `reload` (SIGHUP: sshd re-executes itself; established sessions are separate
+ *   processes and stay);
+ * - socket activation (Ubuntu ≥ 22.10): the listening socket belongs to systemd, so the port changes only
+ *   by restarting ssh.socket after daemon-reload, and only after stopping the service the socket started
+ *   (KillMode=process, Debian/Ubuntu's, keeps the session processes alive); reloaded otherwise;
+ * - no systemd: SIGHUP by pid file.
+ */
+export const RELOAD_SH = [
+  `if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then`,
+  `  if systemctl is-enabled -q ssh.socket 2>/dev/null || systemctl is-active -q ssh.socket 2>/dev/null; then`,
+  // daemon-reload picks up the socket override (and reruns Ubuntu's sshd-socket-generator)
+  `    systemctl daemon-reload`,
+  // systemd refuses to re-listen while the service it activated still runs ("Socket service ssh.service
+  // already active, refusing"): stop it first. KillMode=process (Debian's and Ubuntu's) keeps every
+  // established session alive; the next connection activates the service again on the new socket.
+  `    if systemctl is-active -q ssh.service && [ "$(systemctl show -p KillMode --value ssh.service)" != process ]; then`,
+  `      systemctl reload ssh.service`,
+  `      ${"echo 'LOCKCLAW_WARNING: ssh.service does not use KillMode=process: sshd was reloaded, not moved to the new socket; restart ssh.socket from a console'"}`,
+  `    else`,
+  `      systemctl stop ssh.service`,
+  `      systemctl restart ssh.socket`,
+  `    fi`,
+  `  else`,
+  `    lc_svc=ssh; [ "$(systemctl show -p LoadState --value ssh.service 2>/dev/null)" = loaded ] || lc_svc=sshd`,
+  `    systemctl reload-or-restart "$lc_svc"`,
+  `  fi`,
+  `elif [ -f /run/sshd.pid ]; then kill -HUP "$(cat /run/sshd.pid)"`,
+  `fi`,
+].join("\n");
+
+/** Guard: copy everything apply may touch (sshd_config, the whole drop-in dir, the socket override dir). */
+export const GUARD_SAVE = [
+  `mkdir -p "$LOCKCLAW_BACKUP/sshd"`,
+  `cp -a ${SSHD_CONFIG} "$LOCKCLAW_BACKUP/sshd/sshd_config"`,
+  `if [ -d ${DROPIN_DIR} ]; then cp -a ${DROPIN_DIR} "$LOCKCLAW_BACKUP/sshd/sshd_config.d"; fi`,
+  `if [ -d /etc/systemd/system/ssh.socket.d ]; then cp -a /etc/systemd/system/ssh.socket.d "$LOCKCLAW_BACKUP/sshd/ssh.socket.d"; fi`,
+].join("\n");
+
+/** Guard: put the saved files back exactly (a dir absent before is removed) and reload. */
+export const GUARD_RESTORE = [
+  `lc_b="$LOCKCLAW_BACKUP/sshd"`,
+  `if [ -f "$lc_b/sshd_config" ]; then`,
+  `  cp -a "$lc_b/sshd_config" ${SSHD_CONFIG}`,
+  `  rm -rf ${DROPIN_DIR}; if [ -d "$lc_b/sshd_config.d" ]; then cp -a "$lc_b/sshd_config.d" ${DROPIN_DIR}; fi`,
+  `  rm -rf /etc/systemd/system/ssh.socket.d; if [ -d "$lc_b/ssh.socket.d" ]; then cp -a "$lc_b/ssh.socket.d" /etc/systemd/system/ssh.socket.d; fi`,
+  `  [ -d /run/sshd ] || mkdir -p -m 0755 /run/sshd`,
+  RELOAD_SH,
+  `fi`,
+].join("\n");
+
+export { SSHD_BIN };

@@ -1,0 +1,411 @@
+/**
+ * `ufw`: the host firewall (SPEC §4). Two modes:
+ * - `exact`: the user rule set becomes exactly the listed rules (stale and foreign rules removed),
+ *   policies and enablement as specified;
+ * - `ensure`: only adds missing rules, never removes, never changes policies or enablement. The host
+ *   playbook uses it to open the new SSH port BEFORE sshd moves, while the old port stays open.
+ *
+ * Speed (BENCHMARKS.md): the probe reads ufw's rule files once; apply rewrites the rules section of
+ * user.rules/user6.rules in ufw's own format and reloads ONCE, instead of one `ufw` process per rule.
+ * Rules fail2ban's ufw action adds (comment "by Fail2Ban…") are bans, not configuration: kept as they are.
+ */
+import { z } from "zod";
+import { parseCidr, CidrError } from "../cloudflare/cidr.js";
+import type { Change, LockoutGuard, ResourceKind } from "../engine/resource.js";
+import { base64Heredoc, shq } from "../engine/shell.js";
+import {
+  parseRulesFile,
+  renderRule,
+  renderRulesSection,
+  ruleKey,
+  type DesiredRule,
+  type RulesFile,
+  type TupleRule,
+} from "./ufw/rules.js";
+
+export const USER_RULES = "/etc/ufw/user.rules";
+export const USER6_RULES = "/etc/ufw/user6.rules";
+export const DEFAULTS_FILE = "/etc/default/ufw";
+export const UFW_CONF = "/etc/ufw/ufw.conf";
+
+// ---------------------------------------------------------------------------------------------------
+// Spec
+
+const port = z.preprocess(
+  (v) => (typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+  z
+    .number({ error: "port must be a number 1-65535" })
+    .int({ error: "port must be a whole number" })
+    .min(1, { error: "port must be 1-65535" })
+    .max(65535, { error: "port must be 1-65535" }),
+);
+
+const source = z.string({ error: "from must be a CIDR, an address or any" }).superRefine((s, ctx) => {
+  if (s === "any") return;
+  try {
+    parseCidr(s);
+  } catch (e) {
+    if (e instanceof CidrError) ctx.addIssue({ code: "custom", message: `from: ${e.message}` });
+    else throw e;
+  }
+});
+
+const ruleSpec = z.strictObject({
+  port,
+  proto: z.enum(["tcp", "udp"], { error: "proto must be tcp or udp" }).default("tcp"),
+  /** Absent: from anywhere. A list: one rule per entry; an EMPTY list means no rule (see if_empty). */
+  from: z.union([source, z.array(source, { error: "from must be a list of CIDRs" })]).optional(),
+  /** What an empty `from` list means: `none` (no rule) or `any` (open to everyone). */
+  if_empty: z.enum(["none", "any"], { error: "if_empty must be none or any" }).default("none"),
+  comment: z
+    .string()
+    .max(64, { error: "comment must be at most 64 characters" })
+    .regex(/^[^\n\r\0]*$/, { error: "comment must be a single line" })
+    .optional(),
+});
+export type UfwRuleSpec = z.output<typeof ruleSpec>;
+
+const policy = (what: string) =>
+  z.enum(["deny", "reject", "allow"], { error: `${what} must be deny, reject or allow` });
+
+export const ufwSpec = z.strictObject({
+  mode: z.enum(["exact", "ensure"], { error: "mode must be exact or ensure" }).default("exact"),
+  state: z.enum(["enabled", "disabled"], { error: "state must be enabled or disabled" }).default("enabled"),
+  default_incoming: policy("default_incoming").default("deny"),
+  default_outgoing: policy("default_outgoing").default("allow"),
+  logging: z
+    .enum(["off", "low", "medium", "high", "full"], {
+      error: "logging must be off, low, medium, high or full",
+    })
+    .optional(),
+  rules: z.array(ruleSpec, { error: "rules must be a list" }).default([]),
+});
+export type UfwSpec = z.output<typeof ufwSpec>;
+
+// ---------------------------------------------------------------------------------------------------
+// Facts
+
+export interface UfwFacts {
+  installed: boolean;
+  active: boolean;
+  /** `ufw status verbose` as printed (for evidence and the audit). */
+  statusText: string;
+  v4: RulesFile;
+  v6: RulesFile;
+  /** From /etc/default/ufw: DROP / REJECT / ACCEPT. */
+  inputPolicy?: string;
+  outputPolicy?: string;
+  ipv6: boolean;
+  /** From /etc/ufw/ufw.conf. */
+  enabledAtBoot: boolean;
+  loglevel?: string;
+  /** Raw rule files, so apply can refuse to overwrite a file changed since the probe. */
+  rawV4?: string;
+  rawV6?: string;
+}
+
+export const M = "@@lockclaw-ufw";
+
+export function ufwProbeScript(): string {
+  return [
+    `if command -v ufw >/dev/null 2>&1; then`,
+    `  echo '${M} status'; LC_ALL=C ufw status verbose 2>&1`,
+    `  for lc_f in ${USER_RULES} ${USER6_RULES} ${DEFAULTS_FILE} ${UFW_CONF}; do`,
+    `    [ -f "$lc_f" ] || continue; echo "${M} file $lc_f"; base64 -w0 < "$lc_f"; echo`,
+    `  done`,
+    `else echo '${M} missing'; fi`,
+    `echo '${M} end'`,
+  ].join("\n");
+}
+
+/** `KEY=value` / `KEY="value"` lines of a shell-style config file. */
+function shellVars(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const m = /^\s*([A-Z_0-9]+)=(.*)$/.exec(line);
+    if (m)
+      out.set(
+        m[1]!,
+        m[2]!
+          .trim()
+          .replace(/^"(.*)"$/, "$1")
+          .replace(/^'(.*)'$/, "$1"),
+      );
+  }
+  return out;
+}
+
+export function parseUfwProbe(stdout: string): UfwFacts {
+  const sections: Array<{ head: string; body: string[] }> = [];
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith(`${M} `)) sections.push({ head: line.slice(M.length + 1), body: [] });
+    else if (sections.length) sections[sections.length - 1]!.body.push(line);
+  }
+  if (!sections.some((s) => s.head === "end"))
+    throw new Error("ufw probe output is incomplete (no end marker)");
+  const empty: RulesFile = { fullFormat: false, rules: [] };
+  const facts: UfwFacts = {
+    installed: !sections.some((s) => s.head === "missing"),
+    active: false,
+    statusText: "",
+    v4: empty,
+    v6: empty,
+    ipv6: true,
+    enabledAtBoot: false,
+  };
+  for (const s of sections) {
+    if (s.head === "status") {
+      facts.statusText = s.body.join("\n").trim();
+      facts.active = /^Status: active$/m.test(facts.statusText);
+    } else if (s.head.startsWith("file ")) {
+      const path = s.head.slice(5);
+      const text = Buffer.from(s.body.join("").trim(), "base64").toString("utf8");
+      if (path === USER_RULES) {
+        facts.v4 = parseRulesFile(text, false);
+        facts.rawV4 = text;
+      } else if (path === USER6_RULES) {
+        facts.v6 = parseRulesFile(text, true);
+        facts.rawV6 = text;
+      } else if (path === DEFAULTS_FILE) {
+        const v = shellVars(text);
+        facts.inputPolicy = v.get("DEFAULT_INPUT_POLICY");
+        facts.outputPolicy = v.get("DEFAULT_OUTPUT_POLICY");
+        facts.ipv6 = (v.get("IPV6") ?? "yes").toLowerCase() === "yes";
+      } else if (path === UFW_CONF) {
+        const v = shellVars(text);
+        facts.enabledAtBoot = (v.get("ENABLED") ?? "no").toLowerCase() === "yes";
+        facts.loglevel = v.get("LOGLEVEL");
+      }
+    }
+  }
+  return facts;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Plan (pure)
+
+/** Expand the spec's rules into one rule per source and family, deduplicated, in spec order. */
+export function desiredRules(spec: UfwSpec, ipv6 = true): DesiredRule[] {
+  const out = new Map<string, DesiredRule>();
+  for (const r of spec.rules) {
+    let sources: string[];
+    if (r.from === undefined || r.from === "any") sources = ["any"];
+    else if (typeof r.from === "string") sources = [r.from];
+    else sources = r.from.length === 0 ? (r.if_empty === "any" ? ["any"] : []) : r.from;
+    for (const s of sources) {
+      const families: Array<{ v6: boolean; source: string }> =
+        s === "any"
+          ? [
+              { v6: false, source: "any" },
+              { v6: true, source: "any" },
+            ]
+          : [{ v6: parseCidr(s).family === 6, source: parseCidr(s).text }];
+      for (const f of families) {
+        if (f.v6 && !ipv6) continue;
+        const key = ruleKey(r.proto, r.port, f.source, f.v6);
+        if (!out.has(key))
+          out.set(key, { proto: r.proto, port: r.port, source: f.source, v6: f.v6, comment: r.comment, key });
+      }
+    }
+  }
+  return [...out.values()];
+}
+
+const POLICY: Record<string, string> = { deny: "DROP", reject: "REJECT", allow: "ACCEPT" };
+const POLICY_NAME: Record<string, string> = { DROP: "deny", REJECT: "reject", ACCEPT: "allow" };
+
+export function isFail2banRule(r: TupleRule): boolean {
+  return (r.comment ?? "").startsWith("by Fail2Ban");
+}
+
+function describeDesired(r: DesiredRule): string {
+  return `allow ${r.port}/${r.proto} from ${r.source}${r.source === "any" ? ` (v${r.v6 ? 6 : 4})` : ""}`;
+}
+
+export function describeTuple(r: TupleRule): string {
+  const src = r.src === "0.0.0.0/0" || r.src === "::/0" ? `any (v${r.v6 ? 6 : 4})` : r.src;
+  const comment = r.comment ? ` # ${r.comment}` : "";
+  return `${r.action} ${r.dport}/${r.proto} from ${src}${r.direction !== "in" ? ` ${r.direction}` : ""}${comment}`;
+}
+
+export interface UfwPlan {
+  add: DesiredRule[];
+  remove: TupleRule[];
+  /** Managed rules whose only difference is the comment (rewritten in exact mode). */
+  recomment: DesiredRule[];
+  /** New content of the rules sections, when a file changes. */
+  v4Section?: string;
+  v6Section?: string;
+  policies: Array<{ direction: "incoming" | "outgoing"; value: string }>;
+  logging?: string;
+  enable: boolean;
+  disable: boolean;
+  changes: Change[];
+}
+
+export function planUfw(spec: UfwSpec, facts: UfwFacts): UfwPlan {
+  const desired = desiredRules(spec, facts.ipv6);
+  const existing = [...facts.v4.rules, ...facts.v6.rules];
+  const byKey = new Map<string, TupleRule>();
+  for (const r of existing) if (r.key && !byKey.has(r.key)) byKey.set(r.key, r);
+  const wanted = new Set(desired.map((d) => d.key));
+  const plan: UfwPlan = {
+    add: [],
+    remove: [],
+    recomment: [],
+    policies: [],
+    enable: false,
+    disable: false,
+    changes: [],
+  };
+
+  if (!facts.installed)
+    plan.changes.push({ summary: "ufw is not installed (a package task must install it first)" });
+
+  plan.add = desired.filter((d) => !byKey.has(d.key));
+  if (spec.mode === "exact") {
+    const seen = new Set<string>();
+    plan.remove = existing.filter((r) => {
+      if (isFail2banRule(r)) return false;
+      if (!r.key || !wanted.has(r.key)) return true;
+      if (seen.has(r.key)) return true; // a duplicate of a rule we keep
+      seen.add(r.key);
+      return false;
+    });
+    plan.recomment = desired.filter(
+      (d) => byKey.has(d.key) && (byKey.get(d.key)!.comment ?? "") !== (d.comment ?? ""),
+    );
+  }
+  for (const r of plan.add) plan.changes.push({ summary: `add rule ${describeDesired(r)}` });
+  for (const r of plan.remove) plan.changes.push({ summary: `remove rule ${describeTuple(r)}` });
+  for (const r of plan.recomment)
+    plan.changes.push({ summary: `set comment of ${describeDesired(r)} to "${r.comment ?? ""}"` });
+
+  const rulesChange = plan.add.length + plan.remove.length + plan.recomment.length > 0;
+  if (rulesChange) {
+    const build = (v6: boolean, file: RulesFile): string => {
+      let blocks: string[][];
+      if (spec.mode === "exact") {
+        // desired order first, then the bans fail2ban owns
+        blocks = desired.filter((d) => d.v6 === v6).map(renderRule);
+        blocks.push(...file.rules.filter(isFail2banRule).map((r) => r.block));
+      } else {
+        blocks = file.rules.map((r) => r.block).concat(plan.add.filter((d) => d.v6 === v6).map(renderRule));
+      }
+      return renderRulesSection(blocks);
+    };
+    plan.v4Section = build(false, facts.v4);
+    if (facts.ipv6) plan.v6Section = build(true, facts.v6);
+  }
+
+  if (spec.mode === "exact") {
+    for (const [direction, want, have] of [
+      ["incoming", spec.default_incoming, facts.inputPolicy],
+      ["outgoing", spec.default_outgoing, facts.outputPolicy],
+    ] as const) {
+      if (POLICY[want] !== have) {
+        plan.policies.push({ direction, value: want });
+        plan.changes.push({
+          summary: `default ${direction} ${have ? (POLICY_NAME[have] ?? have) : "(unset)"} → ${want}`,
+        });
+      }
+    }
+    if (spec.logging !== undefined && (facts.loglevel ?? "") !== spec.logging) {
+      plan.logging = spec.logging;
+      plan.changes.push({ summary: `logging ${facts.loglevel ?? "(unset)"} → ${spec.logging}` });
+    }
+    if (spec.state === "enabled" && (!facts.active || !facts.enabledAtBoot)) {
+      plan.enable = true;
+      plan.changes.push({ summary: facts.active ? "enable ufw at boot" : "enable ufw (inactive → active)" });
+    }
+    if (spec.state === "disabled" && (facts.active || facts.enabledAtBoot)) {
+      plan.disable = true;
+      plan.changes.push({ summary: "disable ufw" });
+    }
+  }
+  return plan;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Apply
+
+/**
+ * sh replacing the rules section of `file` with the text in the here-document. awk keeps everything
+ * outside `### RULES ###`…`### END RULES ###` (chains, logging, rate limiting) exactly as ufw wrote it.
+ */
+function spliceSh(file: string, section: string): string {
+  return [
+    `lc_s=$(mktemp /etc/ufw/.lockclaw.XXXXXXXX); lc_n=$(mktemp /etc/ufw/.lockclaw.XXXXXXXX)`,
+    base64Heredoc(`cat > "$lc_s"`, section),
+    `awk -v sect="$lc_s" '/^### RULES ###$/ { print; while ((getline l < sect) > 0) print l; skip = 1; next } /^### END RULES ###$/ { skip = 0 } !skip { print }' ${file} > "$lc_n"`,
+    `grep -q '^### END RULES ###$' "$lc_n" || { rm -f "$lc_s" "$lc_n"; echo ${shq(`ufw: ${file} has no END RULES marker after rewriting`)} >&2; exit 1; }`,
+    `chmod 0640 "$lc_n"; mv -f "$lc_n" ${file}; rm -f "$lc_s"`,
+  ].join("\n");
+}
+
+export function applyUfw(spec: UfwSpec, facts: UfwFacts, plan: UfwPlan): string {
+  const lines: string[] = [
+    `command -v ufw >/dev/null 2>&1 || { echo 'ufw: not installed; add a package task for ufw before this one' >&2; exit 1; }`,
+  ];
+  const level = plan.logging ?? facts.loglevel ?? "low";
+  if (plan.v4Section !== undefined || plan.v6Section !== undefined) {
+    // The package ships minimal rule files; ufw writes its full layout (with the logging chains that
+    // the loader expects) on its first command. `ufw logging` is that command and changes nothing else.
+    lines.push(
+      `if ! grep -q '^### END RULES ###$' ${USER_RULES} || ! grep -q '^### END RULES ###$' ${USER6_RULES}; then ufw logging ${shq(level)} >/dev/null; fi`,
+    );
+    if (plan.v4Section !== undefined) lines.push(spliceSh(USER_RULES, plan.v4Section));
+    if (plan.v6Section !== undefined) lines.push(spliceSh(USER6_RULES, plan.v6Section));
+  }
+  if (plan.logging !== undefined) lines.push(`ufw logging ${shq(plan.logging)} >/dev/null`);
+  for (const p of plan.policies) lines.push(`ufw default ${shq(p.value)} ${p.direction} >/dev/null`);
+  const rulesChanged = plan.v4Section !== undefined || plan.v6Section !== undefined;
+  if (plan.enable) {
+    // loads the files just written; established sessions pass (before.rules accepts ESTABLISHED first)
+    lines.push(`ufw --force enable >/dev/null`);
+  } else if (plan.disable) {
+    lines.push(`ufw disable >/dev/null`);
+  } else if (rulesChanged) {
+    lines.push(`if LC_ALL=C ufw status | grep -q '^Status: active$'; then ufw reload >/dev/null; fi`);
+  }
+  return lines.join("\n");
+}
+
+const GUARD_FILES = [USER_RULES, USER6_RULES, DEFAULTS_FILE, UFW_CONF];
+
+/**
+ * Only exact mode can cut access (it closes ports and enables the firewall); ensure only adds allow rules,
+ * so it needs no rollback (and must not get one: it runs BEFORE sshd answers on the new port).
+ */
+export function ufwGuard(spec: UfwSpec): LockoutGuard | undefined {
+  if (spec.mode === "ensure") return undefined;
+  return {
+    save: [
+      `mkdir -p "$LOCKCLAW_BACKUP/ufw"`,
+      ...GUARD_FILES.map((f, i) => `if [ -f ${f} ]; then cp -a ${f} "$LOCKCLAW_BACKUP/ufw/${i}"; fi`),
+      `if command -v ufw >/dev/null 2>&1 && LC_ALL=C ufw status | grep -q '^Status: active$'; then echo active; else echo inactive; fi > "$LOCKCLAW_BACKUP/ufw/state"`,
+    ].join("\n"),
+    restore: [
+      `if [ -f "$LOCKCLAW_BACKUP/ufw/state" ] && command -v ufw >/dev/null 2>&1; then`,
+      ...GUARD_FILES.map(
+        (f, i) => `  if [ -f "$LOCKCLAW_BACKUP/ufw/${i}" ]; then cp -a "$LOCKCLAW_BACKUP/ufw/${i}" ${f}; fi`,
+      ),
+      `  if [ "$(cat "$LOCKCLAW_BACKUP/ufw/state")" = active ]; then ufw reload || ufw --force enable; else ufw disable; fi`,
+      `fi`,
+    ].join("\n"),
+  };
+}
+
+export const ufw: ResourceKind<UfwSpec, UfwFacts> = {
+  name: "ufw",
+  spec: ufwSpec,
+  describe: (spec) => `ufw (${spec.mode}, ${spec.rules.length} rule${spec.rules.length === 1 ? "" : "s"})`,
+  probe: () => ({ script: ufwProbeScript(), parse: parseUfwProbe }),
+  diff: (spec, facts) => planUfw(spec, facts).changes,
+  apply: (spec, facts) => applyUfw(spec, facts, planUfw(spec, facts)),
+  guard: ufwGuard,
+  verifiable: true,
+};
+
+export default ufw;
+export { ufw as ufwKind };

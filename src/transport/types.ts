@@ -1,0 +1,57 @@
+/** What the engine needs from a connection to a host. src/transport/ssh.ts implements it with ssh2. */
+
+export interface ExecOptions {
+  /** Bytes written to the command's stdin, then EOF. Secrets travel here, never in argv. */
+  stdin?: string | Buffer;
+  /** Run as root: through `sudo -n` when the login user is not root. */
+  become?: boolean;
+  /** Fail with a timeout error after this long. */
+  timeoutMs?: number;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  /** Exit status; null when the command was killed by a signal. */
+  code: number | null;
+  signal?: string;
+}
+
+export type HostKeyPolicy = "strict" | "accept-new" | "off";
+
+/** Where and how to connect, after ~/.ssh/config and the inventory were applied. */
+export interface ConnectionTarget {
+  /** The name the user gave (inventory name, `lab:t1`, `user@host`): used in reports and local state. */
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  /** Private key files to offer, in order. */
+  identityFiles: string[];
+  /** ssh-agent socket, when one should be offered (default: $SSH_AUTH_SOCK). */
+  agent?: string;
+  /** `user@host:port` of a jump host (ProxyJump), resolved the same way. */
+  proxyJump?: ConnectionTarget;
+  hostKeyPolicy: HostKeyPolicy;
+  /** known_hosts file to check and (with accept-new) record into. */
+  knownHostsFile: string;
+  connectTimeoutMs?: number;
+  /**
+   * Host-key fingerprints (`SHA256:…`) accepted in addition to known_hosts: the engine pins the key it
+   * already verified on the old port when it proves a fresh login on the new one (and records it).
+   */
+  trustedHostKeys?: string[];
+}
+
+export interface Transport {
+  readonly target: ConnectionTarget;
+  /** Number of exec channels opened so far on this connection. */
+  readonly execCount: number;
+  /** The server's host-key fingerprint (`SHA256:…`) seen at connect. */
+  readonly hostKeyFingerprint: string;
+  exec(command: string, options?: ExecOptions): Promise<ExecResult>;
+  /** Resolves when closed; also resolves if the connection already dropped. */
+  close(): Promise<void>;
+  /** Registers a callback for an unexpected drop of the connection. */
+  onClose(listener: (err?: Error) => void): void;
+}

@@ -1,0 +1,111 @@
+/** Shared by the host-hardening e2e files: the CLI with an isolated state dir, and outside-in checks. */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect as tcpConnect } from "node:net";
+import { lockclaw, type CliResult } from "../support/cli.js";
+import { childrenOf } from "../../../src/lab/procs.js";
+import { ensureRootfs } from "../../../src/lab/rootfs.js";
+import { storePackages } from "../../../src/lab/store.js";
+import { e2eContext, type TestMachine } from "../support/lab.js";
+
+/** One local-state dir per test file: re-runs find the host on its new port through it. */
+export function cliFor(): (args: string[], env?: NodeJS.ProcessEnv) => Promise<CliResult> {
+  const state = mkdtempSync(join(tmpdir(), "lc-e2e-state-"));
+  return (args, env = {}) =>
+    lockclaw(args, {
+      env: { XDG_STATE_HOME: state, LOCKCLAW_LAB_DIR: e2eContext().labDir, SSH_AUTH_SOCK: "", ...env },
+    });
+}
+
+export const target = (m: TestMachine) => (m.lab ? `lab:${m.name}` : `vagrant:${m.name}`);
+
+export type PortState = "open" | "refused" | "filtered";
+
+/** TCP connect from this host (optionally from a given source address): open, refused (RST) or filtered (no answer). */
+export function probePort(
+  host: string,
+  port: number,
+  localAddress?: string,
+  timeoutMs = 2500,
+): Promise<PortState> {
+  return new Promise((resolve) => {
+    const s = tcpConnect({ host, port, localAddress, timeout: timeoutMs });
+    const done = (st: PortState) => {
+      s.destroy();
+      resolve(st);
+    };
+    s.once("connect", () => done("open"));
+    s.once("timeout", () => done("filtered"));
+    s.once("error", (err: NodeJS.ErrnoException) =>
+      done(err.code === "ECONNREFUSED" ? "refused" : "filtered"),
+    );
+  });
+}
+
+/** Lines of a `--json` event stream. */
+export function events(stdout: string): Array<Record<string, unknown>> {
+  return stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+export function show(r: CliResult): string {
+  return `exit ${r.code}\n--- stdout\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-3000)}`;
+}
+
+/**
+ * ssh-audit from the lab's package store (Debian 13's release), unpacked on this host: the CI host's
+ * own release predates current OpenSSH and warns about algorithms it does not know.
+ */
+export async function sshAuditFromStore(): Promise<{
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+}> {
+  const ctx = e2eContext();
+  const rootfs = await ensureRootfs({
+    labDir: ctx.labDir,
+    distro: "trixie",
+    storePackages: storePackages(ctx.playbooks),
+  });
+  const repo = join(rootfs.path, "srv", "localrepo");
+  const deb = readdirSync(repo).find((f) => f.startsWith("ssh-audit_") && f.endsWith(".deb"));
+  if (!deb) throw new Error(`no ssh-audit .deb in ${repo}`);
+  const dir = mkdtempSync(join(tmpdir(), "lc-ssh-audit-"));
+  execFileSync("dpkg-deb", ["-x", join(repo, deb), dir]);
+  const script = [join(dir, "usr/bin/ssh-audit"), join(dir, "usr/share/ssh-audit/ssh-audit.py")].find(
+    existsSync,
+  );
+  if (!script) throw new Error(`ssh-audit not found in ${deb}`);
+  const pkgDirs = ["usr/lib/python3/dist-packages", "usr/share/ssh-audit"]
+    .map((d) => join(dir, d))
+    .filter(existsSync);
+  return { command: "python3", args: [script], env: { PYTHONPATH: pkgDirs.join(":") } };
+}
+
+/**
+ * Lift every fail2ban ban on a lab machine, from its console (nsenter into the machine's namespaces):
+ * tests that prove logins are refused get this host banned, exactly as an attacker would be.
+ */
+export async function unbanAll(m: TestMachine): Promise<void> {
+  const [leader] = await childrenOf(m.lab!.pid);
+  const unban = () =>
+    execFileSync(
+      "nsenter",
+      ["-t", String(leader), "-m", "-u", "-i", "-n", "-p", "fail2ban-client", "unban", "--all"],
+      {
+        stdio: "ignore",
+      },
+    );
+  // fail2ban reads the journal a moment later: a ban may still land after the first unban
+  let openInARow = 0;
+  for (let i = 0; i < 30 && openInARow < 3; i++) {
+    unban();
+    await new Promise((r) => setTimeout(r, 700));
+    openInARow = (await probePort(m.target.host, 2222)) === "open" ? openInARow + 1 : 0;
+  }
+  if (openInARow < 3) throw new Error(`${m.name}: still banned after unbanning for 20 s`);
+}

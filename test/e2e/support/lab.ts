@@ -1,0 +1,157 @@
+/**
+ * Machines for e2e tests. Every machine a helper starts is stopped in a finally/afterAll, also when the
+ * test fails; the global setup sweeps whatever a killed run still left.
+ */
+import { execFile } from "node:child_process";
+import { afterAll, beforeAll, inject } from "vitest";
+import { labDown, labUp, resolveLabTarget, type LabMachine } from "../../../src/lab/machine.js";
+import { machineNames } from "../../../src/lab/state.js";
+import type { Distro, LabUser } from "../../../src/lab/state.js";
+import { resolveVagrantTarget } from "../../../src/lab/vagrant.js";
+import type { ConnectionTarget } from "../../../src/transport/types.js";
+import type { E2eContext } from "./env.js";
+
+export interface MachineOptions {
+  distro?: Distro;
+  sshSocket?: boolean;
+  user?: LabUser;
+}
+
+export interface TestMachine {
+  name: string;
+  /** What lockclaw connects with (strict host-key checking against the lab's known_hosts). */
+  target: ConnectionTarget;
+  /** The lab machine; undefined when the suite runs against Vagrant boxes. */
+  lab?: LabMachine;
+  /** Runs a command with the system ssh client: an outside check independent of lockclaw's transport. */
+  ssh(command: string, options?: { port?: number; user?: string; timeoutMs?: number }): Promise<SshResult>;
+}
+
+export interface SshResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export function e2eContext(): E2eContext {
+  return inject("e2e");
+}
+
+/** Vagrant box names per distro (see Vagrantfile). */
+const VAGRANT_BOX: Record<Distro, string> = { trixie: "debian13", bookworm: "debian12" };
+
+/** Arguments for the system `ssh` client that check the host key strictly, never prompting. */
+export function sshArgs(target: ConnectionTarget, options: { port?: number; user?: string } = {}): string[] {
+  const strict = target.hostKeyPolicy === "off" ? "no" : "yes";
+  return [
+    "-F",
+    "/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    `StrictHostKeyChecking=${strict}`,
+    "-o",
+    `UserKnownHostsFile=${target.knownHostsFile}`,
+    "-o",
+    "ConnectTimeout=10",
+    ...target.identityFiles.flatMap((f) => ["-i", f]),
+    "-p",
+    String(options.port ?? target.port),
+    `${options.user ?? target.user}@${target.host}`,
+  ];
+}
+
+export function runSsh(
+  target: ConnectionTarget,
+  command: string,
+  options: { port?: number; user?: string; timeoutMs?: number } = {},
+): Promise<SshResult> {
+  return new Promise((resolve) => {
+    execFile(
+      "ssh",
+      [...sshArgs(target, options), command],
+      { encoding: "utf8", timeout: options.timeoutMs ?? 120_000, maxBuffer: 32 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 255) : 0;
+        resolve({ stdout, stderr, code });
+      },
+    );
+  });
+}
+
+async function start(name: string, options: MachineOptions): Promise<TestMachine> {
+  const ctx = e2eContext();
+  if (ctx.kind === "vagrant") {
+    const box = VAGRANT_BOX[options.distro ?? "trixie"];
+    const target = await resolveVagrantTarget(box);
+    return { name: box, target, ssh: (cmd, o) => runSsh(target, cmd, o) };
+  }
+  // The suite owns its lab dir: a same-named leftover from an earlier failed test is stopped first.
+  if ((await machineNames(ctx.labDir)).includes(name)) await labDown(name, { labDir: ctx.labDir });
+  const lab = await labUp({
+    name,
+    labDir: ctx.labDir,
+    distro: options.distro ?? "trixie",
+    sshSocket: options.sshSocket,
+    user: options.user,
+    playbooks: ctx.playbooks,
+  });
+  const target = await resolveLabTarget(name, ctx.labDir);
+  return { name, target, lab, ssh: (cmd, o) => runSsh(target, cmd, o) };
+}
+
+async function stop(m: TestMachine): Promise<void> {
+  const ctx = e2eContext();
+  if (ctx.kind === "vagrant" || !m.lab) return; // boxes are the user's; lockclaw does not destroy them
+  await labDown(m.name, { labDir: ctx.labDir });
+}
+
+/** Boots `name`, runs `fn` with it, and always stops it afterwards. */
+export async function withMachine<T>(
+  name: string,
+  fn: (m: TestMachine) => Promise<T>,
+  options: MachineOptions = {},
+): Promise<T> {
+  const m = await start(name, options);
+  try {
+    return await fn(m);
+  } finally {
+    await stop(m);
+  }
+}
+
+/** Boots several machines at once (in parallel); stops every one that started, even if others failed. */
+export async function startMachines(names: string[], options: MachineOptions = {}): Promise<TestMachine[]> {
+  const results = await Promise.allSettled(names.map((n) => start(n, options)));
+  const started = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    await stopMachines(started);
+    throw failed.reason;
+  }
+  return started;
+}
+
+export async function stopMachines(machines: TestMachine[]): Promise<void> {
+  const results = await Promise.allSettled(machines.map(stop));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
+/**
+ * Registers beforeAll/afterAll in the calling describe: `n` machines named `${prefix}1..n`, started in
+ * parallel. Read them from the returned array inside tests (it is filled in beforeAll).
+ */
+export function useMachines(n: number, options: MachineOptions & { prefix?: string } = {}): TestMachine[] {
+  const machines: TestMachine[] = [];
+  const names = Array.from({ length: n }, (_, i) => `${options.prefix ?? "m"}${i + 1}`);
+  beforeAll(async () => {
+    machines.push(...(await startMachines(names, options)));
+  });
+  afterAll(async () => {
+    await stopMachines(machines.splice(0));
+  });
+  return machines;
+}

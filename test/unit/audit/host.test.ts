@@ -1,0 +1,204 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import {
+  auditProbeScript,
+  evaluateAudit,
+  expectedFromHostVars,
+  isLocalOnly,
+  parseSs,
+  type AuditCheck,
+} from "../../../src/audit/host.js";
+import { loadCloudflareRanges } from "../../../src/cloudflare/ranges.js";
+
+// Every sample here is real output captured on Debian 12: sshd -T with lockclaw's drop-in (and with an
+// earlier drop-in re-enabling passwords), ss -tulpnH with listeners opened in a scratch network
+// namespace, ufw's rule files and status, fail2ban-client status.
+const fx = (name: string) => readFileSync(join(__dirname, "fixtures", name), "utf8");
+const M = "@@lockclaw-audit";
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+
+interface Parts {
+  sshdT?: string;
+  ss?: string;
+  status?: string;
+  v4?: string;
+  v6?: string;
+  f2b?: string;
+  f2bRc?: number;
+  port?: string;
+}
+function output(p: Parts = {}): string {
+  return [
+    `${M} sshd-T`,
+    p.sshdT ?? fx("sshd-T-debian12-hardened.txt"),
+    `${M} sshd-T-rc 0`,
+    `${M} ss`,
+    p.ss ?? fx("ss-tulpnH-clean.txt"),
+    `${M} ss-rc 0`,
+    `${M} ufw-status`,
+    p.status ?? fx("ufw-status-verbose-hardened.txt"),
+    `${M} file /etc/ufw/user.rules`,
+    b64(p.v4 ?? fx("ufw-user.rules-cloudflare-by-ufw")),
+    `${M} file /etc/ufw/user6.rules`,
+    b64(p.v6 ?? fx("ufw-user6.rules-cloudflare-by-ufw")),
+    `${M} f2b-status`,
+    p.f2b ?? fx("fail2ban-status-sshd.txt"),
+    `${M} f2b-status-rc ${p.f2bRc ?? 0}`,
+    `${M} f2b-get maxretry`,
+    "3",
+    `${M} f2b-get findtime`,
+    "600",
+    `${M} f2b-get bantime`,
+    "3600",
+    `${M} f2b-action-port nftables-multiport`,
+    p.port ?? "2222",
+    `${M} end`,
+  ].join("\n");
+}
+
+// the fixtures' rule set: ssh from anywhere, 443 from Cloudflare, plus the two admin sources
+const expected = {
+  ...expectedFromHostVars({
+    deploy_user: "deploy",
+    ssh_port: 2222,
+    admin_cidrs: [],
+    cloudflare_ranges: loadCloudflareRanges(),
+  }),
+};
+expected.ufwRules = [
+  ...expected.ufwRules,
+  { port: 443, proto: "tcp", from: ["198.51.100.7", "2001:db8::/48"], if_empty: "none" },
+];
+
+const failing = (checks: AuditCheck[]) => checks.filter((c) => !c.pass);
+
+describe("audit evaluation", () => {
+  it("a hardened host passes every check", () => {
+    const checks = evaluateAudit(output(), expected);
+    expect(failing(checks)).toEqual([]);
+    expect(checks.map((c) => c.id)).toEqual(
+      expect.arrayContaining([
+        "sshd.port",
+        "sshd.PasswordAuthentication",
+        "sshd.KexAlgorithms",
+        "listeners.public",
+        "ufw.active",
+        "ufw.rules",
+        "fail2ban.jail",
+        "fail2ban.port",
+      ]),
+    );
+    expect(checks.length).toBeGreaterThan(20);
+  });
+  it("re-enabled password login fails, naming the setting and value", () => {
+    const bad = failing(evaluateAudit(output({ sshdT: fx("sshd-T-debian12-password-yes.txt") }), expected));
+    expect(bad).toEqual([
+      expect.objectContaining({ id: "sshd.PasswordAuthentication", evidence: "passwordauthentication yes" }),
+    ]);
+  });
+  it("a stock sshd fails on port, root login, forwarding, algorithms", () => {
+    const bad = failing(evaluateAudit(output({ sshdT: fx("sshd-T-debian12-default.txt") }), expected)).map(
+      (c) => c.id,
+    );
+    expect(bad).toEqual(
+      expect.arrayContaining([
+        "sshd.port",
+        "sshd.PermitRootLogin",
+        "sshd.DisableForwarding",
+        "sshd.AllowUsers",
+        "sshd.Ciphers",
+      ]),
+    );
+    const ciphers = evaluateAudit(output({ sshdT: fx("sshd-T-debian12-default.txt") }), expected).find(
+      (c) => c.id === "sshd.Ciphers",
+    )!;
+    expect(ciphers.evidence).toContain("aes128-ctr");
+  });
+  it("a rogue listener (TCP 0.0.0.0:8080 and UDP wildcard *:5353) fails, naming both", () => {
+    const bad = failing(evaluateAudit(output({ ss: fx("ss-tulpnH-rogue.txt") }), expected));
+    expect(bad.map((c) => c.id)).toEqual(["listeners.public"]);
+    expect(bad[0]!.evidence).toContain("tcp 0.0.0.0:8080 (python3)");
+    expect(bad[0]!.evidence).toContain("udp *:5353 (python3)");
+    expect(bad[0]!.evidence).not.toContain("6379"); // loopback-only is fine
+  });
+  it("an extra UFW rule (`ufw allow 8080`) fails, naming it", () => {
+    const bad = failing(
+      evaluateAudit(
+        output({
+          v4: fx("ufw-user.rules-extra-8080"),
+          v6: fx("ufw-user6.rules-extra-8080"),
+          status: fx("ufw-status-verbose-extra-8080.txt"),
+        }),
+        expected,
+      ),
+    );
+    const rules = bad.find((c) => c.id === "ufw.rules")!;
+    expect(rules.evidence).toContain("extra: allow 8080/any from any (v4)");
+    expect(rules.evidence).toContain("missing: allow 443/tcp from 103.21.244.0/22");
+  });
+  it("ufw inactive and fail2ban down fail", () => {
+    const bad = failing(
+      evaluateAudit(
+        output({
+          status: "Status: inactive",
+          f2b: "Failed to access socket path: /var/run/fail2ban/fail2ban.sock. Is fail2ban running?",
+          f2bRc: 255,
+        }),
+        expected,
+      ),
+    ).map((c) => c.id);
+    expect(bad).toEqual(
+      expect.arrayContaining(["ufw.active", "ufw.default_incoming", "fail2ban.jail", "fail2ban.port"]),
+    );
+  });
+  it("jail on the wrong port fails", () => {
+    const bad = failing(evaluateAudit(output({ port: "ssh" }), expected));
+    expect(bad.map((c) => c.id)).toEqual(["fail2ban.port"]);
+  });
+  it("a truncated run fails", () => {
+    const out = output().split(`${M} end`)[0]!;
+    expect(failing(evaluateAudit(out, expected)).map((c) => c.id)).toContain("audit.complete");
+  });
+});
+
+describe("listeners", () => {
+  it("parses ss -tulpnH, including wildcard and interface-scoped addresses", () => {
+    const l = parseSs(
+      fx("ss-tulpnH-rogue.txt") +
+        'udp UNCONN 0 0 0.0.0.0%eth0:68 0.0.0.0:* users:(("systemd-network",pid=1,fd=15))\n',
+    );
+    expect(l).toHaveLength(9);
+    expect(l.find((x) => x.port === 443)).toMatchObject({ proto: "tcp", address: "*" });
+    expect(l.find((x) => x.port === 68)).toMatchObject({
+      proto: "udp",
+      address: "0.0.0.0%eth0",
+      process: "systemd-network",
+    });
+  });
+  it("local-only means loopback or link-local", () => {
+    expect(isLocalOnly("127.0.0.53%lo")).toBe(true);
+    expect(isLocalOnly("::1")).toBe(true);
+    expect(isLocalOnly("fe80::1%eth0")).toBe(true);
+    expect(isLocalOnly("*")).toBe(false);
+    expect(isLocalOnly("0.0.0.0")).toBe(false);
+    expect(isLocalOnly("::")).toBe(false);
+    expect(isLocalOnly("10.0.0.5")).toBe(false);
+  });
+});
+
+describe("audit script", () => {
+  it("collects everything in one read-only script", () => {
+    const s = auditProbeScript();
+    for (const part of [
+      '"$lc_sshd" -T',
+      "ss -tulpnH",
+      "ufw status verbose",
+      "/etc/ufw/user6.rules",
+      "fail2ban-client status sshd",
+    ])
+      expect(s).toContain(part);
+    expect(s).not.toMatch(/\b(rm|mv|ufw (allow|enable|reload)|systemctl (restart|reload))\b/);
+    expect(() => auditProbeScript({ fail2banJail: "sshd; rm -rf /" })).toThrow();
+  });
+});

@@ -1,0 +1,122 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { loadCloudflareRanges } from "../../../src/cloudflare/ranges.js";
+import { renderDeep } from "../../../src/engine/templates.js";
+import { fail2banSpec } from "../../../src/resources/fail2ban.js";
+import { desiredRules, ufwSpec } from "../../../src/resources/ufw.js";
+import { sshdSpec } from "../../../src/resources/sshd.js";
+
+const root = join(__dirname, "../../..");
+const file = join(root, "playbooks/host.yml");
+const play = parse(readFileSync(file, "utf8")) as {
+  vars: Record<string, unknown>;
+  reconnect: { user: string; port: string };
+  tasks: Array<Record<string, unknown> & { name: string; tags?: string[] }>;
+};
+const CONTROL = new Set(["name", "tags", "notify", "when"]);
+const kindOf = (t: Record<string, unknown>) => Object.keys(t).find((k) => !CONTROL.has(k))!;
+const vars = {
+  ...play.vars,
+  authorized_keys: [
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl op@laptop",
+  ],
+  cloudflare_ranges: loadCloudflareRanges(),
+  login_user: "root",
+};
+const render = (t: Record<string, unknown>, i: number) =>
+  renderDeep(t[kindOf(t)], vars, { file, path: `tasks[${i}].${kindOf(t)}` }) as Record<string, unknown>;
+
+describe("playbooks/host.yml", () => {
+  it("has the SPEC §1-5 defaults and reconnects as the deploy user on the SSH port", () => {
+    expect(play.vars).toMatchObject({
+      deploy_user: "deploy",
+      ssh_port: 2222,
+      admin_cidrs: [],
+      authorized_keys: [],
+    });
+    expect(play.reconnect).toEqual({ user: "{{deploy_user}}", port: "{{ssh_port}}" });
+  });
+
+  it("keeps the lock-out-safe order: packages, user, key, sudoers, …, ufw ensure < sshd < ufw exact < fail2ban", () => {
+    const kinds = play.tasks.map((t) =>
+      kindOf(t) === "ufw" ? `ufw:${(t.ufw as { mode: string }).mode}` : kindOf(t),
+    );
+    expect(kinds).toEqual([
+      "package",
+      "user",
+      "authorized_key",
+      "template",
+      "sysctl",
+      "ufw:ensure",
+      "sshd",
+      "ufw:exact",
+      "fail2ban",
+    ]);
+    // the deploy user can log in and sudo BEFORE sshd restricts logins to it
+    expect(kinds.indexOf("authorized_key")).toBeLessThan(kinds.indexOf("sshd"));
+    expect(kinds.indexOf("template")).toBeLessThan(kinds.indexOf("sshd"));
+  });
+
+  it("tags every task from the documented set", () => {
+    const allowed = new Set(["users", "ssh", "firewall", "fail2ban", "sysctl", "packages"]);
+    for (const t of play.tasks) {
+      expect(t.tags?.length, t.name).toBeGreaterThan(0);
+      for (const tag of t.tags!) expect(allowed.has(tag), `${t.name}: ${tag}`).toBe(true);
+    }
+  });
+
+  it("every template it references exists", () => {
+    const srcs = play.tasks
+      .filter((t) => kindOf(t) === "template")
+      .map((t) => (t.template as { src: string }).src);
+    expect(srcs.length).toBeGreaterThan(0);
+    for (const s of srcs) expect(existsSync(join(root, "templates", s)), s).toBe(true);
+  });
+
+  it("the hardening tasks validate against their kinds with the default variables", () => {
+    const args = (kind: string, mode?: string) => {
+      const i = play.tasks.findIndex(
+        (t) => kindOf(t) === kind && (!mode || (t.ufw as { mode: string }).mode === mode),
+      );
+      return render(play.tasks[i]!, i);
+    };
+    expect(sshdSpec.parse(args("sshd"))).toMatchObject({ port: 2222, settings: { AllowUsers: ["deploy"] } });
+    expect(fail2banSpec.parse(args("fail2ban"))).toMatchObject({ port: 2222, jail: "sshd" });
+    const ensure = ufwSpec.parse(args("ufw", "ensure"));
+    expect(desiredRules(ensure).map((r) => r.key)).toEqual(["tcp 2222 any v4", "tcp 2222 any v6"]);
+    const exact = ufwSpec.parse(args("ufw", "exact"));
+    const keys = desiredRules(exact).map((r) => r.key);
+    expect(keys).toHaveLength(2 + 15 + 7);
+    expect(keys).toContain("tcp 443 2a06:98c0::/29 v6");
+    expect(keys.filter((k) => k.startsWith("tcp 443 any"))).toEqual([]);
+  });
+
+  it("with admin_cidrs, SSH is open only to them and they also reach 443", () => {
+    const i = play.tasks.findIndex(
+      (t) => kindOf(t) === "ufw" && (t.ufw as { mode: string }).mode === "exact",
+    );
+    const a = renderDeep(
+      play.tasks[i]!.ufw,
+      { ...vars, admin_cidrs: ["198.51.100.0/24"] },
+      { file, path: "x" },
+    );
+    const keys = desiredRules(ufwSpec.parse(a)).map((r) => r.key);
+    expect(keys.filter((k) => k.startsWith("tcp 2222"))).toEqual(["tcp 2222 198.51.100.0/24 v4"]);
+    expect(keys).toContain("tcp 443 198.51.100.0/24 v4");
+  });
+
+  it("the sudoers template gives NOPASSWD sudo and SPEC §1's hardening, and is validated with visudo", () => {
+    const t = readFileSync(join(root, "templates/sudoers-deploy.hbs"), "utf8");
+    expect(t).toContain("{{deploy_user}} ALL=(ALL:ALL) NOPASSWD: ALL");
+    for (const d of [
+      "Defaults use_pty",
+      "Defaults logfile=/var/log/sudo.log",
+      "Defaults timestamp_timeout=5",
+    ])
+      expect(t).toContain(d);
+    const task = play.tasks.find((x) => kindOf(x) === "template")!.template as Record<string, string>;
+    expect(task).toMatchObject({ mode: "0440", validate: "visudo -cf %s" });
+  });
+});

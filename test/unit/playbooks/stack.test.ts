@@ -1,0 +1,328 @@
+/**
+ * The product's stack and docker playbooks, loaded and rendered exactly as a run would (real kinds, real
+ * templates), and the rendered files checked: the hardening every service must carry, secrets only as
+ * files, networks as declared, the OpenClaw sandbox and tool denials.
+ */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { builtinVars } from "../../../src/engine/builtins.js";
+import { loadPlaybook } from "../../../src/engine/playbook/loader.js";
+import { preparePlaybook, type PreparedTask } from "../../../src/engine/prepare.js";
+import { Redactor } from "../../../src/engine/redact.js";
+import { parseVarArg } from "../../../src/engine/vars.js";
+import { resourceKinds } from "../../../src/resources/index.js";
+import { packagesFromPlaybooks } from "../../../src/lab/packages.js";
+
+const ROOT = join(__dirname, "..", "..", "..");
+const STACK = join(ROOT, "playbooks", "stack.yml");
+const DOCKER = join(ROOT, "playbooks", "docker.yml");
+const DIGEST = `@sha256:${"ab".repeat(32)}`;
+const PINNED = [
+  "image_openclaw=ghcr.io/openclaw/openclaw",
+  "image_socket_proxy=tecnativa/docker-socket-proxy",
+  "image_smokescreen=ghcr.io/stripe/smokescreen",
+  "image_squid=ubuntu/squid",
+  "image_litellm=ghcr.io/berriai/litellm",
+  "image_redis=redis",
+  "image_ingress=haproxy",
+].map((v) => `${v}${DIGEST}`);
+
+function prepare(file: string, vars: string[] = []) {
+  const redactor = new Redactor();
+  const plays = preparePlaybook(loadPlaybook(file, resourceKinds), resourceKinds, {
+    overrides: vars.map(parseVarArg),
+    builtins: builtinVars(),
+    redactor,
+  });
+  return { plays, redactor };
+}
+
+const task = (tasks: PreparedTask[], name: string): PreparedTask => {
+  const t = tasks.find((x) => x.name === name);
+  if (!t) throw new Error(`no task named ${name}: ${tasks.map((x) => x.name).join(", ")}`);
+  return t;
+};
+const content = (tasks: PreparedTask[], name: string) =>
+  (task(tasks, name).spec as { content: string }).content;
+
+interface Service {
+  image: string;
+  cap_drop: string[];
+  security_opt: string[];
+  read_only: boolean;
+  restart: string;
+  healthcheck?: { test: unknown };
+  cpus?: number;
+  mem_limit?: string;
+  pids_limit?: number;
+  environment?: Record<string, unknown>;
+  networks: string[];
+  ports?: string[];
+  secrets?: string[];
+  volumes?: string[];
+  user?: string;
+}
+function compose(vars: string[] = []) {
+  const { plays } = prepare(STACK, [...PINNED, ...vars]);
+  const doc = parse(content(plays[0]!.tasks, "Compose file"), { merge: true }) as {
+    services: Record<string, Service>;
+    networks: Record<string, { internal?: boolean } | null>;
+    secrets: Record<string, { file: string }>;
+    version?: string;
+  };
+  return { doc, tasks: plays[0]!.tasks };
+}
+
+describe("playbooks/stack.yml renders a hardened compose file", () => {
+  const { doc } = compose();
+  const services = Object.entries(doc.services);
+
+  it("has the services of the seed, and no version key (compose v1.27+ and v2 both read it)", () => {
+    expect(Object.keys(doc.services).sort()).toEqual(
+      ["egress", "gateway", "ingress", "litellm", "redis", "socket-proxy"].sort(),
+    );
+    expect(doc.version).toBeUndefined();
+  });
+
+  it("every service: cap_drop ALL, no-new-privileges, read-only, health check, limits, restart policy", () => {
+    for (const [name, s] of services) {
+      expect(s.cap_drop, name).toEqual(["ALL"]);
+      expect(s.security_opt, name).toEqual(["no-new-privileges:true"]);
+      expect(s.read_only, name).toBe(true);
+      expect(s.restart, name).toBe("unless-stopped");
+      expect(s.healthcheck?.test, name).toBeDefined();
+      expect(typeof s.cpus, name).toBe("number");
+      expect(s.mem_limit, name).toMatch(/^[0-9]+[mg]$/);
+      expect(s.pids_limit, name).toBeGreaterThan(0);
+    }
+  });
+
+  it("every image is pinned by digest", () => {
+    for (const [name, s] of services) expect(s.image, name).toMatch(/@sha256:[0-9a-f]{64}$/);
+  });
+
+  it("networks: openclaw-net internal, only the egress proxy on egress-net, only ingress published", () => {
+    expect(doc.networks["openclaw-net"]).toEqual({ internal: true });
+    expect(doc.networks["egress-net"]?.internal).toBeFalsy();
+    for (const [name, s] of services) {
+      expect(s.networks, name).toContain("openclaw-net");
+      if (name !== "egress") expect(s.networks, name).not.toContain("egress-net");
+      if (name !== "ingress") {
+        expect(s.ports, name).toBeUndefined();
+        expect(s.networks, name).not.toContain("ingress-net");
+      }
+    }
+    expect(doc.services.egress!.networks.sort()).toEqual(["egress-net", "openclaw-net"]);
+    expect(doc.services.ingress!.ports).toEqual(["443:8443"]);
+    expect(doc.services.redis!.ports).toBeUndefined();
+  });
+
+  it("secrets only as files; no secret-looking value in any environment", () => {
+    expect(Object.values(doc.secrets).map((s) => s.file)).toEqual([
+      "./secrets/gateway_token",
+      "./secrets/litellm_master_key",
+      "./secrets/redis_password",
+      "./secrets/provider_keys.env",
+    ]);
+    for (const [name, s] of services) {
+      for (const [k, v] of Object.entries(s.environment ?? {})) {
+        // the only such names allowed are the socket proxy's permission flags (SECRETS=0)
+        if (/KEY|TOKEN|PASSWORD|SECRET/i.test(k)) expect(v, `${name}.${k}`).toBe(0);
+        expect(String(v), `${name}.${k}`).not.toMatch(/sk-|^[A-Za-z0-9]{32,}$/);
+      }
+    }
+  });
+
+  it("the socket proxy mounts the ROOTLESS socket and allows only what the gateway needs", () => {
+    const p = doc.services["socket-proxy"]!;
+    expect(p.volumes).toEqual([
+      "${XDG_RUNTIME_DIR:?run compose as deploy with XDG_RUNTIME_DIR=/run/user/UID}/docker.sock:/var/run/docker.sock:ro",
+    ]);
+    const env = p.environment!;
+    for (const k of ["CONTAINERS", "IMAGES", "INFO", "VERSION", "PING", "EVENTS", "EXEC", "POST"]) {
+      expect(env[k], k).toBe(1);
+    }
+    for (const k of ["BUILD", "SECRETS", "SWARM", "NETWORKS", "VOLUMES", "PLUGINS", "SYSTEM"]) {
+      expect(env[k], k).toBe(0);
+    }
+  });
+
+  it("gateway and LiteLLM leave only through the egress proxy (Smokescreen by default)", () => {
+    for (const name of ["gateway", "litellm"]) {
+      expect(doc.services[name]!.environment).toMatchObject({
+        HTTP_PROXY: "http://egress:4750",
+        HTTPS_PROXY: "http://egress:4750",
+      });
+    }
+    expect(doc.services.gateway!.environment!.DOCKER_HOST).toBe("tcp://socket-proxy:2375");
+  });
+
+  it("egress_proxy: squid swaps the egress service and the proxy URL", () => {
+    const { doc: sq, tasks } = compose(["egress_proxy=squid"]);
+    expect(sq.services.egress!.image).toMatch(/^ubuntu\/squid@/);
+    expect(sq.services.egress!.user).toBe("13:13");
+    expect(sq.services.litellm!.environment!.HTTPS_PROXY).toBe("http://egress:3128");
+    const conf = content(tasks, "Squid allowlist");
+    expect(conf).toMatch(/^acl allowed_sites dstdomain \.anthropic\.com \.openai\.com$/m);
+    expect(conf).toMatch(/^http_access deny all$/m);
+  });
+
+  it("ingress can be turned off", () => {
+    const { doc: off } = compose(["ingress_enabled=false"]);
+    expect(off.services.ingress).toBeUndefined();
+    expect(off.networks["ingress-net"]).toBeUndefined();
+  });
+});
+
+describe("playbooks/stack.yml other files and guards", () => {
+  it("OpenClaw config: sandbox and tool denials with the package's key names", () => {
+    const { tasks } = compose();
+    const cfg = JSON.parse(content(tasks, "OpenClaw configuration (sandbox, tool denials)"));
+    expect(cfg.agents.defaults.maxConcurrent).toBe(8);
+    expect(cfg.agents.defaults.sandbox).toMatchObject({
+      mode: "all",
+      workspaceAccess: "none",
+      docker: { network: "none", capDrop: ["ALL"], memory: "1g", cpus: 1, pidsLimit: 512 },
+      prune: { idleHours: 12, maxAgeDays: 3 },
+    });
+    expect(cfg.tools.deny).toEqual([
+      "process",
+      "browser",
+      "nodes",
+      "gateway",
+      "sessions_spawn",
+      "sessions_send",
+      "elevated",
+      "host_exec",
+      "docker",
+      "camera",
+      "canvas",
+      "cron",
+    ]);
+    expect(cfg.gateway.tools.deny).toEqual([
+      "sessions_spawn",
+      "sessions_send",
+      "gateway",
+      "elevated",
+      "host_exec",
+      "docker",
+      "camera",
+      "canvas",
+      "cron",
+    ]);
+    // the token is a file reference, never a value
+    expect(cfg.gateway.auth.token).toEqual({ source: "file", provider: "gatewaytoken", id: "value" });
+    expect(cfg.secrets.providers.gatewaytoken.path).toBe("/run/secrets/gateway_token");
+  });
+
+  it("Smokescreen allowlist lists the allowed names", () => {
+    const { tasks } = compose();
+    const acl = parse(content(tasks, "Smokescreen allowlist"));
+    expect(acl.default).toMatchObject({
+      action: "enforce",
+      allowed_domains: ["*.anthropic.com", "*.openai.com"],
+    });
+  });
+
+  it("provider keys are secret: redacted and written 0600 as a sensitive file", () => {
+    const key = "sk-ant-test-0123456789abcdef";
+    const { plays, redactor } = prepare(STACK, [...PINNED, `anthropic_api_key=${key}`]);
+    const t = task(plays[0]!.tasks, "Provider API keys (given by the user)");
+    expect(t.spec).toMatchObject({ mode: "0600", sensitive: true, owner: "deploy" });
+    expect(redactor.text(`value ${key}`)).not.toContain(key);
+    // the compose file and every non-sensitive file never hold it
+    for (const x of plays[0]!.tasks) {
+      const s = x.spec as { content?: string; sensitive?: boolean };
+      if (s.content && !s.sensitive) expect(s.content, x.name).not.toContain(key);
+    }
+  });
+
+  it("generated secrets are secret_file tasks (generated on the host)", () => {
+    const { tasks } = compose();
+    for (const n of ["Gateway token", "LiteLLM master key", "Redis password"]) {
+      expect(task(tasks, n).kind.name).toBe("secret_file");
+      expect(task(tasks, n).spec).toMatchObject({ mode: "0600", owner: "deploy" });
+    }
+  });
+
+  it("the placeholder images make the default run refuse; pinned ones pass the guard", () => {
+    const { plays } = prepare(STACK);
+    const guard = task(plays[0]!.tasks, "Refuse images not pinned by digest").spec as { unless: string };
+    expect(guard.unless).toContain("PIN-ME");
+    // run the guard as the host would: non-zero = not satisfied = the failing command runs
+    expect(spawnSync("sh", ["-c", guard.unless]).status).not.toBe(0);
+    const pinned = task(prepare(STACK, PINNED).plays[0]!.tasks, "Refuse images not pinned by digest")
+      .spec as {
+      unless: string;
+    };
+    expect(spawnSync("sh", ["-c", pinned.unless]).status).toBe(0);
+    const allowed = task(
+      prepare(STACK, ["allow_unpinned_images=true"]).plays[0]!.tasks,
+      "Refuse images not pinned by digest",
+    ).spec as { unless: string };
+    expect(spawnSync("sh", ["-c", allowed.unless]).status).toBe(0);
+  });
+
+  it("bundle_dir reaches compose_stack; empty means pull", () => {
+    const plain = prepare(STACK, PINNED).plays[0]!.tasks;
+    expect((task(plain, "Stack up and healthy").spec as { bundle_dir?: string }).bundle_dir).toBeUndefined();
+    const air = prepare(STACK, [...PINNED, "bundle_dir=/var/lib/lockclaw/bundle"]).plays[0]!.tasks;
+    expect(task(air, "Stack up and healthy").spec).toMatchObject({
+      bundle_dir: "/var/lib/lockclaw/bundle",
+      user: "deploy",
+    });
+  });
+});
+
+describe("playbooks/docker.yml", () => {
+  const { plays } = prepare(DOCKER);
+  const tasks = plays[0]!.tasks;
+  it("daemon.json: no-new-privileges and bounded logs", () => {
+    const d = JSON.parse(content(tasks, "Rootless daemon.json (no-new-privileges, bounded logs)"));
+    expect(d).toEqual({
+      "no-new-privileges": true,
+      "log-driver": "json-file",
+      "log-opts": { "max-size": "10m", "max-file": "3" },
+    });
+  });
+  it("delegation drop-in, unprivileged 443, DOCKER_HOST for deploy", () => {
+    expect(content(tasks, "cgroup delegation for user managers (CPU limits in rootless containers)")).toMatch(
+      /^Delegate=cpu cpuset io memory pids$/m,
+    );
+    expect(task(tasks, "Unprivileged ports from 443").spec).toMatchObject({
+      settings: { "net.ipv4.ip_unprivileged_port_start": "443" },
+    });
+    expect(content(tasks, "DOCKER_HOST for the deploy user's shells")).toContain(
+      'DOCKER_HOST="unix://$XDG_RUNTIME_DIR/docker.sock"',
+    );
+    expect(task(tasks, "Rootless Docker running for deploy (rootful daemon disabled)").spec).toMatchObject({
+      user: "deploy",
+      disable_rootful: true,
+      timeout: 90,
+    });
+  });
+  it("distribution packages by default, Docker's repository when docker_repo is true", () => {
+    expect(task(tasks, "Docker from the distribution").skippedByWhen).toBe(false);
+    expect(task(tasks, "Docker from Docker's repository").skippedByWhen).toBe(true);
+    const repo = prepare(DOCKER, ["docker_repo=true"]).plays[0]!.tasks;
+    expect(task(repo, "Docker from the distribution").skippedByWhen).toBe(true);
+    expect(task(repo, "Docker from Docker's repository").skippedByWhen).toBe(false);
+  });
+  it("the lab's package store gets every Debian package the docker play installs", () => {
+    const pkgs = packagesFromPlaybooks([DOCKER, STACK]);
+    for (const p of [
+      "docker.io",
+      "rootlesskit",
+      "slirp4netns",
+      "uidmap",
+      "dbus-user-session",
+      "docker-compose",
+    ]) {
+      expect(pkgs).toContain(p);
+    }
+    // Docker's own packages are not in Debian's archive: never asked of the lab store
+    expect(pkgs).not.toContain("docker-ce");
+  });
+});
