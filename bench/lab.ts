@@ -1,4 +1,73 @@
-/** The host-hardening benchmark on a real lab machine (systemd-nspawn Debian): filled in with the host playbook. */
+/**
+ * The host-hardening playbook on a fresh lab machine (systemd-nspawn Debian 13): first provision,
+ * no-op re-runs, and --check after drift, with SSH execs per host — the figures BENCHMARKS.md compares.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { publicKeysOf } from "../src/cli/options.js";
+import { builtinVars } from "../src/engine/builtins.js";
+import { builtinPlaybook } from "../src/engine/paths.js";
+import type { RunOptions } from "../src/engine/run.js";
+import { HostStateStore } from "../src/engine/state.js";
+import { labDown, labUp, resolveLabTarget } from "../src/lab/machine.js";
+import { resourceKinds } from "../src/resources/index.js";
+import { connect } from "../src/transport/ssh.js";
+import { timed } from "./measure.js";
+
 export async function benchLab(): Promise<void> {
-  throw new Error("the host playbook benchmark is not wired yet");
+  if (process.getuid?.() !== 0) throw new Error("needs root (systemd-nspawn)");
+  const labDir =
+    process.env.LOCKCLAW_BENCH_LAB_DIR ?? join(process.env.HOME ?? "/root", ".cache/lockclaw/lab-bench");
+  const work = mkdtempSync(join(tmpdir(), "lc-bench-lab-"));
+  const name = "bench1";
+  await labDown({ all: true }, { labDir });
+  const t0 = performance.now();
+  const m = await labUp({ name, labDir });
+  console.log(
+    `lab machine up in ${((performance.now() - t0) / 1000).toFixed(1)} s (rootfs cached after the first build)`,
+  );
+  try {
+    const target = await resolveLabTarget(name, labDir);
+    const state = new HostStateStore(join(work, "hosts.json"));
+    const opts = (check = false): RunOptions => ({
+      playbookFile: builtinPlaybook("host"),
+      kinds: resourceKinds,
+      hosts: [
+        {
+          target,
+          vars: [
+            { name: "authorized_keys", value: publicKeysOf(target.identityFiles), from: { file: "(bench)" } },
+          ],
+        },
+      ],
+      overrides: [],
+      builtins: builtinVars(),
+      connector: connect,
+      state,
+      check,
+      onEvent: () => undefined,
+    });
+    const scenario = "host playbook, lab machine (Debian 13)";
+    await timed(scenario, "first provision", opts());
+    for (let i = 0; i < 3; i++) await timed(scenario, "no-op re-run", opts());
+    // drift as in the e2e test: an extra firewall rule and a stopped fail2ban
+    const ssh = [
+      "-F",
+      "/dev/null",
+      "-i",
+      m.keyFile,
+      "-o",
+      `UserKnownHostsFile=${m.knownHostsFile}`,
+      "-p",
+      "2222",
+      `deploy@${m.address}`,
+    ];
+    execFileSync("ssh", [...ssh, "sudo -n ufw allow 8080 >/dev/null && sudo -n systemctl stop fail2ban"]);
+    for (let i = 0; i < 3; i++) await timed(scenario, "--check --diff after drift", opts(true));
+  } finally {
+    await labDown(name, { labDir });
+    rmSync(work, { recursive: true, force: true });
+  }
 }

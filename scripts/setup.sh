@@ -20,11 +20,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm dependencies exactly as locked; skipped when node_modules matches the lock file
+# npm dependencies at the locked versions; skipped when node_modules already matches the lock file.
+# `npm install`, not `npm ci`: npm 11's ci insists on lock entries for every platform's optional
+# native package (rollup's), and the registry this is built from does not serve the foreign ones.
 stamp=node_modules/.lockclaw-lock-hash
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
+want=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  npm ci --no-audit --no-fund
+  npm install --no-audit --no-fund
+  want=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
   echo "$want" >"$stamp"
 fi
 

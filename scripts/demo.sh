@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The product's main job on its embedded default: on a fresh Debian machine (as root), install what is
+# needed, boot a lab machine (a real Debian 13 system in systemd-nspawn), harden it end to end, show that
+# a second run changes nothing, and audit it. The machine stays up; `lockclaw lab down demo` removes it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+lockclaw() { node bin/lockclaw.js "$@"; }
+NAME=${LOCKCLAW_DEMO_NAME:-demo}
+lockclaw lab down "$NAME" >/dev/null 2>&1 || true
+lockclaw lab up "$NAME"
+echo
+echo "== provision host lab:$NAME (first run: exit 2 = changed)"
+set +e
+lockclaw provision host "lab:$NAME"
+first=$?
+echo
+echo "== provision host lab:$NAME again (drift correction: exit 0 = nothing changed)"
+lockclaw provision host "lab:$NAME"
+second=$?
+echo
+echo "== audit lab:$NAME"
+lockclaw audit "lab:$NAME"
+audit=$?
+set -e
+echo
+echo "first run exit $first, second run exit $second, audit exit $audit"
+echo "log in:   ssh -i ~/.cache/lockclaw/lab/machines/$NAME/id_ed25519 -o UserKnownHostsFile=~/.cache/lockclaw/lab/machines/$NAME/known_hosts -p 2222 deploy@<address above>"
+echo "remove:   node bin/lockclaw.js lab down $NAME"
+[ "$first" -eq 2 ] && [ "$second" -eq 0 ] && [ "$audit" -eq 0 ]
