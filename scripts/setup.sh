@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: sshd for the integration tests, nspawn + debootstrap for the lab, ssh-audit as the outside judge.
-APT_PACKAGES=(openssh-server openssh-client systemd-container debootstrap iproute2 apt-utils ssh-audit ca-certificates)
+# Debian packages: sshd + sudo for the integration tests (a real server on loopback, a sudo user),
+# nspawn + debootstrap + apt-utils for the lab, docker.io for the image tests (a private dockerd).
+APT_PACKAGES=(openssh-server openssh-client sudo procps util-linux systemd-container debootstrap iproute2 apt-utils
+  docker.io ca-certificates)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")

@@ -40,7 +40,10 @@ export function registerProvisionCommands(program: Command, done: (r: Promise<Co
     .description("apply a playbook to hosts over SSH: changes only what drifted and says what it changed");
   for (const [name, what] of [
     ["host", "harden the host: deploy user, sshd, UFW, fail2ban (playbooks/host.yml)"],
-    ["stack", "deploy the hardened agent stack (playbooks/stack.yml)"],
+    [
+      "stack",
+      "install rootless Docker for deploy and deploy the hardened agent stack (playbooks/docker.yml, stack.yml)",
+    ],
   ] as const) {
     const cmd = provision
       .command(name)
@@ -112,7 +115,9 @@ async function provisionAction(
     out: process.stdout,
   });
   const result = await runPlaybook({
-    playbookFile: o.playbook ?? builtinPlaybook(kind),
+    playbookFile:
+      o.playbook ??
+      (kind === "host" ? builtinPlaybook("host") : [builtinPlaybook("docker"), builtinPlaybook("stack")]),
     kinds: resourceKinds,
     hosts,
     overrides,

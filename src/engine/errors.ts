@@ -98,6 +98,25 @@ export class ConnectionLostError extends ConnectionError {
   override readonly code = "E_CONNECTION_LOST";
 }
 
+/** A command ran longer than its timeoutMs; its channel was closed. The connection stays usable. */
+export class ExecTimeoutError extends LockclawError {
+  readonly code = "E_TIMEOUT";
+  readonly exitCode = ExitCode.Failed;
+  constructor(
+    readonly host: string,
+    readonly command: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`${host}: command did not finish within ${timeoutMs} ms: ${firstLine(command)}`);
+  }
+}
+
+/** First line, cut short: batched scripts are long and not meant for humans. */
+export function firstLine(command: string, max = 120): string {
+  const line = command.split("\n", 1)[0] ?? "";
+  return line.length > max || command.includes("\n") ? `${line.slice(0, max)}…` : line;
+}
+
 /** A command on the host failed. */
 export class ApplyError extends LockclawError {
   readonly code = "E_APPLY";

@@ -20,7 +20,8 @@ export interface HostEntry {
 }
 
 export interface RunOptions {
-  playbookFile: string;
+  /** One playbook, or several run one after another as plays of one run (each probed after the last applied). */
+  playbookFile: string | string[];
   kinds: KindRegistry;
   hosts: HostEntry[];
   /** --vars-file and --var, in that order (later wins). */
@@ -58,14 +59,16 @@ export function prepareRun(opts: RunOptions): {
   redactor: Redactor;
 } {
   const redactor = opts.redactor ?? new Redactor();
-  const playbook = loadPlaybook(opts.playbookFile, opts.kinds);
+  const playbooks = playbookFiles(opts).map((f) => loadPlaybook(f, opts.kinds));
   const perHost = opts.hosts.map((entry) => ({
     entry,
-    plays: preparePlaybook(playbook, opts.kinds, {
-      overrides: [...entry.vars, ...opts.overrides],
-      builtins: { ...opts.builtins, login_user: entry.target.user },
-      redactor,
-    }),
+    plays: playbooks.flatMap((playbook) =>
+      preparePlaybook(playbook, opts.kinds, {
+        overrides: [...entry.vars, ...opts.overrides],
+        builtins: { ...opts.builtins, login_user: entry.target.user },
+        redactor,
+      }),
+    ),
   }));
   return { perHost, redactor };
 }
@@ -76,7 +79,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   const emit: EventSink = opts.onEvent;
   emit({
     type: "run-start",
-    playbook: opts.playbookFile,
+    playbook: playbookFiles(opts).join(", "),
     hosts: opts.hosts.map((h) => h.target.name),
     check: !!opts.check,
   });
@@ -100,6 +103,9 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   emit({ type: "recap", hosts: recaps, exitCode, durationMs: Date.now() - started });
   return { hosts: recaps, exitCode };
 }
+
+const playbookFiles = (o: RunOptions): string[] =>
+  Array.isArray(o.playbookFile) ? o.playbookFile : [o.playbookFile];
 
 /** Run fn over items with at most `limit` at once, keeping order. */
 export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

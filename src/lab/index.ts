@@ -8,4 +8,3 @@ export { ensureRootfs, hostMirror, LOCAL_REPO, LOCAL_REPO_SOURCE } from "./rootf
 export { DISTROS, type Distro, type LabUser, type MachineState } from "./state.js";
 export { defaultPlaybookFiles, storePackages } from "./store.js";
 export { parseVagrantSshConfig, resolveVagrantTarget } from "./vagrant.js";
-export { resolveTarget, isLabTarget, isVagrantTarget } from "./target.js";

@@ -6,7 +6,7 @@ import { posix } from "node:path";
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
 import { shq } from "../engine/shell.js";
-import { parsePathState, pathProbeScript, sameOwner, type PathState } from "./common/fileState.js";
+import { parsePathState, pathProbeScript, attributeDrift, type PathState } from "./common/fileState.js";
 import { chownSh } from "./common/fileWrite.js";
 import { absPath, bool, mode, presentAbsent, userName } from "./common/schema.js";
 
@@ -65,18 +65,10 @@ function plan(spec: DirectorySpec, facts: DirectoryFacts): DirPlan {
       `${spec.path} exists and is a ${facts.type}, not a directory; remove it or choose another path`,
     );
   }
-  if (spec.mode !== undefined && spec.mode !== facts.mode) {
-    p.chmod = true;
-    p.changes.push({ summary: `${spec.path} mode ${facts.mode} → ${spec.mode}` });
-  }
-  if (!sameOwner(spec.owner, facts.owner, facts.uid)) {
-    p.chown = true;
-    p.changes.push({ summary: `${spec.path} owner ${facts.owner} → ${spec.owner}` });
-  }
-  if (!sameOwner(spec.group, facts.group, facts.gid)) {
-    p.chown = true;
-    p.changes.push({ summary: `${spec.path} group ${facts.group} → ${spec.group}` });
-  }
+  const drift = attributeDrift(spec, facts);
+  p.chmod = drift.chmod;
+  p.chown = drift.chown;
+  p.changes.push(...drift.changes);
   return p;
 }
 

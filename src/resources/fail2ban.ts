@@ -10,6 +10,7 @@
  *   what the ufw task declares (the ufw action would add and remove UFW rules behind its back).
  */
 import { z } from "zod";
+import { wholeNumber } from "./common/schema.js";
 import type { Change, ResourceKind } from "../engine/resource.js";
 import { base64Heredoc, shq } from "../engine/shell.js";
 import { contentDiff } from "./common/diffText.js";
@@ -18,22 +19,12 @@ export const DEFAULT_JAIL_FILE = "/etc/fail2ban/jail.d/lockclaw.local";
 export const DEFAULT_JOURNALMATCH =
   "_SYSTEMD_UNIT=ssh.service + _SYSTEMD_UNIT=sshd.service + _COMM=sshd + _COMM=sshd-session";
 
-const int = (what: string, min: number, max: number) =>
-  z.preprocess(
-    (v) => (typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
-    z
-      .number({ error: `${what} must be a whole number` })
-      .int({ error: `${what} must be a whole number` })
-      .min(min, { error: `${what} must be at least ${min}` })
-      .max(max, { error: `${what} must be at most ${max}` }),
-  );
-
 const word = (what: string) =>
   z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: `${what} must be a single word (letters, digits, _ . -)` });
 
 export const fail2banSpec = z.strictObject({
   jail: word("jail").default("sshd"),
-  port: int("port", 1, 65535),
+  port: wholeNumber("port", 1, 65535),
   backend: z
     .enum(["systemd", "auto", "pyinotify", "polling"], {
       error: "backend must be systemd, auto, pyinotify or polling",
@@ -43,9 +34,9 @@ export const fail2banSpec = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_=.+@ -]+$/, { error: "journalmatch must be FIELD=value terms joined by +" })
     .default(DEFAULT_JOURNALMATCH),
-  maxretry: int("maxretry", 1, 100).default(3),
-  findtime: int("findtime", 1, 604800).default(600),
-  bantime: int("bantime", 1, 31536000).default(3600),
+  maxretry: wholeNumber("maxretry", 1, 100).default(3),
+  findtime: wholeNumber("findtime", 1, 604800).default(600),
+  bantime: wholeNumber("bantime", 1, 31536000).default(3600),
   banaction: word("banaction").default("nftables-multiport"),
   banaction_allports: word("banaction_allports").default("nftables-allports"),
   ignoreip: z
@@ -58,7 +49,7 @@ export const fail2banSpec = z.strictObject({
     })
     .default(DEFAULT_JAIL_FILE),
   /** How long apply waits for the jail to answer after the restart. */
-  wait_seconds: int("wait_seconds", 1, 300).default(30),
+  wait_seconds: wholeNumber("wait_seconds", 1, 300).default(30),
 });
 export type Fail2banSpec = z.output<typeof fail2banSpec>;
 

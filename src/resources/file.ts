@@ -7,7 +7,13 @@ import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
 import { shq } from "../engine/shell.js";
 import { contentDiff, redactedDiff } from "./common/diffText.js";
-import { parsePathState, pathProbeScript, sameOwner, sha256, type PathState } from "./common/fileState.js";
+import {
+  parsePathState,
+  pathProbeScript,
+  attributeDrift,
+  sha256,
+  type PathState,
+} from "./common/fileState.js";
 import { atomicWriteSh, chownSh, dirOf } from "./common/fileWrite.js";
 import { absPath, bool, mode, presentAbsent, userName } from "./common/schema.js";
 
@@ -97,18 +103,10 @@ function plan(spec: FileSpec, facts: FileFacts): FilePlan {
       diff: diffOf(before, spec.content),
     });
   }
-  if (spec.mode !== undefined && spec.mode !== facts.mode) {
-    p.chmod = true;
-    p.changes.push({ summary: `${spec.path} mode ${facts.mode} → ${spec.mode}` });
-  }
-  if (!sameOwner(spec.owner, facts.owner, facts.uid)) {
-    p.chown = true;
-    p.changes.push({ summary: `${spec.path} owner ${facts.owner} → ${spec.owner}` });
-  }
-  if (!sameOwner(spec.group, facts.group, facts.gid)) {
-    p.chown = true;
-    p.changes.push({ summary: `${spec.path} group ${facts.group} → ${spec.group}` });
-  }
+  const drift = attributeDrift(spec, facts);
+  p.chmod = drift.chmod;
+  p.chown = drift.chown;
+  p.changes.push(...drift.changes);
   return p;
 }
 

@@ -14,7 +14,7 @@
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
 import { shq } from "../engine/shell.js";
-import { parsePathState, pathProbeScript, sameOwner, type PathState } from "./common/fileState.js";
+import { parsePathState, pathProbeScript, attributeDrift, type PathState } from "./common/fileState.js";
 import { chownSh, dirOf } from "./common/fileWrite.js";
 import { absPath, mode, userName } from "./common/schema.js";
 
@@ -68,18 +68,10 @@ function plan(spec: SecretFileSpec, f: SecretFileFacts): SecretPlan {
     });
     return p;
   }
-  if (f.mode !== spec.mode) {
-    p.chmod = true;
-    p.changes.push({ summary: `${spec.path} mode ${f.mode} → ${spec.mode}` });
-  }
-  if (!sameOwner(spec.owner, f.owner, f.uid)) {
-    p.chown = true;
-    p.changes.push({ summary: `${spec.path} owner ${f.owner} → ${spec.owner}` });
-  }
-  if (!sameOwner(spec.group, f.group, f.gid)) {
-    p.chown = true;
-    p.changes.push({ summary: `${spec.path} group ${f.group} → ${spec.group}` });
-  }
+  const drift = attributeDrift(spec, f);
+  p.chmod = drift.chmod;
+  p.chown = drift.chown;
+  p.changes.push(...drift.changes);
   return p;
 }
 

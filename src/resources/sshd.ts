@@ -12,7 +12,7 @@ import { z } from "zod";
 import type { Change, LockoutGuard, ResourceKind } from "../engine/resource.js";
 import { base64Heredoc, shq } from "../engine/shell.js";
 import { contentDiff } from "./common/diffText.js";
-import { bool } from "./common/schema.js";
+import { bool, wholeNumber } from "./common/schema.js";
 import {
   ALGORITHMS,
   DEFAULT_ALGORITHMS,
@@ -52,16 +52,6 @@ const token = (what: string) =>
     error: `${what} must be a single word (letters, digits, @ . _ - , : * ? ! % / +; no spaces or newlines)`,
   });
 
-const int = (what: string, min: number, max: number) =>
-  z.preprocess(
-    (v) => (typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
-    z
-      .number({ error: `${what} must be a whole number` })
-      .int({ error: `${what} must be a whole number` })
-      .min(min, { error: `${what} must be at least ${min}` })
-      .max(max, { error: `${what} must be at most ${max}` }),
-  );
-
 const algList = (what: string) =>
   z.array(token(what), { error: `${what} must be a list of algorithm names` }).min(1, {
     error: `${what} must not be empty (leave it out to use lockclaw's defaults)`,
@@ -86,11 +76,11 @@ const settingsSpec = z.strictObject(
         }),
       )
       .optional(),
-    MaxAuthTries: int("MaxAuthTries", 1, 100).optional(),
-    ClientAliveInterval: int("ClientAliveInterval", 0, 86400).optional(),
-    ClientAliveCountMax: int("ClientAliveCountMax", 0, 100).optional(),
+    MaxAuthTries: wholeNumber("MaxAuthTries", 1, 100).optional(),
+    ClientAliveInterval: wholeNumber("ClientAliveInterval", 0, 86400).optional(),
+    ClientAliveCountMax: wholeNumber("ClientAliveCountMax", 0, 100).optional(),
     DisableForwarding: bool("DisableForwarding").optional(),
-    LoginGraceTime: int("LoginGraceTime", 0, 3600).optional(),
+    LoginGraceTime: wholeNumber("LoginGraceTime", 0, 3600).optional(),
   },
   {
     error: (i) =>
@@ -101,7 +91,7 @@ const settingsSpec = z.strictObject(
 );
 
 export const sshdSpec = z.strictObject({
-  port: int("port", 1, 65535),
+  port: wholeNumber("port", 1, 65535),
   settings: settingsSpec.default({}),
   kex: algList("kex").optional(),
   ciphers: algList("ciphers").optional(),

@@ -12,9 +12,9 @@ import ssh2, {
   type ConnectConfig,
   type ServerHostKeyAlgorithm,
 } from "ssh2";
-import { ConnectionError, ConnectionLostError } from "../engine/errors.js";
+import { ConnectionError, ConnectionLostError, ExecTimeoutError } from "../engine/errors.js";
 import { shq } from "../engine/shell.js";
-import { ExecTimeoutError } from "./errors.js";
+
 import {
   fingerprint,
   lookupHostKeys,

@@ -1,3 +1,4 @@
+import type { Change } from "../../engine/resource.js";
 /**
  * Probing one filesystem path: what is there, its mode and ownership, its checksum and (for --diff) its
  * content. Shared by file/template, directory, authorized_key and sysctl, so every kind reads the same
@@ -112,4 +113,25 @@ export function sameOwner(
 ): boolean {
   if (want === undefined) return true;
   return /^[0-9]+$/.test(want) ? want === id : want === name;
+}
+
+/** The attribute drift of an existing path: what to chmod/chown, with one change line per attribute. */
+export function attributeDrift(
+  spec: { path: string; mode?: string; owner?: string; group?: string },
+  facts: PathState,
+): { chmod: boolean; chown: boolean; changes: Change[] } {
+  const out = { chmod: false, chown: false, changes: [] as Change[] };
+  if (spec.mode !== undefined && spec.mode !== facts.mode) {
+    out.chmod = true;
+    out.changes.push({ summary: `${spec.path} mode ${facts.mode} → ${spec.mode}` });
+  }
+  if (!sameOwner(spec.owner, facts.owner, facts.uid)) {
+    out.chown = true;
+    out.changes.push({ summary: `${spec.path} owner ${facts.owner} → ${spec.owner}` });
+  }
+  if (!sameOwner(spec.group, facts.group, facts.gid)) {
+    out.chown = true;
+    out.changes.push({ summary: `${spec.path} group ${facts.group} → ${spec.group}` });
+  }
+  return out;
 }

@@ -68,3 +68,14 @@ export const bool = (what: string) =>
 export const presentAbsent = z.enum(["present", "absent"], {
   error: 'state must be "present" or "absent"',
 });
+
+/** A whole number in [min, max]; a numeric string (YAML, template, --var) is read as its number. */
+export const wholeNumber = (what: string, min: number, max: number) =>
+  z.preprocess(
+    (v) => (typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+    z
+      .number({ error: `${what} must be a whole number` })
+      .int({ error: `${what} must be a whole number` })
+      .min(min, { error: `${what} must be at least ${min}` })
+      .max(max, { error: `${what} must be at most ${max}` }),
+  );

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConnectionError, ConnectionLostError } from "../../../src/engine/errors.js";
-import { ExecTimeoutError } from "../../../src/transport/errors.js";
+import { ExecTimeoutError } from "../../../src/engine/errors.js";
 import { connect } from "../../../src/transport/ssh.js";
 import { resolveTarget } from "../../../src/transport/target.js";
 import type { Transport } from "../../../src/transport/types.js";

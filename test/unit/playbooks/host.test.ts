@@ -49,6 +49,7 @@ describe("playbooks/host.yml", () => {
       "authorized_key",
       "template",
       "sysctl",
+      "command", // ufw applies lockclaw's sysctl file, not its own (which resets log_martians)
       "ufw:ensure",
       "sshd",
       "ufw:exact",
