@@ -50,12 +50,12 @@ function print(): void {
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
   console.log(
-    "\nscenario                                  run                    n  median s  SSH execs  changed  exit",
+    "\nscenario                                  run                         n  median s  SSH execs  changed  exit",
   );
   for (const [k, rs] of groups) {
     const [scenario, run] = k.split("|");
     console.log(
-      `${scenario!.padEnd(42)}${run!.padEnd(23)}${String(rs.length).padEnd(3)}${median(
+      `${scenario!.padEnd(42)}${run!.padEnd(28)}${String(rs.length).padEnd(3)}${median(
         rs.map((r) => r.seconds),
       )
         .toFixed(3)
