@@ -1,5 +1,6 @@
 /** `lockclaw provision host|stack <target...>`: apply a playbook. Parsing and printing only; the engine does the work. */
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../engine/errors.js";
 import { builtinPlaybook } from "../engine/paths.js";
@@ -22,6 +23,7 @@ interface ProvisionOptions extends ConnectionOptions {
   skipTags?: string;
   forks: string;
   authorizedKey: string[];
+  bundle?: string;
   rollbackAfter: string;
 }
 
@@ -98,7 +100,11 @@ async function provisionAction(
       "give at least 15 seconds",
     );
   }
-  const overrides: VarOverride[] = [...o.varsFile.flatMap(readVarsFile), ...o.var.map(parseVarArg)];
+  const overrides: VarOverride[] = [
+    ...(o.bundle ? [{ name: "bundle_src", value: resolve(o.bundle), from: { file: "--bundle" } }] : []),
+    ...o.varsFile.flatMap(readVarsFile),
+    ...o.var.map(parseVarArg),
+  ];
   const hosts = await resolveHosts(targets, o);
   const explicitKeys = o.authorizedKey.flatMap((f) => readPublicKeys(f));
   for (const h of hosts) {

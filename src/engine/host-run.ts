@@ -20,6 +20,8 @@ import type { HostStateStore } from "./state.js";
 import type { ConnectionTarget, Transport } from "../transport/types.js";
 import { runScript } from "../transport/script.js";
 import { candidateTargets, connectFirst, type Connector } from "./connect.js";
+import { readFile } from "node:fs/promises";
+import { shq } from "./shell.js";
 
 export interface HostRunOptions {
   check: boolean;
@@ -207,6 +209,31 @@ export class HostRun {
     await this.applyBatch(batch, play.become, true, handlers.length);
   }
 
+  /** Stream each kind's local files to the host (one exec per file, the bytes on stdin, never in a script). */
+  private async upload(batch: Planned[], become: boolean): Promise<void> {
+    for (const p of batch) {
+      for (const u of p.task.kind.uploads?.(p.task.spec, p.facts, p.changes) ?? []) {
+        const data = await readFile(u.local);
+        const dir = u.remote.slice(0, u.remote.lastIndexOf("/")) || "/";
+        const res = await this.transport!.exec(
+          `umask 077 && mkdir -p ${shq(dir)} && cat > ${shq(`${u.remote}.part`)} && mv -f ${shq(`${u.remote}.part`)} ${shq(u.remote)}`,
+          { stdin: data, become },
+        );
+        this.debug(
+          `exec #${this.transport!.execCount}: upload ${u.local} (${data.length} bytes), exit ${res.code}`,
+        );
+        if (res.code !== 0) {
+          throw new ApplyError(
+            p.task.name,
+            `upload ${u.local}`,
+            res.code,
+            this.opt.redactor.text(res.stderr),
+          );
+        }
+      }
+    }
+  }
+
   private applyFragment(p: Planned): string {
     return p.task.kind.apply(p.task.spec, p.facts, p.changes);
   }
@@ -218,6 +245,7 @@ export class HostRun {
     handlerCount = 0,
   ): Promise<void> {
     if (!batch.length) return;
+    await this.upload(batch, become);
     const w = new SectionWriter();
     const parts = batch.map((p) => w.change({ id: p.task.id, script: this.applyFragment(p) }));
     const verify = batch.filter((p) => verifies(p.task.kind, p.task.spec));
@@ -276,6 +304,7 @@ export class HostRun {
     p: Planned,
     guard: NonNullable<ReturnType<NonNullable<PreparedTask["kind"]["guard"]>>>,
   ) {
+    await this.upload([p], play.become);
     const rb = newRollback(p.task.id);
     const w = new SectionWriter();
     const script = w.script([

@@ -3,6 +3,7 @@
  * arguments interpolated, templates rendered, each spec checked by its kind's zod schema. Everything
  * here happens before any connection, so bad input never changes a host.
  */
+import { dirname } from "node:path";
 import { ConfigError } from "./errors.js";
 import type { KindRegistry, Playbook, RawPlay, RawTask } from "./playbook/loader.js";
 import { Redactor } from "./redact.js";
@@ -111,8 +112,6 @@ function preparePlay(
       );
       args = { ...args, content };
     }
-    const spec = pb.source.validate(kind.spec, args, [...task.keyPath, task.kind]);
-    if (kind.secrets) options.redactor.add(kind.secrets(spec));
     let skippedByWhen = false;
     if (task.when) {
       const negate = task.when.startsWith("!");
@@ -126,6 +125,16 @@ function preparePlay(
       }
       skippedByWhen = truthy(vars[name]) === negate;
     }
+    let spec = pb.source.validate(kind.spec, args, [...task.keyPath, task.kind]);
+    // a skipped task's local inputs (e.g. a bundle directory not given) are not looked at
+    if (kind.prepareLocal && !skippedByWhen) {
+      try {
+        spec = kind.prepareLocal(spec, { playbookDir: dirname(pb.file) });
+      } catch (err) {
+        throw new ConfigError((err as Error).message, where, "check the local path", { cause: err });
+      }
+    }
+    if (kind.secrets) options.redactor.add(kind.secrets(spec));
     return {
       id: `${idPrefix}${task.index}`,
       name: task.name,

@@ -37,6 +37,20 @@ export interface LockoutGuard {
   restore: string;
 }
 
+/** A local file streamed to the host before apply (large payloads never go through the batched script). */
+export interface Upload {
+  /** Path on the control machine. */
+  local: string;
+  /** Where it lands on the host (root-owned, 0600); apply() moves it into place. */
+  remote: string;
+}
+
+/** What a kind may use while it is prepared on the control machine, before anything connects. */
+export interface LocalContext {
+  /** Directory of the playbook file: relative local paths are taken from there. */
+  playbookDir: string;
+}
+
 export interface ResourceContext {
   /** true under --check: apply() is never called, but diff() may phrase changes as "would …". */
   check: boolean;
@@ -63,6 +77,13 @@ export interface ResourceKind<Spec = unknown, Facts = unknown> {
    * when this particular spec cannot cut access (e.g. ufw in `ensure` mode only adds rules).
    */
   guard?(spec: Spec): LockoutGuard | undefined;
+  /**
+   * Runs on the control machine after validation, before anything connects: may read local files
+   * (e.g. hash what `copy` will upload) and return the spec completed with what it found.
+   */
+  prepareLocal?(spec: Spec, ctx: LocalContext): Spec;
+  /** Local files to stream to the host before apply(), one exec each, on the channel's stdin. */
+  uploads?(spec: Spec, facts: Facts, changes: Change[]): Upload[];
   /** Values inside the spec that are secret; the reporters redact them everywhere. */
   secrets?(spec: Spec): string[];
   /** Whether diff() must be empty after apply (false for `command`, whose guard is the check). */

@@ -166,9 +166,11 @@ export function dockerRootlessApplySh(spec: DockerRootlessSpec, restart: boolean
     `if [ "$(${sctl} show -p LoadState --value docker.service 2>/dev/null)" != loaded ]; then`,
     `  lc_tool=; for lc_c in ${tools.map(shq).join(" ")}; do if [ -x "$lc_c" ] || [ -f "$lc_c" ]; then lc_tool=$lc_c; break; fi; done`,
     `  [ -n "$lc_tool" ] || ${fail(`dockerd-rootless-setuptool.sh not found (looked in ${tools.join(", ")}); install docker.io or docker-ce-rootless-extras`)}`,
-    // Debian's copy stops at its last step ("contrib/docker: not found") AFTER writing the unit: tolerated
-    // when the unit exists; anything else fails with the tool's own output
-    `  if ! lc_out=$(cd "$lc_home" && ${as} PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin sh "$lc_tool" install 2>&1 </dev/null); then`,
+    // The tool looks up dockerd-rootless.sh on PATH and refuses to run without it; Debian ships it next to
+    // the tool, off PATH, so the tool's own dir goes first (it also becomes the unit's ExecStart dir).
+    // Debian's copy then stops at its last step ("contrib/docker: not found") AFTER writing the unit:
+    // tolerated when the unit exists; anything else fails with the tool's own output
+    `  if ! lc_out=$(cd "$lc_home" && ${as} PATH="\${lc_tool%/*}":/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin sh "$lc_tool" install 2>&1 </dev/null); then`,
     `    if [ ! -f "$lc_home/.config/systemd/user/docker.service" ]; then printf '%s\\n' "$lc_out" | tail -n 20 >&2; ${fail("dockerd-rootless-setuptool.sh install failed")}; fi`,
     `  fi`,
     `fi`,

@@ -5,6 +5,7 @@
 import type { AnyResourceKind } from "../engine/resource.js";
 import { authorizedKeyKind } from "./authorized_key.js";
 import { commandKind } from "./command.js";
+import { copyKind } from "./copy.js";
 import { directoryKind } from "./directory.js";
 import { fileKind } from "./file.js";
 import { packageKind } from "./package.js";
@@ -31,6 +32,7 @@ export const resourceKinds: Record<string, AnyResourceKind> = {
   service: serviceKind,
   sysctl: sysctlKind,
   command: commandKind,
+  copy: copyKind,
   // hardening kinds
   sshd: sshdKind,
   ufw: ufwKind,

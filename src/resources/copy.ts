@@ -1,0 +1,135 @@
+/**
+ * `copy`: files from the control machine to the host — one file, or every regular file of a directory
+ * (an air-gapped bundle of .deb packages or image tarballs). Large bytes never go through the batched
+ * script: the engine streams each changed file on its own exec's stdin to a root-only staging path, and
+ * apply() installs it with its mode and owner. Unchanged files (same sha256) are not sent again.
+ */
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { basename, isAbsolute, join, resolve } from "node:path";
+import { z } from "zod";
+import type { Change, ResourceKind, Upload } from "../engine/resource.js";
+import { shq } from "../engine/shell.js";
+import { attributeDrift, parsePathState, pathProbeScript, type PathState } from "./common/fileState.js";
+import { chownSh } from "./common/fileWrite.js";
+import { parseKeyValues } from "../engine/resource.js";
+import { absPath, mode, singleLine, userName } from "./common/schema.js";
+
+const STAGING = "/var/lib/lockclaw/uploads";
+
+const entrySpec = z.strictObject({ local: z.string(), dest: absPath, sha256: z.string(), size: z.number() });
+
+export const copySpec = z.strictObject({
+  /** A local file or directory; relative to the playbook's directory. */
+  src: singleLine("src"),
+  /** The destination file (src is a file) or directory (src is a directory). */
+  path: absPath,
+  mode: mode.default("0644"),
+  owner: userName("owner").optional(),
+  group: userName("group").optional(),
+  /** Filled on the control machine before connecting: what will be sent. */
+  entries: z.array(entrySpec).optional(),
+});
+export type CopySpec = z.output<typeof copySpec>;
+type Entry = z.output<typeof entrySpec>;
+export type CopyFacts = PathState[];
+
+function sha256File(file: string): string {
+  return createHash("sha256").update(readFileSync(file)).digest("hex");
+}
+
+/** What src stands for, file by file, hashed locally. */
+export function localEntries(spec: CopySpec, playbookDir: string): Entry[] {
+  const src = isAbsolute(spec.src) ? spec.src : resolve(playbookDir, spec.src);
+  let st;
+  try {
+    st = statSync(src);
+  } catch {
+    throw new Error(`copy: ${src} does not exist on this machine`);
+  }
+  const files = st.isDirectory()
+    ? readdirSync(src)
+        .filter((f) => statSync(join(src, f)).isFile())
+        .sort()
+        .map((f) => ({ local: join(src, f), dest: `${spec.path}/${f}` }))
+    : [{ local: src, dest: spec.path }];
+  if (files.length === 0) throw new Error(`copy: ${src} holds no regular file to copy`);
+  return files.map((f) => ({ ...f, sha256: sha256File(f.local), size: statSync(f.local).size }));
+}
+
+const entriesOf = (spec: CopySpec): Entry[] => {
+  if (!spec.entries) throw new Error(`copy ${spec.src}: not prepared on the control machine (engine bug)`);
+  return spec.entries;
+};
+
+interface EntryPlan {
+  entry: Entry;
+  send: boolean;
+  chmod: boolean;
+  chown: boolean;
+  changes: Change[];
+}
+
+function plan(spec: CopySpec, facts: CopyFacts): EntryPlan[] {
+  return entriesOf(spec).map((entry, i) => {
+    const f = facts[i]!;
+    if (f.type !== "file" || f.sha256 !== entry.sha256) {
+      const what = f.type === "absent" ? "send" : f.type === "file" ? "replace" : `replace the ${f.type} at`;
+      return {
+        entry,
+        send: true,
+        chmod: true,
+        chown: true,
+        changes: [{ summary: `${what} ${entry.dest} (${entry.size} bytes from ${basename(entry.local)})` }],
+      };
+    }
+    const drift = attributeDrift({ ...spec, path: entry.dest }, f);
+    return { entry, send: false, ...drift };
+  });
+}
+
+const staged = (e: Entry) => `${STAGING}/${e.sha256}`;
+
+export const copyKind: ResourceKind<CopySpec, CopyFacts> = {
+  name: "copy",
+  spec: copySpec,
+  verifiable: true,
+  describe: (spec) => `copy ${spec.src} → ${spec.path}`,
+  prepareLocal: (spec, ctx) => ({ ...spec, entries: localEntries(spec, ctx.playbookDir) }),
+  probe(spec) {
+    const entries = entriesOf(spec);
+    return {
+      script: entries.map((e, i) => pathProbeScript(e.dest, `f${i}.`, { checksum: true })).join("\n"),
+      parse: (stdout) => {
+        const kv = parseKeyValues(stdout);
+        return entries.map((_, i) => parsePathState(kv, `f${i}.`));
+      },
+    };
+  },
+  diff: (spec, facts) => plan(spec, facts).flatMap((p) => p.changes),
+  uploads: (spec, facts): Upload[] =>
+    plan(spec, facts)
+      .filter((p) => p.send)
+      .map((p) => ({ local: p.entry.local, remote: staged(p.entry) })),
+  apply(spec, facts) {
+    const lines: string[] = [];
+    for (const p of plan(spec, facts)) {
+      const dest = shq(p.entry.dest);
+      if (p.send) {
+        // the staged bytes are checked again on the host before they replace anything
+        lines.push(
+          `[ "$(sha256sum < ${shq(staged(p.entry))} | cut -d' ' -f1)" = ${p.entry.sha256} ] || { echo ${shq(`copy: ${p.entry.dest}: upload corrupted`)} >&2; exit 1; }`,
+          `mkdir -p -- "$(dirname -- ${dest})"`,
+          `install -m ${spec.mode} -- ${shq(staged(p.entry))} ${dest}.lockclaw-new`,
+          chownSh(`${dest}.lockclaw-new`, spec.owner, spec.group),
+          `mv -f -- ${dest}.lockclaw-new ${dest}`,
+          `rm -f -- ${shq(staged(p.entry))}`,
+        );
+      } else {
+        if (p.chmod) lines.push(`chmod ${spec.mode} -- ${dest}`);
+        if (p.chown) lines.push(chownSh(dest, spec.owner, spec.group));
+      }
+    }
+    return lines.filter(Boolean).join("\n");
+  },
+};
