@@ -48,6 +48,9 @@ export class HostRun {
   private extraExecs = 0;
   private readonly counts = { ok: 0, changed: 0, failed: 0, skipped: 0 };
   private readonly started = Date.now();
+  /** Tasks whose change landed on the host (for the handlers of a run that fails later). */
+  private readonly applied = new Set<string>();
+  private readonly handlersReached = new Set<string>();
 
   constructor(
     private readonly target: ConnectionTarget,
@@ -195,18 +198,39 @@ export class HostRun {
   /** Split into segments: each guarded change alone, everything between them batched. */
   private async apply(play: PreparedPlay, changed: Planned[], handlers: Planned[]): Promise<void> {
     let batch: Planned[] = [];
-    for (const p of changed) {
-      const guard = p.task.kind.guard?.(p.task.spec);
-      if (!guard) {
-        batch.push(p);
-        continue;
+    try {
+      for (const p of changed) {
+        const guard = p.task.kind.guard?.(p.task.spec);
+        if (!guard) {
+          batch.push(p);
+          continue;
+        }
+        await this.applyBatch(batch, play.become, false);
+        batch = [];
+        await this.applyGuarded(play, p, guard);
       }
-      await this.applyBatch(batch, play.become, false);
-      batch = [];
-      await this.applyGuarded(play, p, guard);
+      batch.push(...handlers);
+      await this.applyBatch(batch, play.become, true, handlers.length);
+    } catch (err) {
+      await this.forceHandlers(play, changed, handlers);
+      throw err;
     }
-    batch.push(...handlers);
-    await this.applyBatch(batch, play.become, true, handlers.length);
+  }
+
+  /**
+   * A later task failed: the changes that did land still get their handlers (as Ansible's
+   * --force-handlers), since a re-run would see those tasks unchanged and never notify them again.
+   */
+  private async forceHandlers(play: PreparedPlay, changed: Planned[], handlers: Planned[]): Promise<void> {
+    const landed = changed.filter((p) => this.applied.has(p.task.id));
+    const due = handlers.filter(
+      (h) => !this.handlersReached.has(h.task.id) && landed.some((p) => p.task.notify.includes(h.task.name)),
+    );
+    if (!due.length) return;
+    this.warn(
+      `a task failed; running the handlers of the changes that were applied: ${due.map((h) => h.task.name).join(", ")}`,
+    );
+    await this.applyBatch(due, play.become, true, due.length).catch(() => undefined);
   }
 
   /** Stream each kind's local files to the host (one exec per file, the bytes on stdin, never in a script). */
@@ -259,9 +283,13 @@ export class HostRun {
     );
     const sections = w.parse(res.stdout);
     const firstHandler = batch.length - handlerCount;
+    // the script stops at the first failing change; verification sections come after all changes,
+    // so they exist only when every change succeeded
+    const failedAt = batch.findIndex((p) => sections.get(p.task.id)?.rc !== 0);
     let failed: Error | undefined;
     batch.forEach((p, i) => {
       const isHandler = i >= firstHandler;
+      if (sections.has(p.task.id) && isHandler) this.handlersReached.add(p.task.id);
       if (failed) {
         this.result(p.task, "skipped", [], isHandler, "not run: an earlier task failed");
         return;
@@ -269,7 +297,7 @@ export class HostRun {
       const s = sections.get(p.task.id);
       const { output, warnings } = extractWarnings(s?.output ?? "");
       warnings.forEach((m) => this.warn(`${p.task.name}: ${m}`));
-      if (!s || s.rc !== 0) {
+      if (i === failedAt) {
         failed = new ApplyError(
           p.task.name,
           p.task.kind.describe(p.task.spec),
@@ -279,7 +307,8 @@ export class HostRun {
         this.result(p.task, "failed", p.changes, isHandler, failed.message);
         return;
       }
-      const drift = this.verifyDrift(p, sections.get(`v-${p.task.id}`)?.output);
+      this.applied.add(p.task.id);
+      const drift = failedAt < 0 ? this.verifyDrift(p, sections.get(`v-${p.task.id}`)?.output) : undefined;
       if (drift) {
         failed = new ApplyError(p.task.name, "verify", 0, `still differs after apply: ${drift}`);
         this.result(p.task, "failed", p.changes, isHandler, failed.message);
@@ -378,6 +407,7 @@ export class HostRun {
       phase: "confirmed",
       detail: proof.detail,
     });
+    this.applied.add(p.task.id);
     this.result(p.task, "changed", p.changes);
   }
 

@@ -177,6 +177,8 @@ export function dockerRootlessApplySh(spec: DockerRootlessSpec, restart: boolean
     `${sctl} daemon-reload`,
     `${sctl} enable docker.service >/dev/null 2>&1 || ${sctl} enable docker.service`,
     restart ? `${sctl} restart docker.service` : `${sctl} start docker.service`,
+    // without the client the poll below could only time out: say what is missing at once
+    `command -v docker >/dev/null 2>&1 || ${fail("the docker client is not installed (Debian 13 ships it in docker-cli, which docker.io only recommends)")}`,
     // first start can take ~10 s: poll docker info with a deadline
     `lc_i=0; while :; do`,
     `  lc_sec=$(cd "$lc_home" && ${as} docker info --format ${shq(INFO_FORMAT)} 2>/dev/null) || lc_sec=`,

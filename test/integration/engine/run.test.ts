@@ -184,4 +184,37 @@ describe("engine over a real sshd", () => {
       await other.stop();
     }
   }, 60_000);
+
+  it("blames the task that failed, keeps the earlier change, and still runs its handler", async () => {
+    const root = join(work, "partial");
+    const pb = join(work, "partial.yml");
+    writeFileSync(
+      pb,
+      `vars: { root: /tmp/x }
+tasks:
+  - name: config
+    directory: { path: "{{root}}" }
+    notify: reload
+  - name: broken
+    command: { cmd: "echo boom >&2; false" }
+handlers:
+  - name: reload
+    command: { cmd: "touch {{root}}/reloaded" }
+`,
+    );
+    const o = options(root, { playbookFile: pb, overrides: [parseVarArg(`root=${root}`)] });
+    const r = await runPlaybook(o);
+    expect(r.exitCode).toBe(1);
+    expect(results(o.events)).toEqual([
+      "changed:config",
+      "failed:broken",
+      "skipped:handler:reload",
+      "changed:handler:reload",
+    ]);
+    const failed = o.events.find((e) => e.type === "task-result" && e.status === "failed") as {
+      error: string;
+    };
+    expect(failed.error).toContain("boom");
+    expect(existsSync(join(root, "reloaded"))).toBe(true);
+  });
 });

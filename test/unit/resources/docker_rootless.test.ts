@@ -141,6 +141,16 @@ describe("docker_rootless apply script", () => {
     expect(sh).toMatch(/-gt 30 \]/);
     expect(sh).toContain("name=rootless");
   });
+  it("puts the setup tool's own dir first on PATH (it requires dockerd-rootless.sh there; Debian keeps it in contrib/)", () => {
+    expect(sh).toContain('PATH="${lc_tool%/*}":/usr/local/bin:');
+    const r = runSh(
+      `lc_tool=/usr/share/docker.io/contrib/dockerd-rootless-setuptool.sh; printf '%s\\n' "\${lc_tool%/*}"`,
+    );
+    expect(r.stdout.trim()).toBe("/usr/share/docker.io/contrib");
+  });
+  it("fails at once, naming the package, when the docker client is missing (Debian 13: docker-cli)", () => {
+    expect(sh).toMatch(/command -v docker >\/dev\/null 2>&1 \|\| \{ echo .*docker-cli/);
+  });
   it("allocates a subordinate range above every existing one", () => {
     // the allocation pipeline, run on sample files
     const r = runSh(
