@@ -1,16 +1,16 @@
 /** `lockclaw audit <target...>`: read the live host and check every hardened value (SPEC §8). */
 import type { Command } from "commander";
-import { auditHost, expectedFromHostVars, type AuditCheck } from "../audit/index.js";
+import { auditAll, expectedFromHostVars, type AuditCheck, type DockerAuditExpected } from "../audit/index.js";
 import { builtinVars } from "../engine/builtins.js";
 import { candidateTargets, connectFirst } from "../engine/connect.js";
-import { ExitCode, LockclawError } from "../engine/errors.js";
+import { ConfigError, ExitCode, LockclawError } from "../engine/errors.js";
 import { builtinPlaybook } from "../engine/paths.js";
 import { loadPlaybook } from "../engine/playbook/loader.js";
 import { resolvePlayVars, resolveReconnect } from "../engine/prepare.js";
 import { Redactor } from "../engine/redact.js";
 import { mapLimit } from "../engine/run.js";
 import { HostStateStore } from "../engine/state.js";
-import { parseVarArg, readVarsFile } from "../engine/vars.js";
+import { parseVarArg, readVarsFile, type VarOverride, type Vars } from "../engine/vars.js";
 import { resourceKinds } from "../resources/index.js";
 import { connect } from "../transport/ssh.js";
 import type { CommandResult } from "./main.js";
@@ -52,16 +52,48 @@ export function registerAuditCommand(program: Command, done: (r: Promise<Command
   addConnectionOptions(cmd).action((targets: string[], o: AuditOptions) => done(auditAction(targets, o)));
 }
 
+/** The stack playbook's values for this host (its user, project and directory), with the same overrides. */
+function stackVarsFor(overrides: VarOverride[]): Vars {
+  const stack = loadPlaybook(builtinPlaybook("stack"), resourceKinds);
+  const play = stack.plays[0]!;
+  // audit's --var may name host variables too: only the stack's own apply here
+  overrides = overrides.filter((o) => o.name in play.vars);
+  return resolvePlayVars(stack, stack.plays[0]!, {
+    overrides,
+    builtins: builtinVars(),
+    redactor: new Redactor(),
+  });
+}
+
+function dockerExpected(hostVars: Vars, stack: Vars): DockerAuditExpected {
+  return {
+    user: String(hostVars.deploy_user),
+    project: String(stack.stack_project),
+    stackDir: String(stack.stack_dir),
+  };
+}
+
 async function auditAction(targets: string[], o: AuditOptions): Promise<CommandResult> {
   const playbook = loadPlaybook(o.playbook ?? builtinPlaybook("host"), resourceKinds);
   const overrides = [...o.varsFile.flatMap(readVarsFile), ...o.var.map(parseVarArg)];
   const hosts = await resolveHosts(targets, o);
+  const stackVars = (hostVars: VarOverride[]) => stackVarsFor([...hostVars, ...overrides]);
+  const known = new Set([...Object.keys(playbook.plays[0]!.vars), ...Object.keys(stackVars([]))]);
+  for (const o of overrides) {
+    if (!known.has(o.name)) {
+      throw new ConfigError(
+        `unknown variable '${o.name}'`,
+        o.from,
+        `audit knows the host and stack playbooks' variables: ${[...known].sort().join(", ")}`,
+      );
+    }
+  }
   const state = new HostStateStore();
   const results = await mapLimit(hosts, 10, async (h): Promise<HostAudit> => {
     // only the variables matter here: the tasks (and their inputs, like the operator's key) are not needed
     const play = playbook.plays[0]!;
     const vars = resolvePlayVars(playbook, play, {
-      overrides: [...h.vars, ...overrides],
+      overrides: [...h.vars, ...overrides].filter((o) => o.name in play.vars),
       builtins: { ...builtinVars(), login_user: h.target.user },
       redactor: new Redactor(),
     });
@@ -77,7 +109,10 @@ async function auditAction(targets: string[], o: AuditOptions): Promise<CommandR
       return { host: h.target.name, checks: [], unreachable: true, error: (err as Error).message };
     }
     try {
-      return { host: h.target.name, checks: await auditHost(transport, expected) };
+      return {
+        host: h.target.name,
+        checks: await auditAll(transport, expected, dockerExpected(vars, stackVars(h.vars))),
+      };
     } catch (err) {
       return {
         host: h.target.name,

@@ -1,0 +1,137 @@
+/**
+ * The audit's Docker part (SPEC §8): rootless Docker active for the deploy user, no rootful dockerd,
+ * and every container of the stack with no capability (CapEff 0), NoNewPrivs 1, a read-only root where
+ * compose asked for one, running and healthy, and no secret value in its environment or command line.
+ * Secret values are compared ON THE HOST; only the name of an exposed secret file comes back.
+ */
+import { shq } from "../engine/shell.js";
+import type { AuditCheck } from "./host.js";
+
+export interface DockerAuditExpected {
+  user: string;
+  /** compose project whose containers are checked */
+  project: string;
+  /** directory holding the stack's `secrets/` */
+  stackDir: string;
+}
+
+const M = "@@lockclaw-docker";
+
+/** Read-only sh, run as root. */
+export function dockerAuditScript(e: DockerAuditExpected): string {
+  const u = shq(e.user);
+  const as = `runuser -u ${u} -- env XDG_RUNTIME_DIR=/run/user/$lc_uid DOCKER_HOST=unix:///run/user/$lc_uid/docker.sock`;
+  // one line per container: name, pid, status, health, privileged, read-only root, cap_drop, security_opt
+  const fmt =
+    "{{.Name}}|{{.State.Pid}}|{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}|" +
+    "{{.HostConfig.Privileged}}|{{.HostConfig.ReadonlyRootfs}}|{{json .HostConfig.CapDrop}}|{{json .HostConfig.SecurityOpt}}";
+  return [
+    `echo '${M} installed'; command -v dockerd >/dev/null 2>&1 && echo yes || echo no`,
+    `echo '${M} rootful'; systemctl is-active docker.service docker.socket 2>/dev/null | tr '\\n' ' '; echo; pgrep -u 0 -x dockerd | wc -l`,
+    `lc_uid=$(id -u -- ${u} 2>/dev/null || echo 0)`,
+    `echo '${M} info'; ${as} docker info --format '{{json .SecurityOptions}}' 2>&1`,
+    `echo '${M} containers'`,
+    `for lc_c in $(${as} docker ps -aq --filter label=com.docker.compose.project=${shq(e.project)} 2>/dev/null); do`,
+    `  lc_line=$(${as} docker inspect --format ${shq(fmt)} "$lc_c")`,
+    `  lc_pid=$(echo "$lc_line" | cut -d'|' -f2)`,
+    // CapEff and NoNewPrivs of the container's main process, as the kernel sees it
+    `  lc_st=$(grep -E '^(CapEff|NoNewPrivs):' "/proc/$lc_pid/status" 2>/dev/null | tr -s '\\t ' ' ' | tr '\\n' ' ')`,
+    `  echo "$lc_line|$lc_st"`,
+    `done`,
+    `echo '${M} exposed'`,
+    `lc_sd=${shq(`${e.stackDir}/secrets`)}`,
+    `if [ -d "$lc_sd" ]; then`,
+    `  for lc_c in $(${as} docker ps -aq --filter label=com.docker.compose.project=${shq(e.project)} 2>/dev/null); do`,
+    `    lc_view=$(${as} docker inspect --format '{{json .Config.Env}}{{json .Config.Cmd}}{{json .Config.Entrypoint}}{{json .Args}}{{json .Path}}' "$lc_c")`,
+    `    for lc_f in "$lc_sd"/*; do`,
+    `      [ -f "$lc_f" ] || continue`,
+    // KEY=value files: each value; other files: the whole (single-line) content
+    `      case "$lc_f" in *.env) lc_vals=$(sed -n 's/^[A-Za-z_][A-Za-z0-9_]*=//p' "$lc_f") ;; *) lc_vals=$(cat "$lc_f") ;; esac`,
+    `      echo "$lc_vals" | while IFS= read -r lc_v; do`,
+    `        [ "\${#lc_v}" -ge 8 ] || continue`,
+    `        case "$lc_view" in *"$lc_v"*) echo "$(${as} docker inspect --format '{{.Name}}' "$lc_c") $(basename "$lc_f")" ;; esac`,
+    `      done`,
+    `    done`,
+    `  done`,
+    `fi`,
+    `echo '${M} end'`,
+  ].join("\n");
+}
+
+function sections(stdout: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let cur: string[] | undefined;
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith(`${M} `)) out.set(line.slice(M.length + 1), (cur = []));
+    else if (cur && line.trim()) cur.push(line);
+  }
+  return out;
+}
+
+export function evaluateDockerAudit(stdout: string, e: DockerAuditExpected): AuditCheck[] {
+  const s = sections(stdout);
+  if (!s.has("end"))
+    return [{ id: "docker.probe", title: "docker audit ran", pass: false, evidence: "no output" }];
+  if (s.get("installed")?.[0] !== "yes") {
+    return [
+      {
+        id: "docker.installed",
+        title: "Docker (stack not provisioned)",
+        pass: true,
+        evidence: "dockerd not installed",
+      },
+    ];
+  }
+  const checks: AuditCheck[] = [];
+  const [active = "", roots = "0"] = s.get("rootful") ?? [];
+  const rootfulOff = !/\bactive\b/.test(active.replace(/inactive/g, "")) && roots.trim() === "0";
+  checks.push({
+    id: "docker.rootful",
+    title: "no rootful dockerd",
+    pass: rootfulOff,
+    evidence: `docker.service/socket: ${active.trim() || "unknown"}; root dockerd processes: ${roots.trim()}`,
+  });
+  const info = (s.get("info") ?? []).join(" ");
+  checks.push({
+    id: "docker.rootless",
+    title: `rootless Docker active for ${e.user}`,
+    pass: info.includes("name=rootless"),
+    evidence: info || "no answer",
+  });
+  for (const line of s.get("containers") ?? []) {
+    const [name = "?", , status, health, privileged, readonly, capDrop, secOpt, st = ""] = line.split("|");
+    const n = name.replace(/^\//, "");
+    const capEff = /CapEff: ([0-9a-f]+)/.exec(st)?.[1];
+    const nnp = /NoNewPrivs: (\d)/.exec(st)?.[1];
+    checks.push({
+      id: `container.${n}.running`,
+      title: `${n} running and healthy`,
+      pass: status === "running" && (health === "healthy" || health === "none"),
+      evidence: `${status}, health ${health}`,
+    });
+    checks.push({
+      id: `container.${n}.caps`,
+      title: `${n} has no capability (cap_drop ALL, CapEff 0)`,
+      pass:
+        (capDrop ?? "").includes('"ALL"') &&
+        capEff !== undefined &&
+        /^0+$/.test(capEff) &&
+        privileged === "false",
+      evidence: `CapDrop ${capDrop}, CapEff ${capEff ?? "unknown"}, privileged ${privileged}`,
+    });
+    checks.push({
+      id: `container.${n}.nnp`,
+      title: `${n} runs with no-new-privileges`,
+      pass: (secOpt ?? "").includes("no-new-privileges") && nnp === "1",
+      evidence: `SecurityOpt ${secOpt}, NoNewPrivs ${nnp ?? "unknown"}, read-only root ${readonly}`,
+    });
+  }
+  const exposed = s.get("exposed") ?? [];
+  checks.push({
+    id: "containers.secrets",
+    title: "no secret value in any container's environment or command line",
+    pass: exposed.length === 0,
+    evidence: exposed.length ? `exposed: ${exposed.join("; ")}` : "none found",
+  });
+  return checks;
+}
