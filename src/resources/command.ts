@@ -11,7 +11,7 @@
  * keep secrets out of them.
  */
 import { z } from "zod";
-import type { Change, ResourceKind } from "../engine/resource.js";
+import { parseKeyValues, type Change, type ResourceKind } from "../engine/resource.js";
 import { base64Heredoc, shq } from "../engine/shell.js";
 import { absPath, userName } from "./common/schema.js";
 
@@ -99,11 +99,7 @@ export const commandKind: ResourceKind<CommandSpec, CommandFacts> = {
     return {
       script: lines.join("\n"),
       parse(stdout) {
-        const kv = new Map<string, string>();
-        for (const line of stdout.split("\n")) {
-          const i = line.indexOf("=");
-          if (i > 0) kv.set(line.slice(0, i), line.slice(i + 1).trim());
-        }
+        const kv = new Map([...parseKeyValues(stdout)].map(([k, v]) => [k, v.trim()]));
         if (kv.get("command") !== "1") throw new Error("command probe printed no command=1 line");
         const need = (key: string) => {
           const v = kv.get(key);

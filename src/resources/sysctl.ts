@@ -10,7 +10,7 @@
  * Writability is `[ -w /proc/sys/… ]`: false on a read-only /proc/sys and on 0444 keys, even for root.
  */
 import { z } from "zod";
-import type { Change, ResourceKind } from "../engine/resource.js";
+import { parseKeyValues, type Change, type ResourceKind } from "../engine/resource.js";
 import { shq } from "../engine/shell.js";
 import { contentDiff } from "./common/diffText.js";
 import { parsePathState, pathProbeScript, sha256, type PathState } from "./common/fileState.js";
@@ -127,11 +127,7 @@ export const sysctlKind: ResourceKind<SysctlSpec, SysctlFacts> = {
     return {
       script: lines.join("\n"),
       parse(stdout) {
-        const kv = new Map<string, string>();
-        for (const line of stdout.split("\n")) {
-          const i = line.indexOf("=");
-          if (i > 0) kv.set(line.slice(0, i), line.slice(i + 1));
-        }
+        const kv = parseKeyValues(stdout);
         const keys: SysctlFacts["keys"] = {};
         for (const key of Object.keys(spec.settings)) {
           const raw = kv.get(`key.${key}`);
