@@ -68,6 +68,10 @@ export function registerProvisionCommands(program: Command, done: (r: Promise<Co
       .option("--skip-tags <tags>", "skip tasks with one of these tags (comma-separated)")
       .option("-f, --forks <n>", "hosts worked on at once", "10")
       .option(
+        "--bundle <dir>",
+        "air-gapped install: send this directory's image tarballs instead of pulling (sets bundle_src)",
+      )
+      .option(
         "--authorized-key <file>",
         "public key(s) for the deploy user (default: the public half of the login key)",
         collect,

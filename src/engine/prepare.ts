@@ -52,8 +52,9 @@ export function resolvePlayVars(pb: Playbook, play: RawPlay, options: PrepareOpt
   const vars = resolveVars({
     defaults: play.vars,
     locateDefault: (name) => pb.source.locate([...play.keyPath, "vars", name]),
-    // a vars file or inventory may carry variables for other plays; --var must name a known one
-    overrides: options.overrides.filter((o) => o.name in play.vars || o.from.file === "--var"),
+    // a run may chain plays (docker.yml + stack.yml): each takes the variables it declares; a name
+    // that no play of the run declares is refused in prepareRun, before anything connects
+    overrides: options.overrides.filter((o) => o.name in play.vars),
     builtins: options.builtins,
     multiline: play.multilineVars,
   });

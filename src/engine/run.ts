@@ -2,10 +2,10 @@
  * A whole run: load and validate everything for every host first (bad input changes nothing anywhere),
  * then run the hosts with bounded parallelism, each on its own connection, and sum up the recap.
  */
-import { ExitCode } from "./errors.js";
+import { ConfigError, ExitCode } from "./errors.js";
 import type { EventSink, HostRecap } from "./events.js";
 import { HostRun } from "./host-run.js";
-import { loadPlaybook, type KindRegistry } from "./playbook/loader.js";
+import { loadPlaybook, type KindRegistry, type Playbook } from "./playbook/loader.js";
 import { preparePlaybook, type PreparedPlay } from "./prepare.js";
 import { Redactor } from "./redact.js";
 import { HostStateStore } from "./state.js";
@@ -60,6 +60,7 @@ export function prepareRun(opts: RunOptions): {
 } {
   const redactor = opts.redactor ?? new Redactor();
   const playbooks = playbookFiles(opts).map((f) => loadPlaybook(f, opts.kinds));
+  rejectUnknownVars(playbooks, opts.overrides);
   const perHost = opts.hosts.map((entry) => ({
     entry,
     plays: playbooks.flatMap((playbook) =>
@@ -102,6 +103,20 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   const exitCode = exitCodeFor(recaps);
   emit({ type: "recap", hosts: recaps, exitCode, durationMs: Date.now() - started });
   return { hosts: recaps, exitCode };
+}
+
+/** --var and vars-file names must be declared by at least one play of the run (a typo must not pass silently). */
+function rejectUnknownVars(playbooks: Playbook[], overrides: VarOverride[]): void {
+  const declared = new Set(playbooks.flatMap((pb) => pb.plays.flatMap((p) => Object.keys(p.vars))));
+  for (const o of overrides) {
+    if (!declared.has(o.name)) {
+      throw new ConfigError(
+        `unknown variable '${o.name}'`,
+        o.from,
+        `the playbook declares: ${[...declared].sort().join(", ") || "(none)"}`,
+      );
+    }
+  }
 }
 
 const playbookFiles = (o: RunOptions): string[] =>

@@ -12,7 +12,8 @@ import type { ConnectionTarget } from "../transport/types.js";
 import { LabError } from "./errors.js";
 import { generateHostKeys, generateLoginKey, writeKnownHosts } from "./keys.js";
 import { pidAlive, withLock } from "./lock.js";
-import { configureHostSide, hostSubnetsInUse, removeLink, waitForLink } from "./network.js";
+import { configureHostSide, hostSubnetsInUse, linkExists, removeLink, waitForLink } from "./network.js";
+import { releaseSubnet, reserveSubnet } from "./registry.js";
 import { defaultLabDir, machinePaths, machinesDir, validateMachineName, vethName } from "./paths.js";
 import { childrenOf, isNspawnOf, mountsUnder, nspawnsUnder, waitExit } from "./procs.js";
 import { ensureRootfs } from "./rootfs.js";
@@ -91,34 +92,48 @@ export async function labUp(options: LabUpOptions): Promise<LabMachine> {
   const rootfs = await ensureRootfs({ labDir, distro, storePackages: storePackages(options.playbooks), log });
 
   // Reserve the name and a subnet under a lock, so parallel `up`s get distinct /24s.
-  const state = await withLock(join(labDir, "machines.lock"), async () => {
-    const existing = await readState(labDir, name);
-    if (existing) {
-      const running = existing.pid !== undefined && (await isNspawnOf(existing.pid, paths.root));
-      throw new LabError(
-        `lab machine ${name} already exists (${running ? `running, PID ${existing.pid}` : "stopped"})\n` +
-          `  fix: lockclaw lab down ${name}`,
-      );
-    }
-    const used = [...(await listStates(labDir)).map((s) => s.subnet), ...(await hostSubnetsInUse())];
-    const subnet = allocateSubnet(used);
-    const addr = subnetAddresses(subnet);
-    const s: MachineState = {
-      name,
-      distro,
-      subnet,
-      address: addr.machine,
-      hostAddress: addr.host,
-      veth: vethName(name),
-      user,
-      sshSocket: options.sshSocket ?? false,
-      rootfs: rootfs.path,
-      createdAt: new Date().toISOString(),
-    };
-    await rm(paths.dir, { recursive: true, force: true });
-    await writeState(labDir, s);
-    return s;
-  });
+  let state!: MachineState;
+  await reserveSubnet(labDir, name, (reserved) =>
+    withLock(join(labDir, "machines.lock"), async () => {
+      const existing = await readState(labDir, name);
+      if (existing) {
+        const running = existing.pid !== undefined && (await isNspawnOf(existing.pid, paths.root));
+        throw new LabError(
+          `lab machine ${name} already exists (${running ? `running, PID ${existing.pid}` : "stopped"})\n` +
+            `  fix: lockclaw lab down ${name}`,
+        );
+      }
+      if (await linkExists(vethName(name))) {
+        throw new LabError(
+          `a lab machine named ${name} already runs from another lab directory (link ${vethName(name)} exists)\n` +
+            `  fix: choose another name, or stop it with --lab-dir pointing at its directory`,
+        );
+      }
+      const used = [
+        ...(await listStates(labDir)).map((s) => s.subnet),
+        ...(await hostSubnetsInUse()),
+        ...reserved,
+      ];
+      const subnet = allocateSubnet(used);
+      const addr = subnetAddresses(subnet);
+      const s: MachineState = {
+        name,
+        distro,
+        subnet,
+        address: addr.machine,
+        hostAddress: addr.host,
+        veth: vethName(name),
+        user,
+        sshSocket: options.sshSocket ?? false,
+        rootfs: rootfs.path,
+        createdAt: new Date().toISOString(),
+      };
+      await rm(paths.dir, { recursive: true, force: true });
+      await writeState(labDir, s);
+      state = s;
+      return subnet;
+    }),
+  );
 
   try {
     await prepareRoot(labDir, state, rootfs.path);
@@ -323,6 +338,7 @@ async function stopMachine(labDir: string, name: string, log: (l: string) => voi
     log(`lab: ${name} was not running; cleaning up`);
   }
   await removeLink(vethName(name));
+  await releaseSubnet(labDir, name, state?.subnet);
   for (const m of await mountsUnder(p.dir)) await runRaw("umount", ["-l", m]);
   const left = await mountsUnder(p.dir);
   if (left.length > 0) {

@@ -3,6 +3,7 @@
  * key under strict host-key checking, packages installable from the store with no network, a third
  * concurrent machine, and `lab down --all` leaving no process, veth or mount behind.
  */
+import { REGISTRY_DIR } from "../../../src/lab/registry.js";
 import { readFile, readdir } from "node:fs/promises";
 import { afterAll, describe, expect, it } from "vitest";
 import type { LabListEntry, LabMachine } from "../../../src/lab/machine.js";
@@ -128,6 +129,11 @@ describe.runIf(ctx.kind === "lab")("lockclaw lab", () => {
     expect(mounts).not.toContain(ctx.labDir);
     expect(await mountsUnder(ctx.labDir)).toEqual([]);
     expect(await readdir(`${ctx.labDir}/machines`)).toEqual([]);
+    // and no host-wide subnet reservation of this lab dir is left
+    const reservations = await readdir(REGISTRY_DIR).catch(() => [] as string[]);
+    for (const f of reservations.filter((r) => r.startsWith("subnet-"))) {
+      expect(await readFile(`${REGISTRY_DIR}/${f}`, "utf8")).not.toContain(ctx.labDir);
+    }
     const ls = await lockclaw(["lab", "ls", ...labArgs]);
     expect(ls.stdout.trim()).toBe("no lab machines");
   });

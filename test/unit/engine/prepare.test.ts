@@ -55,12 +55,6 @@ describe("prepare", () => {
     expect(redactor.text("value abc123secret here")).toBe("value ******** here");
   });
 
-  it("rejects an unknown --var, listing the known ones", () => {
-    expect(() => prepare(PB, ["prot=1"])).toThrowError(
-      /unknown variable 'prot'[\s\S]*declares: dir, on, port, token, users/,
-    );
-  });
-
   it("rejects a --var of the wrong type", () => {
     expect(() => prepare(PB, ["port=abc"])).toThrowError(/'port' must be a number/);
   });

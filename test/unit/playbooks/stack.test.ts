@@ -4,6 +4,8 @@
  * files, networks as declared, the OpenClaw sandbox and tool denials.
  */
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -273,6 +275,60 @@ describe("playbooks/stack.yml other files and guards", () => {
       bundle_dir: "/var/lib/lockclaw/bundle",
       user: "deploy",
     });
+  });
+
+  it("--bundle (bundle_src) copies the local tarballs to the host and loads them from there", () => {
+    const plain = prepare(STACK, PINNED).plays[0]!.tasks;
+    expect(task(plain, "Image tarballs from the control machine (--bundle)").skippedByWhen).toBe(true);
+    expect(task(plain, "Bundle directory").skippedByWhen).toBe(true);
+    const bundle = mkdtempSync(join(tmpdir(), "lc-bundle-"));
+    writeFileSync(join(bundle, "redis.tar"), "not really a tarball");
+    const air = prepare(STACK, [...PINNED, `bundle_src=${bundle}`]).plays[0]!.tasks;
+    const copy = task(air, "Image tarballs from the control machine (--bundle)");
+    expect(copy.skippedByWhen).toBe(false);
+    expect(copy.spec).toMatchObject({
+      src: bundle,
+      path: "/var/lib/lockclaw/bundle",
+      mode: "0600",
+      owner: "root",
+    });
+    expect((copy.spec as { entries: { dest: string }[] }).entries.map((e) => e.dest)).toEqual([
+      "/var/lib/lockclaw/bundle/redis.tar",
+    ]);
+    expect(task(air, "Stack up and healthy").spec).toMatchObject({ bundle_dir: "/var/lib/lockclaw/bundle" });
+  });
+
+  it("the gateway's home and entrypoint can be set (the lab's lockclaw:openclaw image)", () => {
+    const dflt = compose().doc.services.gateway!;
+    expect(dflt).not.toHaveProperty("entrypoint");
+    expect(dflt.volumes).toContain("./openclaw:/home/node/.openclaw");
+    const lab = compose(["gateway_home=/home/lockclaw", "gateway_entrypoint=/opt/lockclaw/start-openclaw.sh"])
+      .doc.services.gateway! as Service & { entrypoint: string[] };
+    expect(lab.entrypoint).toEqual(["/opt/lockclaw/start-openclaw.sh"]);
+    expect(lab.volumes).toContain("./openclaw:/home/lockclaw/.openclaw");
+    expect(lab.environment).toMatchObject({ OPENCLAW_CONFIG_PATH: "/home/lockclaw/.openclaw/openclaw.json" });
+  });
+
+  it("cpu_limits: false drops only the CPU limits (Docker refuses them without a delegated cpu controller)", () => {
+    const on = compose().doc.services;
+    const off = compose(["cpu_limits=false"]).doc.services;
+    for (const [name, svc] of Object.entries(off)) {
+      expect(on[name]!.cpus, name).toBeGreaterThan(0);
+      expect(svc.cpus, name).toBeUndefined();
+      expect(svc.mem_limit, name).toBe(on[name]!.mem_limit);
+      expect(svc.pids_limit, name).toBe(on[name]!.pids_limit);
+    }
+  });
+
+  it("squid refuses a name off the allowlist before any DNS lookup (private_dst is a dst ACL)", () => {
+    const { plays } = prepare(STACK, [...PINNED, "egress_proxy=squid"]);
+    const rules = content(plays[0]!.tasks, "Squid allowlist")
+      .split("\n")
+      .filter((l) => l.startsWith("http_access"));
+    expect(rules.indexOf("http_access deny !allowed_sites")).toBeLessThan(
+      rules.indexOf("http_access deny private_dst"),
+    );
+    expect(rules.at(-1)).toBe("http_access deny all");
   });
 });
 

@@ -1,0 +1,222 @@
+/**
+ * Issue 5, the hardened compose stack, end to end on a lab machine with no network: `provision host`,
+ * then `provision stack --bundle <image tarballs>` (rootless Docker + the stack, images loaded from the
+ * bundle), all containers healthy and hardened, egress and Docker API confined, no secret in the run's
+ * output, in `ps` on the host during the run, or in `docker inspect`; re-run 0 changed; a removed container
+ * detected by --check and restored.
+ */
+import { spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import type { StackLabImages } from "../../../src/stack/lab-images.js";
+import { cliFor, show, target } from "../host/support.js";
+import { sshArgs, useMachines } from "../support/lab.js";
+import { stackLabImages } from "../support/stack-images.js";
+
+const log = (line: string) => process.stderr.write(`[stack] ${line}\n`);
+const PROJECT = "lockclaw";
+const STACK = "/home/deploy/lockclaw";
+const SERVICES = ["egress", "gateway", "ingress", "litellm", "redis", "socket-proxy"];
+/** Networks per service as compose.yml.hbs declares them (compose prefixes the project name). */
+const NETWORKS: Record<string, string[]> = {
+  gateway: ["openclaw-net"],
+  "socket-proxy": ["openclaw-net"],
+  egress: ["egress-net", "openclaw-net"],
+  litellm: ["openclaw-net"],
+  redis: ["openclaw-net"],
+  ingress: ["ingress-net", "openclaw-net"],
+};
+// A provider key given by the user (through a 0600 vars file, never argv): it must not show anywhere either
+const PROVIDER_KEY = `sk-ant-lab-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+
+describe("provision stack on a lab machine, offline (--bundle)", () => {
+  const machines = useMachines(1, { prefix: "st" });
+  const machine = () => machines[0]!;
+  const cli = cliFor();
+  let images: StackLabImages;
+  let stackArgs: string[];
+  const deploy = (cmd: string, timeoutMs = 120_000) =>
+    machine().ssh(cmd, { user: "deploy", port: 2222, timeoutMs });
+  /** docker as deploy, against deploy's rootless daemon. */
+  const dk = (args: string, timeoutMs?: number) =>
+    deploy(
+      `export XDG_RUNTIME_DIR=/run/user/$(id -u) DOCKER_HOST=unix:///run/user/$(id -u)/docker.sock; docker ${args}`,
+      timeoutMs,
+    );
+  const containerOf = async (service: string) => {
+    const r = await dk(
+      `ps -aq --filter label=com.docker.compose.project=${PROJECT} --filter label=com.docker.compose.service=${service}`,
+    );
+    return r.stdout.trim().split("\n").filter(Boolean);
+  };
+  /** Runs a node script inside the gateway container (it has node; no curl). */
+  const inGateway = async (script: string) => {
+    const [id] = await containerOf("gateway");
+    const b64 = Buffer.from(script).toString("base64");
+    return dk(`exec ${id} node -e "$(echo ${b64} | base64 -d)"`, 60_000);
+  };
+
+  /** On failure: the containers' states and log tails, to say why (the lab's images print no secret). */
+  const diagnose = async () => {
+    const r = await dk(
+      `ps -a --format '{{.Names}} {{.State}} {{.Status}}'; for c in $(docker ps -aq); do echo "--- $(docker inspect --format '{{.Name}}' $c)"; docker logs --tail 15 $c 2>&1; done`,
+    );
+    log(`diagnostics:\n${r.stdout}${r.stderr}`);
+  };
+
+  beforeAll(async () => {
+    images = await stackLabImages(log);
+    log(`SUBSTITUTIONS (lab images, not production's):\n  - ${images.substitutions.join("\n  - ")}`);
+    // the provider key is a secret: it goes in a 0600 vars file, never on the command line
+    const vars: Record<string, string | boolean> = {
+      allow_unpinned_images: true,
+      egress_proxy: "squid",
+      ...images.vars,
+      anthropic_api_key: PROVIDER_KEY,
+    };
+    const varsDir = mkdtempSync(join(tmpdir(), "lc-stack-vars-"));
+    const varsFile = join(varsDir, "stack-vars.yml");
+    // 0600: it holds a provider key (never given on the command line, where ps would show it)
+    writeFileSync(varsFile, stringify(vars), { mode: 0o600 });
+    chmodSync(varsFile, 0o600);
+    stackArgs = ["--bundle", images.dir, "--vars-file", varsFile];
+  }, 900_000);
+
+  it("hardens the host first", async () => {
+    const r = await cli(["provision", "host", target(machine())]);
+    expect(r.code, show(r)).toBe(2);
+  }, 600_000);
+
+  let firstRun = "";
+  let psSamples = "";
+  it("deploys the stack from the bundle: exit 2, every container running and healthy", async () => {
+    // ps on the host during the whole run, from a second SSH session
+    const sampler = spawn(
+      "ssh",
+      [
+        ...sshArgs(machine().target, { user: "deploy", port: 2222 }),
+        "while :; do ps -eo args; echo ---; sleep 0.3; done",
+      ],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
+    const chunks: Buffer[] = [];
+    sampler.stdout.on("data", (c: Buffer) => chunks.push(c));
+    const t0 = Date.now();
+    const r = await cli(["provision", "stack", target(machine()), ...stackArgs, "--json", "-v"], {});
+    sampler.kill("SIGTERM");
+    psSamples = Buffer.concat(chunks).toString("utf8");
+    log(`provision stack: exit ${r.code} in ${Math.round((Date.now() - t0) / 1000)}s`);
+    firstRun = r.stdout + r.stderr;
+    if (r.code !== 2) await diagnose();
+    expect(r.code, show(r)).toBe(2);
+    expect(psSamples.split("\n---\n").length, "ps was sampled during the run").toBeGreaterThan(10);
+
+    const ps = await dk(
+      `ps -a --filter label=com.docker.compose.project=${PROJECT} --format '{{.Label "com.docker.compose.service"}} {{.State}} {{.Status}}'`,
+    );
+    const rows = ps.stdout.trim().split("\n").sort();
+    expect(rows.map((l) => l.split(" ")[0])).toEqual(SERVICES);
+    for (const row of rows) {
+      expect(row, row).toMatch(/^\S+ running Up .*\(healthy\)/);
+    }
+  }, 900_000);
+
+  it("no secret value in the run's --json -v output, in ps on the host, or in docker inspect", async () => {
+    const files = await deploy(
+      `sudo -n sh -c 'for f in ${STACK}/secrets/gateway_token ${STACK}/secrets/litellm_master_key ${STACK}/secrets/redis_password; do cat "$f"; echo; done'`,
+    );
+    expect(files.code, files.stderr).toBe(0);
+    const secrets = [...files.stdout.split("\n").filter((l) => l.length >= 16), PROVIDER_KEY];
+    expect(secrets.length).toBe(4);
+    const inspect = await dk(
+      `inspect --format '{{json .Config.Env}} {{json .Config.Cmd}} {{json .Config.Entrypoint}} {{json .Args}} {{json .Path}}' $(docker ps -aq --filter label=com.docker.compose.project=${PROJECT})`,
+    );
+    expect(inspect.code, inspect.stderr).toBe(0);
+    for (const s of secrets) {
+      expect(firstRun.includes(s), "secret in the run's output").toBe(false);
+      expect(psSamples.includes(s), "secret in ps -eo args on the host").toBe(false);
+      expect(inspect.stdout.includes(s), "secret in docker inspect").toBe(false);
+    }
+    // the provider key did reach the stack: in its 0600 secret file
+    const keyFile = await deploy(`sudo -n cat ${STACK}/secrets/provider_keys.env`);
+    expect(keyFile.stdout).toContain(PROVIDER_KEY);
+  }, 120_000);
+
+  it("hardens every container: no capability, no-new-privileges, read-only root, declared networks", async () => {
+    for (const service of SERVICES) {
+      const [id] = await containerOf(service);
+      const r = await dk(
+        `inspect --format '{{json .HostConfig.CapDrop}}|{{json .HostConfig.SecurityOpt}}|{{.HostConfig.ReadonlyRootfs}}|{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' ${id}`,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const [capDrop, secOpt, ro, nets] = r.stdout.trim().split("|");
+      expect(JSON.parse(capDrop!), service).toEqual(["ALL"]);
+      expect(secOpt, service).toContain("no-new-privileges:true");
+      expect(ro, `${service} read-only root`).toBe("true");
+      expect(nets!.trim().split(" ").sort(), service).toEqual(
+        NETWORKS[service]!.map((n) => `${PROJECT}_${n}`),
+      );
+      const status = await dk(`exec ${id} cat /proc/1/status`);
+      expect(status.stdout, service).toMatch(/^CapEff:\s+0{16}$/m);
+      expect(status.stdout, service).toMatch(/^NoNewPrivs:\s+1$/m);
+    }
+  }, 300_000);
+
+  it("from the gateway: no direct egress, a denied name refused by the proxy (403), BUILD refused (403)", async () => {
+    const direct = await inGateway(
+      `const s=require("net").connect({host:"1.1.1.1",port:443,timeout:4000});` +
+        `s.on("connect",()=>{console.log("CONNECTED");process.exit(0)});` +
+        `s.on("timeout",()=>{console.log("blocked:timeout");process.exit(0)});` +
+        `s.on("error",e=>{console.log("blocked:"+e.code);process.exit(0)});`,
+    );
+    expect(direct.stdout, direct.stderr).toMatch(/^blocked:/);
+    const connect = (name: string) =>
+      inGateway(
+        `const s=require("net").connect({host:"egress",port:3128},()=>s.write("CONNECT ${name}:443 HTTP/1.1\\r\\nHost: ${name}:443\\r\\n\\r\\n"));` +
+          `let b="";s.on("data",d=>{b+=d;if(b.includes("\\r\\n")){console.log(b.split("\\r\\n")[0]);process.exit(0)}});` +
+          `s.on("error",e=>{console.log("error:"+e.code);process.exit(0)});setTimeout(()=>{console.log("timeout");process.exit(0)},40000);`,
+      );
+    const denied = await connect("exfil.example.com");
+    expect(denied.stdout.trim(), denied.stderr).toMatch(/^HTTP\/1\.[01] 403/);
+    // an allowed name passes the allowlist; with no DNS in the lab squid then fails upstream (5xx), not 403
+    const allowed = await connect("api.anthropic.com");
+    log(
+      `CONNECT api.anthropic.com:443 via squid (allowed name, no DNS in the lab): ${allowed.stdout.trim()}`,
+    );
+    expect(allowed.stdout.trim()).not.toMatch(/ 403/);
+
+    const api = (method: string, path: string) =>
+      inGateway(
+        `fetch("http://socket-proxy:2375${path}",{method:"${method}"}).then(r=>console.log(r.status),e=>console.log("error:"+e.message))`,
+      );
+    expect((await api("POST", "/build")).stdout.trim()).toBe("403");
+    expect((await api("POST", "/v1.41/build")).stdout.trim()).toBe("403");
+    expect((await api("GET", "/secrets")).stdout.trim()).toBe("403");
+    expect((await api("GET", "/_ping")).stdout.trim()).toBe("200");
+    expect((await api("GET", "/containers/json")).stdout.trim()).toBe("200");
+  }, 300_000);
+
+  it("a second run changes nothing (exit 0)", async () => {
+    const r = await cli(["provision", "stack", target(machine()), ...stackArgs]);
+    expect(r.code, show(r)).toBe(0);
+  }, 600_000);
+
+  it("a removed container is detected by --check and restored by a run", async () => {
+    const [id] = await containerOf("redis");
+    expect((await dk(`rm -f ${id}`)).code).toBe(0);
+    const check = await cli(["provision", "stack", target(machine()), ...stackArgs, "--check"]);
+    expect(check.code, show(check)).toBe(2);
+    expect(check.stdout + check.stderr).toMatch(/redis: container missing/);
+    const fix = await cli(["provision", "stack", target(machine()), ...stackArgs]);
+    expect(fix.code, show(fix)).toBe(2);
+    const ps = await dk(
+      `ps --filter label=com.docker.compose.project=${PROJECT} --filter label=com.docker.compose.service=redis --format '{{.Status}}'`,
+    );
+    expect(ps.stdout).toMatch(/\(healthy\)/);
+    const again = await cli(["provision", "stack", target(machine()), ...stackArgs, "--check"]);
+    expect(again.code, show(again)).toBe(0);
+  }, 900_000);
+});

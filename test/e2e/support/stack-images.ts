@@ -1,0 +1,23 @@
+/**
+ * The stack's lab images as tarballs for `--bundle`: from the cache when their inputs are unchanged,
+ * otherwise built on a private dockerd (no network: --iptables=false --bridge=none, --network=none
+ * builds) that is stopped by PID right after.
+ */
+import { buildStackImages, cachedStackImages, type StackLabImages } from "../../../src/stack/lab-images.js";
+import { startPrivateDockerd } from "./docker.js";
+
+export async function stackLabImages(log: (line: string) => void): Promise<StackLabImages> {
+  const cached = cachedStackImages();
+  if (cached) {
+    log(`stack images: cached in ${cached.dir}`);
+    return cached;
+  }
+  const t0 = Date.now();
+  const d = await startPrivateDockerd(log);
+  try {
+    return await buildStackImages({ host: d.host }, { progress: log });
+  } finally {
+    await d.stop();
+    log(`stack images: built in ${Math.round((Date.now() - t0) / 1000)}s`);
+  }
+}
