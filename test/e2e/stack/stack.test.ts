@@ -5,14 +5,14 @@
  * output, in `ps` on the host during the run, or in `docker inspect`; re-run 0 changed; a removed container
  * detected by --check and restored.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import type { StackLabImages } from "../../../src/stack/lab-images.js";
-import { cliFor, show, target } from "../host/support.js";
+import { cliFor, events, probePort, show, target } from "../host/support.js";
 import { sshArgs, useMachines } from "../support/lab.js";
 import { stackLabImages } from "../support/stack-images.js";
 
@@ -219,4 +219,33 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
     const again = await cli(["provision", "stack", target(machine()), ...stackArgs, "--check"]);
     expect(again.code, show(again)).toBe(0);
   }, 900_000);
+
+  it("the stack's 443 (published by rootless Docker) answers only a Cloudflare source; lockclaw audit passes", async () => {
+    const m = machine();
+    const host = m.target.host;
+    const source = "173.245.49.90"; // inside 173.245.48.0/20, distinct from the other e2e files' addresses
+    expect(await probePort(host, 443)).toBe("filtered");
+    execFileSync("ip", ["addr", "add", `${source}/32`, "dev", m.lab!.veth]);
+    try {
+      const route = await m.ssh(`sudo -n ip route replace ${source}/32 dev host0`, {
+        user: "deploy",
+        port: 2222,
+      });
+      expect(route.code, route.stderr).toBe(0);
+      expect(await probePort(host, 443, source)).toBe("open");
+    } finally {
+      execFileSync("ip", ["addr", "del", `${source}/32`, "dev", m.lab!.veth]);
+    }
+    const audit = await cli(["audit", target(m), "--json"]);
+    const [report] = events(audit.stdout) as Array<{
+      checks: Array<{ id: string; pass: boolean; evidence: string }>;
+    }>;
+    const failed = report!.checks.filter((c) => !c.pass).map((c) => `${c.id}: ${c.evidence}`);
+    expect(failed, show(audit)).toEqual([]);
+    expect(audit.code).toBe(0);
+    // the Docker part of the audit looked at every container of the stack
+    for (const svc of SERVICES) {
+      expect(report!.checks.map((c) => c.id)).toContain(`container.${PROJECT}-${svc}-1.caps`);
+    }
+  }, 300_000);
 });
