@@ -186,7 +186,9 @@ describe("rootless Docker for deploy (playbooks/docker.yml) on a hardened machin
     expect(failed[0]!.evidence).not.toMatch(/:443\b/);
     // the audit's Docker part read the same host: rootless daemon on, rootful daemon off
     const passed = report!.checks.filter((c) => c.pass).map((c) => c.id);
-    expect(passed).toEqual(expect.arrayContaining(["docker.rootless", "docker.rootful", "containers.secrets"]));
+    expect(passed).toEqual(
+      expect.arrayContaining(["docker.rootless", "docker.rootful", "containers.secrets"]),
+    );
 
     await ok("docker rm -f web8080 >/dev/null");
     const clean = await cli(["audit", target(m())]);
