@@ -147,6 +147,15 @@ export function parseSs(text: string): Listener[] {
   return out;
 }
 
+/**
+ * slirp4netns, rootless Docker's network, binds one wildcard UDP socket per flow a container opens to
+ * the outside (a DNS query, say), on an ephemeral port: an outbound client socket that only the peer's
+ * replies reach through UFW, not a service. Published ports belong to rootlesskit and are still checked.
+ */
+export function isRootlessOutboundUdp(l: Listener): boolean {
+  return l.proto === "udp" && l.process === "slirp4netns" && l.port >= 32768;
+}
+
 /** Reachable only from the host itself (or the link): loopback, link-local. */
 export function isLocalOnly(address: string): boolean {
   const a = address.replace(/%.*$/, ""); // `127.0.0.53%lo`, `fe80::1%eth0`
@@ -253,7 +262,11 @@ export function evaluateAudit(stdout: string, expected: HostAuditExpected): Audi
     const allowed = new Set(expected.allowedPorts ?? [expected.sshPort, 443]);
     const udpClient = new Set(expected.allowedUdpClientPorts ?? [68, 546]);
     const rogue = listeners.filter(
-      (l) => !isLocalOnly(l.address) && !allowed.has(l.port) && !(l.proto === "udp" && udpClient.has(l.port)),
+      (l) =>
+        !isLocalOnly(l.address) &&
+        !allowed.has(l.port) &&
+        !(l.proto === "udp" && udpClient.has(l.port)) &&
+        !isRootlessOutboundUdp(l),
     );
     checks.push(
       check(

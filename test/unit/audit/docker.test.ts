@@ -63,3 +63,19 @@ describe("docker audit", () => {
     expect(checks).toEqual([expect.objectContaining({ id: "docker.installed", pass: true })]);
   });
 });
+
+describe("listeners of rootless Docker", () => {
+  it("passes slirp4netns's outbound UDP sockets but not a port rootlesskit publishes", async () => {
+    const { parseSs, isRootlessOutboundUdp } = await import("../../../src/audit/host.js");
+    const [slirp, published] = parseSs(
+      [
+        'UNCONN 0 0 0.0.0.0:42943 0.0.0.0:* users:(("slirp4netns",pid=901,fd=9))',
+        'UNCONN 0 0 0.0.0.0:5353 0.0.0.0:* users:(("rootlesskit",pid=880,fd=12))',
+      ]
+        .map((l) => `udp ${l}`)
+        .join("\n"),
+    );
+    expect(isRootlessOutboundUdp(slirp!)).toBe(true);
+    expect(isRootlessOutboundUdp(published!)).toBe(false);
+  });
+});
