@@ -95,9 +95,19 @@ check_ssh() {
     fi
     return
   fi
-  key=""
-  for f in "$HOME/.ssh/authorized_keys" "$HOME/.ssh/lockclaw_env_authorized_keys" /run/lockclaw/lockclaw_env_authorized_keys; do
-    if [ -r "$f" ] && ssh-keygen -l -f "$f" >/dev/null 2>&1; then key=$f; fi
+  # the entrypoint writes the key and starts sshd (generating a host key on first start): a check run
+  # right after `docker run` waits for both, as wait_for waits for listeners, and never hangs
+  t=0
+  while :; do
+    key=""
+    for f in "$HOME/.ssh/authorized_keys" "$HOME/.ssh/lockclaw_env_authorized_keys" /run/lockclaw/lockclaw_env_authorized_keys; do
+      if [ -r "$f" ] && ssh-keygen -l -f "$f" >/dev/null 2>&1; then key=$f; fi
+    done
+    sshd_pids=$(processes | awk '$4 == "sshd" { printf "%s%s", s, $1; s = " " }')
+    if [ -n "$key" ] && [ -n "$sshd_pids" ]; then break; fi
+    [ "$t" -lt "${LOCKCLAW_SMOKE_WAIT:-30}" ] || break
+    sleep 1
+    t=$((t + 1))
   done
   if [ -z "$key" ]; then
     fail ssh "LOCKCLAW_ENABLE_SSH=1 but no valid public key in ~/.ssh/authorized_keys or from SSH_PUBLIC_KEY"
