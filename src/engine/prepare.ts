@@ -4,8 +4,9 @@
  * here happens before any connection, so bad input never changes a host.
  */
 import { dirname } from "node:path";
-import { ConfigError } from "./errors.js";
+import { ConfigError, type SourceLocation } from "./errors.js";
 import type { KindRegistry, Playbook, RawPlay, RawTask } from "./playbook/loader.js";
+import { parseWhen, WHEN_FORMS } from "./playbook/schema.js";
 import { Redactor } from "./redact.js";
 import type { AnyResourceKind } from "./resource.js";
 import { renderDeep, renderTemplateFile } from "./templates.js";
@@ -114,17 +115,8 @@ function preparePlay(
       args = { ...args, content };
     }
     let skippedByWhen = false;
-    if (task.when) {
-      const negate = task.when.startsWith("!");
-      const name = negate ? task.when.slice(1) : task.when;
-      if (!(name in vars)) {
-        throw new ConfigError(
-          `when names '${name}', which is not a variable`,
-          pb.source.locate([...task.keyPath, "when"]),
-          "declare it under vars:",
-        );
-      }
-      skippedByWhen = truthy(vars[name]) === negate;
+    if (task.when !== undefined) {
+      skippedByWhen = !whenHolds(task.when, vars, pb.source.locate([...task.keyPath, "when"]));
     }
     let spec = pb.source.validate(kind.spec, args, [...task.keyPath, task.kind]);
     // a skipped task's local inputs (e.g. a bundle directory not given) are not looked at
@@ -155,6 +147,32 @@ function preparePlay(
     become: play.become,
     vars,
   };
+}
+
+/** Whether a task's `when:` holds: a variable's truthiness, or its string form compared with a literal. */
+function whenHolds(text: string, vars: Vars, where: SourceLocation): boolean {
+  const cond = parseWhen(text);
+  if (!cond) {
+    // the loader's schema already refuses these; kept so a RawTask built elsewhere cannot slip through
+    throw new ConfigError(`when '${text}' is not a condition it understands`, where, `use ${WHEN_FORMS}`);
+  }
+  if (!(cond.name in vars)) {
+    throw new ConfigError(
+      `when names '${cond.name}', which is not a variable`,
+      where,
+      "declare it under vars:, or check its spelling",
+    );
+  }
+  const value = vars[cond.name];
+  if (!("op" in cond)) return truthy(value) !== cond.negate;
+  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
+    throw new ConfigError(
+      `when compares '${cond.name}', which is ${value === null ? "empty" : "a list or mapping"}, not a single value`,
+      where,
+      "compare a variable holding a word, a number or true/false, or test it with `when: name`",
+    );
+  }
+  return (String(value) === cond.value) === (cond.op === "==");
 }
 
 function truthy(v: unknown): boolean {

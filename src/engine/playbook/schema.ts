@@ -3,6 +3,28 @@ import { z } from "zod";
 
 const varName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "variable names are letters, digits and _");
 
+/** The accepted `when:` forms, for error messages. */
+export const WHEN_FORMS = "name, !name, name == value or name != value (value: a word, or a 'quoted' string)";
+
+/** A parsed `when:`: the variable's truthiness, or its string form compared with a literal. */
+export type WhenCondition =
+  { name: string; negate: boolean } | { name: string; op: "==" | "!="; value: string };
+
+// Deliberately tiny and strict: one variable, at most one comparison with a literal, no expressions.
+// The right-hand side is always a literal (never another variable), so `docker_source == docker`
+// compares with the word "docker".
+const WHEN_RE =
+  /^\s*(?:!([A-Za-z_]\w*)|([A-Za-z_]\w*)(?:\s*(==|!=)\s*(?:'([^']*)'|"([^"]*)"|([\w.:/@+-]+)))?)\s*$/;
+
+/** `name`, `!name`, `name == value` or `name != value`; undefined for anything else. */
+export function parseWhen(text: string): WhenCondition | undefined {
+  const m = WHEN_RE.exec(text);
+  if (!m) return undefined;
+  if (m[1] !== undefined) return { name: m[1], negate: true };
+  if (m[3] === undefined) return { name: m[2]!, negate: false };
+  return { name: m[2]!, op: m[3] as "==" | "!=", value: m[4] ?? m[5] ?? m[6]! };
+}
+
 /** A task: `name`, control keys, and exactly one resource-kind key holding its arguments. */
 export const TASK_CONTROL_KEYS = ["name", "tags", "notify", "when"] as const;
 
@@ -10,10 +32,12 @@ export const taskShape = z.looseObject({
   name: z.string().min(1).optional(),
   tags: z.array(z.string().min(1)).optional(),
   notify: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
-  /** A variable name (or `!name`): the task runs only when that variable is truthy (falsy). */
+  /** A condition on one variable (see parseWhen): the task runs only when it holds. */
   when: z
     .string()
-    .regex(/^!?[A-Za-z_][A-Za-z0-9_]*$/, "when takes a variable name, or !name")
+    .refine((s) => parseWhen(s) !== undefined, {
+      error: (iss) => `when '${String(iss.input)}' is not a condition it understands; use ${WHEN_FORMS}`,
+    })
     .optional(),
 });
 

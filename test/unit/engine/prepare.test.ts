@@ -107,6 +107,100 @@ describe("prepare", () => {
     }
   });
 
+  describe("when", () => {
+    const VARS = "vars: { src: debian, on: true, n: 3, list: [a], none: ~, name_x: 'a b' }\n";
+    const skipped = (conds: string[], vars: string[] = []) =>
+      prepare(
+        VARS + "tasks:\n" + conds.map((c) => `  - note: { path: /x, text: x }\n    when: ${c}\n`).join(""),
+        vars,
+      ).plays[0]!.tasks.map((t) => t.skippedByWhen);
+    const failure = (cond: string): ConfigError => {
+      try {
+        prepare(
+          `${VARS}tasks:\n  - name: t\n    note: { path: /x, text: x }\n    when: ${cond}\n`,
+          [],
+          "pb/x.yml",
+        );
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return err as ConfigError;
+      }
+      return expect.unreachable(`when: ${cond} was accepted`);
+    };
+
+    it("tests a variable's truthiness, or its negation", () => {
+      expect(skipped(["on", '"!on"', "list", "none", '"!none"'])).toEqual([false, true, false, true, false]);
+    });
+
+    it("compares a variable's string form with a word or a quoted string", () => {
+      expect(
+        skipped([
+          "src == debian",
+          "src == docker",
+          "src != docker",
+          "src != debian",
+          "src=='debian'",
+          `'src == "debian"'`,
+          "name_x == 'a b'",
+          "name_x == a",
+        ]),
+      ).toEqual([false, true, false, true, false, false, false, true]);
+    });
+
+    it("compares booleans and numbers by their string form, after --var", () => {
+      expect(skipped(["on == true", "on != false", "n == 3", "n == '3'", "n == 03"])).toEqual([
+        false,
+        false,
+        false,
+        false,
+        true,
+      ]);
+      expect(skipped(["src == docker", "on == false", "n == 4"], ["src=docker", "on=false", "n=4"])).toEqual([
+        false,
+        false,
+        false,
+      ]);
+    });
+
+    it("rejects an unknown variable, naming the file, the line and the fix", () => {
+      for (const cond of ["nope", '"!nope"', "nope == docker", "nope != 'x'"]) {
+        const err = failure(cond);
+        expect(err.message).toContain("when names 'nope', which is not a variable");
+        expect(err.location).toMatchObject({ file: "pb/x.yml", line: 5 });
+        expect(err.message).toMatch(/^pb\/x\.yml:5:/);
+        expect(err.fix).toContain("declare it under vars:");
+      }
+    });
+
+    it("rejects malformed conditions, naming the file, the line and the accepted forms", () => {
+      for (const cond of [
+        "src ==",
+        "src = docker",
+        "src == docker == debian",
+        "'src == docker debian'",
+        "'src == \"docker'",
+        "'!src == docker'",
+        "'1src'",
+        "src === docker",
+        "src == $(id)",
+        "src && on",
+      ]) {
+        const err = failure(cond);
+        expect(err.message).toMatch(
+          /^pb\/x\.yml:5:\d+ \(at tasks\[0\]\.when\): when '.*' is not a condition/,
+        );
+        expect(err.message).toContain("name, !name, name == value or name != value");
+      }
+    });
+
+    it("rejects comparing a list or an empty variable", () => {
+      expect(failure("list == a").message).toContain("when compares 'list', which is a list or mapping");
+      const err = failure("none == ''");
+      expect(err.message).toContain("when compares 'none', which is empty");
+      expect(err.location?.line).toBe(5);
+    });
+  });
+
   it("selects tasks by tags like Ansible", () => {
     const t = { tags: ["ssh"] } as never;
     const always = { tags: ["always"] } as never;
