@@ -210,7 +210,8 @@ export class HostRun {
         await this.applyGuarded(play, p, guard);
       }
       batch.push(...handlers);
-      await this.applyBatch(batch, play.become, true, handlers.length);
+      // handlers a failure stops here are not reported yet: forceHandlers decides whether they run
+      await this.applyBatch(batch, play.become, true, handlers.length, true);
     } catch (err) {
       await this.forceHandlers(play, changed, handlers);
       throw err;
@@ -223,9 +224,12 @@ export class HostRun {
    */
   private async forceHandlers(play: PreparedPlay, changed: Planned[], handlers: Planned[]): Promise<void> {
     const landed = changed.filter((p) => this.applied.has(p.task.id));
-    const due = handlers.filter(
-      (h) => !this.handlersReached.has(h.task.id) && landed.some((p) => p.task.notify.includes(h.task.name)),
-    );
+    const pending = handlers.filter((h) => !this.handlersReached.has(h.task.id));
+    const due = pending.filter((h) => landed.some((p) => p.task.notify.includes(h.task.name)));
+    // one event per handler: skipped (nothing that notified it landed), or the result of running it
+    for (const h of pending.filter((x) => !due.includes(x))) {
+      this.result(h.task, "skipped", [], true, "not run: an earlier task failed");
+    }
     if (!due.length) return;
     this.warn(
       `a task failed; running the handlers of the changes that were applied: ${due.map((h) => h.task.name).join(", ")}`,
@@ -267,6 +271,7 @@ export class HostRun {
     become: boolean,
     final: boolean,
     handlerCount = 0,
+    deferFailedHandlers = false,
   ): Promise<void> {
     if (!batch.length) return;
     await this.upload(batch, become);
@@ -291,7 +296,9 @@ export class HostRun {
       const isHandler = i >= firstHandler;
       if (sections.has(p.task.id) && isHandler) this.handlersReached.add(p.task.id);
       if (failed) {
-        this.result(p.task, "skipped", [], isHandler, "not run: an earlier task failed");
+        if (!(isHandler && deferFailedHandlers)) {
+          this.result(p.task, "skipped", [], isHandler, "not run: an earlier task failed");
+        }
         return;
       }
       const s = sections.get(p.task.id);

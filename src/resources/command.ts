@@ -7,8 +7,8 @@
  * The command text reaches the host inside the script on stdin, never in argv (it may hold a secret);
  * with `become_user` it goes through a 0600 temp file owned by that user. Guards are re-evaluated at
  * apply time too, because the probe ran before earlier tasks of the same run changed the host.
- * Guards (`unless`/`onlyif`) are run as checks during the probe and with become_user pass through argv:
- * keep secrets out of them.
+ * Guards (`unless`/`onlyif`) run as checks during the probe; with become_user they too reach the user's
+ * shell on a file descriptor (a here-document), never in argv.
  */
 import { z } from "zod";
 import { parseKeyValues, type Change, type ResourceKind } from "../engine/resource.js";
@@ -59,7 +59,11 @@ function asUser(spec: CommandSpec, code: string): string {
   return (
     `(lc_uid=$(id -u -- ${u}) && cd -- ${spec.chdir ? shq(spec.chdir) : `"$(getent passwd ${u} | cut -d: -f6)"`} &&` +
     ` if [ -d "/run/user/$lc_uid" ]; then lc_env="XDG_RUNTIME_DIR=/run/user/$lc_uid"; else lc_env=LOCKCLAW_BECOME=1; fi &&` +
-    ` runuser -u ${u} -- env "$lc_env" sh -c ${shq(code)})`
+    // the code arrives base64 on fd 3 (a here-document), not as `sh -c CODE`: argv is world-readable
+    ` runuser -u ${u} -- env "$lc_env" sh -c 'eval "$(base64 -d <&3)" 3<&-' 3<<'LOCKCLAW_B64_EOF'\n` +
+    `${Buffer.from(code)
+      .toString("base64")
+      .replace(/(.{76})/g, "$1\n")}\nLOCKCLAW_B64_EOF\n)`
   );
 }
 

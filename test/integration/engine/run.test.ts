@@ -205,16 +205,36 @@ handlers:
     const o = options(root, { playbookFile: pb, overrides: [parseVarArg(`root=${root}`)] });
     const r = await runPlaybook(o);
     expect(r.exitCode).toBe(1);
-    expect(results(o.events)).toEqual([
-      "changed:config",
-      "failed:broken",
-      "skipped:handler:reload",
-      "changed:handler:reload",
-    ]);
+    // one result per handler: it ran (forced), so it is not also reported skipped
+    expect(results(o.events)).toEqual(["changed:config", "failed:broken", "changed:handler:reload"]);
     const failed = o.events.find((e) => e.type === "task-result" && e.status === "failed") as {
       error: string;
     };
     expect(failed.error).toContain("boom");
     expect(existsSync(join(root, "reloaded"))).toBe(true);
+  });
+
+  it("a handler whose notifier never landed is reported skipped, once", async () => {
+    const root = join(work, "early");
+    const pb = join(work, "early.yml");
+    writeFileSync(
+      pb,
+      `vars: { root: /tmp/x }
+tasks:
+  - name: broken first
+    command: { cmd: "false" }
+  - name: config
+    directory: { path: "{{root}}" }
+    notify: reload
+handlers:
+  - name: reload
+    command: { cmd: "touch {{root}}/reloaded" }
+`,
+    );
+    const o = options(root, { playbookFile: pb, overrides: [parseVarArg(`root=${root}`)] });
+    const r = await runPlaybook(o);
+    expect(r.exitCode).toBe(1);
+    expect(results(o.events)).toEqual(["failed:broken first", "skipped:config", "skipped:handler:reload"]);
+    expect(existsSync(join(root, "reloaded"))).toBe(false);
   });
 });

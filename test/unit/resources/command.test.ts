@@ -124,4 +124,20 @@ describe("command on this machine", () => {
     expect(r.stderr).toBe("");
     expect(readFileSync(join(dir, "who"), "utf8")).toBe("nobody\n");
   });
+
+  it("runs a become_user guard as that user, its text never in argv", () => {
+    const token = `guard-secret-${process.pid}`;
+    // the guard sleeps so that ps can look at every process while it runs
+    const s = spec({
+      cmd: "true",
+      unless: `[ "$(id -un)" = nobody ] && sleep 1 && [ "${token}" != x ]`,
+      become_user: "nobody",
+      chdir: "/",
+    });
+    const probe = commandKind.probe(s).script;
+    expect(probe).not.toContain(token);
+    const r = runSh(`(${probe}) > ${join(dir, "out")} & sleep 0.5; ps -eo args; wait`);
+    expect(r.stdout).not.toContain(token);
+    expect(readFileSync(join(dir, "out"), "utf8")).toContain("unless=0");
+  });
 });
