@@ -5,17 +5,27 @@
  * apply() installs it with its mode and owner. Unchanged files (same sha256) are not sent again.
  */
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import type { Change, ResourceKind, Upload } from "../engine/resource.js";
 import { shq } from "../engine/shell.js";
-import { attributeDrift, parsePathState, pathProbeScript, type PathState } from "./common/fileState.js";
+import {
+  attributeDrift,
+  checksumMemoSh,
+  parsePathState,
+  pathProbeScript,
+  type PathState,
+} from "./common/fileState.js";
 import { chownSh } from "./common/fileWrite.js";
+import { localSha256 } from "./common/localHash.js";
 import { parseKeyValues } from "../engine/resource.js";
 import { absPath, mode, singleLine, userName } from "./common/schema.js";
 
 const STAGING = "/var/lib/lockclaw/uploads";
+/** Checksum memos of copied files (root only): a no-op run does not hash a bundle of gigabytes again. */
+const SUMS = "/var/lib/lockclaw/sums";
+const memoOf = (dest: string) => `${SUMS}/${createHash("sha256").update(dest).digest("hex").slice(0, 32)}`;
 
 const entrySpec = z.strictObject({ local: z.string(), dest: absPath, sha256: z.string(), size: z.number() });
 
@@ -34,10 +44,6 @@ export type CopySpec = z.output<typeof copySpec>;
 type Entry = z.output<typeof entrySpec>;
 export type CopyFacts = PathState[];
 
-function sha256File(file: string): string {
-  return createHash("sha256").update(readFileSync(file)).digest("hex");
-}
-
 /** What src stands for, file by file, hashed locally. */
 export function localEntries(spec: CopySpec, playbookDir: string): Entry[] {
   const src = isAbsolute(spec.src) ? spec.src : resolve(playbookDir, spec.src);
@@ -54,7 +60,7 @@ export function localEntries(spec: CopySpec, playbookDir: string): Entry[] {
         .map((f) => ({ local: join(src, f), dest: `${spec.path}/${f}` }))
     : [{ local: src, dest: spec.path }];
   if (files.length === 0) throw new Error(`copy: ${src} holds no regular file to copy`);
-  return files.map((f) => ({ ...f, sha256: sha256File(f.local), size: statSync(f.local).size }));
+  return files.map((f) => ({ ...f, sha256: localSha256(f.local), size: statSync(f.local).size }));
 }
 
 const entriesOf = (spec: CopySpec): Entry[] => {
@@ -99,7 +105,9 @@ export const copyKind: ResourceKind<CopySpec, CopyFacts> = {
   probe(spec) {
     const entries = entriesOf(spec);
     return {
-      script: entries.map((e, i) => pathProbeScript(e.dest, `f${i}.`, { checksum: true })).join("\n"),
+      script: entries
+        .map((e, i) => pathProbeScript(e.dest, `f${i}.`, { checksum: true, checksumMemo: memoOf(e.dest) }))
+        .join("\n"),
       parse: (stdout) => {
         const kv = parseKeyValues(stdout);
         return entries.map((_, i) => parsePathState(kv, `f${i}.`));
@@ -129,6 +137,8 @@ export const copyKind: ResourceKind<CopySpec, CopyFacts> = {
         if (p.chmod) lines.push(`chmod ${spec.mode} -- ${dest}`);
         if (p.chown) lines.push(chownSh(dest, spec.owner, spec.group));
       }
+      // after the last write to it (chmod/chown change its ctime): the file now is the entry
+      if (p.changes.length) lines.push(checksumMemoSh(p.entry.dest, p.entry.sha256, memoOf(p.entry.dest)));
     }
     return lines.filter(Boolean).join("\n");
   },

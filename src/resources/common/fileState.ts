@@ -34,8 +34,27 @@ export interface PathProbeOptions {
   content?: boolean;
   /** Also send the sha256 of a regular file. */
   checksum?: boolean;
+  /**
+   * With checksum: a file on the host remembering the sha256 of `path` with its identity (checksumMemoSh);
+   * when the identity still matches, the sha256 is read from it instead of hashing gigabytes again.
+   */
+  checksumMemo?: string;
   /** An sh word to use instead of the quoted path, e.g. `"$lc_home/.ssh"` when the path is known only on the host. */
   shWord?: string;
+}
+
+/**
+ * A file's identity for checksum memos: device, inode, size, mtime and ctime. ctime cannot be set back by
+ * anyone (touch -d sets mtime only), so a file written after its memo never matches it.
+ */
+const FILE_IDENTITY = "stat -c '%d:%i:%s:%.9Y:%.9Z'";
+
+/** sh recording that `path` (a regular file) has `sha256` now, for pathProbeScript's checksumMemo. */
+export function checksumMemoSh(path: string, sha256: string, memo: string): string {
+  return (
+    `mkdir -p -m 0700 -- "$(dirname -- ${shq(memo)})" &&` +
+    ` printf '%s %s\n' ${sha256} "$(${FILE_IDENTITY} -- ${shq(path)})" > ${shq(memo)}`
+  );
 }
 
 /**
@@ -56,7 +75,14 @@ export function pathProbeScript(path: string, prefix = "", opts: PathProbeOption
       `${prefix}mode=%a\\n${prefix}uid=%u\\n${prefix}owner=%U\\n${prefix}gid=%g\\n${prefix}group=%G\\n${prefix}size=%s\\n`,
     )} -- ${p}; fi`,
   ];
-  if (opts.checksum || opts.content) {
+  if (opts.checksum && opts.checksumMemo) {
+    const m = shq(opts.checksumMemo);
+    lines.push(
+      `if [ -f ${p} ] && [ ! -L ${p} ]; then printf '%s' ${k("sha256=")};` +
+        ` if [ -f ${m} ] && [ "$(cut -d' ' -f2 ${m})" = "$(${FILE_IDENTITY} -- ${p})" ]; then cut -d' ' -f1 ${m};` +
+        ` else sha256sum < ${p} | cut -d' ' -f1; fi; fi`,
+    );
+  } else if (opts.checksum || opts.content) {
     lines.push(
       `if [ -f ${p} ] && [ ! -L ${p} ]; then printf '%s' ${k("sha256=")}; sha256sum < ${p} | cut -d' ' -f1; fi`,
     );

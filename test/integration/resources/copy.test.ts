@@ -2,7 +2,8 @@
  * `copy` over a real sshd: a file and a directory bundle are streamed (one exec per changed file, the
  * bytes on stdin), installed with their mode, not sent again when unchanged, and re-sent after drift.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -61,6 +62,13 @@ describe("copy over a real sshd", () => {
     const again = await run();
     expect(again.r.exitCode).toBe(0);
     expect(again.r.hosts[0]!.execs).toBe(1);
+    // the memo the no-op read instead of hashing the file again
+    const memo = `/var/lib/lockclaw/sums/${createHash("sha256").update(join(dest, "image.tar")).digest("hex").slice(0, 32)}`;
+    expect(readFileSync(memo, "utf8")).toMatch(
+      new RegExp(
+        `^${createHash("sha256").update(big).digest("hex")} \\d+:${statSync(join(dest, "image.tar")).ino}:`,
+      ),
+    );
 
     writeFileSync(join(dest, "pkg.deb"), "tampered");
     const fix = await run();
@@ -71,6 +79,16 @@ describe("copy over a real sshd", () => {
       e.type === "task-result" ? e.changes.map((c) => c.summary) : [],
     );
     expect(summaries).toEqual([expect.stringMatching(/^replace .*pkg\.deb \(9 bytes from pkg\.deb\)$/)]);
+
+    // the host remembers each file's sha256 with its identity, so a no-op does not hash it again; a file
+    // rewritten in place with the same size and its old mtime put back still differs (its ctime moved)
+    const before = statSync(join(dest, "pkg.deb"));
+    writeFileSync(join(dest, "pkg.deb"), "DEB BYTES");
+    utimesSync(join(dest, "pkg.deb"), before.atime, before.mtime);
+    expect(statSync(join(dest, "pkg.deb")).size).toBe(before.size);
+    const forged = await run();
+    expect(forged.r.exitCode).toBe(2);
+    expect(readFileSync(join(dest, "pkg.deb"), "utf8")).toBe("deb bytes");
   });
 
   it("names the playbook line when the local source does not exist, before connecting", async () => {
