@@ -27,6 +27,8 @@ export interface AuditCheck {
   title: string;
   pass: boolean;
   evidence: string;
+  /** Not applicable on this host (e.g. no stack deployed): counts as passed, shown as SKIP. */
+  skipped?: boolean;
 }
 
 export interface HostAuditExpected {

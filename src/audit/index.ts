@@ -2,17 +2,31 @@ import { runScript } from "../transport/script.js";
 import type { Transport } from "../transport/types.js";
 import { dockerAuditScript, evaluateDockerAudit, type DockerAuditExpected } from "./docker.js";
 import { auditProbeScript, evaluateAudit, type AuditCheck, type HostAuditExpected } from "./host.js";
+import { evaluateOpenclawAudit, openclawAuditScript } from "./openclaw.js";
 
 export * from "./host.js";
 export * from "./docker.js";
+export * from "./openclaw.js";
 
-/** Host and Docker checks from ONE read-only exec on the host. */
+/**
+ * Host, Docker and OpenClaw checks from ONE read-only exec on the host. The OpenClaw part runs in the
+ * stack's gateway (project `docker.project`, service `gateway`) and skips itself when there is none.
+ */
 export async function auditAll(
   transport: Transport,
   host: HostAuditExpected,
   docker: DockerAuditExpected,
 ): Promise<AuditCheck[]> {
-  const script = `${auditProbeScript({ fail2banJail: host.fail2banJail })}\n${dockerAuditScript(docker)}`;
+  const openclaw = { user: docker.user, project: docker.project };
+  const script = [
+    auditProbeScript({ fail2banJail: host.fail2banJail }),
+    dockerAuditScript(docker),
+    openclawAuditScript(openclaw),
+  ].join("\n");
   const r = await runScript(transport, script, { become: true, errexit: false });
-  return [...evaluateAudit(r.stdout, host), ...evaluateDockerAudit(r.stdout, docker)];
+  return [
+    ...evaluateAudit(r.stdout, host),
+    ...evaluateDockerAudit(r.stdout, docker),
+    ...evaluateOpenclawAudit(r.stdout, openclaw),
+  ];
 }

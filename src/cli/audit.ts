@@ -22,7 +22,7 @@ interface AuditOptions extends ConnectionOptions {
   playbook?: string;
 }
 
-interface HostAudit {
+export interface HostAudit {
   host: string;
   checks: AuditCheck[];
   error?: string;
@@ -142,11 +142,12 @@ export function formatAudit(r: HostAudit): string {
   if (r.error) lines.push(`  ERROR ${r.error}`);
   const width = Math.max(0, ...r.checks.map((c) => c.title.length));
   for (const c of r.checks) {
-    lines.push(`  ${c.pass ? "PASS" : "FAIL"}  ${c.title.padEnd(width)}  ${c.evidence}`);
+    lines.push(`  ${c.skipped ? "SKIP" : c.pass ? "PASS" : "FAIL"}  ${c.title.padEnd(width)}  ${c.evidence}`);
   }
   const failed = r.checks.filter((c) => !c.pass).length;
+  const skipped = r.checks.filter((c) => c.skipped).length;
   lines.push(
-    `  ${r.checks.length - failed}/${r.checks.length} checks passed${
+    `  ${r.checks.length - failed}/${r.checks.length} checks passed${skipped ? ` (${skipped} skipped)` : ""}${
       failed
         ? `; FAILED: ${r.checks
             .filter((c) => !c.pass)
