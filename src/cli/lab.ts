@@ -4,6 +4,10 @@ import { LabError } from "../lab/errors.js";
 import { labDown, labList, labUp, type LabMachine } from "../lab/machine.js";
 import { defaultLabDir } from "../lab/paths.js";
 import { DISTROS, type Distro } from "../lab/state.js";
+import { stackLabImages } from "../stack/lab-bundle.js";
+import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { stringify } from "yaml";
 
 const labDirOption = () =>
   new Option("--lab-dir <dir>", "lab state directory (default ~/.cache/lockclaw/lab)").env(
@@ -118,5 +122,41 @@ export function registerLabCommands(program: Command): void {
             .join("  ")
             .trimEnd()}\n`,
         );
+    });
+
+  lab
+    .command("stack-images")
+    .description(
+      "build (once, cached) the stack's images for the offline lab as tarballs for --bundle, with the variables that select them",
+    )
+    .option(
+      "--vars-out <file>",
+      "write the playbook variables selecting the lab images, and the bundle (bundle_src), to this YAML file",
+    )
+    .option("--json", "print the bundle directory, variables and substitutions as JSON")
+    .action(async (o: { varsOut?: string; json?: boolean }) => {
+      requireRoot();
+      const images = await stackLabImages(err);
+      if (o.varsOut) {
+        writeFileSync(resolve(o.varsOut), stringify({ ...images.vars, bundle_src: images.dir }), {
+          mode: 0o600,
+        });
+      }
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(images, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(
+        [
+          `bundle:  ${images.dir}`,
+          ...(o.varsOut ? [`vars:    ${resolve(o.varsOut)}`] : []),
+          "lab substitutions (not what production runs):",
+          ...images.substitutions.map((x) => `  - ${x}`),
+          o.varsOut
+            ? `use:     lockclaw provision host lab:NAME --vars-file ${resolve(o.varsOut)}`
+            : `use:     lockclaw provision host lab:NAME --bundle ${images.dir} (and the variables of --json)`,
+          "",
+        ].join("\n"),
+      );
     });
 }

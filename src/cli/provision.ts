@@ -25,6 +25,8 @@ interface ProvisionOptions extends ConnectionOptions {
   authorizedKey: string[];
   bundle?: string;
   rollbackAfter: string;
+  /** commander's --no-stack: false when given. */
+  stack: boolean;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -41,10 +43,14 @@ export function registerProvisionCommands(program: Command, done: (r: Promise<Co
     .command("provision")
     .description("apply a playbook to hosts over SSH: changes only what drifted and says what it changed");
   for (const [name, what] of [
-    ["host", "harden the host: deploy user, sshd, UFW, fail2ban (playbooks/host.yml)"],
+    [
+      "host",
+      "harden the host (deploy user, sshd, UFW, fail2ban), then rootless Docker and the hardened agent stack " +
+        "(playbooks/host.yml, docker.yml, stack.yml; --no-stack: host.yml only)",
+    ],
     [
       "stack",
-      "install rootless Docker for deploy and deploy the hardened agent stack (playbooks/docker.yml, stack.yml)",
+      "only rootless Docker for deploy and the hardened agent stack (playbooks/docker.yml, stack.yml)",
     ],
   ] as const) {
     const cmd = provision
@@ -82,6 +88,7 @@ export function registerProvisionCommands(program: Command, done: (r: Promise<Co
         "a change that could lock you out is undone on the host after this long unless a fresh login proves it",
         "120",
       );
+    if (name === "host") cmd.option("--no-stack", "harden the host only: no Docker, no agent stack");
     addConnectionOptions(cmd).action((targets: string[], opts: ProvisionOptions) => {
       done(provisionAction(name, targets, opts));
     });
@@ -125,9 +132,7 @@ async function provisionAction(
     out: process.stdout,
   });
   const result = await runPlaybook({
-    playbookFile:
-      o.playbook ??
-      (kind === "host" ? builtinPlaybook("host") : [builtinPlaybook("docker"), builtinPlaybook("stack")]),
+    playbookFile: o.playbook ?? builtinPlaybooks(kind, o.stack !== false),
     kinds: resourceKinds,
     hosts,
     overrides,
@@ -143,6 +148,13 @@ async function provisionAction(
   });
   await renderer.end();
   return { exitCode: result.exitCode };
+}
+
+/** The product's plays in their lock-out-safe order: the host is hardened before anything listens. */
+export function builtinPlaybooks(kind: "host" | "stack", withStack: boolean): string[] {
+  const stack = [builtinPlaybook("docker"), builtinPlaybook("stack")];
+  if (kind === "stack") return stack;
+  return withStack ? [builtinPlaybook("host"), ...stack] : [builtinPlaybook("host")];
 }
 
 function readPublicKeys(file: string): string[] {

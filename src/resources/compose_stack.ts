@@ -12,9 +12,13 @@
  * so is a container of a service no longer in the files (an orphan). The containers are read with
  * `docker ps --filter label=…` (same output from v1 and v2, unlike `compose ps --format json`).
  *
- * Apply: optionally `docker load` the image tarballs of an air-gapped bundle already on the host, then
- * `up -d --remove-orphans` (compose recreates only what changed) and wait until every container is
- * running and healthy, with a deadline. Compose output and container logs are never printed: a failing
+ * Two inputs compose's own hash misses are handed to it as environment variables (compose_stack/): the
+ * images pinned by digest on first use (pins.ts) and a hash of each service's configuration files
+ * (config-hash.ts). Both then take part in the hash, so drift in either is seen and fixed per service.
+ *
+ * Apply: optionally `docker load` the image tarballs of an air-gapped bundle already on the host, pin
+ * what is not pinned yet, then `up -d --remove-orphans` (compose recreates only what changed) and wait
+ * until every container is running and healthy, with a deadline. Compose output and container logs are never printed: a failing
  * service is named with its state, and the user is told how to read its logs on the host.
  */
 import { z } from "zod";
@@ -22,10 +26,20 @@ import type { Change, ResourceKind } from "../engine/resource.js";
 import { shq } from "../engine/shell.js";
 import { asRootlessUser } from "./docker_rootless.js";
 import { absPath, userName } from "./common/schema.js";
+import { configEntries, configEnvWords, configHashSh } from "./compose_stack/config-hash.js";
+import { pinEntries, pinEnvWords, readPinsSh, resolvePinsSh } from "./compose_stack/pins.js";
 
 const fileName = z
   .string({ error: "a compose file name must be a string" })
   .regex(/^[A-Za-z0-9._-]+$/, { error: "a compose file is a plain file name inside dir, e.g. compose.yml" });
+
+/** A record whose keys must match `key` (zod's own key errors do not carry a message of ours). */
+const keyedRecord = <V extends z.ZodType>(key: RegExp, keyError: string, value: V) =>
+  z.record(z.string(), value).superRefine((rec, ctx) => {
+    for (const k of Object.keys(rec)) {
+      if (!key.test(k)) ctx.addIssue({ code: "custom", message: `${keyError} (got '${k}')`, path: [k] });
+    }
+  });
 
 export const composeStackSpec = z.strictObject({
   dir: absPath,
@@ -46,6 +60,30 @@ export const composeStackSpec = z.strictObject({
     .min(10, { error: "timeout must be at least 10 seconds" })
     .max(3600, { error: "timeout must be at most 3600 seconds" })
     .default(300),
+  /**
+   * Images the compose file reads as `${LOCKCLAW_IMAGE_<KEY>}`: KEY → reference. A tag is pinned by
+   * digest on first deploy (compose_stack/pins.ts); "" = not used by this deployment.
+   */
+  images: keyedRecord(
+    /^[A-Z][A-Z0-9_]*$/,
+    "an images key is UPPER_SNAKE_CASE, e.g. OPENCLAW",
+    z.string({ error: "an image reference must be a string, e.g. redis:7.4 or redis@sha256:…" }),
+  ).default({}),
+  /** Resolve every tag again (after an upstream release you want); otherwise pins never move. */
+  repin: z.boolean({ error: "repin must be true or false" }).default(false),
+  /**
+   * service → its configuration files (relative to dir), hashed into `${LOCKCLAW_CONFIG_<SERVICE>}` so
+   * a changed file recreates that service (compose_stack/config-hash.ts).
+   */
+  config_files: keyedRecord(
+    /^[a-z0-9][a-z0-9_-]*$/,
+    "a config_files key is a compose service name",
+    z.array(
+      z.string().regex(/^(?!\/)(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9._/-]+$/, {
+        error: "a config file is a path relative to dir, without '..', e.g. openclaw/openclaw.json",
+      }),
+    ),
+  ).default({}),
 });
 export type ComposeStackSpec = z.output<typeof composeStackSpec>;
 
@@ -69,6 +107,8 @@ export interface ComposeStackFacts {
   /** service → expected config hash, from the files on the host. */
   want: Record<string, string>;
   containers: ContainerState[];
+  /** Image keys with no pin yet (or all of them under repin). */
+  unpinned: string[];
 }
 
 const PS_FORMAT =
@@ -90,13 +130,20 @@ function header(spec: ComposeStackSpec): string[] {
   const u = shq(spec.user);
   const as = asRootlessUser(spec.user);
   const p = `-p ${shq(spec.project)} ${spec.files.map((f) => `-f ${shq(f)}`).join(" ")}`;
+  const configs = configEntries(spec.config_files);
+  const pins = pinEntries(spec.images);
+  // the variables are expanded when lc_cp runs: pins resolved later in the script are seen
+  const env = [...configEnvWords(configs), ...pinEnvWords(pins)].join(" ");
+  const asEnv = env ? `${as} ${env}` : as;
   return [
     `lc_uid=$(id -u -- ${u} 2>/dev/null) || lc_uid=`,
     `lc_dk() { ${as} docker "$@"; }`,
     `lc_cv=none`,
     `if [ -n "$lc_uid" ] && (cd / && lc_dk compose version) >/dev/null 2>&1; then lc_cv=v2`,
     `elif command -v docker-compose >/dev/null 2>&1; then lc_cv=v1; fi`,
-    `lc_cp() { if [ "$lc_cv" = v2 ]; then ${as} docker compose ${p} "$@"; else ${as} docker-compose ${p} "$@"; fi; }`,
+    ...configHashSh(spec.dir, configs),
+    ...readPinsSh(spec.dir, pins, spec.repin),
+    `lc_cp() { if [ "$lc_cv" = v2 ]; then ${asEnv} docker compose ${p} "$@"; else ${asEnv} docker-compose ${p} "$@"; fi; }`,
   ];
 }
 
@@ -107,6 +154,7 @@ export function composeStackProbeSh(spec: ComposeStackSpec): string {
     `if [ -z "$lc_uid" ]; then echo user=absent; else echo user=present`,
     `if [ -d ${dir} ]; then echo dir=1; else echo dir=0; fi`,
     `echo "compose=$lc_cv"`,
+    `for lc_k in $lc_unpinned; do echo "unpinned=$lc_k"; done`,
     `if (cd / && lc_dk info --format '{{.ID}}') >/dev/null 2>&1; then echo daemon=1; lc_up=1; else echo daemon=0; lc_up=; fi`,
     `if [ -n "$lc_up" ] && [ "$lc_cv" != none ] && [ -d ${dir} ]; then`,
     // stderr of `config` names the problem (a missing secret file, a bad key); never values: keep one line
@@ -137,6 +185,7 @@ export function parseComposeStackFacts(stdout: string): ComposeStackFacts {
     daemon: get("daemon") === "1",
     want: {},
     containers: [],
+    unpinned: lines.filter((l) => l.startsWith("unpinned=")).map((l) => l.slice(9).trim()),
   };
   const config = get("config");
   if (config === "ok") f.configError = "";
@@ -163,7 +212,9 @@ function plan(spec: ComposeStackSpec, f: ComposeStackFacts): Change[] {
   if (!f.daemon) return deploy(`${spec.user}'s Docker daemon not answering at probe time`);
   if (f.configError === undefined) return deploy("configuration not read at probe time");
   if (f.configError) return deploy(`compose config failed at probe time: ${f.configError}`);
-  const c: Change[] = [];
+  const c: Change[] = f.unpinned.map((key) => ({
+    summary: `${spec.project}: pin image ${spec.images[key] ?? key} by digest${spec.repin ? " again (repin)" : " (first deploy)"}`,
+  }));
   const byService = new Map<string, ContainerState[]>();
   for (const k of f.containers) byService.set(k.service, [...(byService.get(k.service) ?? []), k]);
   for (const [service, hash] of Object.entries(f.want).sort(([a], [b]) => a.localeCompare(b))) {
@@ -209,6 +260,7 @@ export function composeStackApplySh(spec: ComposeStackSpec, recreateUnhealthy: s
       `done`,
     );
   }
+  out.push(...resolvePinsSh(spec.dir, spec.user, pinEntries(spec.images), fail));
   // an unhealthy container with an unchanged config is not recreated by `up`: force just those services
   const force = recreateUnhealthy.length
     ? `(cd ${dir} && lc_cp up -d --force-recreate ${recreateUnhealthy.map(shq).join(" ")}) >/dev/null 2>&1 </dev/null || true`
@@ -237,7 +289,8 @@ export function composeStackApplySh(spec: ComposeStackSpec, recreateUnhealthy: s
 export const composeStackKind: ResourceKind<ComposeStackSpec, ComposeStackFacts> = {
   name: "compose_stack",
   spec: composeStackSpec,
-  verifiable: true,
+  // under repin every tag is resolved again on each run: a re-probe always finds work
+  isVerifiable: (spec) => !spec.repin,
   describe: (spec) => `compose_stack ${spec.project} (${spec.dir})`,
 
   probe(spec) {

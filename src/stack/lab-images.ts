@@ -61,7 +61,7 @@ export interface StackLabImages {
 export const SUBSTITUTIONS = [
   "gateway: lockclaw:openclaw (openclaw from npm on lockclaw:base) instead of ghcr.io/openclaw/openclaw",
   "socket proxy: Debian haproxy with images/stack/socket-proxy/haproxy.cfg (tecnativa-style allowlist) instead of tecnativa/docker-socket-proxy",
-  "egress proxy: Debian squid (egress_proxy=squid) instead of Smokescreen",
+  "egress proxy: Debian squid with lockclaw's squid.conf instead of ubuntu/squid (Canonical's image of squid)",
   "LiteLLM: a python3 stand-in on port 4000 answering /health/liveliness, routing nothing, instead of ghcr.io/berriai/litellm",
   "redis: Debian redis-server instead of redis",
   "ingress: Debian haproxy (the socket-proxy image with the ingress config) instead of haproxy",
@@ -76,7 +76,9 @@ export function labVars(): Record<string, string | boolean> {
     image_redis: LAB_IMAGES.redis.tag,
     image_ingress: LAB_IMAGES.socket_proxy.tag,
     // lockclaw:openclaw keeps its state under /home/lockclaw and its entrypoint refuses uid 0; the stack
-    // runs the gateway as container root (= deploy under rootless Docker), so start the gateway directly
+    // runs the gateway as container root (= deploy under rootless Docker), so start the gateway directly.
+    // start-openclaw.sh binds loopback unless OPENCLAW_CONFIG_PATH names a file: the stack sets it, so
+    // openclaw.json's `bind: lan` decides and the ingress reaches the gateway on openclaw-net
     gateway_home: "/home/lockclaw",
     gateway_entrypoint: "/opt/lockclaw/start-openclaw.sh",
     // the lab's user manager has no cpu controller to delegate: Docker refuses NanoCPUs there

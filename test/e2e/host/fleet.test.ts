@@ -9,7 +9,7 @@ describe("fleet", () => {
 
   it("provisions three machines in one command with --forks 3; all pass audit", async () => {
     const targets = machines.map(target);
-    const r = await cli(["provision", "host", ...targets, "--forks", "3"]);
+    const r = await cli(["provision", "host", "--no-stack", ...targets, "--forks", "3"]);
     expect(r.code, show(r)).toBe(2);
     for (const t of targets)
       expect(r.stdout).toMatch(new RegExp(`${t}\\s+ok=\\d+\\s+changed=\\d+\\s+failed=0`));
@@ -27,7 +27,7 @@ describe("socket-activated sshd", () => {
     const m = machines[0]!;
     const before = await m.ssh("systemctl is-enabled ssh.socket; systemctl is-enabled ssh.service || true");
     expect(before.stdout).toMatch(/^enabled/);
-    const r = await cli(["provision", "host", target(m)]);
+    const r = await cli(["provision", "host", "--no-stack", target(m)]);
     expect(r.code, show(r)).toBe(2);
     const after = await m.ssh("systemctl is-active ssh.socket && ss -tlnH | awk '{print $4}'", {
       user: "deploy",
@@ -38,7 +38,7 @@ describe("socket-activated sshd", () => {
     expect(after.stdout).not.toMatch(/:22\b/);
     const audit = await cli(["audit", target(m)]);
     expect(audit.code, show(audit)).toBe(0);
-    const again = await cli(["provision", "host", target(m)]);
+    const again = await cli(["provision", "host", "--no-stack", target(m)]);
     expect(again.code, show(again)).toBe(0);
   });
 });

@@ -34,7 +34,15 @@ describe("lock-out guard", () => {
       otherKey,
       "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl other@example\n",
     );
-    const r = await cli(["provision", "host", target(m()), "--authorized-key", otherKey, "--json"]);
+    const r = await cli([
+      "provision",
+      "host",
+      "--no-stack",
+      target(m()),
+      "--authorized-key",
+      otherKey,
+      "--json",
+    ]);
     expect(r.code, show(r)).toBe(1);
     const guard = events(r.stdout).filter((e) => e.type === "guard");
     expect(guard.map((e) => e.phase)).toEqual(["armed", "rolled-back"]);
@@ -63,7 +71,18 @@ describe("lock-out guard", () => {
   it("(c) lockclaw killed after the change, before the proof: the armed rollback restores access by itself", async () => {
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", ENTRY, "provision", "host", target(m()), "--json", "--rollback-after", "15"],
+      [
+        "--import",
+        "tsx",
+        ENTRY,
+        "provision",
+        "host",
+        "--no-stack",
+        target(m()),
+        "--json",
+        "--rollback-after",
+        "15",
+      ],
       {
         env: {
           ...process.env,

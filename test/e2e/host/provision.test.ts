@@ -16,7 +16,7 @@ describe("provision host on a fresh machine", () => {
   const deploy = (cmd: string) => machine().ssh(cmd, { user: "deploy", port: 2222 });
 
   it("hardens a fresh machine and proves it from outside", async () => {
-    const r = await cli(["provision", "host", target(machine()), "-v"]);
+    const r = await cli(["provision", "host", "--no-stack", target(machine()), "-v"]);
     expect(r.code, show(r)).toBe(2);
     expect(r.stdout).toMatch(/lock-out guard confirmed: fresh login deploy@.*:2222 with sudo proven/);
     const host = machine().target.host;
@@ -94,7 +94,7 @@ describe("provision host on a fresh machine", () => {
   });
 
   it("re-runs with nothing changed, on the new port, without edits", async () => {
-    const r = await cli(["provision", "host", target(machine()), "-v"]);
+    const r = await cli(["provision", "host", "--no-stack", target(machine()), "-v"]);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toMatch(/connected as deploy on port 2222/);
     expect(r.stdout).toMatch(/changed=0/);
@@ -129,7 +129,7 @@ describe("provision host on a fresh machine", () => {
     expect(failed).toMatch(/fail2ban/i);
 
     await deploy("sudo -n systemctl stop rogue");
-    const check = await cli(["provision", "host", target(machine()), "--check"]);
+    const check = await cli(["provision", "host", "--no-stack", target(machine()), "--check"]);
     expect(check.code, show(check)).toBe(2);
     expect(check.stdout).toMatch(/PasswordAuthentication/);
     expect(check.stdout).toMatch(/8080/);
@@ -137,11 +137,11 @@ describe("provision host on a fresh machine", () => {
     // --check changed nothing
     expect((await deploy("sudo -n ufw status")).stdout).toMatch(/8080/);
 
-    const fix = await cli(["provision", "host", target(machine())]);
+    const fix = await cli(["provision", "host", "--no-stack", target(machine())]);
     expect(fix.code, show(fix)).toBe(2);
     const after = await cli(["audit", target(machine())]);
     expect(after.code, show(after)).toBe(0);
-    const again = await cli(["provision", "host", target(machine())]);
+    const again = await cli(["provision", "host", "--no-stack", target(machine())]);
     expect(again.code, show(again)).toBe(0);
   });
 

@@ -44,6 +44,32 @@ export function probePort(
   });
 }
 
+/** The first line of the answer to a plain HTTP GET over TCP (a passthrough proxy forwards it as is). */
+export function httpStatusLine(
+  host: string,
+  port: number,
+  path: string,
+  localAddress?: string,
+  timeoutMs = 10_000,
+): Promise<string> {
+  return new Promise((resolve) => {
+    const s = tcpConnect({ host, port, localAddress, timeout: timeoutMs });
+    let got = "";
+    const done = (line: string) => {
+      s.destroy();
+      resolve(line);
+    };
+    s.once("connect", () => s.write(`GET ${path} HTTP/1.0\r\nHost: ${host}\r\n\r\n`));
+    s.on("data", (d: Buffer) => {
+      got += d.toString("latin1");
+      if (got.includes("\r\n")) done(got.split("\r\n")[0]!);
+    });
+    s.once("end", () => done(got.split("\r\n")[0] ?? ""));
+    s.once("timeout", () => done("timeout"));
+    s.once("error", (err: NodeJS.ErrnoException) => done(`error:${err.code ?? err.message}`));
+  });
+}
+
 /** Lines of a `--json` event stream. */
 export function events(stdout: string): Array<Record<string, unknown>> {
   return stdout

@@ -14,7 +14,11 @@ import { buildImages } from "../../../src/images/build.js";
 import { IMAGES } from "../../../src/images/catalog.js";
 import { docker, dockerRaw } from "../../../src/images/docker.js";
 import { removeContainer, runSmoke, startContainer, testImage } from "../../../src/images/smoke.js";
-import { dockerdUnavailable, startPrivateDockerd, type PrivateDockerd } from "../support/docker.js";
+import {
+  dockerdUnavailable,
+  startPrivateDockerd,
+  type PrivateDockerd,
+} from "../../../src/images/private-dockerd.js";
 
 const log = (line: string) => process.stderr.write(`[images] ${line}\n`);
 const unavailable = dockerdUnavailable();

@@ -1,9 +1,10 @@
 /**
- * Issue 5, the hardened compose stack, end to end on a lab machine with no network: `provision host`,
- * then `provision stack --bundle <image tarballs>` (rootless Docker + the stack, images loaded from the
- * bundle), all containers healthy and hardened, egress and Docker API confined, no secret in the run's
- * output, in `ps` on the host during the run, or in `docker inspect`; re-run 0 changed; a removed container
- * detected by --check and restored.
+ * Issue 5, the hardened compose stack, end to end on a lab machine with no network: ONE `provision host
+ * --bundle <image tarballs>` run hardens the host, installs rootless Docker and deploys the stack (images
+ * loaded from the bundle and pinned by digest on the host); all containers healthy and hardened, egress and
+ * Docker API confined, no secret in the run's output, in `ps` on the host during the run, or in `docker
+ * inspect`; re-run 0 changed; a removed container, an edited compose file and a changed setting are
+ * detected by --check and corrected.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -12,9 +13,9 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import type { StackLabImages } from "../../../src/stack/lab-images.js";
-import { cliFor, events, probePort, show, target } from "../host/support.js";
+import { cliFor, events, httpStatusLine, probePort, show, target } from "../host/support.js";
 import { sshArgs, useMachines } from "../support/lab.js";
-import { stackLabImages } from "../support/stack-images.js";
+import { stackLabImages } from "../../../src/stack/lab-bundle.js";
 
 const log = (line: string) => process.stderr.write(`[stack] ${line}\n`);
 const PROJECT = "lockclaw";
@@ -72,8 +73,6 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
     log(`SUBSTITUTIONS (lab images, not production's):\n  - ${images.substitutions.join("\n  - ")}`);
     // the provider key is a secret: it goes in a 0600 vars file, never on the command line
     const vars: Record<string, string | boolean> = {
-      allow_unpinned_images: true,
-      egress_proxy: "squid",
       ...images.vars,
       anthropic_api_key: PROVIDER_KEY,
     };
@@ -85,30 +84,36 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
     stackArgs = ["--bundle", images.dir, "--vars-file", varsFile];
   }, 900_000);
 
-  it("hardens the host first", async () => {
-    const r = await cli(["provision", "host", target(machine())]);
-    expect(r.code, show(r)).toBe(2);
-  }, 600_000);
-
   let firstRun = "";
   let psSamples = "";
-  it("deploys the stack from the bundle: exit 2, every container running and healthy", async () => {
-    // ps on the host during the whole run, from a second SSH session
-    const sampler = spawn(
-      "ssh",
-      [
-        ...sshArgs(machine().target, { user: "deploy", port: 2222 }),
-        "while :; do ps -eo args; echo ---; sleep 0.3; done",
-      ],
-      { stdio: ["ignore", "pipe", "ignore"] },
-    );
+  it("provision host: hardens the host and deploys the stack from the bundle, every container healthy", async () => {
+    // ps on the host from a second SSH session as deploy on 2222: it connects as soon as the host part of
+    // the run has created deploy and moved sshd, and samples all through the Docker and stack parts
     const chunks: Buffer[] = [];
-    sampler.stdout.on("data", (c: Buffer) => chunks.push(c));
+    let sampling = true;
+    let sampler: ReturnType<typeof spawn> | undefined;
+    const samplerLoop = (async () => {
+      while (sampling) {
+        sampler = spawn(
+          "ssh",
+          [
+            ...sshArgs(machine().target, { user: "deploy", port: 2222 }),
+            "while :; do ps -eo args; echo ---; sleep 0.3; done",
+          ],
+          { stdio: ["ignore", "pipe", "ignore"] },
+        );
+        sampler.stdout!.on("data", (c: Buffer) => chunks.push(c));
+        await new Promise((done) => sampler!.on("exit", done));
+        if (sampling) await new Promise((r) => setTimeout(r, 1000));
+      }
+    })();
     const t0 = Date.now();
-    const r = await cli(["provision", "stack", target(machine()), ...stackArgs, "--json", "-v"], {});
-    sampler.kill("SIGTERM");
+    const r = await cli(["provision", "host", target(machine()), ...stackArgs, "--json", "-v"], {});
+    sampling = false;
+    sampler?.kill("SIGTERM");
+    await samplerLoop;
     psSamples = Buffer.concat(chunks).toString("utf8");
-    log(`provision stack: exit ${r.code} in ${Math.round((Date.now() - t0) / 1000)}s`);
+    log(`provision host (host + docker + stack): exit ${r.code} in ${Math.round((Date.now() - t0) / 1000)}s`);
     firstRun = r.stdout + r.stderr;
     if (r.code !== 2) await diagnose();
     expect(r.code, show(r)).toBe(2);
@@ -122,7 +127,48 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
     for (const row of rows) {
       expect(row, row).toMatch(/^\S+ running Up .*\(healthy\)/);
     }
-  }, 900_000);
+    // the host part ran in this same invocation, before the stack
+    const tasks = events(firstRun)
+      .filter((e) => (e as { type?: string }).type === "task-start")
+      .map((e) => (e as { task: string }).task);
+    expect(tasks.indexOf("sshd hardening")).toBeGreaterThanOrEqual(0);
+    expect(tasks.indexOf("sshd hardening")).toBeLessThan(tasks.indexOf("Stack up and healthy"));
+  }, 1_200_000);
+
+  it("every container runs its image pinned by digest, as recorded in images.lock", async () => {
+    const lock = await deploy(`cat ${STACK}/images.lock`);
+    expect(lock.code, lock.stderr).toBe(0);
+    const pins = lock.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split("\t"));
+    expect(pins.map((p) => p[0]).sort()).toEqual([
+      "EGRESS",
+      "INGRESS",
+      "LITELLM",
+      "OPENCLAW",
+      "REDIS",
+      "SOCKET_PROXY",
+    ]);
+    const varOf: Record<string, string> = {
+      EGRESS: "image_squid",
+      INGRESS: "image_ingress",
+      LITELLM: "image_litellm",
+      OPENCLAW: "image_openclaw",
+      REDIS: "image_redis",
+      SOCKET_PROXY: "image_socket_proxy",
+    };
+    for (const [key = "", ref, pin] of pins) {
+      expect(ref, key).toBe(images.vars[varOf[key]!]);
+      // images loaded from a tarball carry no registry digest: the pin is their content-addressed ID
+      expect(pin, key).toMatch(/(^|@)sha256:[0-9a-f]{64}$/);
+    }
+    for (const svc of SERVICES) {
+      const [id] = await containerOf(svc);
+      const img = await dk(`inspect --format '{{.Config.Image}}' ${id}`);
+      expect(img.stdout.trim(), svc).toMatch(/(^|@)sha256:[0-9a-f]{64}$/);
+    }
+  }, 300_000);
 
   it("no secret value in the run's --json -v output, in ps on the host, or in docker inspect", async () => {
     const files = await deploy(
@@ -200,9 +246,50 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
   }, 300_000);
 
   it("a second run changes nothing (exit 0)", async () => {
-    const r = await cli(["provision", "stack", target(machine()), ...stackArgs]);
+    const t0 = Date.now();
+    const r = await cli(["provision", "host", target(machine()), ...stackArgs]);
+    log(`provision host, no-op: exit ${r.code} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     expect(r.code, show(r)).toBe(0);
   }, 600_000);
+
+  it("a compose value edited on the host is detected by --check and put back, without recreating anything", async () => {
+    const [before] = await containerOf("redis");
+    const edit = await deploy(`sed -i 's/mem_limit: "256m"/mem_limit: "999m"/' ${STACK}/compose.yml`);
+    expect(edit.code, edit.stderr).toBe(0);
+    const check = await cli(["provision", "stack", target(machine()), ...stackArgs, "--check"]);
+    expect(check.code, show(check)).toBe(2);
+    expect(check.stdout).toMatch(/Compose file/);
+    const fix = await cli(["provision", "stack", target(machine()), ...stackArgs]);
+    expect(fix.code, show(fix)).toBe(2);
+    expect((await deploy(`grep -c '999m' ${STACK}/compose.yml`)).stdout.trim()).toBe("0");
+    // the containers never ran with the edited value: none was recreated
+    expect(await containerOf("redis")).toEqual([before]);
+    const again = await cli(["provision", "stack", target(machine()), ...stackArgs, "--check"]);
+    expect(again.code, show(again)).toBe(0);
+  }, 600_000);
+
+  it("a changed setting recreates the service that reads it (config hash), then nothing", async () => {
+    const ids = Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await containerOf(s)])));
+    // the squid allowlist is bind-mounted into egress: only egress reads it
+    const changed = [...stackArgs, "--var", 'egress_allowlist_squid=[".anthropic.com"]'];
+    const check = await cli(["provision", "stack", target(machine()), ...changed, "--check"]);
+    expect(check.code, show(check)).toBe(2);
+    expect(check.stdout).toMatch(/changed +Squid allowlist/);
+    expect(check.stdout).toMatch(/handler: stack up/);
+    const r = await cli(["provision", "stack", target(machine()), ...changed]);
+    expect(r.code, show(r)).toBe(2);
+    expect(await containerOf("egress"), "egress").not.toEqual(ids.egress);
+    // compose v2 also recreates the services that depend_on a recreated one (gateway, litellm, and the
+    // ingress in front of the gateway: docker/compose#10308); the others stay as they were
+    for (const svc of ["redis", "socket-proxy"]) expect(await containerOf(svc), svc).toEqual(ids[svc]);
+    const conf = await dk(`exec ${(await containerOf("egress"))[0]} grep -c openai /etc/squid/lockclaw.conf`);
+    expect(conf.stdout.trim()).toBe("0");
+    const again = await cli(["provision", "stack", target(machine()), ...changed, "--check"]);
+    expect(again.code, show(again)).toBe(0);
+    // back to the defaults for the tests after this one
+    const back = await cli(["provision", "stack", target(machine()), ...stackArgs]);
+    expect(back.code, show(back)).toBe(2);
+  }, 900_000);
 
   it("a removed container is detected by --check and restored by a run", async () => {
     const [id] = await containerOf("redis");
@@ -233,6 +320,8 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
       });
       expect(route.code, route.stderr).toBe(0);
       expect(await probePort(host, 443, source)).toBe("open");
+      // through the ingress passthrough to the gateway, which listens on the stack's network (bind: lan)
+      expect(await httpStatusLine(host, 443, "/healthz", source)).toMatch(/^HTTP\/1\.[01] 200/);
     } finally {
       execFileSync("ip", ["addr", "del", `${source}/32`, "dev", m.lab!.veth]);
     }

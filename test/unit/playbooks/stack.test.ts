@@ -101,8 +101,33 @@ describe("playbooks/stack.yml renders a hardened compose file", () => {
     }
   });
 
-  it("every image is pinned by digest", () => {
-    for (const [name, s] of services) expect(s.image, name).toMatch(/@sha256:[0-9a-f]{64}$/);
+  it("every image comes from compose_stack's pins (LOCKCLAW_IMAGE_<KEY>), never a literal tag", () => {
+    for (const [name, s] of services) {
+      expect(s.image, name).toMatch(/^\$\{LOCKCLAW_IMAGE_[A-Z_]+:\?[^}]+\}$/);
+    }
+    const { tasks } = compose();
+    const images = (task(tasks, "Stack up and healthy").spec as { images: Record<string, string> }).images;
+    const used = services.map(([, s]) => /LOCKCLAW_IMAGE_([A-Z_]+)/.exec(s.image)![1]!);
+    expect(Object.keys(images).sort()).toEqual([...new Set(used)].sort());
+  });
+
+  it("the services that bind-mount configuration carry its hash in a label", () => {
+    const { tasks } = compose();
+    const configFiles = (
+      task(tasks, "Stack up and healthy").spec as { config_files: Record<string, string[]> }
+    ).config_files;
+    for (const [name, files] of Object.entries(configFiles)) {
+      const svc = doc.services[name] as Service & { labels?: Record<string, string> };
+      expect(svc.labels?.["lockclaw.config"], name).toBe(`\${LOCKCLAW_CONFIG_${name.toUpperCase()}:-}`);
+      // every ./ mount of the service (a file, or the directory holding it) has a hashed file
+      const mounted = (svc.volumes ?? []).map((v) => v.split(":")[0]!).filter((v) => v.startsWith("./"));
+      for (const m of mounted) {
+        expect(
+          files.some((f) => `./${f}` === m || `./${f}`.startsWith(`${m}/`)),
+          `${name}: ${m}`,
+        ).toBe(true);
+      }
+    }
   });
 
   it("networks: openclaw-net internal, only the egress proxy on egress-net, only ingress published", () => {
@@ -154,17 +179,24 @@ describe("playbooks/stack.yml renders a hardened compose file", () => {
   it("gateway and LiteLLM leave only through the egress proxy (Smokescreen by default)", () => {
     for (const name of ["gateway", "litellm"]) {
       expect(doc.services[name]!.environment).toMatchObject({
-        HTTP_PROXY: "http://egress:4750",
-        HTTPS_PROXY: "http://egress:4750",
+        HTTP_PROXY: "http://egress:3128",
+        HTTPS_PROXY: "http://egress:3128",
       });
     }
     expect(doc.services.gateway!.environment!.DOCKER_HOST).toBe("tcp://socket-proxy:2375");
   });
 
-  it("egress_proxy: squid swaps the egress service and the proxy URL", () => {
-    const { doc: sq, tasks } = compose(["egress_proxy=squid"]);
-    expect(sq.services.egress!.image).toMatch(/^ubuntu\/squid@/);
+  it("egress_proxy: squid (the default) or smokescreen swaps the egress service, image and proxy URL", () => {
+    const { doc: sq, tasks } = compose();
+    expect(
+      (task(tasks, "Stack up and healthy").spec as { images: Record<string, string> }).images.EGRESS,
+    ).toMatch(/^ubuntu\/squid@/);
     expect(sq.services.egress!.user).toBe("13:13");
+    const { doc: sm, tasks: smTasks } = compose(["egress_proxy=smokescreen"]);
+    expect(
+      (task(smTasks, "Stack up and healthy").spec as { images: Record<string, string> }).images.EGRESS,
+    ).toMatch(/^ghcr\.io\/stripe\/smokescreen@/);
+    expect(sm.services.litellm!.environment!.HTTPS_PROXY).toBe("http://egress:4750");
     expect(sq.services.litellm!.environment!.HTTPS_PROXY).toBe("http://egress:3128");
     const conf = content(tasks, "Squid allowlist");
     expect(conf).toMatch(/^acl allowed_sites dstdomain \.anthropic\.com \.openai\.com$/m);
@@ -249,22 +281,48 @@ describe("playbooks/stack.yml other files and guards", () => {
     }
   });
 
-  it("the placeholder images make the default run refuse; pinned ones pass the guard", () => {
+  it("default images are tags pinned on first deploy; digests pass through; repin_images reaches the kind", () => {
     const { plays } = prepare(STACK);
-    const guard = task(plays[0]!.tasks, "Refuse images not pinned by digest").spec as { unless: string };
-    expect(guard.unless).toContain("PIN-ME");
-    // run the guard as the host would: non-zero = not satisfied = the failing command runs
-    expect(spawnSync("sh", ["-c", guard.unless]).status).not.toBe(0);
-    const pinned = task(prepare(STACK, PINNED).plays[0]!.tasks, "Refuse images not pinned by digest")
-      .spec as {
-      unless: string;
+    const up = task(plays[0]!.tasks, "Stack up and healthy").spec as {
+      images: Record<string, string>;
+      repin: boolean;
     };
-    expect(spawnSync("sh", ["-c", pinned.unless]).status).toBe(0);
-    const allowed = task(
-      prepare(STACK, ["allow_unpinned_images=true"]).plays[0]!.tasks,
-      "Refuse images not pinned by digest",
-    ).spec as { unless: string };
-    expect(spawnSync("sh", ["-c", allowed.unless]).status).toBe(0);
+    expect(up.repin).toBe(false);
+    for (const [key, ref] of Object.entries(up.images)) {
+      // a tag of a known release, never "latest": the pin taken on first deploy then means something
+      expect(ref, key).toMatch(/^[a-z0-9./-]+:[A-Za-z0-9._-]+$/);
+      expect(ref, key).not.toMatch(/:latest$/);
+    }
+    expect(up.images.EGRESS).toMatch(/^ubuntu\/squid:/);
+    const pinned = task(prepare(STACK, PINNED).plays[0]!.tasks, "Stack up and healthy").spec as {
+      images: Record<string, string>;
+    };
+    for (const ref of Object.values(pinned.images)) expect(ref).toMatch(/@sha256:[0-9a-f]{64}$/);
+    const again = task(prepare(STACK, ["repin_images=true"]).plays[0]!.tasks, "Stack up and healthy");
+    expect(again.spec).toMatchObject({ repin: true });
+  });
+
+  it("smokescreen without an image of the user's is refused with the fix", () => {
+    const refuse = (vars: string[]) =>
+      task(prepare(STACK, vars).plays[0]!.tasks, "Refuse Smokescreen without an image").spec as {
+        unless: string;
+        cmd: string;
+      };
+    const bad = refuse(["egress_proxy=smokescreen"]);
+    expect(spawnSync("sh", ["-c", bad.unless]).status).not.toBe(0);
+    expect(bad.cmd).toMatch(/set it to your Smokescreen image, or use egress_proxy squid/);
+    expect(spawnSync("sh", ["-c", refuse(["egress_proxy=smokescreen", ...PINNED]).unless]).status).toBe(0);
+    expect(spawnSync("sh", ["-c", refuse([]).unless]).status).toBe(0);
+  });
+
+  it("every file the stack reads notifies the 'stack up' handler, a compose_stack like the task", () => {
+    const { plays } = prepare(STACK, PINNED);
+    const handler = plays[0]!.handlers.get("stack up")!;
+    expect(handler.kind.name).toBe("compose_stack");
+    expect(handler.spec).toEqual(task(plays[0]!.tasks, "Stack up and healthy").spec);
+    for (const t of plays[0]!.tasks.filter((x) => x.kind.name === "template")) {
+      expect(t.notify, t.name).toEqual(["stack up"]);
+    }
   });
 
   it("bundle_dir reaches compose_stack; empty means pull", () => {
@@ -359,12 +417,36 @@ describe("playbooks/docker.yml", () => {
       timeout: 90,
     });
   });
-  it("distribution packages by default, Docker's repository when docker_repo is true", () => {
-    expect(task(tasks, "Docker from the distribution").skippedByWhen).toBe(false);
-    expect(task(tasks, "Docker from Docker's repository").skippedByWhen).toBe(true);
-    const repo = prepare(DOCKER, ["docker_repo=true"]).plays[0]!.tasks;
-    expect(task(repo, "Docker from the distribution").skippedByWhen).toBe(true);
-    expect(task(repo, "Docker from Docker's repository").skippedByWhen).toBe(false);
+  it("distribution packages by default, Docker's repository when docker_source is docker", () => {
+    const distro = [
+      "Docker from the distribution",
+      "Docker's command-line client (its own package since Debian 13)",
+    ];
+    const repoTasks = [
+      "Docker's apt key (fingerprint checked)",
+      "Docker's apt repository",
+      "Docker from Docker's repository",
+    ];
+    for (const n of distro) expect(task(tasks, n).skippedByWhen).toBe(false);
+    for (const n of repoTasks) expect(task(tasks, n).skippedByWhen).toBe(true);
+    const repo = prepare(DOCKER, ["docker_source=docker"]).plays[0]!.tasks;
+    for (const n of distro) expect(task(repo, n).skippedByWhen).toBe(true);
+    for (const n of repoTasks) expect(task(repo, n).skippedByWhen).toBe(false);
+  });
+  it("refuses a docker_source other than debian or docker before anything is installed", () => {
+    const guardOf = (vars: string[]) => {
+      const t = prepare(DOCKER, vars).plays[0]!.tasks;
+      expect(t[0]!.name).toBe("Refuse unknown Docker sources");
+      return t[0]!.spec as { cmd: string; unless: string };
+    };
+    // run the guard as the host would: non-zero = not satisfied = the failing command runs
+    expect(spawnSync("sh", ["-c", guardOf([]).unless]).status).toBe(0);
+    expect(spawnSync("sh", ["-c", guardOf(["docker_source=docker"]).unless]).status).toBe(0);
+    const bad = guardOf(["docker_source=ubuntu"]);
+    expect(spawnSync("sh", ["-c", bad.unless]).status).not.toBe(0);
+    const run = spawnSync("sh", ["-c", bad.cmd], { encoding: "utf8" });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("docker_source must be debian or docker, got 'ubuntu'");
   });
   it("the lab's package store gets every Debian package the docker play installs", () => {
     const pkgs = packagesFromPlaybooks([DOCKER, STACK]);

@@ -37,6 +37,7 @@ const base: ComposeStackFacts = {
       name: "lockclaw-redis-1",
     },
   ],
+  unpinned: [],
 };
 
 /** sh -n on a fragment: syntax only, nothing runs. */
@@ -60,6 +61,9 @@ describe("compose_stack spec", () => {
       files: ["compose.yml"],
       user: "deploy",
       timeout: 300,
+      images: {},
+      repin: false,
+      config_files: {},
     });
     expect(spec({ dir: "/x", project: "p", files: "a.yml" }).files).toEqual(["a.yml"]);
   });
@@ -69,6 +73,15 @@ describe("compose_stack spec", () => {
       /plain file name/,
     );
     expect(specError(composeStackKind, { dir: "/x", project: "p", bundle_dir: "rel" })).toMatch(/absolute/);
+    expect(specError(composeStackKind, { dir: "/x", project: "p", images: { redis: "redis:7" } })).toMatch(
+      /UPPER_SNAKE_CASE/,
+    );
+    expect(
+      specError(composeStackKind, { dir: "/x", project: "p", config_files: { gateway: ["../etc/passwd"] } }),
+    ).toMatch(/relative to dir, without '\.\.'/);
+    expect(
+      specError(composeStackKind, { dir: "/x", project: "p", config_files: { gateway: ["/etc/passwd"] } }),
+    ).toMatch(/relative to dir/);
   });
 });
 
@@ -118,6 +131,20 @@ describe("compose_stack diff", () => {
   it("nothing to do when every service runs healthy with its hash", () => {
     expect(composeStackKind.diff(s, base, ctx)).toEqual([]);
   });
+  it("an image without a pin is a change that names the reference", () => {
+    const withImages = spec({ dir: "/x", project: "p", images: { REDIS: "redis:7.4" } });
+    expect(composeStackKind.diff(withImages, { ...base, unpinned: ["REDIS"] }, ctx)).toEqual([
+      { summary: "p: pin image redis:7.4 by digest (first deploy)" },
+    ]);
+    expect(parseComposeStackFacts("user=present\nunpinned=REDIS\nunpinned=OPENCLAW\n").unpinned).toEqual([
+      "REDIS",
+      "OPENCLAW",
+    ]);
+  });
+  it("under repin the task is not verified (every run resolves again, on purpose)", () => {
+    expect(composeStackKind.isVerifiable!(spec({ dir: "/x", project: "p", repin: true }))).toBe(false);
+    expect(composeStackKind.isVerifiable!(s)).toBe(true);
+  });
   it("deploys when the host is not ready at probe time", () => {
     expect(composeStackKind.diff(s, { ...base, userExists: false }, ctx)[0]!.summary).toMatch(
       /not found at probe time/,
@@ -156,6 +183,14 @@ describe("compose_stack diff", () => {
 describe("compose_stack scripts", () => {
   it("probe and apply are valid POSIX sh", () => {
     syntaxOk(composeStackKind.probe(s).script);
+    const full = spec({
+      dir: "/x",
+      project: "p",
+      images: { REDIS: "redis:7.4", GW: `gw@sha256:${"a".repeat(64)}` },
+      config_files: { gateway: ["openclaw/openclaw.json"] },
+    });
+    syntaxOk(composeStackKind.probe(full).script);
+    syntaxOk(composeStackKind.apply(full, base, []));
     syntaxOk(
       composeStackKind.apply(
         spec({ dir: "/x", project: "p", bundle_dir: "/var/lib/lockclaw/bundle" }),
@@ -173,6 +208,13 @@ describe("compose_stack scripts", () => {
     expect(sh).toContain("docker-compose -p lockclaw -f compose.yml");
     expect(sh).toContain("config --hash '*'");
     expect(sh).toContain("label=com.docker.compose.project=lockclaw");
+  });
+  it("hands compose the pins and configuration hashes as environment, never as compose file text", () => {
+    const sh = composeStackKind.probe(
+      spec({ dir: "/x", project: "p", images: { REDIS: "redis:7.4" }, config_files: { redis: ["r.conf"] } }),
+    ).script;
+    expect(sh).toContain('LOCKCLAW_CONFIG_REDIS="$lc_cfg0" LOCKCLAW_IMAGE_REDIS="$lc_img0" docker compose');
+    expect(sh).toContain('LOCKCLAW_CONFIG_REDIS="$lc_cfg0" LOCKCLAW_IMAGE_REDIS="$lc_img0" docker-compose');
   });
   it("apply loads the bundle, brings the project up and waits with a deadline", () => {
     const sh = composeStackKind.apply(

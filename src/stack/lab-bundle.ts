@@ -1,10 +1,11 @@
 /**
  * The stack's lab images as tarballs for `--bundle`: from the cache when their inputs are unchanged,
  * otherwise built on a private dockerd (no network: --iptables=false --bridge=none, --network=none
- * builds) that is stopped by PID right after.
+ * builds) that is stopped by PID right after. Used by `lockclaw lab stack-images`, the demo and the e2e.
  */
-import { buildStackImages, cachedStackImages, type StackLabImages } from "../../../src/stack/lab-images.js";
-import { startPrivateDockerd } from "./docker.js";
+import { dockerdUnavailable, startPrivateDockerd } from "../images/private-dockerd.js";
+import { LabError } from "../lab/errors.js";
+import { buildStackImages, cachedStackImages, type StackLabImages } from "./lab-images.js";
 
 export async function stackLabImages(log: (line: string) => void): Promise<StackLabImages> {
   const cached = cachedStackImages();
@@ -12,6 +13,8 @@ export async function stackLabImages(log: (line: string) => void): Promise<Stack
     log(`stack images: cached in ${cached.dir}`);
     return cached;
   }
+  const why = dockerdUnavailable();
+  if (why) throw new LabError(`cannot build the lab's stack images: ${why}`);
   const t0 = Date.now();
   const d = await startPrivateDockerd(log);
   try {
