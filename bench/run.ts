@@ -2,7 +2,9 @@
  * `npm run bench`: wall time and SSH execs per host for lockclaw's runs, printed as a table.
  *   1. the example playbook against a real sshd on loopback (always);
  *   2. the host-hardening playbook on a fresh lab machine (when root and the lab can boot; skip with
- *      LOCKCLAW_BENCH_LAB=0): first provision, no-op re-run, --check after drift.
+ *      LOCKCLAW_BENCH_LAB=0): first provision, no-op re-run, --check after drift;
+ *   3. with LOCKCLAW_BENCH_STACK=1: the whole `provision host` (host, rootless Docker, the stack from the
+ *      lab's image bundle) on a fresh lab machine: first deploy, no-op re-run, --check.
  * Figures, not pass/fail: compare them with ../shared/BENCHMARKS.md.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -15,6 +17,7 @@ import { resourceKinds } from "../src/resources/index.js";
 import { connect } from "../src/transport/ssh.js";
 import { startSshd } from "../test/integration/fixtures/sshd.js";
 import { benchLab } from "./lab.js";
+import { benchStack } from "./stack.js";
 import { median, rows, timed, type Row } from "./measure.js";
 
 async function benchLoopback(): Promise<void> {
@@ -64,8 +67,8 @@ function print(): void {
         )}  ${String(rs[0]!.execs).padStart(9)}  ${String(rs[0]!.changed).padStart(7)}  ${String(rs[0]!.exitCode).padStart(4)}`,
     );
   }
-  const mem = process.memoryUsage();
-  console.log(`\npeak RSS of this process: ${(mem.rss / 2 ** 20).toFixed(0)} MiB`);
+  // maxRSS is the peak (kilobytes), not the RSS at the end
+  console.log(`\npeak RSS of this process: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 }
 
 await benchLoopback();
@@ -74,6 +77,13 @@ if (process.env.LOCKCLAW_BENCH_LAB !== "0") {
     await benchLab();
   } catch (err) {
     console.log(`lab benchmark skipped: ${(err as Error).message}`);
+  }
+}
+if (process.env.LOCKCLAW_BENCH_STACK === "1") {
+  try {
+    await benchStack();
+  } catch (err) {
+    console.log(`stack benchmark skipped: ${(err as Error).message}`);
   }
 }
 print();

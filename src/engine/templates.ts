@@ -15,6 +15,8 @@ hb.registerHelper("join", (list: unknown, sep: unknown) =>
 );
 hb.registerHelper("eq", (a: unknown, b: unknown) => a === b);
 hb.registerHelper("includes", (list: unknown, item: unknown) => Array.isArray(list) && list.includes(item));
+// a value inside a JSON file: quoted and escaped, so a `"` in it cannot end the string early
+hb.registerHelper("json", (value: unknown) => JSON.stringify(value));
 
 const compiled = new Map<string, Handlebars.TemplateDelegate>();
 

@@ -32,7 +32,10 @@ export const dockerRootlessSpec = z.strictObject({
     .int({ error: "subid_count must be a whole number" })
     .min(65536, { error: "subid_count must be at least 65536 (rootless Docker maps a full 16-bit range)" })
     .default(65536),
-  /** Stop and disable the rootful docker.service/docker.socket the distribution package starts. */
+  /**
+   * Stop and disable the rootful daemons the packages start: docker.service/docker.socket and the system
+   * containerd.service (rootless dockerd runs its own containerd inside its namespace).
+   */
   disable_rootful: bool("disable_rootful").default(true),
   /** Seconds to wait for the first `docker info` to answer (the first start can take ~10 s). */
   timeout: z.coerce
@@ -76,6 +79,9 @@ export function asRootlessUser(user: string, uidWord = '"$lc_uid"'): string {
 /** awk summing the counts of a user's ranges in /etc/subuid or /etc/subgid (by name or uid). */
 const subidSum = (user: string, file: string) =>
   `awk -F: -v u=${shq(user)} -v i="$lc_uid" '$1==u||$1==i{s+=$3} END{print s+0}' ${file} 2>/dev/null || echo 0`;
+
+/** Socket before service: a stopped service is not started again by its socket. */
+const ROOTFUL_UNITS = ["docker.socket", "docker.service", "containerd.service"];
 
 const INFO_FORMAT = "{{json .SecurityOptions}}";
 
@@ -135,7 +141,7 @@ function plan(spec: DockerRootlessSpec, f: DockerRootlessFacts): Change[] {
     });
   }
   if (spec.disable_rootful && (f.rootfulEnabled || f.rootfulActive)) {
-    c.push({ summary: "stop and disable the rootful Docker daemon (docker.service, docker.socket)" });
+    c.push({ summary: `stop and disable the rootful Docker daemons (${ROOTFUL_UNITS.join(", ")})` });
   }
   return c;
 }
@@ -160,7 +166,7 @@ export function dockerRootlessApplySh(spec: DockerRootlessSpec, restart: boolean
     `systemctl start "user@$lc_uid.service" 2>/dev/null || true`,
     `lc_i=0; while [ ! -S "/run/user/$lc_uid/systemd/private" ]; do lc_i=$((lc_i + 1)); [ "$lc_i" -le 30 ] || ${fail("its systemd user manager did not start within 30 s (is dbus-user-session installed?)")}; sleep 1; done`,
     spec.disable_rootful
-      ? `for lc_unit in docker.socket docker.service; do if [ "$(systemctl show -p LoadState --value "$lc_unit" 2>/dev/null)" = loaded ]; then systemctl disable --now "$lc_unit" >/dev/null 2>&1 || systemctl stop "$lc_unit"; fi; done`
+      ? `for lc_unit in ${ROOTFUL_UNITS.join(" ")}; do if [ "$(systemctl show -p LoadState --value "$lc_unit" 2>/dev/null)" = loaded ]; then systemctl disable --now "$lc_unit" >/dev/null 2>&1 || systemctl stop "$lc_unit"; fi; done`
       : ":",
     // the setup tool only when the user unit does not exist yet
     `if [ "$(${sctl} show -p LoadState --value docker.service 2>/dev/null)" != loaded ]; then`,
@@ -215,8 +221,8 @@ export const dockerRootlessKind: ResourceKind<DockerRootlessSpec, DockerRootless
         `  echo "security=$(cd / && ${as} timeout 20 docker info --format ${shq(INFO_FORMAT)} 2>/dev/null | head -n1)"`,
         `fi`,
         `else echo user=absent; fi`,
-        `echo "rootful=$(systemctl is-enabled docker.service docker.socket 2>/dev/null | tr '\\n' ' ')"`,
-        `echo "rootful_active=$(systemctl is-active docker.service docker.socket 2>/dev/null | tr '\\n' ' ')"`,
+        `echo "rootful=$(systemctl is-enabled ${ROOTFUL_UNITS.join(" ")} 2>/dev/null | tr '\\n' ' ')"`,
+        `echo "rootful_active=$(systemctl is-active ${ROOTFUL_UNITS.join(" ")} 2>/dev/null | tr '\\n' ' ')"`,
       ].join("\n"),
       parse: parseDockerRootlessFacts,
     };

@@ -100,11 +100,11 @@ describe("rootless Docker for deploy (playbooks/docker.yml) on a hardened machin
       "log-opts": { "max-size": "10m", "max-file": "3" },
     });
 
-    // rootful dockerd: inactive and disabled (systemctl prints one line per unit)
-    const active = await asDeploy("systemctl is-active docker.service docker.socket");
-    expect(active.stdout.trim().split("\n")).toEqual(["inactive", "inactive"]);
-    const enabled = await asDeploy("systemctl is-enabled docker.service docker.socket");
-    expect(enabled.stdout.trim().split("\n")).toEqual(["disabled", "disabled"]);
+    // rootful dockerd and the system containerd: inactive and disabled (systemctl prints a line per unit)
+    const active = await asDeploy("systemctl is-active docker.service docker.socket containerd.service");
+    expect(active.stdout.trim().split("\n")).toEqual(["inactive", "inactive", "inactive"]);
+    const enabled = await asDeploy("systemctl is-enabled docker.service docker.socket containerd.service");
+    expect(enabled.stdout.trim().split("\n")).toEqual(["disabled", "disabled", "disabled"]);
     // the package's stale /var/run/docker.sock node may remain after the stop; nothing answers on it
     expect(await ok("pgrep -u root -x dockerd || echo none")).toBe("none");
     const rootful = await asDeploy("sudo -n docker -H unix:///var/run/docker.sock version");

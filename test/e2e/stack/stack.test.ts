@@ -312,6 +312,11 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
     const host = m.target.host;
     const source = "173.245.49.90"; // inside 173.245.48.0/20, distinct from the other e2e files' addresses
     expect(await probePort(host, 443)).toBe("filtered");
+    // from the CI host nothing else answers: not the stack's services, not Docker, not the old SSH port
+    expect(await probePort(host, 2222)).toBe("open");
+    const others = [22, 80, 2375, 2376, 3128, 4000, 4750, 6379, 8080, 8443, 18789];
+    const states = await Promise.all(others.map(async (p) => `${p}:${await probePort(host, p)}`));
+    expect(states).toEqual(others.map((p) => `${p}:filtered`));
     execFileSync("ip", ["addr", "add", `${source}/32`, "dev", m.lab!.veth]);
     try {
       const route = await m.ssh(`sudo -n ip route replace ${source}/32 dev host0`, {

@@ -251,6 +251,17 @@ describe("playbooks/stack.yml other files and guards", () => {
     expect(cfg.secrets.providers.gatewaytoken.path).toBe("/run/secrets/gateway_token");
   });
 
+  it("the Control UI is off unless origins are listed, then on for exactly those", () => {
+    const off = JSON.parse(content(compose().tasks, "OpenClaw configuration (sandbox, tool denials)"));
+    expect(off.gateway.controlUi).toEqual({ enabled: false });
+    const { tasks } = compose(["control_ui_origins=https://claw.example.com,https://ops.example.com"]);
+    const on = JSON.parse(content(tasks, "OpenClaw configuration (sandbox, tool denials)"));
+    expect(on.gateway.controlUi).toEqual({
+      enabled: true,
+      allowedOrigins: ["https://claw.example.com", "https://ops.example.com"],
+    });
+  });
+
   it("Smokescreen allowlist lists the allowed names", () => {
     const { tasks } = compose();
     const acl = parse(content(tasks, "Smokescreen allowlist"));

@@ -106,7 +106,7 @@ describe("docker_rootless diff", () => {
       "enable lingering for deploy (its services run without a login)",
       "install and enable the rootless Docker user service of deploy",
       "start rootless Docker of deploy (is inactive)",
-      "stop and disable the rootful Docker daemon (docker.service, docker.socket)",
+      "stop and disable the rootful Docker daemons (docker.socket, docker.service, containerd.service)",
     ]);
   });
   it("a running daemon that is not rootless is restarted", () => {
