@@ -1,10 +1,12 @@
 /**
  * The audit's Docker part (SPEC §8): rootless Docker active for the deploy user, no rootful dockerd,
  * and every container of the stack with no capability (CapEff 0), NoNewPrivs 1, a read-only root where
- * compose asked for one, running and healthy, and no secret value in its environment or command line.
+ * compose asked for one, on exactly the networks compose declares, running and healthy, and no secret
+ * value in its environment or command line.
  * Secret values are compared ON THE HOST; only the name of an exposed secret file comes back.
  */
 import { shq } from "../engine/shell.js";
+import { declaredServices } from "./compose-declared.js";
 import type { AuditCheck } from "./host.js";
 
 export interface DockerAuditExpected {
@@ -21,10 +23,12 @@ const M = "@@lockclaw-docker";
 export function dockerAuditScript(e: DockerAuditExpected): string {
   const u = shq(e.user);
   const as = `runuser -u ${u} -- env XDG_RUNTIME_DIR=/run/user/$lc_uid DOCKER_HOST=unix:///run/user/$lc_uid/docker.sock`;
-  // one line per container: name, pid, status, health, privileged, read-only root, cap_drop, security_opt
+  // one line per container: name, pid, status, health, privileged, read-only root, cap_drop, security_opt,
+  // compose service, networks
   const fmt =
     "{{.Name}}|{{.State.Pid}}|{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}|" +
-    "{{.HostConfig.Privileged}}|{{.HostConfig.ReadonlyRootfs}}|{{json .HostConfig.CapDrop}}|{{json .HostConfig.SecurityOpt}}";
+    "{{.HostConfig.Privileged}}|{{.HostConfig.ReadonlyRootfs}}|{{json .HostConfig.CapDrop}}|{{json .HostConfig.SecurityOpt}}|" +
+    '{{index .Config.Labels "com.docker.compose.service"}}|{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}';
   return [
     `echo '${M} installed'; command -v dockerd >/dev/null 2>&1 && echo yes || echo no`,
     `echo '${M} rootful'; systemctl is-active docker.service docker.socket 2>/dev/null | tr '\\n' ' '; echo; pgrep -u 0 -x dockerd | wc -l`,
@@ -38,6 +42,14 @@ export function dockerAuditScript(e: DockerAuditExpected): string {
     `  lc_st=$(grep -E '^(CapEff|NoNewPrivs):' "/proc/$lc_pid/status" 2>/dev/null | tr -s '\\t ' ' ' | tr '\\n' ' ')`,
     `  echo "$lc_line|$lc_st"`,
     `done`,
+    // the compose files the project was created from (no secret in them: secrets are files): base64, one
+    // line each, for the declared read_only and networks
+    `echo '${M} compose'`,
+    `lc_c=$(${as} docker ps -aq --filter label=com.docker.compose.project=${shq(e.project)} 2>/dev/null | head -n 1)`,
+    `if [ -n "$lc_c" ]; then`,
+    `  lc_files=$(${as} docker inspect --format '{{index .Config.Labels "com.docker.compose.project.config_files"}}' "$lc_c")`,
+    `  (IFS=,; for lc_f in $lc_files; do [ -f "$lc_f" ] && base64 -w0 < "$lc_f" && echo; done)`,
+    `fi`,
     `echo '${M} exposed'`,
     `lc_sd=${shq(`${e.stackDir}/secrets`)}`,
     `if [ -d "$lc_sd" ]; then`,
@@ -98,8 +110,13 @@ export function evaluateDockerAudit(stdout: string, e: DockerAuditExpected): Aud
     pass: info.includes("name=rootless"),
     evidence: info || "no answer",
   });
+  const composeText = (s.get("compose") ?? []).map((b) => Buffer.from(b, "base64").toString("utf8"));
+  // several -f files merge in compose; the stack uses one, and the first is the base
+  const declared = composeText.length ? declaredServices(composeText[0]!, e.project) : undefined;
   for (const line of s.get("containers") ?? []) {
-    const [name = "?", , status, health, privileged, readonly, capDrop, secOpt, st = ""] = line.split("|");
+    const [name = "?", , status, health, privileged, readonly, capDrop, secOpt, service, nets = "", st = ""] =
+      line.split("|");
+    const networks = nets.trim().split(/\s+/).filter(Boolean).sort();
     const n = name.replace(/^\//, "");
     const capEff = /CapEff: ([0-9a-f]+)/.exec(st)?.[1];
     const nnp = /NoNewPrivs: (\d)/.exec(st)?.[1];
@@ -125,6 +142,30 @@ export function evaluateDockerAudit(stdout: string, e: DockerAuditExpected): Aud
       pass: (secOpt ?? "").includes("no-new-privileges") && nnp === "1",
       evidence: `SecurityOpt ${secOpt}, NoNewPrivs ${nnp ?? "unknown"}, read-only root ${readonly}`,
     });
+    const want = service ? declared?.get(service) : undefined;
+    if (want) {
+      checks.push({
+        id: `container.${n}.readonly`,
+        title: `${n} has a read-only root where compose asks for one`,
+        pass: !want.readOnly || readonly === "true",
+        evidence: `read_only in compose: ${want.readOnly}; ReadonlyRootfs: ${readonly}`,
+      });
+      checks.push({
+        id: `container.${n}.networks`,
+        title: `${n} is on exactly the networks compose declares`,
+        pass: JSON.stringify(networks) === JSON.stringify(want.networks),
+        evidence: `declared ${want.networks.join(" ")}; attached ${networks.join(" ") || "none"}`,
+      });
+    } else {
+      checks.push({
+        id: `container.${n}.declared`,
+        title: `${n} is a service of the compose file`,
+        pass: false,
+        evidence: declared
+          ? `service ${service ?? "?"} is not in the project's compose file (an orphan or a stray container)`
+          : "the project's compose file could not be read",
+      });
+    }
   }
   const exposed = s.get("exposed") ?? [];
   checks.push({

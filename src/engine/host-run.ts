@@ -20,7 +20,8 @@ import type { HostStateStore } from "./state.js";
 import type { ConnectionTarget, Transport } from "../transport/types.js";
 import { runScript } from "../transport/script.js";
 import { candidateTargets, connectFirst, type Connector } from "./connect.js";
-import { readFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
 import { shq } from "./shell.js";
 
 export interface HostRunOptions {
@@ -241,15 +242,13 @@ export class HostRun {
   private async upload(batch: Planned[], become: boolean): Promise<void> {
     for (const p of batch) {
       for (const u of p.task.kind.uploads?.(p.task.spec, p.facts, p.changes) ?? []) {
-        const data = await readFile(u.local);
+        const size = (await stat(u.local)).size;
         const dir = u.remote.slice(0, u.remote.lastIndexOf("/")) || "/";
         const res = await this.transport!.exec(
           `umask 077 && mkdir -p ${shq(dir)} && cat > ${shq(`${u.remote}.part`)} && mv -f ${shq(`${u.remote}.part`)} ${shq(u.remote)}`,
-          { stdin: data, become },
+          { stdin: createReadStream(u.local), become },
         );
-        this.debug(
-          `exec #${this.transport!.execCount}: upload ${u.local} (${data.length} bytes), exit ${res.code}`,
-        );
+        this.debug(`exec #${this.transport!.execCount}: upload ${u.local} (${size} bytes), exit ${res.code}`);
         if (res.code !== 0) {
           throw new ApplyError(
             p.task.name,

@@ -488,9 +488,18 @@ class SshTransport implements Transport {
           if (signal) result.signal = signal;
           finish(() => resolve(result));
         });
-        // ssh2 buffers writes and respects the window, so one end() is fine even for large input.
-        if (options.stdin !== undefined) ch.end(options.stdin);
-        else ch.end();
+        // ssh2 buffers writes and respects the window, so one end() is fine for a string or Buffer; a
+        // stream is piped with backpressure, and a read error fails the exec instead of hanging it
+        const input = options.stdin;
+        if (input === undefined) ch.end();
+        else if (typeof input === "string" || Buffer.isBuffer(input)) ch.end(input);
+        else {
+          input.once("error", (err) => {
+            ch.close();
+            finish(() => reject(err));
+          });
+          input.pipe(ch);
+        }
       };
       open();
     });

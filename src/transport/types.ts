@@ -1,8 +1,13 @@
 /** What the engine needs from a connection to a host. src/transport/ssh.ts implements it with ssh2. */
 
+import type { Readable } from "node:stream";
+
 export interface ExecOptions {
-  /** Bytes written to the command's stdin, then EOF. Secrets travel here, never in argv. */
-  stdin?: string | Buffer;
+  /**
+   * Bytes written to the command's stdin, then EOF. Secrets travel here, never in argv. A stream is
+   * piped (an image tarball of a gigabyte is never held in memory).
+   */
+  stdin?: string | Buffer | Readable;
   /** Run as root: through `sudo -n` when the login user is not root. */
   become?: boolean;
   /** Fail with a timeout error after this long. */

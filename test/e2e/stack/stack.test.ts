@@ -337,9 +337,20 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
     const failed = report!.checks.filter((c) => !c.pass).map((c) => `${c.id}: ${c.evidence}`);
     expect(failed, show(audit)).toEqual([]);
     expect(audit.code).toBe(0);
+    // OpenClaw's own checks ran inside the gateway (not skipped) and passed (failed is empty above)
+    for (const id of [
+      "openclaw.security_audit",
+      "openclaw.gateway_probe",
+      "openclaw.sandbox",
+      "openclaw.elevated",
+    ]) {
+      expect(report!.checks.map((c) => c.id)).toContain(id);
+    }
     // the Docker part of the audit looked at every container of the stack
     for (const svc of SERVICES) {
-      expect(report!.checks.map((c) => c.id)).toContain(`container.${PROJECT}-${svc}-1.caps`);
+      for (const what of ["caps", "nnp", "readonly", "networks"]) {
+        expect(report!.checks.map((c) => c.id)).toContain(`container.${PROJECT}-${svc}-1.${what}`);
+      }
     }
   }, 300_000);
 });

@@ -2,6 +2,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConnectionError, ConnectionLostError } from "../../../src/engine/errors.js";
 import { ExecTimeoutError } from "../../../src/engine/errors.js";
@@ -43,6 +44,27 @@ describe("exec", () => {
     expect((await root.exec("cat", { stdin: "hello\nworld" })).stdout).toBe("hello\nworld");
     // without stdin the command sees EOF at once instead of hanging
     expect((await root.exec("cat | wc -c")).stdout.trim()).toBe("0");
+  });
+
+  it("pipes a stream to stdin with backpressure, and fails the exec when the stream fails", async () => {
+    const chunk = Buffer.alloc(1024 * 1024, 9);
+    let sent = 0;
+    const total = 64; // 64 MiB, produced lazily: only what the channel's window takes is read ahead
+    const stream = new Readable({
+      read() {
+        this.push(sent++ < total ? chunk : null);
+      },
+    });
+    const r = await root.exec("wc -c", { stdin: stream });
+    expect(r.stdout.trim()).toBe(String(total * chunk.length));
+    const broken = new Readable({
+      read() {
+        this.destroy(new Error("disk went away"));
+      },
+    });
+    await expect(root.exec("cat > /dev/null", { stdin: broken })).rejects.toThrow(/disk went away/);
+    // the connection is still usable afterwards
+    expect((await root.exec("echo ok")).stdout).toBe("ok\n");
   });
 
   it("counts exec channels", async () => {

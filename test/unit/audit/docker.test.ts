@@ -4,7 +4,29 @@ import { dockerAuditScript, evaluateDockerAudit } from "../../../src/audit/docke
 
 const E = { user: "deploy", project: "lockclaw", stackDir: "/home/deploy/lockclaw" };
 const M = "@@lockclaw-docker";
-const out = (containers: string[], exposed: string[] = [], rootful = "inactive inactive", roots = "0") =>
+const COMPOSE = `
+x-hardening: &hardening
+  read_only: true
+networks:
+  openclaw-net: { internal: true }
+  egress-net: {}
+services:
+  redis:
+    <<: *hardening
+    networks: [openclaw-net]
+  egress:
+    <<: *hardening
+    networks: [openclaw-net, egress-net]
+  writable:
+    networks: { openclaw-net: {} }
+`;
+const out = (
+  containers: string[],
+  exposed: string[] = [],
+  rootful = "inactive inactive",
+  roots = "0",
+  compose = COMPOSE,
+) =>
   [
     `${M} installed`,
     "yes",
@@ -15,12 +37,15 @@ const out = (containers: string[], exposed: string[] = [], rootful = "inactive i
     '["name=seccomp,profile=builtin","name=rootless","name=cgroupns","name=no-new-privileges"]',
     `${M} containers`,
     ...containers,
+    `${M} compose`,
+    ...(compose ? [Buffer.from(compose).toString("base64")] : []),
     `${M} exposed`,
     ...exposed,
     `${M} end`,
   ].join("\n");
-const GOOD =
-  '/lockclaw-redis-1|4242|running|healthy|false|true|["ALL"]|["no-new-privileges:true"]|CapEff: 0000000000000000 NoNewPrivs: 1 ';
+const line = (name: string, service: string, readonly: string, nets: string) =>
+  `/${name}|4242|running|healthy|false|${readonly}|["ALL"]|["no-new-privileges:true"]|${service}|${nets}|CapEff: 0000000000000000 NoNewPrivs: 1 `;
+const GOOD = line("lockclaw-redis-1", "redis", "true", "lockclaw_openclaw-net ");
 
 describe("docker audit", () => {
   it("is valid sh", () => {
@@ -36,13 +61,36 @@ describe("docker audit", () => {
       "container.lockclaw-redis-1.running",
       "container.lockclaw-redis-1.caps",
       "container.lockclaw-redis-1.nnp",
+      "container.lockclaw-redis-1.readonly",
+      "container.lockclaw-redis-1.networks",
       "containers.secrets",
     ]);
   });
 
+  it("holds each container to the compose file: read-only where asked, exactly the declared networks", () => {
+    const checks = evaluateDockerAudit(
+      out([
+        // egress lost its read-only root and sits on a network it was never given
+        line("lockclaw-egress-1", "egress", "false", "lockclaw_openclaw-net lockclaw_egress-net bridge "),
+        // not asked to be read-only: a writable root is fine
+        line("lockclaw-writable-1", "writable", "false", "lockclaw_openclaw-net "),
+        line("stray", "miner", "true", "bridge "),
+      ]),
+      E,
+    );
+    const failed = checks.filter((c) => !c.pass).map((c) => `${c.id}: ${c.evidence}`);
+    expect(failed).toEqual([
+      "container.lockclaw-egress-1.readonly: read_only in compose: true; ReadonlyRootfs: false",
+      "container.lockclaw-egress-1.networks: declared lockclaw_egress-net lockclaw_openclaw-net; attached bridge lockclaw_egress-net lockclaw_openclaw-net",
+      expect.stringMatching(/^container.stray.declared: service miner is not in the project's compose file/),
+    ]);
+    const unreadable = evaluateDockerAudit(out([GOOD], [], "inactive inactive", "0", ""), E);
+    expect(unreadable.find((c) => !c.pass)?.evidence).toBe("the project's compose file could not be read");
+  });
+
   it("fails on a capability, a missing no-new-privileges, an unhealthy container, a rootful daemon and an exposed secret", () => {
     const bad =
-      "/lockclaw-gateway-1|77|running|unhealthy|false|false|[]|[]|CapEff: 00000000a80425fb NoNewPrivs: 0 ";
+      "/lockclaw-gateway-1|77|running|unhealthy|false|false|[]|[]|redis|lockclaw_openclaw-net |CapEff: 00000000a80425fb NoNewPrivs: 0 ";
     const failed = evaluateDockerAudit(
       out([bad], ["/lockclaw-gateway-1 gateway_token"], "active inactive", "1"),
       E,
@@ -54,6 +102,9 @@ describe("docker audit", () => {
       expect.stringMatching(/^container.lockclaw-gateway-1.running: running, health unhealthy/),
       expect.stringMatching(/^container.lockclaw-gateway-1.caps: .*CapEff 00000000a80425fb/),
       expect.stringMatching(/^container.lockclaw-gateway-1.nnp: .*NoNewPrivs 0/),
+      expect.stringMatching(
+        /^container.lockclaw-gateway-1.readonly: read_only in compose: true; ReadonlyRootfs: false/,
+      ),
       expect.stringMatching(/^containers.secrets: exposed: \/lockclaw-gateway-1 gateway_token/),
     ]);
   });
