@@ -14,7 +14,36 @@ import { HostStateStore } from "../src/engine/state.js";
 import { labDown, labUp, resolveLabTarget } from "../src/lab/machine.js";
 import { resourceKinds } from "../src/resources/index.js";
 import { connect } from "../src/transport/ssh.js";
+import type { ConnectionTarget } from "../src/transport/types.js";
+import type { VarOverride } from "../src/engine/vars.js";
 import { timed } from "./measure.js";
+
+/** Options for a run against a lab machine as the CLI would make them: its login key becomes deploy's. */
+export function labRunOptions(
+  target: ConnectionTarget,
+  state: HostStateStore,
+  playbookFile: string | string[],
+  overrides: VarOverride[] = [],
+): (check?: boolean) => RunOptions {
+  return (check = false) => ({
+    playbookFile,
+    kinds: resourceKinds,
+    hosts: [
+      {
+        target,
+        vars: [
+          { name: "authorized_keys", value: publicKeysOf(target.identityFiles), from: { file: "(bench)" } },
+        ],
+      },
+    ],
+    overrides,
+    builtins: builtinVars(),
+    connector: connect,
+    state,
+    check,
+    onEvent: () => undefined,
+  });
+}
 
 export async function benchLab(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("needs root (systemd-nspawn)");
@@ -31,24 +60,7 @@ export async function benchLab(): Promise<void> {
   try {
     const target = await resolveLabTarget(name, labDir);
     const state = new HostStateStore(join(work, "hosts.json"));
-    const opts = (check = false): RunOptions => ({
-      playbookFile: builtinPlaybook("host"),
-      kinds: resourceKinds,
-      hosts: [
-        {
-          target,
-          vars: [
-            { name: "authorized_keys", value: publicKeysOf(target.identityFiles), from: { file: "(bench)" } },
-          ],
-        },
-      ],
-      overrides: [],
-      builtins: builtinVars(),
-      connector: connect,
-      state,
-      check,
-      onEvent: () => undefined,
-    });
+    const opts = labRunOptions(target, state, builtinPlaybook("host"));
     const scenario = "host playbook, lab machine (Debian 13)";
     await timed(scenario, "first provision", opts());
     for (let i = 0; i < 3; i++) await timed(scenario, "no-op re-run", opts());

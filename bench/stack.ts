@@ -7,14 +7,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtinPlaybooks } from "../src/cli/provision.js";
-import { publicKeysOf } from "../src/cli/options.js";
-import { builtinVars } from "../src/engine/builtins.js";
-import type { RunOptions } from "../src/engine/run.js";
 import { HostStateStore } from "../src/engine/state.js";
 import { labDown, labUp, resolveLabTarget } from "../src/lab/machine.js";
-import { resourceKinds } from "../src/resources/index.js";
 import { stackLabImages } from "../src/stack/lab-bundle.js";
-import { connect } from "../src/transport/ssh.js";
+import { labRunOptions } from "./lab.js";
 import { timed } from "./measure.js";
 
 export async function benchStack(): Promise<void> {
@@ -34,24 +30,7 @@ export async function benchStack(): Promise<void> {
       value,
       from: { file: "(bench)" },
     }));
-    const opts = (check = false): RunOptions => ({
-      playbookFile: builtinPlaybooks("host", true),
-      kinds: resourceKinds,
-      hosts: [
-        {
-          target,
-          vars: [
-            { name: "authorized_keys", value: publicKeysOf(target.identityFiles), from: { file: "(bench)" } },
-          ],
-        },
-      ],
-      overrides: vars,
-      builtins: builtinVars(),
-      connector: connect,
-      state,
-      check,
-      onEvent: () => undefined,
-    });
+    const opts = labRunOptions(target, state, builtinPlaybooks("host", true), vars);
     const scenario = "provision host + stack, lab (--bundle)";
     await timed(scenario, "first provision", opts());
     for (let i = 0; i < 3; i++) await timed(scenario, "no-op re-run", opts());
