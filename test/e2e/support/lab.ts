@@ -146,7 +146,10 @@ export async function stopMachines(machines: TestMachine[]): Promise<void> {
  */
 export function useMachines(n: number, options: MachineOptions & { prefix?: string } = {}): TestMachine[] {
   const machines: TestMachine[] = [];
-  const names = Array.from({ length: n }, (_, i) => `${options.prefix ?? "m"}${i + 1}`);
+  // LOCKCLAW_E2E_NAME_PREFIX keeps two suites run at once on one host (two checkouts) from sharing
+  // machine names, which nspawn and the veth links make host-wide
+  const envPrefix = process.env.LOCKCLAW_E2E_NAME_PREFIX ?? "";
+  const names = Array.from({ length: n }, (_, i) => `${envPrefix}${options.prefix ?? "m"}${i + 1}`);
   beforeAll(async () => {
     machines.push(...(await startMachines(names, options)));
   });
