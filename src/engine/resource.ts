@@ -86,6 +86,12 @@ export interface ResourceKind<Spec = unknown, Facts = unknown> {
   uploads?(spec: Spec, facts: Facts, changes: Change[]): Upload[];
   /** Values inside the spec that are secret; the reporters redact them everywhere. */
   secrets?(spec: Spec): string[];
+  /**
+   * Top-level spec keys whose value is POSIX sh that runs on the host (`command`'s cmd/unless/onlyif,
+   * `validate` of file and template). The engine renders `{{var}}` inside these as one quoted sh word and
+   * refuses, at load time, a variable there whose declared type is not narrow enough for sh.
+   */
+  readonly shFields?: readonly string[];
   /** Whether diff() must be empty after apply (false for `command`, whose guard is the check). */
   readonly verifiable?: boolean;
   /**

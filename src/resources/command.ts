@@ -90,6 +90,7 @@ export const commandKind: ResourceKind<CommandSpec, CommandFacts> = {
   name: "command",
   spec: commandSpec,
   verifiable: false,
+  shFields: ["cmd", "unless", "onlyif"],
   describe: (spec) => `command ${label(spec.cmd)}`,
 
   probe(spec) {

@@ -113,6 +113,7 @@ function plan(spec: FileSpec, facts: FileFacts): FilePlan {
 export const fileKind: ResourceKind<FileSpec, FileFacts> = {
   name: "file",
   spec: fileSpec,
+  shFields: ["validate"],
   verifiable: true,
   describe: (spec) => `file ${spec.path}`,
 

@@ -36,6 +36,7 @@ export function renderedFileSpec(spec: TemplateSpec): FileSpec {
 export const templateKind: ResourceKind<TemplateSpec, FileFacts> = {
   name: "template",
   spec: templateSpec,
+  shFields: ["validate"],
   verifiable: true,
   describe: (spec) => `template ${spec.path} (from ${spec.src})`,
   // probe does not need the content yet: it reads the same facts whatever the desired content is
