@@ -37,7 +37,9 @@ describe.skipIf(unavailable !== undefined)("LockClaw images on a private dockerd
   const started: string[] = [];
 
   const start = async (image: string, o: Parameters<typeof startContainer>[1] = {}) => {
-    const c = await startContainer(image, { host, ...o });
+    // the gateway (node) took over 30 s to listen on a loaded 2-core CI host: a slow start is not a failure
+    const runArgs = ["-e", "LOCKCLAW_SMOKE_WAIT=120", ...(o.runArgs ?? [])];
+    const c = await startContainer(image, { host, ...o, runArgs });
     started.push(c);
     return c;
   };
