@@ -75,6 +75,10 @@ export function parseShSource(source: string): Parsed {
     );
   }
   const places = names.length ? classify(parts.join(HOLE)) : [];
+  // every substitution must have been placed: one skipped would be written without being read
+  if (places.length !== names.length) {
+    throw new ShRenderError("the sh around a {{…}} could not be read", 1, "simplify the command around it");
+  }
   const slots = names.map((name, i) => ({ name, ...places[i]! }));
   const parsed = { parts, slots };
   cache.set(source, parsed);
@@ -110,6 +114,7 @@ function classify(text: string): Array<{ place: ShPlace; unsure: boolean; line: 
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     const mode = top();
+    if (c === "\\" && text[i + 1] === HOLE) refuse("right after a backslash", "remove the backslash");
     if (c === HOLE) {
       const prev = text[i - 1];
       if (prev === "\\") refuse("right after a backslash", "remove the backslash");
@@ -172,6 +177,7 @@ function classify(text: string): Array<{ place: ShPlace; unsure: boolean; line: 
             stack.push("cmd");
             parenDepth.push(0);
             i++;
+            wordStart = true;
           }
         } else if (c === "$" && text[i + 1] === "{") {
           stack.push("param");
@@ -247,7 +253,8 @@ function classify(text: string): Array<{ place: ShPlace; unsure: boolean; line: 
           // case patterns end in an unmatched `)`: past this point the end of $(…) is a guess
           unsure = true;
         }
-        wordStart = /[\s;&|()<>]/.test(c);
+        // (after `$(` the char at i is its `(`: a word starts there)
+        wordStart = /[\s;&|()<>]/.test(text[i]!);
         break;
       }
     }
