@@ -63,7 +63,7 @@ export function raw(text: string): Sh {
 }
 
 /** Join finished pieces. */
-export function shJoin(parts: readonly Sh[], sep: "\n" | " " | "; " | " && " = "\n"): Sh {
+export function shJoin(parts: readonly Sh[], sep: "" | "\n" | " " | "; " | " && " = "\n"): Sh {
   return mint(parts.map(String).join(sep));
 }
 
