@@ -147,3 +147,28 @@ describe("case 3: values in the stack's config files keep the file's structure",
     expect(r.stdout).toBe(key);
   });
 });
+
+describe("sh fields of a playbook are checked when it is prepared, before anything connects", () => {
+  const pb = (cmd: string) => {
+    const dir = mkdtempSync(join(tmpdir(), "lc-shf-"));
+    const file = join(dir, "pb.yml");
+    writeFileSync(
+      file,
+      `name: t\nvars: { x: "a b" }\ntasks:\n  - name: one\n    command:\n      cmd: ${cmd}\n`,
+    );
+    return file;
+  };
+  it("refuses hand quoting, naming the file, the line and the field", () => {
+    const file = pb(`"echo '{{x}}'"`);
+    expect(() => tasksOf(file, [])).toThrow(
+      /pb\.yml:6:12 \(at tasks\[0\]\.command\.cmd \(line 1\)\): \{\{…\}\} inside '…'/,
+    );
+  });
+  it("refuses block helpers in sh", () => {
+    expect(() => tasksOf(pb(`"{{#if x}}rm -rf /{{/if}}"`), [])).toThrow(/cannot appear in sh/);
+  });
+  it("writes a value as one word", () => {
+    const spec = tasksOf(pb(`"printf %s {{x}}"`), ["x=$(id)'"])[0]!.spec as { cmd: string };
+    expect(spec.cmd).toBe(`printf %s '$(id)'\\'''`);
+  });
+});
