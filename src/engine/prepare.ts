@@ -9,7 +9,7 @@ import type { KindRegistry, Playbook, RawPlay, RawTask } from "./playbook/loader
 import { parseWhen, WHEN_FORMS } from "./playbook/schema.js";
 import { Redactor } from "./redact.js";
 import type { AnyResourceKind } from "./resource.js";
-import { renderDeep, renderTemplateFile } from "./templates.js";
+import { renderDeep, renderShText, renderTemplateFile } from "./templates.js";
 import { resolveVars, type VarOverride, type Vars } from "./vars.js";
 
 export interface PreparedTask {
@@ -96,7 +96,9 @@ function preparePlay(
   const prepareTask = (task: RawTask, idPrefix: string): PreparedTask => {
     const kind = kinds[task.kind]!;
     const where = pb.source.locate([...task.keyPath, task.kind]);
-    let args = renderDeep(task.args ?? {}, vars, { ...where, path: where.path ?? task.kind });
+    let args = renderArgs(task.args ?? {}, kind.shFields ?? [], vars, (key) =>
+      pb.source.locate([...task.keyPath, task.kind, ...(key === undefined ? [] : [key])]),
+    );
     if (kind.name === "template" && args && typeof args === "object" && "src" in args) {
       const src = (args as { src: unknown }).src;
       if (typeof src !== "string") {
@@ -147,6 +149,29 @@ function preparePlay(
     become: play.become,
     vars,
   };
+}
+
+/**
+ * A task's arguments rendered: the kind's sh fields through the sh writer (each `{{x}}` exactly one
+ * quoted word, whatever the value holds), every other string as plain text for the kind's schema.
+ */
+function renderArgs(
+  args: unknown,
+  shFields: readonly string[],
+  vars: Vars,
+  locate: (key?: string) => SourceLocation,
+): unknown {
+  const where = locate();
+  if (!args || typeof args !== "object" || Array.isArray(args) || shFields.length === 0) {
+    return renderDeep(args, vars, { ...where, path: where.path });
+  }
+  return Object.fromEntries(
+    Object.entries(args).map(([k, v]) => {
+      const at = locate(k);
+      if (shFields.includes(k) && typeof v === "string") return [k, renderShText(v, vars, at)];
+      return [k, renderDeep(v, vars, at)];
+    }),
+  );
 }
 
 /** Whether a task's `when:` holds: a variable's truthiness, or its string form compared with a literal. */

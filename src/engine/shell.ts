@@ -1,24 +1,22 @@
-/** Helpers for building POSIX sh fragments. Everything that runs on a host is plain sh + the host's tools. */
+/**
+ * String-returning helpers for building POSIX sh fragments, kept for the kinds not yet moved to the
+ * typed layer in ./sh.ts (which they wrap: one quoting rule). New code uses `sh`, `Sh` and `raw()`.
+ */
+import { base64Heredoc as heredoc, quoteWord, raw } from "./sh.js";
+
+export { Sh, raw, sh, shJoin, quoteWord, quoteWordAlways, SH_SAFE_WORD } from "./sh.js";
 
 /** Quote one word for POSIX sh. */
 export function shq(value: string | number): string {
-  const s = String(value);
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s)) return s;
-  return `'${s.replace(/'/g, `'\\''`)}'`;
+  return quoteWord(value);
 }
 
 /** Quote and join words. */
-export function shArgs(words: Array<string | number>): string {
-  return words.map(shq).join(" ");
+export function shArgs(words: ReadonlyArray<string | number>): string {
+  return words.map(quoteWord).join(" ");
 }
 
-/**
- * A here-document feeding `data` (base64, so any bytes survive) into `command`'s stdin.
- * The data travels inside the script on the exec's stdin, never in argv.
- */
+/** A here-document feeding `data` into `command`'s stdin (see ./sh.ts). */
 export function base64Heredoc(command: string, data: string | Buffer): string {
-  const b64 = Buffer.from(data)
-    .toString("base64")
-    .replace(/(.{76})/g, "$1\n");
-  return `base64 -d <<'LOCKCLAW_B64_EOF' | ${command}\n${b64}\nLOCKCLAW_B64_EOF`;
+  return heredoc(raw(command), data).text;
 }

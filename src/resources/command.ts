@@ -12,20 +12,20 @@
  */
 import { z } from "zod";
 import { parseKeyValues, type Change, type ResourceKind } from "../engine/resource.js";
-import { base64Heredoc, shq } from "../engine/shell.js";
+import { base64Heredoc, raw, sh, shJoin, type Sh } from "../engine/sh.js";
 import { absPath, userName } from "./common/schema.js";
 
-const sh = (what: string) =>
+const shText = (what: string) =>
   z
     .string({ error: `${what} must be a shell command string` })
     .min(1, { error: `${what} must not be empty` });
 
 export const commandSpec = z.strictObject({
-  cmd: sh("cmd"),
+  cmd: shText("cmd"),
   creates: absPath.optional(),
   removes: absPath.optional(),
-  unless: sh("unless").optional(),
-  onlyif: sh("onlyif").optional(),
+  unless: shText("unless").optional(),
+  onlyif: shText("onlyif").optional(),
   chdir: absPath.optional(),
   become_user: userName("become_user").optional(),
 });
@@ -49,34 +49,53 @@ function label(cmd: string): string {
   return cmd.trim().includes("\n") ? `${short} …` : short;
 }
 
-/** sh that runs `code` as the spec's user in its chdir (a subshell: `exit` inside cannot end the batch). */
-function asUser(spec: CommandSpec, code: string): string {
-  if (spec.become_user === undefined) {
-    return `(${spec.chdir ? ` cd -- ${shq(spec.chdir)} &&` : ""} ${code}\n)`;
-  }
-  const u = shq(spec.become_user);
-  // runuser does not open a login session: give the user its XDG_RUNTIME_DIR (systemctl --user, rootless docker)
-  return (
-    `(lc_uid=$(id -u -- ${u}) && cd -- ${spec.chdir ? shq(spec.chdir) : `"$(getent passwd ${u} | cut -d: -f6)"`} &&` +
-    ` if [ -d "/run/user/$lc_uid" ]; then lc_env="XDG_RUNTIME_DIR=/run/user/$lc_uid"; else lc_env=LOCKCLAW_BECOME=1; fi &&` +
-    // the code arrives base64 on fd 3 (a here-document), not as `sh -c CODE`: argv is world-readable
-    ` runuser -u ${u} -- env "$lc_env" sh -c 'eval "$(base64 -d <&3)" 3<&-' 3<<'LOCKCLAW_B64_EOF'\n` +
-    `${Buffer.from(code)
+/**
+ * The user's own sh (cmd/unless/onlyif) as an Sh: it is the playbook's text, whose `{{x}}` were already
+ * written as quoted words when the task was prepared (src/engine/render-sh.ts).
+ */
+const userSh = (text: string): Sh => raw(text);
+
+/** The code as base64 lines, for a here-document (any bytes survive, no quoting inside). */
+const b64Lines = (code: Sh): Sh =>
+  raw(
+    Buffer.from(String(code))
       .toString("base64")
-      .replace(/(.{76})/g, "$1\n")}\nLOCKCLAW_B64_EOF\n)`
+      .replace(/(.{76})/g, "$1\n"),
   );
+
+/** `"$(getent passwd USER | cut -d: -f6)"`: the user's home, the default directory as that user. */
+const homeOf = (user: string): Sh => sh`"$(getent passwd ${user} | cut -d: -f6)"`;
+
+/** sh that runs `code` as the spec's user in its chdir (a subshell: `exit` inside cannot end the batch). */
+function asUser(spec: CommandSpec, code: Sh): Sh {
+  if (spec.become_user === undefined) {
+    return spec.chdir ? sh`( cd -- ${spec.chdir} && ${code}\n)` : sh`( ${code}\n)`;
+  }
+  const u = spec.become_user;
+  const dir = spec.chdir ? sh`${spec.chdir}` : homeOf(u);
+  // runuser does not open a login session: give the user its XDG_RUNTIME_DIR (systemctl --user, rootless
+  // docker). The code arrives base64 on fd 3 (a here-document), not as `sh -c CODE`: argv is world-readable.
+  return sh`(lc_uid=$(id -u -- ${u}) && cd -- ${dir} && if [ -d "/run/user/$lc_uid" ]; then lc_env="XDG_RUNTIME_DIR=/run/user/$lc_uid"; else lc_env=LOCKCLAW_BECOME=1; fi && runuser -u ${u} -- env "$lc_env" sh -c 'eval "$(base64 -d <&3)" 3<&-' 3<<'LOCKCLAW_B64_EOF'
+${b64Lines(code)}
+LOCKCLAW_B64_EOF
+)`;
+}
+
+/** The guard as a condition: ` >/dev/null 2>&1 </dev/null`, output and input kept off the batch. */
+const quiet = (spec: CommandSpec, code: string): Sh =>
+  sh`${asUser(spec, userSh(code))} >/dev/null 2>&1 </dev/null`;
+
+/** sh condition (exit 0 = run the command) from the guards, evaluated on the host. */
+function shouldRunSh(spec: CommandSpec): Sh {
+  const conds: Sh[] = [];
+  if (spec.creates) conds.push(sh`[ ! -e ${spec.creates} ]`);
+  if (spec.removes) conds.push(sh`[ -e ${spec.removes} ]`);
+  if (spec.unless) conds.push(sh`! ${quiet(spec, spec.unless)}`);
+  if (spec.onlyif) conds.push(quiet(spec, spec.onlyif));
+  return shJoin(conds, " && ");
 }
 
 /** sh condition (exit 0 = run the command) from the guards, evaluated on the host. */
-function shouldRunSh(spec: CommandSpec): string {
-  const conds: string[] = [];
-  if (spec.creates) conds.push(`[ ! -e ${shq(spec.creates)} ]`);
-  if (spec.removes) conds.push(`[ -e ${shq(spec.removes)} ]`);
-  if (spec.unless) conds.push(`! ${asUser(spec, spec.unless)} >/dev/null 2>&1 </dev/null`);
-  if (spec.onlyif) conds.push(`${asUser(spec, spec.onlyif)} >/dev/null 2>&1 </dev/null`);
-  return conds.join(" && ");
-}
-
 function plan(spec: CommandSpec, f: CommandFacts): Change[] {
   if (spec.creates && f.createsExists) return [];
   if (spec.removes && !f.removesExists) return [];
@@ -94,15 +113,13 @@ export const commandKind: ResourceKind<CommandSpec, CommandFacts> = {
   describe: (spec) => `command ${label(spec.cmd)}`,
 
   probe(spec) {
-    const lines = [`echo command=1`];
-    if (spec.creates)
-      lines.push(`if [ -e ${shq(spec.creates)} ]; then echo creates=1; else echo creates=0; fi`);
-    if (spec.removes)
-      lines.push(`if [ -e ${shq(spec.removes)} ]; then echo removes=1; else echo removes=0; fi`);
-    if (spec.unless) lines.push(`${asUser(spec, spec.unless)} >/dev/null 2>&1 </dev/null; echo "unless=$?"`);
-    if (spec.onlyif) lines.push(`${asUser(spec, spec.onlyif)} >/dev/null 2>&1 </dev/null; echo "onlyif=$?"`);
+    const lines: Sh[] = [raw("echo command=1")];
+    if (spec.creates) lines.push(sh`if [ -e ${spec.creates} ]; then echo creates=1; else echo creates=0; fi`);
+    if (spec.removes) lines.push(sh`if [ -e ${spec.removes} ]; then echo removes=1; else echo removes=0; fi`);
+    if (spec.unless) lines.push(sh`${quiet(spec, spec.unless)}; echo "unless=$?"`);
+    if (spec.onlyif) lines.push(sh`${quiet(spec, spec.onlyif)}; echo "onlyif=$?"`);
     return {
-      script: lines.join("\n"),
+      script: String(shJoin(lines)),
       parse(stdout) {
         const kv = new Map([...parseKeyValues(stdout)].map(([k, v]) => [k, v.trim()]));
         if (kv.get("command") !== "1") throw new Error("command probe printed no command=1 line");
@@ -125,27 +142,31 @@ export const commandKind: ResourceKind<CommandSpec, CommandFacts> = {
   diff: (spec, facts) => plan(spec, facts),
 
   apply(spec) {
-    let run: string;
+    let run: Sh;
     // the message does not repeat the command: it may hold a secret, and the engine names the task anyway
-    const fail = `echo "command failed (exit $lc_rc)" >&2; exit "$lc_rc"`;
+    const fail = raw(`echo "command failed (exit $lc_rc)" >&2; exit "$lc_rc"`);
+    const cmd = userSh(spec.cmd);
     if (spec.become_user === undefined) {
       // a subshell without set -e: the command keeps plain `sh -c` semantics (only its last status counts)
-      run = `if (set +e${spec.chdir ? `; cd -- ${shq(spec.chdir)} || exit 1` : ""}\n${spec.cmd}\n) </dev/null; then :; else lc_rc=$?; ${fail}; fi`;
+      const cd = spec.chdir ? sh`; cd -- ${spec.chdir} || exit 1` : raw("");
+      run = sh`if (set +e${cd}\n${cmd}\n) </dev/null; then :; else lc_rc=$?; ${fail}; fi`;
     } else {
-      const u = shq(spec.become_user);
-      const dir = spec.chdir ? shq(spec.chdir) : `"$(getent passwd ${u} | cut -d: -f6)"`;
-      run = [
-        `lc_s=$(umask 077 && mktemp)`,
-        base64Heredoc(`cat > "$lc_s"`, spec.cmd),
-        `chown -- ${u} "$lc_s"`,
-        `lc_uid=$(id -u -- ${u})`,
-        `if [ -d "/run/user/$lc_uid" ]; then lc_env="XDG_RUNTIME_DIR=/run/user/$lc_uid"; else lc_env=LOCKCLAW_BECOME=1; fi`,
-        `if (cd -- ${dir} && runuser -u ${u} -- env "$lc_env" sh "$lc_s") </dev/null; then lc_rc=0; else lc_rc=$?; fi`,
-        `rm -f -- "$lc_s"`,
-        `if [ "$lc_rc" -ne 0 ]; then ${fail}; fi`,
-      ].join("\n");
+      const u = spec.become_user;
+      const dir = spec.chdir ? sh`${spec.chdir}` : homeOf(u);
+      run = shJoin([
+        raw(`lc_s=$(umask 077 && mktemp)`),
+        base64Heredoc(raw(`cat > "$lc_s"`), spec.cmd),
+        sh`chown -- ${u} "$lc_s"`,
+        sh`lc_uid=$(id -u -- ${u})`,
+        raw(
+          `if [ -d "/run/user/$lc_uid" ]; then lc_env="XDG_RUNTIME_DIR=/run/user/$lc_uid"; else lc_env=LOCKCLAW_BECOME=1; fi`,
+        ),
+        sh`if (cd -- ${dir} && runuser -u ${u} -- env "$lc_env" sh "$lc_s") </dev/null; then lc_rc=0; else lc_rc=$?; fi`,
+        raw(`rm -f -- "$lc_s"`),
+        sh`if [ "$lc_rc" -ne 0 ]; then ${fail}; fi`,
+      ]);
     }
-    if (!hasGuard(spec)) return run;
-    return `if ${shouldRunSh(spec)}; then\n${run}\nfi`;
+    if (!hasGuard(spec)) return String(run);
+    return String(sh`if ${shouldRunSh(spec)}; then\n${run}\nfi`);
   },
 };

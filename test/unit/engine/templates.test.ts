@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { renderValue } from "../../../src/engine/templates.js";
+import {
+  renderTemplateSource,
+  renderValue,
+  templateFormat,
+  type TemplateFormat,
+} from "../../../src/engine/templates.js";
 
 const where = { file: "pb.yml", line: 3 };
 
@@ -19,5 +24,67 @@ describe("template helpers", () => {
   });
   it("an unknown variable is an error naming the place", () => {
     expect(() => renderValue("{{nope}}", {}, where)).toThrow(/pb\.yml:3/);
+  });
+});
+
+describe("template files are written for their format", () => {
+  const at = { file: "/t/x.hbs" };
+  const render = (src: string, format: TemplateFormat, vars: Record<string, unknown>) =>
+    renderTemplateSource(src, format, vars, at);
+
+  it("takes the format from the file name", () => {
+    expect(
+      [
+        "a.json.hbs",
+        "b.yaml.hbs",
+        "c.yml.hbs",
+        "compose.yml.hbs",
+        "p.sh.hbs",
+        "k.env.hbs",
+        "squid.conf.hbs",
+        "h.cfg.hbs",
+        "sudoers-deploy.hbs",
+      ].map(templateFormat),
+    ).toEqual(["json", "yaml", "yaml", "compose", "sh", "env", "conf", "conf", "conf"]);
+  });
+
+  it("JSON and YAML: a bare {{x}} is a complete scalar, with U+2028/U+2029 and controls escaped", () => {
+    const v = 'a"b\\c\u2028\u2029\u0000\n$x';
+    expect(render('{"k": {{v}}, "n": {{n}}, "l": {{l}} }', "json", { v, n: 2, l: ["x", 1] })).toBe(
+      '{"k": "a\\"b\\\\c\\u2028\\u2029\\u0000\\u000a$x", "n": 2, "l": ["x",1] }',
+    );
+    expect(render("k: {{v}}\n", "yaml", { v })).toBe('k: "a\\"b\\\\c\\u2028\\u2029\\u0000\\u000a$x"\n');
+    // compose interpolates $ after parsing: it must read $$
+    expect(render("k: {{v}}\n", "compose", { v: "$HOME" })).toBe('k: "$$HOME"\n');
+  });
+
+  it('inside "…" the value is escaped without quotes, narrowly (the place was read from the line)', () => {
+    expect(render('p: "{{h}}/.x"\n', "yaml", { h: "/home/node" })).toBe('p: "/home/node/.x"\n');
+    expect(render('p: "{{h}}/.x"\n', "yaml", { h: 'a", b: "c' })).toBe(
+      'p: "a\\u0022\\u002c b\\u003a \\u0022c/.x"\n',
+    );
+  });
+
+  it("refuses {{{x}}}, a value next to ' in YAML, and partials", () => {
+    expect(() => render("k: {{{v}}}\n", "yaml", { v: "a" })).toThrow(/unescaped/);
+    expect(() => render("k: '{{v}}'\n", "yaml", { v: "a" })).toThrow(/next to a '/);
+    expect(() => render("{{> p}}", "json", {})).toThrow();
+  });
+
+  it("conf formats take only safe characters, naming the variable and the template", () => {
+    expect(render("server s {{h}}:{{p}}\n", "conf", { h: "gateway", p: 18789 })).toBe(
+      "server s gateway:18789\n",
+    );
+    expect(() => render("user {{u}} ALL\n", "conf", { u: "deploy ALL=(ALL) NOPASSWD: ALL\n#" })).toThrow(
+      /x\.hbs: variable 'u' is .*letters, digits/,
+    );
+    expect(() => render("{{#each l}} {{this}}{{/each}}\n", "conf", { l: [".a.com", "b c"] })).toThrow(
+      /variable 'this'/,
+    );
+  });
+
+  it("an unknown variable is still an unknown variable, with its line", () => {
+    expect(() => render("a\nb {{nope}}\n", "conf", {})).toThrow(/x\.hbs:2.*unknown variable 'nope'/s);
+    expect(() => render("a\nb {{nope}}\n", "json", {})).toThrow(/unknown variable 'nope'/);
   });
 });

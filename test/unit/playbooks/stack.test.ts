@@ -457,7 +457,7 @@ describe("playbooks/docker.yml", () => {
     expect(spawnSync("sh", ["-c", bad.unless]).status).not.toBe(0);
     const run = spawnSync("sh", ["-c", bad.cmd], { encoding: "utf8" });
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain("docker_source must be debian or docker, got 'ubuntu'");
+    expect(run.stderr).toContain("docker_source must be debian or docker, got: ubuntu");
   });
   it("the lab's package store gets every Debian package the docker play installs", () => {
     const pkgs = packagesFromPlaybooks([DOCKER, STACK]);
