@@ -148,6 +148,7 @@ async function provisionAction(
     rollbackAfterSeconds: rollbackAfter,
     onEvent: (e) => renderer.handle(e),
     confirmDelayMs: Number(process.env.LOCKCLAW_TEST_CONFIRM_DELAY_MS) || undefined,
+    allowWorld: !!o.allowWorld,
   });
   await renderer.end();
   return { exitCode: result.exitCode };

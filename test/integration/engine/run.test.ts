@@ -157,7 +157,7 @@ describe("engine over a real sshd", () => {
       const pb = join(work, "slow.yml");
       writeFileSync(
         pb,
-        `vars: { root: /tmp/x }\ntasks:\n  - command: { cmd: "mkdir -p {{root}}" }\n  - command: { cmd: "sleep 6; touch {{root}}/done" }\n`,
+        `vars: { root: /tmp/x }\nvar_types: { root: abs_path }\ntasks:\n  - command: { cmd: "mkdir -p {{root}}" }\n  - command: { cmd: "sleep 6; touch {{root}}/done" }\n`,
       );
       const dropRoot = join(work, "dropped");
       const okRoot = join(work, "survivor");
@@ -191,6 +191,7 @@ describe("engine over a real sshd", () => {
     writeFileSync(
       pb,
       `vars: { root: /tmp/x }
+var_types: { root: abs_path }
 tasks:
   - name: config
     directory: { path: "{{root}}" }
@@ -220,6 +221,7 @@ handlers:
     writeFileSync(
       pb,
       `vars: { root: /tmp/x }
+var_types: { root: abs_path }
 tasks:
   - name: broken first
     command: { cmd: "false" }
