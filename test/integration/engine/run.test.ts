@@ -126,7 +126,9 @@ describe("engine over a real sshd", () => {
     const root = join(work, "bad");
     const o = options(root, { overrides: [parseVarArg(`root=${root}`), parseVarArg("listen_port=eighty")] });
     const before = sshd.logs().length;
-    await expect(runPlaybook(o)).rejects.toThrowError(/variable 'listen_port' must be a number/);
+    await expect(runPlaybook(o)).rejects.toThrowError(
+      /variable 'listen_port' must be a TCP port 1-65535 in decimal/,
+    );
     expect(o.events).toEqual([]);
     expect(existsSync(root)).toBe(false);
     expect(sshd.logs().slice(before)).not.toMatch(/Accepted publickey/);
