@@ -302,7 +302,8 @@ export function enumType(values: readonly string[]): VarType {
     name: `{enum: [${list}]}`,
     what: `one of ${list}`,
     example: values[0]!,
-    sh: values.every((v) => v !== "" && SH_WORD.test(v)),
+    // (a leading - would be read as an option by the command it is given to)
+    sh: values.every((v) => v !== "" && !v.startsWith("-") && SH_WORD.test(v)),
     accept(v) {
       return typeof v === "string" && values.includes(v) ? ok(v) : no(`it is not one of ${list}`);
     },

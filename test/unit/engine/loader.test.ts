@@ -118,6 +118,7 @@ describe("playbook loader: variable types", () => {
         "may hold characters sh acts on",
       );
     }
+    expect(errorOf(() => sh("var_types: { who: { enum: [world, -rf] } }\n")).message).toContain("sh acts on");
     expect(errorOf(() => sh('var_types: { who: { enum: [world, "a b"] } }\n')).message).toContain(
       "may hold characters sh acts on",
     );
