@@ -79,14 +79,21 @@ async function auditAction(targets: string[], o: AuditOptions): Promise<CommandR
   const overrides = [...o.varsFile.flatMap(readVarsFile), ...o.var.map(parseVarArg)];
   const hosts = await resolveHosts(targets, o);
   const stackVars = (hostVars: VarOverride[]) => stackVarsFor([...hostVars, ...overrides], !!o.allowWorld);
-  const known = new Set([...Object.keys(playbook.plays[0]!.vars), ...Object.keys(stackVars([]))]);
+  // an inventory shared with provision may set docker.yml's variables too (docker_source): known here
+  const dockerPb = loadPlaybook(builtinPlaybook("docker"), resourceKinds);
+  const docker = dockerPb.plays[0]!;
+  const known = new Set([
+    ...Object.keys(playbook.plays[0]!.vars),
+    ...Object.keys(stackVars([])),
+    ...Object.keys(docker.vars),
+  ]);
   // inventory host vars too, and every host's values checked before the first connection
   for (const o of [...hosts.flatMap((h) => h.vars), ...overrides]) {
     if (!known.has(o.name)) {
       throw new ConfigError(
         `unknown variable '${o.name}'`,
         o.from,
-        `audit knows the host and stack playbooks' variables: ${[...known].sort().join(", ")}`,
+        `audit knows the host, docker and stack playbooks' variables: ${[...known].sort().join(", ")}`,
       );
     }
   }
@@ -100,7 +107,15 @@ async function auditAction(targets: string[], o: AuditOptions): Promise<CommandR
       allowWorld: !!o.allowWorld,
     }),
   );
-  hosts.forEach((h) => stackVars(h.vars));
+  for (const h of hosts) {
+    stackVars(h.vars);
+    resolvePlayVars(dockerPb, docker, {
+      overrides: [...h.vars, ...overrides].filter((o) => o.name in docker.vars),
+      builtins: builtinVars(),
+      redactor: new Redactor(),
+      allowWorld: !!o.allowWorld,
+    });
+  }
   const state = new HostStateStore();
   const results = await mapLimit(hosts, 10, async (h): Promise<HostAudit> => {
     const vars = hostVars[hosts.indexOf(h)]!;

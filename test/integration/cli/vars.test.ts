@@ -105,6 +105,14 @@ describe("lockclaw provision/audit: bad variable values", () => {
     const audit = lockclaw(["audit", target(), "-e", "admin_cidrs=::/0"]);
     expect(audit.code, audit.out).toBe(1);
     expect(audit.out).toContain("::/0 is the whole IPv6 internet");
+    // an inventory shared with provision: audit knows docker.yml's variables, and checks their values
+    const shared = file(
+      "shared.yml",
+      `hosts:\n  web1:\n    address: "${target()}"\n    vars: { docker_source: "${PAYLOAD}" }\n`,
+    );
+    const sharedAudit = lockclaw(["audit", "web1", "-i", shared]);
+    expect(sharedAudit.code, sharedAudit.out).toBe(1);
+    expect(sharedAudit.out).toContain("variable 'docker_source' must be one of debian, docker");
     expect(connections).toBe(0);
   });
 
