@@ -53,7 +53,7 @@ export function registerAuditCommand(program: Command, done: (r: Promise<Command
 }
 
 /** The stack playbook's values for this host (its user, project and directory), with the same overrides. */
-function stackVarsFor(overrides: VarOverride[]): Vars {
+function stackVarsFor(overrides: VarOverride[], allowWorld: boolean): Vars {
   const stack = loadPlaybook(builtinPlaybook("stack"), resourceKinds);
   const play = stack.plays[0]!;
   // audit's --var may name host variables too: only the stack's own apply here
@@ -62,6 +62,7 @@ function stackVarsFor(overrides: VarOverride[]): Vars {
     overrides,
     builtins: builtinVars(),
     redactor: new Redactor(),
+    allowWorld,
   });
 }
 
@@ -77,26 +78,47 @@ async function auditAction(targets: string[], o: AuditOptions): Promise<CommandR
   const playbook = loadPlaybook(o.playbook ?? builtinPlaybook("host"), resourceKinds);
   const overrides = [...o.varsFile.flatMap(readVarsFile), ...o.var.map(parseVarArg)];
   const hosts = await resolveHosts(targets, o);
-  const stackVars = (hostVars: VarOverride[]) => stackVarsFor([...hostVars, ...overrides]);
-  const known = new Set([...Object.keys(playbook.plays[0]!.vars), ...Object.keys(stackVars([]))]);
-  for (const o of overrides) {
+  const stackVars = (hostVars: VarOverride[]) => stackVarsFor([...hostVars, ...overrides], !!o.allowWorld);
+  // an inventory shared with provision may set docker.yml's variables too (docker_source): known here
+  const dockerPb = loadPlaybook(builtinPlaybook("docker"), resourceKinds);
+  const docker = dockerPb.plays[0]!;
+  const known = new Set([
+    ...Object.keys(playbook.plays[0]!.vars),
+    ...Object.keys(stackVars([])),
+    ...Object.keys(docker.vars),
+  ]);
+  // inventory host vars too, and every host's values checked before the first connection
+  for (const o of [...hosts.flatMap((h) => h.vars), ...overrides]) {
     if (!known.has(o.name)) {
       throw new ConfigError(
         `unknown variable '${o.name}'`,
         o.from,
-        `audit knows the host and stack playbooks' variables: ${[...known].sort().join(", ")}`,
+        `audit knows the host, docker and stack playbooks' variables: ${[...known].sort().join(", ")}`,
       );
     }
   }
-  const state = new HostStateStore();
-  const results = await mapLimit(hosts, 10, async (h): Promise<HostAudit> => {
-    // only the variables matter here: the tasks (and their inputs, like the operator's key) are not needed
-    const play = playbook.plays[0]!;
-    const vars = resolvePlayVars(playbook, play, {
+  // only the variables matter here: the tasks (and their inputs, like the operator's key) are not needed
+  const play = playbook.plays[0]!;
+  const hostVars = hosts.map((h) =>
+    resolvePlayVars(playbook, play, {
       overrides: [...h.vars, ...overrides].filter((o) => o.name in play.vars),
       builtins: { ...builtinVars(), login_user: h.target.user },
       redactor: new Redactor(),
+      allowWorld: !!o.allowWorld,
+    }),
+  );
+  for (const h of hosts) {
+    stackVars(h.vars);
+    resolvePlayVars(dockerPb, docker, {
+      overrides: [...h.vars, ...overrides].filter((o) => o.name in docker.vars),
+      builtins: builtinVars(),
+      redactor: new Redactor(),
+      allowWorld: !!o.allowWorld,
     });
+  }
+  const state = new HostStateStore();
+  const results = await mapLimit(hosts, 10, async (h): Promise<HostAudit> => {
+    const vars = hostVars[hosts.indexOf(h)]!;
     const reconnect = resolveReconnect(playbook, play, vars);
     const expected = expectedFromHostVars(vars as Parameters<typeof expectedFromHostVars>[0]);
     let transport;

@@ -20,6 +20,8 @@ export interface ConnectionOptions {
   labDir?: string;
   json?: boolean;
   verbose?: boolean;
+  /** --allow-world: a CIDR list variable (admin_cidrs) may hold 0.0.0.0/0 or ::/0. */
+  allowWorld?: boolean;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -42,6 +44,10 @@ export function addConnectionOptions(cmd: Command): Command {
     .option("--known-hosts <file>", "known_hosts file (default ~/.ssh/known_hosts)")
     .addOption(
       new Option("--lab-dir <dir>", "lab state directory for lab:NAME targets").env("LOCKCLAW_LAB_DIR"),
+    )
+    .option(
+      "--allow-world",
+      "let admin_cidrs hold 0.0.0.0/0 or ::/0 (opens SSH and 443 to everyone; fail2ban then ignores everyone)",
     )
     .option("--json", "print an NDJSON event stream on stdout instead of the human view")
     .option("-v, --verbose", "also show SSH execs and login attempts");

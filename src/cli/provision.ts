@@ -122,7 +122,10 @@ async function provisionAction(
     const keys = explicitKeys.length ? explicitKeys : publicKeysOf(h.target.identityFiles);
     // a default, below inventory vars and --var; plays that do not declare it ignore it
     if (keys.length)
-      h.vars = [{ name: "authorized_keys", value: keys, from: { file: "(login key)" } }, ...h.vars];
+      h.vars = [
+        { name: "authorized_keys", value: keys, from: { file: "(login key)" }, implicit: true },
+        ...h.vars,
+      ];
   }
   const renderer = createRenderer({
     json: !!o.json,
@@ -145,6 +148,7 @@ async function provisionAction(
     rollbackAfterSeconds: rollbackAfter,
     onEvent: (e) => renderer.handle(e),
     confirmDelayMs: Number(process.env.LOCKCLAW_TEST_CONFIRM_DELAY_MS) || undefined,
+    allowWorld: !!o.allowWorld,
   });
   await renderer.end();
   return { exitCode: result.exitCode };

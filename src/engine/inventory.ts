@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
-import type { VarOverride } from "./vars.js";
+import { asWritten, type VarOverride } from "./vars.js";
 import { YamlSource } from "./yaml-source.js";
 
 const name = z.string().regex(/^[A-Za-z0-9_.:-]+$/, "names are letters, digits and . _ - :");
@@ -51,7 +51,7 @@ export function loadInventory(file: string): Inventory {
       key: h.key,
       vars: Object.entries(h.vars ?? {}).map(([k, v]) => ({
         name: k,
-        value: v,
+        value: asWritten(source, ["hosts", n, "vars", k], v),
         from: source.locate(["hosts", n, "vars", k]),
       })),
     });

@@ -38,6 +38,8 @@ export interface PrepareOptions {
   builtins: Vars;
   /** Secrets found while preparing are added here. */
   redactor: Redactor;
+  /** --allow-world: a CIDR list variable may hold 0.0.0.0/0 or ::/0. */
+  allowWorld?: boolean;
 }
 
 export function preparePlaybook(
@@ -58,6 +60,9 @@ export function resolvePlayVars(pb: Playbook, play: RawPlay, options: PrepareOpt
     overrides: options.overrides.filter((o) => o.name in play.vars),
     builtins: options.builtins,
     multiline: play.multilineVars,
+    types: play.varTypes,
+    secret: play.secretVars,
+    allowWorld: options.allowWorld,
   });
   for (const name of play.secretVars) options.redactor.add(vars[name]);
   return vars;

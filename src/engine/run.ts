@@ -39,6 +39,8 @@ export interface RunOptions {
   /** Known secret values (e.g. read from files) to redact as well. */
   redactor?: Redactor;
   confirmDelayMs?: number;
+  /** --allow-world: a CIDR list variable may hold 0.0.0.0/0 or ::/0. */
+  allowWorld?: boolean;
 }
 
 export interface RunResult {
@@ -60,7 +62,8 @@ export function prepareRun(opts: RunOptions): {
 } {
   const redactor = opts.redactor ?? new Redactor();
   const playbooks = playbookFiles(opts).map((f) => loadPlaybook(f, opts.kinds));
-  rejectUnknownVars(playbooks, opts.overrides);
+  // inventory host vars are held to the same rule as --var and vars files (a typo must not pass silently)
+  rejectUnknownVars(playbooks, [...opts.hosts.flatMap((h) => h.vars), ...opts.overrides]);
   const perHost = opts.hosts.map((entry) => ({
     entry,
     plays: playbooks.flatMap((playbook) =>
@@ -68,6 +71,7 @@ export function prepareRun(opts: RunOptions): {
         overrides: [...entry.vars, ...opts.overrides],
         builtins: { ...opts.builtins, login_user: entry.target.user },
         redactor,
+        allowWorld: opts.allowWorld,
       }),
     ),
   }));
@@ -105,11 +109,11 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   return { hosts: recaps, exitCode };
 }
 
-/** --var and vars-file names must be declared by at least one play of the run (a typo must not pass silently). */
-function rejectUnknownVars(playbooks: Playbook[], overrides: VarOverride[]): void {
+/** Names set by --var, a vars file or an inventory must be declared by at least one play of the run. */
+export function rejectUnknownVars(playbooks: Playbook[], overrides: VarOverride[]): void {
   const declared = new Set(playbooks.flatMap((pb) => pb.plays.flatMap((p) => Object.keys(p.vars))));
   for (const o of overrides) {
-    if (!declared.has(o.name)) {
+    if (!declared.has(o.name) && !o.implicit) {
       throw new ConfigError(
         `unknown variable '${o.name}'`,
         o.from,

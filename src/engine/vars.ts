@@ -1,10 +1,13 @@
 /**
  * Play variables: the play's defaults, then a vars file, then inventory host vars, then --var, then
- * lockclaw's builtins. Only declared variables may be set, and each value is coerced to the type of
- * its default, so a typo or a wrong type stops the run before anything connects.
+ * lockclaw's builtins. Only declared variables may be set, and each value is checked against the type
+ * the play declares for it (`var_types:`, see var-types.ts) or, for an undeclared type, coerced to the
+ * type of its default, so a typo or a bad value stops the run before anything connects. An error names
+ * where the value came from (--var, a vars file's line, an inventory host) and never shows a secret.
  */
 import { ConfigError, type SourceLocation } from "./errors.js";
-import { YamlSource } from "./yaml-source.js";
+import type { VarType } from "./var-types.js";
+import { YamlSource, type KeyPath } from "./yaml-source.js";
 
 export type Vars = Record<string, unknown>;
 
@@ -13,6 +16,11 @@ export interface VarOverride {
   name: string;
   value: unknown;
   from: SourceLocation;
+  /**
+   * Set by lockclaw itself (e.g. authorized_keys from the login key), not by the user: a run whose
+   * plays do not declare it ignores it instead of refusing an unknown variable.
+   */
+  implicit?: boolean;
 }
 
 /** `--var key=value` → override (value still a string; coerced against the default later). */
@@ -36,23 +44,44 @@ export function readVarsFile(file: string): VarOverride[] {
       "write one name: value per line",
     );
   }
-  return Object.entries(value).map(([name, v]) => ({ name, value: v, from: source.locate([name]) }));
+  return Object.entries(value).map(([name, v]) => ({
+    name,
+    value: asWritten(source, [name], v),
+    from: source.locate([name]),
+  }));
+}
+
+/**
+ * A number in a vars file or an inventory is taken as written (YAML reads `0x8AE` and `1e3` as numbers),
+ * so the decimal-only rule of numeric variables applies to it as to --var.
+ */
+export function asWritten(source: YamlSource, path: KeyPath, value: unknown): unknown {
+  return typeof value === "number" ? (source.textAt(path) ?? value) : value;
+}
+
+const DECIMAL = /^-?[0-9]+(\.[0-9]+)?$/;
+
+/** What an error may show of a value: nothing of a secret. */
+function shown(value: unknown, secret: boolean): string {
+  if (secret) return "(a secret: value not shown)";
+  const s = typeof value === "string" ? value : JSON.stringify(value);
+  return JSON.stringify(s.length > 80 ? `${s.slice(0, 77)}...` : s);
 }
 
 /** Coerce a string from the command line to the type of the variable's default. */
-function coerce(override: VarOverride, defaultValue: unknown): unknown {
+function coerce(override: VarOverride, defaultValue: unknown, secret = false): unknown {
   const { value, name, from } = override;
   if (typeof value !== "string") return checkType(value, defaultValue, override);
   const bad = (type: string, example: string) =>
     new ConfigError(
-      `variable '${name}' must be ${type}, got '${value}'`,
+      `variable '${name}' must be ${type}, got ${shown(value, secret)}`,
       from,
       `for example ${name}=${example}`,
     );
   if (typeof defaultValue === "number") {
-    const n = Number(value);
-    if (value.trim() === "" || !Number.isFinite(n)) throw bad("a number", String(defaultValue));
-    return n;
+    // decimal only: Number() would also take 0x8AE, 1e3 and " 22"
+    if (!DECIMAL.test(value)) throw bad("a number in decimal", String(defaultValue));
+    return Number(value);
   }
   if (typeof defaultValue === "boolean") {
     if (/^(true|yes|1)$/i.test(value)) return true;
@@ -60,21 +89,23 @@ function coerce(override: VarOverride, defaultValue: unknown): unknown {
     throw bad("true or false", "true");
   }
   if (Array.isArray(defaultValue)) {
-    if (value.trim().startsWith("[")) return checkType(parseJson(value, override), defaultValue, override);
+    if (value.trim().startsWith("["))
+      return checkType(parseJson(value, override, secret), defaultValue, override);
     return value.trim() === "" ? [] : value.split(",").map((s) => s.trim());
   }
   if (defaultValue !== null && typeof defaultValue === "object") {
-    return checkType(parseJson(value, override), defaultValue, override);
+    return checkType(parseJson(value, override, secret), defaultValue, override);
   }
   return value;
 }
 
-function parseJson(text: string, o: VarOverride): unknown {
+function parseJson(text: string, o: VarOverride, secret: boolean): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
+    // JSON.parse quotes the text it could not read: not for a secret
     throw new ConfigError(
-      `variable '${o.name}' is not valid JSON: ${(err as Error).message}`,
+      `variable '${o.name}' is not valid JSON${secret ? "" : `: ${(err as Error).message}`}`,
       o.from,
       "quote it as JSON",
       {
@@ -109,6 +140,36 @@ export interface ResolveVarsInput {
   overrides: VarOverride[];
   builtins: Vars;
   multiline: string[];
+  /** Declared types (`var_types:`); a variable without one is coerced to its default's type. */
+  types?: Readonly<Record<string, VarType>>;
+  /** Names whose values are secret: never shown in an error. */
+  secret?: readonly string[];
+  /** --allow-world: a CIDR list may hold 0.0.0.0/0 or ::/0. */
+  allowWorld?: boolean;
+}
+
+/** A value checked against its declared type; a refusal names the variable, its source and the fix. */
+export function checkTyped(
+  o: VarOverride,
+  type: VarType,
+  defaultValue: unknown,
+  opts: { secret: boolean; allowWorld: boolean },
+): unknown {
+  const r = type.accept(o.value, { allowWorld: opts.allowWorld });
+  if ("why" in r) {
+    const example =
+      o.from.file === "--var" ? `--var ${o.name}=${type.example}` : `${o.name}: ${type.example}`;
+    throw new ConfigError(
+      `variable '${o.name}' must be ${type.what}, got ${shown(o.value, opts.secret)}: ${
+        // a type's reason may quote the value (a CIDR's does); secret_token's never does
+        opts.secret && !type.name.startsWith("secret_token") ? "refused" : r.why
+      }`,
+      o.from,
+      r.fix ?? `for example ${example}`,
+    );
+  }
+  // a numeric type whose default is written as a string ("3") keeps the string form templates expect
+  return typeof defaultValue === "string" && typeof r.value === "number" ? String(r.value) : r.value;
 }
 
 export function resolveVars(input: ResolveVarsInput): Vars {
@@ -122,7 +183,11 @@ export function resolveVars(input: ResolveVarsInput): Vars {
         `the playbook declares: ${Object.keys(input.defaults).sort().join(", ") || "(none)"}`,
       );
     }
-    vars[o.name] = coerce(o, input.defaults[o.name]);
+    const secret = input.secret?.includes(o.name) ?? false;
+    const type = input.types?.[o.name];
+    vars[o.name] = type
+      ? checkTyped(o, type, input.defaults[o.name], { secret, allowWorld: !!input.allowWorld })
+      : coerce(o, input.defaults[o.name], secret);
     from.set(o.name, o.from);
   }
   for (const [name, value] of Object.entries(vars)) {

@@ -3,7 +3,7 @@
  * file, the line and the key path (playbooks, inventories, vars files share this).
  */
 import { readFileSync } from "node:fs";
-import { LineCounter, parseDocument, type Document } from "yaml";
+import { isAlias, LineCounter, parseDocument, visit, type Document } from "yaml";
 import type { z } from "zod";
 import { ConfigError, type SourceLocation } from "./errors.js";
 
@@ -15,6 +15,7 @@ export class YamlSource {
     private readonly doc: Document,
     private readonly lines: LineCounter,
     readonly value: unknown,
+    private readonly text: string,
   ) {}
 
   static readFile(file: string, what: string): YamlSource {
@@ -41,7 +42,35 @@ export class YamlSource {
         "fix the YAML syntax at that line (indentation, quotes, brackets)",
       );
     }
-    return new YamlSource(file, doc, lines, doc.toJS());
+    let value: unknown;
+    try {
+      // toJS expands aliases, and refuses (ReferenceError) a document whose aliases expand too far
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      if (!(err instanceof ReferenceError)) throw err;
+      let at: number | undefined;
+      visit(doc, {
+        Alias(_, node) {
+          at = node.range?.[0];
+          return visit.BREAK;
+        },
+      });
+      const pos = at === undefined ? undefined : lines.linePos(at);
+      throw new ConfigError(
+        `YAML aliases expand too far (${err.message}): an alias bomb, or far too many *references`,
+        { file, line: pos?.line, column: pos?.col },
+        "write the values out instead of referring to them with *aliases",
+        { cause: err },
+      );
+    }
+    return new YamlSource(file, doc, lines, value, text);
+  }
+
+  /** The source text of the scalar at `path` (e.g. `0x8AE` for a YAML number), undefined if none. */
+  textAt(path: KeyPath): string | undefined {
+    const node = this.doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+    if (!node?.range || isAlias(node)) return undefined;
+    return this.text.slice(node.range[0], node.range[1]).trim();
   }
 
   /** Where the value at `path` is; falls back to the nearest parent that exists. */

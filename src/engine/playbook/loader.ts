@@ -1,8 +1,14 @@
-/** Reads a playbook file into plays and tasks; checks structure, kinds and handler names before anything connects. */
+/**
+ * Reads a playbook file into plays and tasks; checks structure, kinds, handler names and variable types
+ * (each default fits its type; a variable inside a sh string is typed narrowly) before anything connects.
+ */
+import Handlebars from "handlebars";
 import { ConfigError } from "../errors.js";
 import type { AnyResourceKind } from "../resource.js";
+import { enumType, namedType, optionalType, TYPE_NAMES, type VarType } from "../var-types.js";
+import { checkTyped } from "../vars.js";
 import { YamlSource, type KeyPath } from "../yaml-source.js";
-import { playShape, taskShape, TASK_CONTROL_KEYS } from "./schema.js";
+import { parseWhen, playShape, taskShape, TASK_CONTROL_KEYS } from "./schema.js";
 
 export interface RawTask {
   index: number;
@@ -24,6 +30,8 @@ export interface RawPlay {
   vars: Record<string, unknown>;
   secretVars: string[];
   multilineVars: string[];
+  /** Declared types (`var_types:`); vars without one are typed by their default. */
+  varTypes: Record<string, VarType>;
   reconnect?: { user: unknown; port: unknown };
   tasks: RawTask[];
   handlers: RawTask[];
@@ -91,6 +99,7 @@ function readPlay(
   for (const [field, names] of [
     ["secret_vars", play.secret_vars ?? []],
     ["multiline_vars", play.multiline_vars ?? []],
+    ["var_types", Object.keys(play.var_types ?? {})],
   ] as const) {
     names.forEach((n, i) => {
       if (!(n in vars)) {
@@ -102,14 +111,30 @@ function readPlay(
       }
     });
   }
+  const varTypes = readVarTypes(source, play.var_types ?? {}, [...keyPath, "var_types"]);
+  for (const [n, type] of Object.entries(varTypes)) {
+    // the playbook's own default must fit the type it declares (a mistake of the playbook, located there)
+    checkTyped({ name: n, value: vars[n], from: source.locate([...keyPath, "vars", n]) }, type, vars[n], {
+      secret: (play.secret_vars ?? []).includes(n),
+      allowWorld: false,
+    });
+  }
+  for (const t of [...tasks, ...handlers]) checkShVars(source, t, kinds[t.kind]!, vars, varTypes);
   return {
     index,
     name,
     hosts: play.hosts ?? "all",
     become: play.become ?? true,
     vars,
-    secretVars: play.secret_vars ?? [],
+    // a secret_token is secret whether or not secret_vars lists it
+    secretVars: [
+      ...new Set([
+        ...(play.secret_vars ?? []),
+        ...Object.keys(varTypes).filter((n) => varTypes[n]!.name.startsWith("secret_token")),
+      ]),
+    ],
     multilineVars: play.multiline_vars ?? [],
+    varTypes,
     reconnect: play.reconnect,
     tasks,
     handlers,
@@ -156,6 +181,133 @@ function readTask(
     when: task.when,
     keyPath,
   };
+}
+
+function readVarTypes(
+  source: YamlSource,
+  declared: NonNullable<ReturnType<typeof playShape.parse>["var_types"]>,
+  keyPath: KeyPath,
+): Record<string, VarType> {
+  const out: Record<string, VarType> = {};
+  for (const [n, spec] of Object.entries(declared)) {
+    if (typeof spec === "object" && "enum" in spec) {
+      out[n] = enumType(spec.enum);
+      continue;
+    }
+    const typeName = typeof spec === "string" ? spec : spec.type;
+    const t = namedType(typeName);
+    if (!t) {
+      const near = closest(typeName, [...TYPE_NAMES]);
+      throw new ConfigError(
+        `unknown variable type '${typeName}'`,
+        source.locate(typeof spec === "string" ? [...keyPath, n] : [...keyPath, n, "type"]),
+        `${near ? `did you mean '${near}'? ` : ""}use one of: ${TYPE_NAMES.join(", ")}, or {enum: [words]}`,
+      );
+    }
+    out[n] = typeof spec === "object" && spec.optional ? optionalType(t) : t;
+  }
+  return out;
+}
+
+/** Variables a Handlebars string refers to (helper names and block-local `this`/`@index` left out). */
+export function referencedVars(text: string): string[] {
+  const names = new Set<string>();
+  type Node = { type: string; [k: string]: unknown };
+  const walk = (node: unknown): void => {
+    if (!node || typeof node !== "object") return;
+    if (Array.isArray(node)) return node.forEach(walk);
+    const n = node as Node;
+    if (n.type === "PathExpression") {
+      const p = n as unknown as { data: boolean; parts: string[]; original: string };
+      // `this`/`this.x`/`.` are the current item of an {{#each list}}, whose list is checked itself
+      if (!p.data && p.parts.length > 0 && !/^(this\b|\.)/.test(p.original)) names.add(p.parts[0]!);
+      return;
+    }
+    if (n.type === "MustacheStatement" || n.type === "BlockStatement" || n.type === "SubExpression") {
+      const params = n.params as unknown[];
+      const hash = n.hash as { pairs: Array<{ value: unknown }> } | undefined;
+      // `{{name}}` is a variable; in `{{helper arg}}` / `{{#if arg}}` the path is the helper
+      if (params.length === 0 && !hash && n.type === "MustacheStatement") walk(n.path);
+      walk(params);
+      hash?.pairs.forEach((p) => walk(p.value));
+      walk(n.program);
+      walk(n.inverse);
+      return;
+    }
+    if (n.type === "Program") walk(n.body);
+  };
+  walk(Handlebars.parse(text));
+  return [...names];
+}
+
+const TYPE_HINT = "abs_path, user_name, port, uint, bool, word, image_ref or {enum: [words]}";
+
+/**
+ * A variable inside a sh string of a task (its kind's shFields) must have a type narrow enough for sh,
+ * and one compared in `when:` must have a type: anything else could carry sh into a root shell.
+ */
+function checkShVars(
+  source: YamlSource,
+  task: RawTask,
+  kind: AnyResourceKind,
+  vars: Record<string, unknown>,
+  types: Record<string, VarType>,
+) {
+  if (task.when !== undefined) {
+    const cond = parseWhen(task.when);
+    // (a name that is not a variable at all is refused when the play is prepared, builtins being known then)
+    if (cond && "op" in cond && cond.name in vars && !types[cond.name]) {
+      throw new ConfigError(
+        `when compares '${cond.name}', which has no declared type`,
+        source.locate([...task.keyPath, "when"]),
+        `declare it under var_types: (e.g. ${cond.name}: {enum: [${cond.value}, …]})`,
+      );
+    }
+  }
+  const fields = kind.shFields ?? [];
+  if (!fields.length) return;
+  const args = task.args;
+  const sh: Array<[string, string]> =
+    typeof args === "string"
+      ? [["", args]]
+      : args && typeof args === "object"
+        ? fields.flatMap((f) => {
+            const v = (args as Record<string, unknown>)[f];
+            return typeof v === "string" ? [[f, v] as [string, string]] : [];
+          })
+        : [];
+  for (const [field, text] of sh) {
+    if (!text.includes("{{")) continue;
+    const where = source.locate(field ? [...task.keyPath, task.kind, field] : [...task.keyPath, task.kind]);
+    let names: string[];
+    try {
+      names = referencedVars(text);
+    } catch (err) {
+      throw new ConfigError(
+        `template error: ${(err as Error).message.split("\n")[0]}`,
+        where,
+        "check the {{ }} syntax",
+        { cause: err },
+      );
+    }
+    for (const name of names) {
+      const t = types[name];
+      if (!t) {
+        throw new ConfigError(
+          `variable '${name}' is used in sh (${task.kind} ${field || "arguments"}) but has no declared type`,
+          where,
+          `declare it under var_types: with a type narrow enough for sh (${TYPE_HINT})`,
+        );
+      }
+      if (!t.sh) {
+        throw new ConfigError(
+          `variable '${name}' is used in sh (${task.kind} ${field || "arguments"}), but its type ${t.name} may hold characters sh acts on`,
+          where,
+          `give it a narrower type (${TYPE_HINT}), or pass the value through a file (template) instead of the command`,
+        );
+      }
+    }
+  }
 }
 
 /** The known name within edit distance 2, for "did you mean". */

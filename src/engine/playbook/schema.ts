@@ -49,6 +49,21 @@ export const playShape = z.strictObject({
   vars: z.record(varName, z.unknown()).optional(),
   /** Names of vars whose values are secret: redacted everywhere, never in argv. */
   secret_vars: z.array(varName).optional(),
+  /**
+   * What each var may hold (var-types.ts): a type name, `{enum: [words]}` or `{type: NAME, optional: true}`.
+   * A var used inside a sh string (a kind's shFields) or compared in `when:` must have a type; in sh, a
+   * narrow one.
+   */
+  var_types: z
+    .record(
+      varName,
+      z.union([
+        z.string().min(1),
+        z.strictObject({ enum: z.array(z.string()).min(1) }),
+        z.strictObject({ type: z.string().min(1), optional: z.boolean().optional() }),
+      ]),
+    )
+    .optional(),
   /** Names of vars allowed to hold several lines (all others reject newlines: directive injection). */
   multiline_vars: z.array(varName).optional(),
   /** How the host is reached once this play has applied (user, port): used for the fresh-login proof and re-runs. */

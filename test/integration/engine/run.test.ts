@@ -126,7 +126,9 @@ describe("engine over a real sshd", () => {
     const root = join(work, "bad");
     const o = options(root, { overrides: [parseVarArg(`root=${root}`), parseVarArg("listen_port=eighty")] });
     const before = sshd.logs().length;
-    await expect(runPlaybook(o)).rejects.toThrowError(/variable 'listen_port' must be a number/);
+    await expect(runPlaybook(o)).rejects.toThrowError(
+      /variable 'listen_port' must be a TCP port 1-65535 in decimal/,
+    );
     expect(o.events).toEqual([]);
     expect(existsSync(root)).toBe(false);
     expect(sshd.logs().slice(before)).not.toMatch(/Accepted publickey/);
@@ -157,7 +159,7 @@ describe("engine over a real sshd", () => {
       const pb = join(work, "slow.yml");
       writeFileSync(
         pb,
-        `vars: { root: /tmp/x }\ntasks:\n  - command: { cmd: "mkdir -p {{root}}" }\n  - command: { cmd: "sleep 6; touch {{root}}/done" }\n`,
+        `vars: { root: /tmp/x }\nvar_types: { root: abs_path }\ntasks:\n  - command: { cmd: "mkdir -p {{root}}" }\n  - command: { cmd: "sleep 6; touch {{root}}/done" }\n`,
       );
       const dropRoot = join(work, "dropped");
       const okRoot = join(work, "survivor");
@@ -191,6 +193,7 @@ describe("engine over a real sshd", () => {
     writeFileSync(
       pb,
       `vars: { root: /tmp/x }
+var_types: { root: abs_path }
 tasks:
   - name: config
     directory: { path: "{{root}}" }
@@ -220,6 +223,7 @@ handlers:
     writeFileSync(
       pb,
       `vars: { root: /tmp/x }
+var_types: { root: abs_path }
 tasks:
   - name: broken first
     command: { cmd: "false" }

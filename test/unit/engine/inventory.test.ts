@@ -28,7 +28,8 @@ groups:
     ]);
     expect(expandTargets(["web1"], i())[0]!.vars[0]).toMatchObject({
       name: "ssh_port",
-      value: 2200,
+      // as written: the variable's type reads it (decimal only), as it does a --var
+      value: "2200",
       from: { line: 2 },
     });
   });

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../../src/engine/errors.js";
 import { parsePlaybook } from "../../../src/engine/playbook/loader.js";
 import { YamlSource } from "../../../src/engine/yaml-source.js";
+import { resourceKinds } from "../../../src/resources/index.js";
 import { kinds } from "./kinds.fixture.js";
 
 const load = (text: string) => parsePlaybook(YamlSource.parse(text, "pb.yml"), kinds);
@@ -82,5 +83,71 @@ handlers:
     const e = errorOf(() => load("vars: { a: 1 }\nsecret_vars: [b]\ntasks: []\n"));
     expect(e.message).toContain("secret_vars names 'b'");
     expect(e.location?.line).toBe(2);
+  });
+});
+
+describe("playbook loader: variable types", () => {
+  const loadReal = (text: string) => parsePlaybook(YamlSource.parse(text, "pb.yml"), resourceKinds);
+  const sh = (types: string, field = "cmd", text = "echo {{who}}") =>
+    loadReal(
+      `vars: { who: world }\n${types}tasks:\n  - name: greet\n    command:\n      ${field}: "${text}"\n`,
+    );
+
+  it("refuses a variable without a declared type inside a sh field, naming file:line, variable and fix", () => {
+    for (const field of ["cmd", "unless", "onlyif"]) {
+      const err = errorOf(() => sh("", field));
+      expect(err.message).toMatch(new RegExp(`^pb\\.yml:5:\\d+ \\(at tasks\\[0\\]\\.command\\.${field}\\)`));
+      expect(err.message).toContain(
+        `variable 'who' is used in sh (command ${field}) but has no declared type`,
+      );
+      expect(err.fix).toContain("var_types:");
+    }
+    // inside a block helper too, and in a template's validate
+    expect(errorOf(() => sh("", "cmd", "{{#if who}}echo hi{{/if}}")).message).toContain("variable 'who'");
+    const tpl = errorOf(() =>
+      loadReal(
+        "vars: { v: visudo }\ntasks:\n  - template: { src: x.hbs, path: /etc/x, validate: '{{v}} -cf %s' }\n",
+      ),
+    );
+    expect(tpl.message).toContain("variable 'v' is used in sh (template validate)");
+  });
+
+  it("refuses a type too wide for sh there (text, secret_token), and takes a narrow one", () => {
+    for (const t of ["text", "secret_token", "{ type: text, optional: true }"]) {
+      expect(errorOf(() => sh(`var_types: { who: ${t} }\n`)).message).toContain(
+        "may hold characters sh acts on",
+      );
+    }
+    expect(errorOf(() => sh("var_types: { who: { enum: [world, -rf] } }\n")).message).toContain("sh acts on");
+    expect(errorOf(() => sh('var_types: { who: { enum: [world, "a b"] } }\n')).message).toContain(
+      "may hold characters sh acts on",
+    );
+    for (const t of ["word", "{ enum: [world, moon] }", "abs_path"]) {
+      const types = `var_types: { who: ${t} }\n`;
+      if (t === "abs_path") {
+        expect(() =>
+          loadReal(`vars: { who: /w }\n${types}tasks:\n  - command: { cmd: "ls {{who}}" }\n`),
+        ).not.toThrow();
+      } else expect(() => sh(types)).not.toThrow();
+    }
+  });
+
+  it("refuses a when: comparison of an untyped variable", () => {
+    const err = errorOf(() =>
+      loadReal("vars: { src: debian }\ntasks:\n  - command: { cmd: 'true' }\n    when: src == debian\n"),
+    );
+    expect(err.message).toContain("when compares 'src', which has no declared type");
+    expect(err.location?.line).toBe(4);
+  });
+
+  it("checks var_types itself: known type names, declared variables, defaults that fit", () => {
+    expect(errorOf(() => sh("var_types: { who: usr_name }\n")).message).toMatch(
+      /pb\.yml:2:\d+.*unknown variable type 'usr_name'[\s\S]*did you mean 'user_name'/,
+    );
+    expect(errorOf(() => sh("var_types: { nobody: word }\n")).message).toContain(
+      "var_types names 'nobody', which is not under vars:",
+    );
+    const bad = errorOf(() => sh("var_types: { who: port }\n"));
+    expect(bad.message).toMatch(/^pb\.yml:1:\d+ \(at vars\.who\): variable 'who' must be a TCP port/);
   });
 });

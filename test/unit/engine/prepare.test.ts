@@ -108,7 +108,10 @@ describe("prepare", () => {
   });
 
   describe("when", () => {
-    const VARS = "vars: { src: debian, on: true, n: 3, list: [a], none: ~, name_x: 'a b' }\n";
+    // a variable compared in when: has a declared type (the loader refuses it otherwise)
+    const VARS =
+      "vars: { src: debian, on: true, n: 3, list: [a], none: ~, name_x: 'a b' }\n" +
+      "var_types: { src: { enum: [debian, docker] }, on: bool, n: uint, list: word_list, none: { type: word, optional: true }, name_x: text }\n";
     const skipped = (conds: string[], vars: string[] = []) =>
       prepare(
         VARS + "tasks:\n" + conds.map((c) => `  - note: { path: /x, text: x }\n    when: ${c}\n`).join(""),
@@ -166,8 +169,8 @@ describe("prepare", () => {
       for (const cond of ["nope", '"!nope"', "nope == docker", "nope != 'x'"]) {
         const err = failure(cond);
         expect(err.message).toContain("when names 'nope', which is not a variable");
-        expect(err.location).toMatchObject({ file: "pb/x.yml", line: 5 });
-        expect(err.message).toMatch(/^pb\/x\.yml:5:/);
+        expect(err.location).toMatchObject({ file: "pb/x.yml", line: 6 });
+        expect(err.message).toMatch(/^pb\/x\.yml:6:/);
         expect(err.fix).toContain("declare it under vars:");
       }
     });
@@ -187,7 +190,7 @@ describe("prepare", () => {
       ]) {
         const err = failure(cond);
         expect(err.message).toMatch(
-          /^pb\/x\.yml:5:\d+ \(at tasks\[0\]\.when\): when '.*' is not a condition/,
+          /^pb\/x\.yml:6:\d+ \(at tasks\[0\]\.when\): when '.*' is not a condition/,
         );
         expect(err.message).toContain("name, !name, name == value or name != value");
       }
@@ -197,7 +200,7 @@ describe("prepare", () => {
       expect(failure("list == a").message).toContain("when compares 'list', which is a list or mapping");
       const err = failure("none == ''");
       expect(err.message).toContain("when compares 'none', which is empty");
-      expect(err.location?.line).toBe(5);
+      expect(err.location?.line).toBe(6);
     });
   });
 
