@@ -15,13 +15,21 @@ import { preparePlaybook, type PreparedTask } from "../../../src/engine/prepare.
 import { Redactor } from "../../../src/engine/redact.js";
 import { parseVarArg } from "../../../src/engine/vars.js";
 import { resourceKinds } from "../../../src/resources/index.js";
+import { hasPyYaml, pyYaml } from "./pyyaml.js";
 
 const ROOT = join(__dirname, "..", "..", "..");
 const STACK = join(ROOT, "playbooks", "stack.yml");
 const DOCKER = join(ROOT, "playbooks", "docker.yml");
 
+/**
+ * The rendering layer ALONE: the declared variable types (var_types:) would refuse every hostile value
+ * below before rendering, so they are dropped after loading, to show that what is written is safe by
+ * construction even for a value that got past them (a user's playbook typed too loosely, say).
+ */
 function tasksOf(file: string, vars: string[]): PreparedTask[] {
-  const plays = preparePlaybook(loadPlaybook(file, resourceKinds), resourceKinds, {
+  const pb = loadPlaybook(file, resourceKinds);
+  for (const play of pb.plays) play.varTypes = {};
+  const plays = preparePlaybook(pb, resourceKinds, {
     overrides: vars.map(parseVarArg),
     builtins: builtinVars(),
     redactor: new Redactor(),
@@ -35,18 +43,6 @@ const task = (tasks: PreparedTask[], name: string) => {
 };
 const content = (tasks: PreparedTask[], name: string) =>
   (task(tasks, name).spec as { content: string }).content;
-
-export const hasPyYaml = spawnSync("python3", ["-c", "import yaml"]).status === 0;
-/** PyYAML (YAML 1.1, LiteLLM's own reader) → JSON. */
-export function pyYaml(text: string): unknown {
-  const r = spawnSync(
-    "python3",
-    ["-c", "import json,sys,yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))"],
-    { input: text, encoding: "utf8" },
-  );
-  if (r.status !== 0) throw new Error(`PyYAML: ${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
 
 /** Run sh text the way the host's probe does (sh -c), in a scratch directory. */
 function runSh(code: string, cwd: string) {
@@ -154,14 +150,14 @@ describe("sh fields of a playbook are checked when it is prepared, before anythi
     const file = join(dir, "pb.yml");
     writeFileSync(
       file,
-      `name: t\nvars: { x: "a b" }\ntasks:\n  - name: one\n    command:\n      cmd: ${cmd}\n`,
+      `name: t\nvars: { x: ab }\nvar_types: { x: user_name }\ntasks:\n  - name: one\n    command:\n      cmd: ${cmd}\n`,
     );
     return file;
   };
   it("refuses hand quoting, naming the file, the line and the field", () => {
     const file = pb(`"echo '{{x}}'"`);
     expect(() => tasksOf(file, [])).toThrow(
-      /pb\.yml:6:12 \(at tasks\[0\]\.command\.cmd \(line 1\)\): \{\{…\}\} inside '…'/,
+      /pb\.yml:7:12 \(at tasks\[0\]\.command\.cmd \(line 1\)\): \{\{…\}\} inside '…'/,
     );
   });
   it("refuses block helpers in sh", () => {

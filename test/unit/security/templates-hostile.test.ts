@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { ConfigError } from "../../../src/engine/errors.js";
 import { renderTemplateSource, templateFormat } from "../../../src/engine/templates.js";
-import { hasPyYaml, pyYaml } from "./render-injection.test.js";
+import { hasPyYaml, pyYaml } from "./pyyaml.js";
 
 const ROOT = join(__dirname, "..", "..", "..");
 const TEMPLATES = join(ROOT, "templates");
