@@ -438,7 +438,10 @@ export function applyUfw(spec: UfwSpec, facts: UfwFacts, plan: UfwPlan): string 
   // its own so one already gone does not keep the others; iptables-restore parses the rule, no sh word does
   for (const d of plan.deleteLive)
     lines.push(
-      `${base64Heredoc(`${d.v6 ? "ip6tables" : "iptables"}-restore --noflush`, `*filter\n${d.line}\nCOMMIT\n`)} || echo ${shq(`ufw: could not delete live rule ${d.line}`)} >&2`,
+      base64Heredoc(
+        `${d.v6 ? "ip6tables" : "iptables"}-restore --noflush || echo ${shq(`ufw: could not delete live rule ${d.line}`)} >&2`,
+        `*filter\n${d.line}\nCOMMIT\n`,
+      ),
     );
   return lines.join("\n");
 }
