@@ -318,9 +318,10 @@ export function planUfw(spec: UfwSpec, facts: UfwFacts): UfwPlan {
     const build = (v6: boolean, file: RulesFile): string => {
       let blocks: string[][];
       if (spec.mode === "exact") {
-        // desired order first, then the bans fail2ban owns
-        blocks = desired.filter((d) => d.v6 === v6).map(renderRule);
-        blocks.push(...file.rules.filter(isFail2banBan).map((r) => r.block));
+        // the bans fail2ban owns first, where its ufw action prepends them (after the allows they would
+        // never match: the SSH allow accepts the banned address first), then the declared rules in order
+        blocks = file.rules.filter(isFail2banBan).map((r) => r.block);
+        blocks.push(...desired.filter((d) => d.v6 === v6).map(renderRule));
       } else {
         blocks = file.rules.map((r) => r.block).concat(plan.add.filter((d) => d.v6 === v6).map(renderRule));
       }
