@@ -11,6 +11,10 @@
  * - a ban: fail2ban's chains (`f2b-sshd` with its iptables actions) only REJECT, DROP or RETURN, and its
  *   nftables action (lockclaw's default) lives in its own `inet f2b-table`; a packet must pass every base
  *   chain on the input hook, so no other table or backend can accept what ufw's chain drops;
+ * iptables-nft-save shows native nft rules in ufw's tables as far as it can translate them: `tcp dport
+ * { 445, 446 } accept` comes out wider (`-p tcp -j ACCEPT`: still caught), a verdict map without its
+ * verdict (`-p tcp`: judged as a possible ACCEPT); a table it cannot show at all is a failure.
+ *
  * - chains nothing in INPUT's tree jumps to, and the FORWARD/OUTPUT/nat chains (Docker's among them):
  *   they never see a packet for a local port. Rootless Docker's rules live in rootlesskit's namespace.
  *
@@ -232,6 +236,8 @@ export interface LiveExpectation {
   stock: Set<string>;
   /** Canonical ACCEPT rules of the declared ufw rules. */
   declared: Set<string>;
+  /** Canonical rules of those files without a verdict (ufw ships none; kept for another release's). */
+  stockNoTarget?: Set<string>;
   /** The incoming policy asked for (deny/reject: INPUT must not ACCEPT by policy). */
   incomingAllowed: boolean;
 }
@@ -285,6 +291,17 @@ export function judgeLive(t: LiveTable, v6: boolean, exp: LiveExpectation): Live
   const limitAccept = v6 ? "ufw6-user-limit-accept" : "ufw-user-limit-accept";
   for (const r of t.rules) {
     if (!reach.has(r.chain)) continue;
+    if (r.target === undefined && !exp.stockNoTarget?.has(r.canon)) {
+      // iptables-nft shows a native nft rule it cannot translate without the part it cannot express:
+      // `tcp dport vmap { 447 : accept }` comes out as `-A INPUT -p tcp`. ufw never writes a rule
+      // without a verdict, so such a line is judged as the ACCEPT it may hide.
+      problems.push({
+        v6,
+        text: `${fam}: ${r.line} (no verdict shown: a native nft rule iptables cannot display, e.g. a verdict map)`,
+        ...(isUfwChain(r.chain) ? {} : { deleteLine: r.line.replace(/^-A /, "-D ") }),
+      });
+      continue;
+    }
     if (r.target !== "ACCEPT" && r.target !== limitAccept) continue;
     if (exp.stock.has(r.canon) || exp.declared.has(r.canon) || builtin.has(r.canon)) continue;
     problems.push({
@@ -437,6 +454,13 @@ export function evaluateLive(
       ...judgeLive(t, v6, {
         stock: stockAccepts(stockText, v6),
         declared: blockAccepts(v6 ? declared.v6 : declared.v4, v6),
+        stockNoTarget: new Set(
+          stockText.flatMap((f) =>
+            fileRules(f, v6)
+              .filter((r) => r.target === undefined)
+              .map((r) => r.canon),
+          ),
+        ),
         incomingAllowed,
       }),
     );
@@ -447,7 +471,11 @@ export function evaluateLive(
 /** One line per finding, quoting the rule or the file line. */
 export function describeVerdict(v: LiveVerdict): string[] {
   return [
-    ...v.problems.map((p) => (p.text.includes("-A ") ? `live ACCEPT not from ufw: ${p.text}` : p.text)),
+    ...v.problems.map((p) =>
+      p.text.includes("-A ")
+        ? `live ${p.text.includes("no verdict") ? "rule" : "ACCEPT"} not from ufw: ${p.text}`
+        : p.text,
+    ),
     ...v.files.map((f) =>
       f.missing
         ? `/etc/ufw/${f.file}.rules is missing`

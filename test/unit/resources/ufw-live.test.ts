@@ -162,6 +162,28 @@ describe("live filter judged against what ufw should produce", () => {
       `iptables: -A open -p tcp -m tcp --dport 8080 -m comment --comment "by hand" -j ACCEPT`,
     ]);
   });
+  it("native nft rules in ufw's table: a set shows wider, a verdict map without its verdict; both are caught", () => {
+    // captured after `nft insert rule ip filter INPUT tcp dport 443 counter accept`,
+    // `… tcp dport { 445, 446 } accept` and `… tcp dport vmap { 447 : accept }` (then a run, then the vmap again)
+    const t = fx("iptables-save-nft-vmap.txt");
+    expect(t).toMatch(/^-A INPUT -p tcp$/m);
+    const v = evaluateLive(facts(t, fx("ip6tables-save-provisioned.txt")), declared(), false);
+    expect(v.problems.map((p) => [p.text, p.deleteLine])).toEqual([
+      [
+        "iptables: -A INPUT -p tcp (no verdict shown: a native nft rule iptables cannot display, e.g. a verdict map)",
+        "-D INPUT -p tcp",
+      ],
+    ]);
+    const wider = fx("iptables-save-provisioned.txt").replace(
+      "-A INPUT -j ufw-before-logging-input",
+      "-A INPUT -p tcp -j ACCEPT\n-A INPUT -j ufw-before-logging-input",
+    );
+    expect(
+      evaluateLive(facts(wider, fx("ip6tables-save-provisioned.txt")), declared(), false).problems.map(
+        (p) => p.text,
+      ),
+    ).toEqual(["iptables: -A INPUT -p tcp -j ACCEPT"]);
+  });
   it("an accepting INPUT policy, an unreadable table and a table iptables cannot show fail", () => {
     const f = facts(
       fx("iptables-save-provisioned.txt").replace(":INPUT DROP", ":INPUT ACCEPT"),
