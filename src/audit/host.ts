@@ -19,8 +19,9 @@ import {
   type SettingName,
   type Settings,
 } from "../resources/sshd/config.js";
-import { desiredRules, describeTuple, isFail2banRule, ufwSpec, type UfwRuleSpec } from "../resources/ufw.js";
-import { parseRulesFile, type TupleRule } from "../resources/ufw/rules.js";
+import { desiredRules, describeTuple, isFail2banBan, ufwSpec, type UfwRuleSpec } from "../resources/ufw.js";
+import { describeVerdict, evaluateLive, liveProbeLines, parseLiveSections } from "../resources/ufw/live.js";
+import { parseRulesFile, renderRule, type TupleRule } from "../resources/ufw/rules.js";
 
 export interface AuditCheck {
   id: string;
@@ -87,6 +88,7 @@ export function auditProbeScript(opts: AuditScriptOptions = {}): string {
     `echo '${M} ss'; ss -tulpnH 2>&1; echo "${M} ss-rc $?"`,
     `echo '${M} ufw-status'; if command -v ufw >/dev/null 2>&1; then LC_ALL=C ufw status verbose 2>&1; else echo 'ufw: not installed'; fi`,
     `for lc_f in /etc/ufw/user.rules /etc/ufw/user6.rules; do [ -f "$lc_f" ] || continue; echo "${M} file $lc_f"; base64 -w0 < "$lc_f"; echo; done`,
+    ...liveProbeLines(M),
     `echo '${M} f2b-status'; fail2ban-client status ${jail} 2>&1; echo "${M} f2b-status-rc $?"`,
     `for lc_k in maxretry findtime bantime; do echo "${M} f2b-get $lc_k"; fail2ban-client get ${jail} "$lc_k" 2>&1; done`,
     `for lc_a in $(fail2ban-client get ${jail} actions 2>/dev/null | tail -n +2 | tr ',' ' '); do`,
@@ -101,13 +103,14 @@ interface Sections {
   all(prefix: string): Array<{ arg: string; body: string }>;
 }
 
-function splitSections(stdout: string): Sections {
+function splitSections(stdout: string): Sections & { list: Array<{ head: string; body: string }> } {
   const list: Array<{ head: string; body: string[] }> = [];
   for (const line of stdout.split("\n")) {
     if (line.startsWith(`${M} `)) list.push({ head: line.slice(M.length + 1), body: [] });
     else if (list.length) list[list.length - 1]!.body.push(line);
   }
   return {
+    list: list.map((x) => ({ head: x.head, body: x.body.join("\n") })),
     get: (name) => {
       const s = list.find((x) => x.head === name || x.head.startsWith(`${name} `));
       if (!s) return undefined;
@@ -330,7 +333,7 @@ export function evaluateAudit(stdout: string, expected: HostAuditExpected): Audi
   const haveKeys = new Map<string, TupleRule>();
   const extra: TupleRule[] = [];
   for (const t of tuples) {
-    if (isFail2banRule(t)) continue;
+    if (isFail2banBan(t)) continue; // a ban fail2ban's ufw action added; an allow is never one
     if (t.key && desired.some((d) => d.key === t.key) && !haveKeys.has(t.key)) haveKeys.set(t.key, t);
     else extra.push(t);
   }
@@ -354,6 +357,27 @@ export function evaluateAudit(stdout: string, expected: HostAuditExpected): Audi
           : `${haveKeys.size} rules, none extra or missing`,
     ),
   );
+
+  // the live filter: what the kernel enforces, against what ufw's stock files and the rules produce
+  const live = parseLiveSections(s.list);
+  if (!live) {
+    checks.push(check("ufw.live", "the live filter has only the ACCEPTs ufw should load", false, "not read"));
+  } else {
+    const verdict = evaluateLive(
+      live,
+      { v4: desired.filter((d) => !d.v6).map(renderRule), v6: desired.filter((d) => d.v6).map(renderRule) },
+      false,
+    );
+    const found = describeVerdict(verdict);
+    checks.push(
+      check(
+        "ufw.live",
+        "the live filter has only the ACCEPTs ufw should load (its stock files and the expected rules)",
+        found.length === 0,
+        found.length ? found.join("; ") : `${live.backend}: no stray ACCEPT, ufw's files as shipped`,
+      ),
+    );
+  }
 
   // fail2ban -------------------------------------------------------------------------------------------
   const jail = expected.fail2banJail ?? "sshd";

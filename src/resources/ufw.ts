@@ -7,7 +7,15 @@
  *
  * Speed (BENCHMARKS.md): the probe reads ufw's rule files once; apply rewrites the rules section of
  * user.rules/user6.rules in ufw's own format and reloads ONCE, instead of one `ufw` process per rule.
- * Rules fail2ban's ufw action adds (comment "by Fail2Ban…") are bans, not configuration: kept as they are.
+ * Rules fail2ban's ufw action adds (comment "by Fail2Ban…", action deny or reject) are bans, not
+ * configuration: kept as they are. An ALLOW with that comment is no ban, whoever wrote it: removed.
+ *
+ * Exact mode also holds the live packet filter to what ufw should produce (./ufw/live.ts): ufw's own
+ * before/after rule files must equal the package's stock copies, and every ACCEPT reachable from INPUT must
+ * come from them or from the declared rules. A run restores the stock files, reloads ufw (which rebuilds
+ * every ufw-* chain from the files) and deletes the stray ACCEPTs a reload leaves, i.e. those in INPUT or a
+ * foreign chain. It removes nothing else: fail2ban's bans (its nft table, its f2b-* chains: REJECT/DROP),
+ * Docker's chains (FORWARD, nat) and chains nothing jumps to from INPUT stay as they are.
  */
 import { z } from "zod";
 import { parseCidr, CidrError } from "../cloudflare/cidr.js";
@@ -22,6 +30,15 @@ import {
   type RulesFile,
   type TupleRule,
 } from "./ufw/rules.js";
+import {
+  STOCK_DIR,
+  describeVerdict,
+  evaluateLive,
+  liveProbeLines,
+  parseLiveSections,
+  type LiveFacts,
+  type StockFile,
+} from "./ufw/live.js";
 
 export const USER_RULES = "/etc/ufw/user.rules";
 export const USER6_RULES = "/etc/ufw/user6.rules";
@@ -102,6 +119,8 @@ export interface UfwFacts {
   /** Raw rule files, so apply can refuse to overwrite a file changed since the probe. */
   rawV4?: string;
   rawV6?: string;
+  /** The live filter table and ufw's stock files (absent from a probe that did not read them). */
+  live?: LiveFacts;
 }
 
 export const M = "@@lockclaw-ufw";
@@ -113,6 +132,7 @@ export function ufwProbeScript(): string {
     `  for lc_f in ${USER_RULES} ${USER6_RULES} ${DEFAULTS_FILE} ${UFW_CONF}; do`,
     `    [ -f "$lc_f" ] || continue; echo "${M} file $lc_f"; base64 -w0 < "$lc_f"; echo`,
     `  done`,
+    ...liveProbeLines(M).map((l) => `  ${l}`),
     `else echo '${M} missing'; fi`,
     `echo '${M} end'`,
   ].join("\n");
@@ -178,6 +198,8 @@ export function parseUfwProbe(stdout: string): UfwFacts {
       }
     }
   }
+  const live = parseLiveSections(sections.map((x) => ({ head: x.head, body: x.body.join("\n") })));
+  if (live) facts.live = live;
   return facts;
 }
 
@@ -214,8 +236,9 @@ export function desiredRules(spec: UfwSpec, ipv6 = true): DesiredRule[] {
 const POLICY: Record<string, string> = { deny: "DROP", reject: "REJECT", allow: "ACCEPT" };
 const POLICY_NAME: Record<string, string> = { DROP: "deny", REJECT: "reject", ACCEPT: "allow" };
 
-export function isFail2banRule(r: TupleRule): boolean {
-  return (r.comment ?? "").startsWith("by Fail2Ban");
+/** A ban fail2ban's ufw action added: its comment, and an action that shuts out (never an allow). */
+export function isFail2banBan(r: TupleRule): boolean {
+  return (r.comment ?? "").startsWith("by Fail2Ban") && (r.action === "deny" || r.action === "reject");
 }
 
 function describeDesired(r: DesiredRule): string {
@@ -240,6 +263,12 @@ export interface UfwPlan {
   logging?: string;
   enable: boolean;
   disable: boolean;
+  /** ufw rule files put back from the package's stock copy. */
+  restoreFiles: StockFile[];
+  /** Stray live rules a reload leaves (outside ufw's chains), as `-D chain …` for iptables-restore. */
+  deleteLive: Array<{ v6: boolean; line: string }>;
+  /** The live filter differs from what ufw's files say: reload even when no file changes. */
+  reload: boolean;
   changes: Change[];
 }
 
@@ -256,6 +285,9 @@ export function planUfw(spec: UfwSpec, facts: UfwFacts): UfwPlan {
     policies: [],
     enable: false,
     disable: false,
+    restoreFiles: [],
+    deleteLive: [],
+    reload: false,
     changes: [],
   };
 
@@ -266,7 +298,7 @@ export function planUfw(spec: UfwSpec, facts: UfwFacts): UfwPlan {
   if (spec.mode === "exact") {
     const seen = new Set<string>();
     plan.remove = existing.filter((r) => {
-      if (isFail2banRule(r)) return false;
+      if (isFail2banBan(r)) return false;
       if (!r.key || !wanted.has(r.key)) return true;
       if (seen.has(r.key)) return true; // a duplicate of a rule we keep
       seen.add(r.key);
@@ -286,9 +318,10 @@ export function planUfw(spec: UfwSpec, facts: UfwFacts): UfwPlan {
     const build = (v6: boolean, file: RulesFile): string => {
       let blocks: string[][];
       if (spec.mode === "exact") {
-        // desired order first, then the bans fail2ban owns
-        blocks = desired.filter((d) => d.v6 === v6).map(renderRule);
-        blocks.push(...file.rules.filter(isFail2banRule).map((r) => r.block));
+        // the bans fail2ban owns first, where its ufw action prepends them (after the allows they would
+        // never match: the SSH allow accepts the banned address first), then the declared rules in order
+        blocks = file.rules.filter(isFail2banBan).map((r) => r.block);
+        blocks.push(...desired.filter((d) => d.v6 === v6).map(renderRule));
       } else {
         blocks = file.rules.map((r) => r.block).concat(plan.add.filter((d) => d.v6 === v6).map(renderRule));
       }
@@ -322,8 +355,38 @@ export function planUfw(spec: UfwSpec, facts: UfwFacts): UfwPlan {
       plan.disable = true;
       plan.changes.push({ summary: "disable ufw" });
     }
+    if (spec.state === "enabled" && facts.live) planLive(spec, facts, facts.live, desired, plan);
   }
   return plan;
+}
+
+/** Exact mode: the live filter and ufw's own files, against what ufw should load (see the header). */
+function planLive(
+  spec: UfwSpec,
+  facts: UfwFacts,
+  live: LiveFacts,
+  desired: DesiredRule[],
+  plan: UfwPlan,
+): void {
+  const verdict = evaluateLive(
+    live,
+    {
+      v4: desired.filter((d) => !d.v6).map(renderRule),
+      v6: desired.filter((d) => d.v6).map(renderRule),
+    },
+    spec.default_incoming === "allow",
+  );
+  // a file restored is loaded by the reload; until then the live rules it produced are its symptom
+  plan.restoreFiles = verdict.files.map((f) => f.file);
+  if (!facts.active) {
+    // enable loads the files: only the files matter, the live table is ufw's to build
+    for (const line of describeVerdict({ problems: [], files: verdict.files }))
+      plan.changes.push({ summary: line });
+    return;
+  }
+  for (const p of verdict.problems) if (p.deleteLine) plan.deleteLive.push({ v6: p.v6, line: p.deleteLine });
+  for (const line of describeVerdict(verdict)) plan.changes.push({ summary: line });
+  if (verdict.problems.length || verdict.files.length) plan.reload = true;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -359,7 +422,11 @@ export function applyUfw(spec: UfwSpec, facts: UfwFacts, plan: UfwPlan): string 
   }
   if (plan.logging !== undefined) lines.push(`ufw logging ${shq(plan.logging)} >/dev/null`);
   for (const p of plan.policies) lines.push(`ufw default ${shq(p.value)} ${p.direction} >/dev/null`);
-  const rulesChanged = plan.v4Section !== undefined || plan.v6Section !== undefined;
+  for (const f of plan.restoreFiles)
+    lines.push(
+      `cp ${STOCK_DIR}/${f}.rules /etc/ufw/${f}.rules.lockclaw-new && chmod 0640 /etc/ufw/${f}.rules.lockclaw-new && mv -f /etc/ufw/${f}.rules.lockclaw-new /etc/ufw/${f}.rules`,
+    );
+  const rulesChanged = plan.v4Section !== undefined || plan.v6Section !== undefined || plan.reload;
   if (plan.enable) {
     // loads the files just written; established sessions pass (before.rules accepts ESTABLISHED first)
     lines.push(`ufw --force enable >/dev/null`);
@@ -368,10 +435,25 @@ export function applyUfw(spec: UfwSpec, facts: UfwFacts, plan: UfwPlan): string 
   } else if (rulesChanged) {
     lines.push(`if LC_ALL=C ufw status | grep -q '^Status: active$'; then ufw reload >/dev/null; fi`);
   }
+  // after the reload (which would not touch them): the stray ACCEPTs in INPUT or a foreign chain, each on
+  // its own so one already gone does not keep the others; iptables-restore parses the rule, no sh word does
+  for (const d of plan.deleteLive)
+    lines.push(
+      base64Heredoc(
+        `${d.v6 ? "ip6tables" : "iptables"}-restore --noflush || echo ${shq(`ufw: could not delete live rule ${d.line}`)} >&2`,
+        `*filter\n${d.line}\nCOMMIT\n`,
+      ),
+    );
   return lines.join("\n");
 }
 
-const GUARD_FILES = [USER_RULES, USER6_RULES, DEFAULTS_FILE, UFW_CONF];
+const GUARD_FILES = [
+  USER_RULES,
+  USER6_RULES,
+  DEFAULTS_FILE,
+  UFW_CONF,
+  ...(["before", "after", "before6", "after6"] as const).map((f) => `/etc/ufw/${f}.rules`),
+];
 
 /**
  * Only exact mode can cut access (it closes ports and enables the firewall); ensure only adds allow rules,

@@ -27,6 +27,35 @@ interface Parts {
   f2b?: string;
   f2bRc?: number;
   port?: string;
+  /** iptables-save / ip6tables-save and /etc/ufw/before.rules (live-filter fixtures from a lab machine). */
+  live4?: string;
+  live6?: string;
+  before?: string;
+  noLive?: boolean;
+}
+const ufwFx = (name: string) => readFileSync(join(__dirname, "../resources/ufw/fixtures", name), "utf8");
+function liveSections(p: Parts): string[] {
+  if (p.noLive) return [];
+  const out = [
+    `${M} fw-backend`,
+    "iptables v1.8.11 (nf_tables)",
+    `${M} fw-save4`,
+    p.live4 ?? ufwFx("iptables-save-provisioned.txt"),
+    `${M} fw-save4-rc 0`,
+    `${M} fw-save6`,
+    p.live6 ?? ufwFx("ip6tables-save-provisioned.txt"),
+    `${M} fw-save6-rc 0`,
+  ];
+  for (const f of ["before", "after", "before6", "after6"]) {
+    const stock = ufwFx(`usr-share-ufw-iptables-${f}.rules`);
+    out.push(
+      `${M} fw-stock ${f}`,
+      b64(stock),
+      `${M} fw-etc ${f}`,
+      b64(f === "before" ? (p.before ?? stock) : stock),
+    );
+  }
+  return out;
 }
 function output(p: Parts = {}): string {
   return [
@@ -42,6 +71,7 @@ function output(p: Parts = {}): string {
     b64(p.v4 ?? fx("ufw-user.rules-cloudflare-by-ufw")),
     `${M} file /etc/ufw/user6.rules`,
     b64(p.v6 ?? fx("ufw-user6.rules-cloudflare-by-ufw")),
+    ...liveSections(p),
     `${M} f2b-status`,
     p.f2b ?? fx("fail2ban-status-sshd.txt"),
     `${M} f2b-status-rc ${p.f2bRc ?? 0}`,
@@ -136,6 +166,49 @@ describe("audit evaluation", () => {
     const rules = bad.find((c) => c.id === "ufw.rules")!;
     expect(rules.evidence).toContain("extra: allow 8080/any from any (v4)");
     expect(rules.evidence).toContain("missing: allow 443/tcp from 103.21.244.0/22");
+  });
+  it("a live ACCEPT ufw did not put there fails quoting the rule: inserted by hand, or from before.rules", () => {
+    // issue 10 case 6: ufw status and user.rules are clean, the kernel lets 443 in from anywhere
+    const bad = failing(
+      evaluateAudit(
+        output({
+          live4: ufwFx("iptables-save-drift.txt").replace(/^-A ufw(6)?-user-input .*8443.*\n/m, ""),
+          live6: ufwFx("ip6tables-save-provisioned.txt"),
+          before: ufwFx("etc-ufw-before.rules-drift"),
+        }),
+        expected,
+      ),
+    );
+    expect(bad.map((c) => c.id)).toEqual(["ufw.live"]);
+    expect(bad[0]!.evidence).toContain("iptables: -A INPUT -p tcp -m tcp --dport 443 -j ACCEPT");
+    expect(bad[0]!.evidence).toContain("iptables: -A ufw-before-input -p tcp -m tcp --dport 443 -j ACCEPT");
+    expect(bad[0]!.evidence).toContain(
+      "/etc/ufw/before.rules differs from ufw's stock file: + -A ufw-before-input -p tcp --dport 443 -j ACCEPT",
+    );
+    // the probe reads the live filter in the same script
+    expect(auditProbeScript()).toContain("iptables-save");
+    expect(auditProbeScript()).toContain("ip6tables-save");
+    // a probe that did not read it cannot pass
+    expect(failing(evaluateAudit(output({ noLive: true }), expected)).map((c) => c.id)).toEqual(["ufw.live"]);
+  });
+  it("an allow rule commented `by Fail2Ban` is no ban: the audit names it (case 10)", () => {
+    const bad = failing(
+      evaluateAudit(
+        output({
+          v4: ufwFx("etc-ufw-user.rules-fail2ban-allow"),
+          v6: ufwFx("etc-ufw-user6.rules-fail2ban-allow"),
+          live4: ufwFx("iptables-save-drift.txt")
+            .replace(/^-A INPUT -p tcp -m tcp --dport 443 -j ACCEPT\n/m, "")
+            .replace(/^-A ufw-before-input -p tcp -m tcp --dport 443 -j ACCEPT\n/m, ""),
+          live6: ufwFx("ip6tables-save-drift.txt"),
+        }),
+        expected,
+      ),
+    );
+    const rules = bad.find((c) => c.id === "ufw.rules")!;
+    expect(rules.evidence).toContain("extra: allow 8443/tcp from any (v4) # by Fail2Ban after 3 attempts");
+    expect(rules.evidence).toContain("extra: allow 8443/tcp from any (v6) # by Fail2Ban after 3 attempts");
+    expect(bad.find((c) => c.id === "ufw.live")!.evidence).toContain("--dport 8443 -j ACCEPT");
   });
   it("ufw inactive and fail2ban down fail", () => {
     const bad = failing(

@@ -210,6 +210,22 @@ describe("ufw diff", () => {
       "default incoming allow → deny",
     ]);
   });
+  it("a fail2ban ban stays ahead of the allows when exact mode rewrites; an allow with its comment goes", () => {
+    const ban =
+      "### tuple ### reject any any 0.0.0.0/0 any 203.0.113.9 in comment=6279204661696c3242616e206166746572203320617474656d70747320616761696e737420737368640a\n-A ufw-user-input -s 203.0.113.9 -j REJECT";
+    const allow =
+      "### tuple ### allow tcp 8443 0.0.0.0/0 any 0.0.0.0/0 in comment=6279204661696c3242616e206166746572203320617474656d707473\n-A ufw-user-input -p tcp --dport 8443 -j ACCEPT";
+    const v4 = byUfwV4.replace("### END RULES ###", `${ban}\n\n${allow}\n\n### END RULES ###`);
+    const plan = planUfw(exact(), probe({ v4, v6: byUfwV6, status: ACTIVE, enabled: true }));
+    expect(plan.changes.map((c) => c.summary)).toEqual([
+      "remove rule allow 8443/tcp from any (v4) # by Fail2Ban after 3 attempts",
+    ]);
+    const section = plan.v4Section!;
+    expect(section).not.toContain("8443");
+    // ufw's fail2ban action prepends its bans: kept first, or the SSH allow would let the banned address in
+    expect(section.indexOf("-s 203.0.113.9 -j REJECT")).toBeGreaterThan(-1);
+    expect(section.indexOf("-s 203.0.113.9 -j REJECT")).toBeLessThan(section.indexOf("--dport 2222"));
+  });
   it("ufw missing: reported, apply fails clearly", () => {
     const f = probe({ missing: true });
     expect(f.installed).toBe(false);
