@@ -20,6 +20,7 @@ import {
   type Settings,
 } from "../resources/sshd/config.js";
 import { connectionSpecs, sshdSpec } from "../resources/sshd.js";
+import { authorizedKeyChecks, authorizedKeysScript } from "./keys.js";
 import { desiredRules, describeTuple, isFail2banRule, ufwSpec, type UfwRuleSpec } from "../resources/ufw.js";
 import { parseRulesFile, type TupleRule } from "../resources/ufw/rules.js";
 
@@ -42,6 +43,11 @@ export interface HostAuditExpected {
    * ufw's before.rules only lets in replies to the host's own requests.
    */
   allowedUdpClientPorts?: number[];
+  /**
+   * Every public key line allowed to log in (the operator's, extra_authorized_keys); any other key of
+   * root or of a login user fails. Undefined: keys are listed, not judged.
+   */
+  authorizedKeys?: string[];
   /** sshd settings beyond SPEC §2's (same keys as the sshd resource). */
   sshdSettings?: Settings;
   /** The algorithm lists the sshd task asked for (effective lists must be non-empty subsets). */
@@ -58,10 +64,13 @@ export function expectedFromHostVars(vars: {
   ssh_port: number;
   admin_cidrs: string[];
   cloudflare_ranges: { ipv4: string[]; ipv6: string[] };
+  authorized_keys?: string[];
+  extra_authorized_keys?: string[];
 }): HostAuditExpected {
   return {
     sshPort: vars.ssh_port,
     deployUser: vars.deploy_user,
+    authorizedKeys: [...(vars.authorized_keys ?? []), ...(vars.extra_authorized_keys ?? [])],
     ufwRules: ufwSpec.parse({
       rules: [
         { port: vars.ssh_port, proto: "tcp", from: vars.admin_cidrs, if_empty: "any" },
@@ -98,6 +107,7 @@ export function auditProbeScript(opts: AuditScriptOptions = {}): string {
     `echo '${M} sshd-T'; "$lc_sshd" -T 2>&1; echo "${M} sshd-T-rc $?"`,
     // Match blocks (in any file, at any Include depth) apply only with -C: what a real login gets
     ...conns.map((c) => `echo '${M} sshd-TC ${c}'; "$lc_sshd" -T -C '${c}' 2>&1; echo "${M} sshd-TC-rc $?"`),
+    authorizedKeysScript(M),
     `echo '${M} ss'; ss -tulpnH 2>&1; echo "${M} ss-rc $?"`,
     `echo '${M} ufw-status'; if command -v ufw >/dev/null 2>&1; then LC_ALL=C ufw status verbose 2>&1; else echo 'ufw: not installed'; fi`,
     `for lc_f in /etc/ufw/user.rules /etc/ufw/user6.rules; do [ -f "$lc_f" ] || continue; echo "${M} file $lc_f"; base64 -w0 < "$lc_f"; echo; done`,
@@ -287,6 +297,9 @@ export function evaluateAudit(stdout: string, expected: HostAuditExpected): Audi
       );
     }
   }
+
+  // authorized keys ----------------------------------------------------------------------------------
+  checks.push(...authorizedKeyChecks(s.all("keys"), expected.authorizedKeys));
 
   // listeners ----------------------------------------------------------------------------------------
   const ssText = s.get("ss") ?? "";
