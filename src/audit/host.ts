@@ -19,6 +19,8 @@ import {
   type SettingName,
   type Settings,
 } from "../resources/sshd/config.js";
+import { connectionSpecs, sshdSpec } from "../resources/sshd.js";
+import { authorizedKeyChecks, authorizedKeysScript } from "./keys.js";
 import { desiredRules, describeTuple, isFail2banBan, ufwSpec, type UfwRuleSpec } from "../resources/ufw.js";
 import { describeVerdict, evaluateLive, liveProbeLines, parseLiveSections } from "../resources/ufw/live.js";
 import { parseRulesFile, renderRule, type TupleRule } from "../resources/ufw/rules.js";
@@ -42,6 +44,11 @@ export interface HostAuditExpected {
    * ufw's before.rules only lets in replies to the host's own requests.
    */
   allowedUdpClientPorts?: number[];
+  /**
+   * Every public key line allowed to log in (the operator's, extra_authorized_keys); any other key of
+   * root or of a login user fails. Undefined: keys are listed, not judged.
+   */
+  authorizedKeys?: string[];
   /** sshd settings beyond SPEC §2's (same keys as the sshd resource). */
   sshdSettings?: Settings;
   /** The algorithm lists the sshd task asked for (effective lists must be non-empty subsets). */
@@ -58,10 +65,13 @@ export function expectedFromHostVars(vars: {
   ssh_port: number;
   admin_cidrs: string[];
   cloudflare_ranges: { ipv4: string[]; ipv6: string[] };
+  authorized_keys?: string[];
+  extra_authorized_keys?: string[];
 }): HostAuditExpected {
   return {
     sshPort: vars.ssh_port,
     deployUser: vars.deploy_user,
+    authorizedKeys: [...(vars.authorized_keys ?? []), ...(vars.extra_authorized_keys ?? [])],
     ufwRules: ufwSpec.parse({
       rules: [
         { port: vars.ssh_port, proto: "tcp", from: vars.admin_cidrs, if_empty: "any" },
@@ -76,15 +86,29 @@ const M = "@@lockclaw-audit";
 
 export interface AuditScriptOptions {
   fail2banJail?: string;
+  /** `sshd -T -C` connection specs (see sshConnections): the values real logins get. */
+  sshConnections?: string[];
+}
+
+/** The logins audit asks `sshd -T -C` about: the deploy user and root, from a non-admin address. */
+export function sshConnections(expected: Pick<HostAuditExpected, "sshPort" | "deployUser">): string[] {
+  return connectionSpecs(
+    sshdSpec.parse({ port: expected.sshPort, settings: { AllowUsers: [expected.deployUser] } }),
+  );
 }
 
 /** One read-only sh script; run as root. Every section is delimited so a missing tool shows as such. */
 export function auditProbeScript(opts: AuditScriptOptions = {}): string {
   const jail = opts.fail2banJail ?? "sshd";
   if (!/^[A-Za-z0-9_.-]+$/.test(jail)) throw new Error(`bad jail name ${jail}`);
+  const conns = opts.sshConnections ?? [];
+  for (const c of conns) if (!/^[A-Za-z0-9_.:@=,-]+$/.test(c)) throw new Error(`bad connection spec ${c}`);
   return [
     `lc_sshd=/usr/sbin/sshd; [ -x "$lc_sshd" ] || lc_sshd=$(command -v sshd || echo sshd); [ -d /run/sshd ] || mkdir -p -m 0755 /run/sshd`,
     `echo '${M} sshd-T'; "$lc_sshd" -T 2>&1; echo "${M} sshd-T-rc $?"`,
+    // Match blocks (in any file, at any Include depth) apply only with -C: what a real login gets
+    ...conns.map((c) => `echo '${M} sshd-TC ${c}'; "$lc_sshd" -T -C '${c}' 2>&1; echo "${M} sshd-TC-rc $?"`),
+    authorizedKeysScript(M),
     `echo '${M} ss'; ss -tulpnH 2>&1; echo "${M} ss-rc $?"`,
     `echo '${M} ufw-status'; if command -v ufw >/dev/null 2>&1; then LC_ALL=C ufw status verbose 2>&1; else echo 'ufw: not installed'; fi`,
     `for lc_f in /etc/ufw/user.rules /etc/ufw/user6.rules; do [ -f "$lc_f" ] || continue; echo "${M} file $lc_f"; base64 -w0 < "$lc_f"; echo; done`,
@@ -218,21 +242,47 @@ export function evaluateAudit(stdout: string, expected: HostAuditExpected): Audi
       AllowUsers: [expected.deployUser],
       ...expected.sshdSettings,
     };
+    // the global values, then each login's (sshd -T -C): a setting passes only when every one holds it
+    const views: Array<{ who?: string; rc: number; eff: Map<string, string[]>; out: string }> = [
+      { rc: 0, eff, out: sshdOut },
+      ...s.all("sshd-TC").map((c, i) => ({
+        who: c.arg
+          .split(",")
+          .filter((kv) => !kv.startsWith("host="))
+          .join(","),
+        rc: Number(s.all("sshd-TC-rc")[i]?.arg ?? "-1"),
+        eff: parseSshdT(c.body),
+        out: c.body,
+      })),
+    ];
     for (const name of Object.keys(SETTINGS) as SettingName[]) {
       const v = settings[name];
       if (v === undefined) continue;
       const want = sshdTForm(name, v);
-      const have = eff.get(name.toLowerCase()) ?? [];
-      const pass =
-        SETTINGS[name] === "list"
-          ? have.length > 0 && [...new Set(have)].sort().join(" ") === [...new Set(want)].sort().join(" ")
-          : have.join(" ") === want.join(" ");
+      const bad: string[] = [];
+      let shown = "";
+      for (const view of views) {
+        if (view.rc !== 0) {
+          bad.push(`sshd -T -C ${view.who} failed: ${view.out.trim().split("\n").slice(-1)[0] ?? ""}`);
+          continue;
+        }
+        const have = view.eff.get(name.toLowerCase()) ?? [];
+        const pass =
+          SETTINGS[name] === "list"
+            ? have.length > 0 && [...new Set(have)].sort().join(" ") === [...new Set(want)].sort().join(" ")
+            : have.join(" ") === want.join(" ");
+        const text = `${name.toLowerCase()} ${have.join(" ") || "(unset)"}`;
+        if (!view.who) shown = text;
+        if (!pass) bad.push(view.who ? `${text} for a login ${view.who}` : text);
+      }
       checks.push(
         check(
           `sshd.${name}`,
           `${name} ${want.join(" ")}`,
-          pass,
-          `${name.toLowerCase()} ${have.join(" ") || "(unset)"}`,
+          bad.length === 0,
+          bad.length
+            ? [...new Set(bad)].join("; ")
+            : `${shown}${views.length > 1 ? " (every login checked)" : ""}`,
         ),
       );
     }
@@ -250,6 +300,9 @@ export function evaluateAudit(stdout: string, expected: HostAuditExpected): Audi
       );
     }
   }
+
+  // authorized keys ----------------------------------------------------------------------------------
+  checks.push(...authorizedKeyChecks(s.all("keys"), expected.authorizedKeys));
 
   // listeners ----------------------------------------------------------------------------------------
   const ssText = s.get("ss") ?? "";
@@ -431,7 +484,11 @@ export function evaluateAudit(stdout: string, expected: HostAuditExpected): Audi
 
 /** Run the audit on a connected host. */
 export async function auditHost(transport: Transport, expected: HostAuditExpected): Promise<AuditCheck[]> {
-  const r = await runScript(transport, auditProbeScript({ fail2banJail: expected.fail2banJail }), {
+  const script = auditProbeScript({
+    fail2banJail: expected.fail2banJail,
+    sshConnections: sshConnections(expected),
+  });
+  const r = await runScript(transport, script, {
     become: true,
     errexit: false,
   });

@@ -1,7 +1,13 @@
 import { runScript } from "../transport/script.js";
 import type { Transport } from "../transport/types.js";
 import { dockerAuditScript, evaluateDockerAudit, type DockerAuditExpected } from "./docker.js";
-import { auditProbeScript, evaluateAudit, type AuditCheck, type HostAuditExpected } from "./host.js";
+import {
+  auditProbeScript,
+  evaluateAudit,
+  sshConnections,
+  type AuditCheck,
+  type HostAuditExpected,
+} from "./host.js";
 import { evaluateOpenclawAudit, openclawAuditScript } from "./openclaw.js";
 
 export * from "./host.js";
@@ -19,7 +25,7 @@ export async function auditAll(
 ): Promise<AuditCheck[]> {
   const openclaw = { user: docker.user, project: docker.project };
   const script = [
-    auditProbeScript({ fail2banJail: host.fail2banJail }),
+    auditProbeScript({ fail2banJail: host.fail2banJail, sshConnections: sshConnections(host) }),
     dockerAuditScript(docker),
     openclawAuditScript(openclaw),
   ].join("\n");

@@ -14,7 +14,7 @@ import { parseVarArg, readVarsFile, type VarOverride, type Vars } from "../engin
 import { resourceKinds } from "../resources/index.js";
 import { connect } from "../transport/ssh.js";
 import type { CommandResult } from "./main.js";
-import { addConnectionOptions, resolveHosts, type ConnectionOptions } from "./options.js";
+import { addConnectionOptions, publicKeysOf, resolveHosts, type ConnectionOptions } from "./options.js";
 
 interface AuditOptions extends ConnectionOptions {
   var: string[];
@@ -130,6 +130,13 @@ async function auditAction(targets: string[], o: AuditOptions): Promise<CommandR
     } catch (err) {
       return { host: h.target.name, checks: [], unreachable: true, error: (err as Error).message };
     }
+    // declared keys: the playbook's (authorized_keys, extra_authorized_keys) and the operator's own, as
+    // provision deploys them by default (the login key files, the key this audit logged in with)
+    expected.authorizedKeys = [
+      ...(expected.authorizedKeys ?? []),
+      ...publicKeysOf(h.target.identityFiles),
+      ...(transport.authKeys ?? []),
+    ];
     try {
       return {
         host: h.target.name,

@@ -14,7 +14,7 @@ import type { EventSink, HostRecap, TaskStatus } from "./events.js";
 import { armScript, disarmScript, newRollback, rollbackNowScript, type ArmedRollback } from "./guard.js";
 import { selectedByTags, type PreparedPlay, type PreparedTask } from "./prepare.js";
 import type { Redactor } from "./redact.js";
-import { extractWarnings, verifies, type Change } from "./resource.js";
+import { extractWarnings, verifies, type Change, type ResourceContext } from "./resource.js";
 import { SectionWriter } from "./sections.js";
 import type { HostStateStore } from "./state.js";
 import type { ConnectionTarget, Transport } from "../transport/types.js";
@@ -176,7 +176,8 @@ export class HostRun {
     const sections = w.parse(res.stdout);
     return tasks.map((task, i) => {
       const facts = this.parseFacts(task, sections.get(task.id)?.output, probes[i]!.parse);
-      return { task, facts, changes: task.kind.diff(task.spec, facts, { check: this.opt.check }) };
+      const ctx = { ...this.context(this.opt.check), warn: (m: string) => this.warn(`${task.name}: ${m}`) };
+      return { task, facts, changes: task.kind.diff(task.spec, facts, ctx) };
     });
   }
 
@@ -261,8 +262,14 @@ export class HostRun {
     }
   }
 
+  /** What kinds are told about this run; the login is what authorized_key must never lock out. */
+  private context(check: boolean): ResourceContext {
+    const t = this.transport;
+    return { check, ...(t ? { login: { user: t.target.user, keys: t.authKeys ?? [] } } : {}) };
+  }
+
   private applyFragment(p: Planned): string {
-    return p.task.kind.apply(p.task.spec, p.facts, p.changes);
+    return p.task.kind.apply(p.task.spec, p.facts, p.changes, this.context(false));
   }
 
   private async applyBatch(
@@ -330,7 +337,7 @@ export class HostRun {
     if (!verifies(p.task.kind, p.task.spec)) return undefined;
     if (output === undefined) return "no verification output";
     const facts = this.parseFacts(p.task, output, p.task.kind.probe(p.task.spec).parse);
-    const left = p.task.kind.diff(p.task.spec, facts, { check: false });
+    const left = p.task.kind.diff(p.task.spec, facts, this.context(false));
     return left.length ? left.map((c) => c.summary).join("; ") : undefined;
   }
 

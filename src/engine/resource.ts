@@ -54,6 +54,13 @@ export interface LocalContext {
 export interface ResourceContext {
   /** true under --check: apply() is never called, but diff() may phrase changes as "would …". */
   check: boolean;
+  /**
+   * The login this run works through: its user and the public keys (`type base64`) it may have
+   * authenticated with (Transport.authKeys). A kind must never take these away from that user.
+   */
+  login?: { user: string; keys: string[] };
+  /** Tell the user something that is not a change (the engine emits it as a warning, once). */
+  warn?: (message: string) => void;
 }
 
 export interface ResourceKind<Spec = unknown, Facts = unknown> {
@@ -71,7 +78,7 @@ export interface ResourceKind<Spec = unknown, Facts = unknown> {
    * Secrets and file contents go inside the fragment (e.g. base64Heredoc), which reaches the host on
    * the exec's stdin, never in a process's arguments.
    */
-  apply(spec: Spec, facts: Facts, changes: Change[]): string;
+  apply(spec: Spec, facts: Facts, changes: Change[], ctx?: ResourceContext): string;
   /**
    * Kinds whose apply can cut SSH access return how to save and restore what they touch; undefined
    * when this particular spec cannot cut access (e.g. ufw in `ensure` mode only adds rules).

@@ -1,13 +1,19 @@
 /**
  * `authorized_key`: public keys in ~USER/.ssh/authorized_keys (directory 0700, file 0600, owned by the
  * user). Default: make sure these keys are present and leave others alone; `exclusive: true`: exactly
- * these keys. Keys are compared by type + blob, so a changed comment or options do not duplicate a key.
+ * these keys, every other one removed and named (fingerprint and comment: an added key is the first
+ * thing an intruder leaves behind). Keys are compared by type + blob, so a changed comment or options do
+ * not duplicate a key.
+ *
+ * Never the key of the login in use: when the run works through this user, an undeclared key it may
+ * have authenticated with stays (with a warning) until a run logs in with a declared one.
  *
  * The user may be created by an earlier task of the same run, after the probe ran: apply therefore
  * resolves the home directory on the host at apply time (getent), and the diff still plans the write.
  */
 import { z } from "zod";
-import type { Change, ResourceKind } from "../engine/resource.js";
+import type { Change, ResourceContext, ResourceKind } from "../engine/resource.js";
+import { fingerprint } from "../transport/known-hosts.js";
 import { base64Heredoc, shq } from "../engine/shell.js";
 import { contentDiff } from "./common/diffText.js";
 import { parsePathState, pathProbeScript, type PathState } from "./common/fileState.js";
@@ -27,6 +33,14 @@ const KEY_TYPES = [
 export interface ParsedKey {
   type: string;
   blob: string;
+  /** What follows the blob (usually user@host), trimmed; "" when none. */
+  comment?: string;
+}
+
+/** `SHA256:…` as ssh-keygen -l prints it, plus the comment: how a key is named to the user. */
+export function describeKey(k: ParsedKey): string {
+  const fp = fingerprint(Buffer.from(k.blob, "base64"));
+  return k.comment ? `${fp} (${k.comment})` : `${fp} (no comment)`;
 }
 
 /**
@@ -44,7 +58,7 @@ export function parseKeyLine(line: string): ParsedKey | undefined {
     if (raw.length < 4) continue;
     const n = raw.readUInt32BE(0);
     if (raw.subarray(4, 4 + n).toString("latin1") !== type) continue;
-    return { type, blob };
+    return { type, blob, comment: words.slice(i + 2).join(" ") };
   }
   return undefined;
 }
@@ -65,8 +79,9 @@ export const authorizedKeySpec = z
     keys: z.array(keyLine, { error: "keys must be a list of public key lines" }),
     exclusive: bool("exclusive").default(false),
   })
-  .refine((s) => s.keys.length > 0 || s.exclusive, {
-    error: "keys is empty: list at least one key (or set exclusive: true to remove all keys)",
+  .refine((s) => s.keys.length > 0, {
+    // exclusive with no key would empty the file: a user nobody can log in as
+    error: "keys is empty: list at least one key",
     path: ["keys"],
   });
 export type AuthorizedKeySpec = z.output<typeof authorizedKeySpec>;
@@ -85,9 +100,41 @@ function hasKey(content: string, key: ParsedKey): boolean {
   });
 }
 
-/** The file content the spec asks for, given what is there now. */
-export function desiredContent(spec: AuthorizedKeySpec, current: string): string {
-  if (spec.exclusive) return spec.keys.map((k) => `${k}\n`).join("");
+const sameKey = (a: ParsedKey, b: ParsedKey) => a.type === b.type && a.blob === b.blob;
+
+/** The keys of the current file an exclusive spec drops, and the login's own it must keep. */
+export function undeclaredKeys(
+  spec: AuthorizedKeySpec,
+  current: string,
+  ctx?: Pick<ResourceContext, "login">,
+): { removed: ParsedKey[]; kept: Array<{ key: ParsedKey; line: string }> } {
+  const declared = spec.keys.map((k) => parseKeyLine(k)!);
+  const login =
+    ctx?.login && ctx.login.user === spec.user
+      ? ctx.login.keys.map((k) => parseKeyLine(k)).filter((k): k is ParsedKey => k !== undefined)
+      : [];
+  const removed: ParsedKey[] = [];
+  const kept: Array<{ key: ParsedKey; line: string }> = [];
+  for (const line of current.split("\n")) {
+    const k = parseKeyLine(line);
+    if (!k || declared.some((d) => sameKey(d, k))) continue;
+    if (login.some((l) => sameKey(l, k))) {
+      if (!kept.some((x) => sameKey(x.key, k))) kept.push({ key: k, line: line.trim() });
+    } else if (!removed.some((x) => sameKey(x, k))) removed.push(k);
+  }
+  return { removed, kept };
+}
+
+/** The file content the spec asks for, given what is there now (and, exclusive, the login's keys kept). */
+export function desiredContent(
+  spec: AuthorizedKeySpec,
+  current: string,
+  ctx?: Pick<ResourceContext, "login">,
+): string {
+  if (spec.exclusive) {
+    const kept = undeclaredKeys(spec, current, ctx).kept.map((k) => k.line);
+    return [...spec.keys, ...kept].map((k) => `${k}\n`).join("");
+  }
   let out = current;
   for (const k of spec.keys) {
     if (hasKey(out, parseKeyLine(k)!)) continue;
@@ -97,7 +144,11 @@ export function desiredContent(spec: AuthorizedKeySpec, current: string): string
   return out;
 }
 
-function plan(spec: AuthorizedKeySpec, facts: AuthorizedKeyFacts): { changes: Change[]; write: boolean } {
+function plan(
+  spec: AuthorizedKeySpec,
+  facts: AuthorizedKeyFacts,
+  ctx?: ResourceContext,
+): { changes: Change[]; write: boolean; content: string } {
   const changes: Change[] = [];
   const label = facts.home ? `${facts.home}/.ssh/authorized_keys` : `~${spec.user}/.ssh/authorized_keys`;
   if (!facts.userExists) {
@@ -106,7 +157,7 @@ function plan(spec: AuthorizedKeySpec, facts: AuthorizedKeyFacts): { changes: Ch
       summary: `write ${label} with ${spec.keys.length} key(s) (user ${spec.user} does not exist yet)`,
       diff: contentDiff(label, undefined, desiredContent(spec, "")),
     });
-    return { changes, write: true };
+    return { changes, write: true, content: desiredContent(spec, "") };
   }
   const dir = facts.sshDir!;
   const file = facts.file!;
@@ -121,26 +172,31 @@ function plan(spec: AuthorizedKeySpec, facts: AuthorizedKeyFacts): { changes: Ch
     changes.push({ summary: `${facts.home}/.ssh mode/owner ${dir.mode} ${dir.owner} → 0700 ${spec.user}` });
   }
   const current = file.type === "file" ? (file.content ?? "") : "";
-  const want = desiredContent(spec, current);
+  const want = desiredContent(spec, current, ctx);
+  const { removed, kept } = spec.exclusive ? undeclaredKeys(spec, current, ctx) : { removed: [], kept: [] };
+  for (const k of kept) {
+    ctx?.warn?.(
+      `keeping undeclared key ${describeKey(k.key)} in ${label}: this run logged in with it; ` +
+        `it is removed by the first run that logs in with a declared key`,
+    );
+  }
   let write = false;
   if (file.type === "absent" || want !== current) {
     write = true;
     const added = spec.keys.filter((k) => !hasKey(current, parseKeyLine(k)!)).length;
-    const removed = spec.exclusive
-      ? current.split("\n").filter((l) => l.trim() && !l.trim().startsWith("#")).length -
-        (spec.keys.length - added)
-      : 0;
-    const parts = [added && `add ${added} key(s)`, removed > 0 && `remove ${removed} line(s)`].filter(
-      Boolean,
-    );
+    const parts = [added && `add ${added} key(s)`, removed.length > 0 && `remove ${removed.length} key(s)`];
+    const said = parts.filter(Boolean);
     changes.push({
-      summary: `${file.type === "absent" ? "create" : "update"} ${label}${parts.length ? `: ${parts.join(", ")}` : ""}`,
+      summary: `${file.type === "absent" ? "create" : "update"} ${label}${said.length ? `: ${said.join(", ")}` : ""}`,
       diff: contentDiff(label, file.type === "absent" ? undefined : current, want),
     });
+    for (const k of removed) {
+      changes.push({ summary: `remove undeclared key ${describeKey(k)} from ${label}` });
+    }
   } else if (file.mode !== "0600" || file.owner !== spec.user) {
     changes.push({ summary: `${label} mode/owner ${file.mode} ${file.owner} → 0600 ${spec.user}` });
   }
-  return { changes, write };
+  return { changes, write, content: want };
 }
 
 export const authorizedKeyKind: ResourceKind<AuthorizedKeySpec, AuthorizedKeyFacts> = {
@@ -184,10 +240,10 @@ export const authorizedKeyKind: ResourceKind<AuthorizedKeySpec, AuthorizedKeyFac
     };
   },
 
-  diff: (spec, facts) => plan(spec, facts).changes,
+  diff: (spec, facts, ctx) => plan(spec, facts, ctx).changes,
 
-  apply(spec, facts) {
-    const { write } = plan(spec, facts);
+  apply(spec, facts, _changes, ctx) {
+    const { write, content } = plan(spec, facts, ctx && { ...ctx, warn: undefined });
     const u = shq(spec.user);
     const out = [
       `lc_home=$(getent passwd ${u} | cut -d: -f6)`,
@@ -203,7 +259,7 @@ export const authorizedKeyKind: ResourceKind<AuthorizedKeySpec, AuthorizedKeyFac
         atomicWriteSh({
           target: f,
           dir: `"$lc_home/.ssh"`,
-          content: desiredContent(spec, ""),
+          content,
           mode: "0600",
           defaultMode: "0600",
           owner: spec.user,

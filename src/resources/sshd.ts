@@ -122,6 +122,8 @@ export interface SshdFacts {
   sshdTRc: number;
   sshdTError?: string;
   effective: EffectiveConfig;
+  /** `sshd -T -C <spec>` per connection spec: the values a real login gets, Match blocks applied. */
+  perConnection: Array<{ connection: string; rc: number; effective: EffectiveConfig }>;
   supported: SupportedAlgorithms;
   /** sshd_config and every sshd_config.d/*.conf, as read. */
   files: ConfigFile[];
@@ -161,6 +163,7 @@ export function parseSshdProbe(stdout: string): SshdFacts {
   const facts: SshdFacts = {
     sshdTRc: -1,
     effective: new Map(),
+    perConnection: [],
     supported: { kex: [], cipher: [], mac: [], keySig: [] },
     files: [],
     systemd: false,
@@ -172,7 +175,11 @@ export function parseSshdProbe(stdout: string): SshdFacts {
     const text = s.body.join("\n");
     if (what === "sshd-T") facts.effective = parseSshdT(text);
     else if (what === "sshd-T-rc") facts.sshdTRc = Number(arg);
-    else if (what === "sshd-t-error") facts.sshdTError = b64(text).trim();
+    else if (what === "sshd-TC") {
+      facts.perConnection.push({ connection: arg, rc: -1, effective: parseSshdT(text) });
+    } else if (what === "sshd-TC-rc" && facts.perConnection.length) {
+      facts.perConnection[facts.perConnection.length - 1]!.rc = Number(arg);
+    } else if (what === "sshd-t-error") facts.sshdTError = b64(text).trim();
     else if (what === "q" && arg in facts.supported) {
       facts.supported[arg as keyof SupportedAlgorithms] = s.body.map((l) => l.trim()).filter(Boolean);
     } else if (what === "file") facts.files.push({ path: arg, content: b64(text) });
@@ -211,6 +218,36 @@ export function socketPorts(listen: string[]): number[] {
 
 // ---------------------------------------------------------------------------------------------------
 // Plan (pure)
+
+/** An address no admin network is (TEST-NET-3, RFC 5737): a login from anywhere else. */
+export const OUTSIDER_ADDR = "203.0.113.7";
+
+/**
+ * The logins whose effective values are checked with `sshd -T -C`: each user AllowUsers lets in (the
+ * deploy user), and root, from an outside address, on the managed port. Match blocks for other
+ * criteria are still found in the files (every Match block's conflicting line is commented out).
+ */
+export function connectionSpecs(spec: SshdSpec): string[] {
+  const users = [...((spec.settings.AllowUsers as string[] | undefined) ?? []), "root"];
+  return [...new Set(users)]
+    .filter((u) => /^[A-Za-z0-9._-]+$/.test(u))
+    .map((u) => `user=${u},host=lockclaw-check.invalid,addr=${OUTSIDER_ADDR},lport=${spec.port}`);
+}
+
+/** Differences between an effective config and the desired settings, as `Name have → want`. */
+function settingDrift(e: EffectiveConfig, desired: DesiredConfig, only?: ReadonlySet<SettingName>): string[] {
+  const out: string[] = [];
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    if (only && !only.has(name)) continue;
+    const v = desired.settings[name];
+    if (v === undefined) continue;
+    const want = sshdTForm(name, v);
+    const have = e.get(name.toLowerCase()) ?? [];
+    const same = SETTINGS[name] === "list" ? sameSet(have, want) : have.join(" ") === want.join(" ");
+    if (!same) out.push(`${name} ${have.join(" ") || "(unset)"} → ${want.join(" ")}`);
+  }
+  return out;
+}
 
 export function desiredConfig(spec: SshdSpec, supported: SupportedAlgorithms): DesiredConfig {
   const settings: Settings = { ...DEFAULT_SETTINGS, ...(spec.settings as Settings) };
@@ -257,18 +294,26 @@ export function planSshd(spec: SshdSpec, facts: SshdFacts): SshdPlan {
     const ports = e.get("port") ?? [];
     if (!sameSet(ports, [String(spec.port)]))
       changes.push({ summary: `Port ${ports.join(",") || "(none)"} → ${spec.port}` });
-    for (const name of Object.keys(SETTINGS) as SettingName[]) {
-      const v = desired.settings[name];
-      if (v === undefined) continue;
-      const want = sshdTForm(name, v);
-      const have = e.get(name.toLowerCase()) ?? [];
-      const same = SETTINGS[name] === "list" ? sameSet(have, want) : have.join(" ") === want.join(" ");
-      if (!same) changes.push({ summary: `${name} ${have.join(" ") || "(unset)"} → ${want.join(" ")}` });
-    }
+    for (const d of settingDrift(e, desired)) changes.push({ summary: d });
     for (const [name, field] of Object.entries(ALGORITHMS) as Array<[AlgorithmName, AlgorithmField]>) {
       const want = desired.algorithms[field].join(",");
       const have = (e.get(name.toLowerCase()) ?? []).join(",");
       if (have !== want) changes.push({ summary: `${name} ${have || "(unset)"} → ${want}` });
+    }
+  }
+  // what a real login gets: a Match block (however deeply Included) may differ from the global values
+  const globalDrift = new Set(changes.map((c) => c.summary));
+  for (const pc of facts.sshdTRc === 0 ? facts.perConnection : []) {
+    if (pc.rc !== 0) {
+      changes.push({ summary: `sshd -T -C ${pc.connection} fails (exit ${pc.rc})` });
+      continue;
+    }
+    const who = pc.connection
+      .split(",")
+      .filter((kv) => !kv.startsWith("host="))
+      .join(",");
+    for (const d of settingDrift(pc.effective, desired)) {
+      if (!globalDrift.has(d)) changes.push({ summary: `${d} for a login ${who} (a Match block)` });
     }
   }
   if (socket) {
@@ -401,7 +446,7 @@ export const sshd: ResourceKind<SshdSpec, SshdFacts> = {
   name: "sshd",
   spec: sshdSpec,
   describe: (spec) => `sshd port ${spec.port}`,
-  probe: () => ({ script: probeScript(), parse: parseSshdProbe }),
+  probe: (spec) => ({ script: probeScript(connectionSpecs(spec)), parse: parseSshdProbe }),
   diff: (spec, facts) => planSshd(spec, facts).changes,
   apply: (spec, facts) => applySshd(spec, facts, planSshd(spec, facts)),
   guard: (): LockoutGuard => ({ save: GUARD_SAVE, restore: GUARD_RESTORE }),

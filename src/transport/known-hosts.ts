@@ -138,15 +138,20 @@ export interface VerifyHostKeyInput {
   knownHostsFile: string;
   /**
    * Fingerprints the caller already verified (the engine pins the key it saw on the old port when it
-   * proves a login on a new one). Such a key is accepted, and recorded when the host:port is not yet known.
+   * proves a login on a new one; local state remembers the key of the login it proved). Such a key only
+   * stands in for a host:port that known_hosts does not know: it is then accepted and recorded. It
+   * never overrides a line of known_hosts, which is the user's own statement of trust.
    */
   trustedFingerprints?: string[];
 }
 
 /**
- * Decide whether to trust the key a server presented. Pure except for accept-new, which appends the
- * new host to the file (before authentication, so a later auth failure still leaves the host known,
- * as OpenSSH does).
+ * Decide whether to trust the key a server presented. Pure except for accept-new (and a pinned key for
+ * an unknown host:port), which appends the new host to the file (before authentication, so a later auth
+ * failure still leaves the host known, as OpenSSH does).
+ *
+ * Order matters: @revoked, then known_hosts (a match passes, any other key for the host:port is a
+ * mismatch, whatever the caller pinned), and only then the caller's pins and the policy.
  */
 export function verifyHostKey(input: VerifyHostKeyInput): HostKeyVerdict {
   const { host, port, key, policy, knownHostsFile } = input;
@@ -154,16 +159,6 @@ export function verifyHostKey(input: VerifyHostKeyInput): HostKeyVerdict {
   const entries = readKnownHosts(knownHostsFile);
   const actual = fingerprint(key);
   const matching = entries.filter((e) => entryMatches(e, host, port));
-  if (
-    input.trustedFingerprints?.includes(actual) &&
-    !matching.some((e) => e.marker === "revoked" && e.key.equals(key))
-  ) {
-    // Pinned by the caller: a stale line for this host:port is left alone (we never rewrite lines),
-    // but an unknown host:port is recorded so later strict connections pass.
-    const knownHere = matching.some((e) => e.marker === undefined);
-    if (!knownHere) appendKnownHost(knownHostsFile, host, port, key);
-    return { ok: true, recorded: !knownHere };
-  }
   if (matching.some((e) => e.marker === "revoked" && e.key.equals(key))) {
     return {
       ok: false,
@@ -182,6 +177,12 @@ export function verifyHostKey(input: VerifyHostKeyInput): HostKeyVerdict {
       ok: false,
       error: new HostKeyMismatchError(host, port, expected, `${actual} (${keyTypeOf(key)})`, knownHostsFile),
     };
+  }
+  if (input.trustedFingerprints?.includes(actual)) {
+    // Pinned by the caller for a host:port known_hosts does not know: record it so later strict
+    // connections (and the user's own ssh) pass.
+    appendKnownHost(knownHostsFile, host, port, key);
+    return { ok: true, recorded: true };
   }
   if (policy === "strict") {
     return {

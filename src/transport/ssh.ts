@@ -57,7 +57,8 @@ export function becomeCommand(command: string, loginUser: string, become: boolea
 }
 
 interface AuthPlan {
-  methods: Array<{ label: string; method: AnyAuthMethod }>;
+  /** `publicKey`: the `type base64` of a key file's public half. */
+  methods: Array<{ label: string; method: AnyAuthMethod; publicKey?: string }>;
   /** Keys we could not use, and why (encrypted, unreadable, not a private key). */
   skipped: string[];
 }
@@ -92,6 +93,7 @@ function planAuth(target: ConnectionTarget): AuthPlan {
     methods.push({
       label: `publickey ${file}`,
       method: { type: "publickey", username: target.user, key },
+      publicKey: `${key.type} ${key.getPublicSSH().toString("base64")}`,
     });
   }
   if (target.agent) {
@@ -114,6 +116,28 @@ interface Connected {
   closed: Promise<void>;
   /** Connections this one depends on (jump hosts), closed after it. */
   jumps: Connected[];
+  /** See Transport.authKeys. */
+  authKeys: string[];
+}
+
+/** The identities an ssh-agent holds, as `type base64`; empty when it cannot tell. */
+function agentKeys(socket: string): Promise<string[]> {
+  return new Promise((resolve) => {
+    try {
+      new ssh2.OpenSSHAgent(socket).getIdentities((err, keys) => {
+        if (err || !keys) return resolve([]);
+        const out: string[] = [];
+        for (const k of keys) {
+          // OpenSSHAgent hands back ParsedKeys; the typings also allow a wrapper entry
+          const key = "getPublicSSH" in k ? k : undefined;
+          if (key) out.push(`${key.type} ${key.getPublicSSH().toString("base64")}`);
+        }
+        resolve(out);
+      });
+    } catch {
+      resolve([]);
+    }
+  });
 }
 
 /** Open (and authenticate) one ssh2 Client, through its jump host if it has one. */
@@ -162,6 +186,7 @@ async function openClient(target: ConnectionTarget): Promise<Connected> {
   let hostKeyError: ConnectionError | undefined;
   let hostKeyFingerprint = "";
   let next = 0;
+  let lastMethod: AuthPlan["methods"][number] | undefined;
   const known =
     target.hostKeyPolicy === "off"
       ? []
@@ -213,6 +238,7 @@ async function openClient(target: ConnectionTarget): Promise<Connected> {
       // `false` is ssh2's documented "no more methods" (the typings miss it): fail with client-authentication.
       if (!m) return nextAuth(false as unknown as AnyAuthMethod);
       tried.push(m.label);
+      lastMethod = m;
       nextAuth(m.method);
     },
   };
@@ -245,7 +271,11 @@ async function openClient(target: ConnectionTarget): Promise<Connected> {
       onError(err as Error);
     }
   });
-  return { client, closed, jumps, hostKeyFingerprint };
+  // the method tried last is the one the server accepted
+  let authKeys: string[] = [];
+  if (lastMethod?.publicKey) authKeys = [lastMethod.publicKey];
+  else if (lastMethod?.method.type === "agent" && target.agent) authKeys = await agentKeys(target.agent);
+  return { client, closed, jumps, hostKeyFingerprint, authKeys };
 }
 
 function mapConnectError(
@@ -337,12 +367,14 @@ class SshTransport implements Transport {
   private isClosed = false;
 
   readonly hostKeyFingerprint: string;
+  readonly authKeys: string[];
 
   constructor(
     readonly target: ConnectionTarget,
     private readonly conn: Connected,
   ) {
     this.hostKeyFingerprint = conn.hostKeyFingerprint;
+    this.authKeys = conn.authKeys;
     conn.client.on("error", (err: Error) => {
       // After 'ready', errors are followed by 'close'; remember the cause for the report.
       if (!this.closing) this.lostError = this.lost(`connection error: ${err.message}`, err);

@@ -54,6 +54,12 @@ export interface Transport {
   readonly execCount: number;
   /** The server's host-key fingerprint (`SHA256:…`) seen at connect. */
   readonly hostKeyFingerprint: string;
+  /**
+   * The public keys (`type base64`) this login may have authenticated with: the one key file that
+   * worked, or every identity the agent offered when the agent did it (which one ssh2 does not say).
+   * Empty when unknown. The engine never removes these from the login user's authorized_keys.
+   */
+  readonly authKeys?: string[];
   exec(command: string, options?: ExecOptions): Promise<ExecResult>;
   /** Resolves when closed; also resolves if the connection already dropped. */
   close(): Promise<void>;

@@ -31,6 +31,25 @@ export const SETTINGS = {
   LoginGraceTime: "int",
 } as const satisfies Record<string, SettingType>;
 export type SettingName = keyof typeof SETTINGS;
+
+/**
+ * The managed keywords sshd_config(5) allows inside a Match block. A Match block that applies to a
+ * connection REPLACES the global value (OpenSSH re-reads the Match blocks per connection and copies what
+ * they set over the global options), so the drop-in repeats these under its own `Match all`: being read
+ * first, its Match values are the first ones every connection sees, and first wins inside Match too.
+ * AllowUsers is left out: in a Match block it accumulates instead (a wider list elsewhere is a conflict).
+ */
+export const MATCH_SETTINGS: ReadonlySet<SettingName> = new Set<SettingName>([
+  "PermitRootLogin",
+  "PasswordAuthentication",
+  "KbdInteractiveAuthentication",
+  "PermitEmptyPasswords",
+  "PubkeyAuthentication",
+  "MaxAuthTries",
+  "ClientAliveInterval",
+  "ClientAliveCountMax",
+  "DisableForwarding",
+]);
 export type SettingValue = boolean | number | string | string[];
 export type Settings = Partial<Record<SettingName, SettingValue>>;
 
@@ -159,6 +178,18 @@ export function renderDropin(d: DesiredConfig): string {
   for (const [name, field] of Object.entries(ALGORITHMS) as Array<[AlgorithmName, AlgorithmField]>) {
     lines.push(`${name} ${d.algorithms[field].join(",")}`);
   }
+  const inMatch = (Object.keys(SETTINGS) as SettingName[]).filter(
+    (n) => MATCH_SETTINGS.has(n) && d.settings[n] !== undefined,
+  );
+  if (inMatch.length) {
+    lines.push(
+      "# A Match block elsewhere (sshd_config, a drop-in, a file one Includes) replaces global values for",
+      "# the connections it matches; these come first among Match values, so no later block can loosen them.",
+      "# The Match context ends with this file.",
+      "Match all",
+      ...inMatch.map((n) => `\t${n} ${configForm(n, d.settings[n]!)}`),
+    );
+  }
   return `${lines.join("\n")}\n`;
 }
 
@@ -209,46 +240,83 @@ function splitDirective(raw: string): { keyword: string; value: string } | undef
   return { keyword: m[1]!, value: (m[2] ?? "").trim() };
 }
 
-/** Does this Include argument (relative to /etc/ssh) name the drop-in directory's *.conf? */
-function includesDir(arg: string): boolean {
-  const abs = posix.resolve("/etc/ssh", arg.replace(/^"|"$/g, ""));
-  return abs === `${DROPIN_DIR}/*.conf` || abs === `${DROPIN_DIR}/*`;
+/** glob(3) as sshd's Include uses it: `*`, `?` and `[...]`, none of them matching `/`. */
+export function includeGlob(pattern: string): RegExp {
+  let re = "";
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === "*") re += "[^/]*";
+    else if (c === "?") re += "[^/]";
+    else if (c === "[") {
+      const end = pattern.indexOf("]", i + 2);
+      if (end < 0) re += "\\[";
+      else {
+        const body = pattern
+          .slice(i + 1, end)
+          .replace(/^!/, "^")
+          .replace(/\\/g, "\\\\");
+        re += `[${body}]`;
+        i = end;
+      }
+    } else re += c.replace(/[.+^${}()|\\]/g, "\\$&");
+  }
+  return new RegExp(`^${re}$`);
 }
 
+/** The paths an Include line names, relative ones taken from /etc/ssh as sshd does. */
+function includePatterns(value: string): string[] {
+  return value
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((a) => posix.resolve("/etc/ssh", a.replace(/^"|"$/g, "")));
+}
+
+const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/** sshd gives up past this Include depth (READCONF_MAX_DEPTH); a loop stops here too. */
+const MAX_INCLUDE_DEPTH = 16;
+
 /**
- * Lines in the order sshd reads them: sshd_config top to bottom, the drop-in directory expanded (sorted
- * bytewise, like glob(3) under the C locale sshd runs in) where the Include stands. A Match block lasts to
- * the end of the file it opens in (sshd resets it at file boundaries of Include'd files).
+ * Lines in the order sshd reads them: sshd_config top to bottom, each Include expanded where it stands,
+ * at any depth (the files it matches, sorted bytewise like glob(3) in the C locale sshd runs in), among
+ * the files the probe read. A Match block lasts to the end of the file it opens in (sshd restores the
+ * context after an Include'd file); lines of a file Included inside a Match block are in that block.
+ * Every Match opens a block, `Match all` included: its lines apply to every connection, and as Match
+ * values they replace the global ones.
  */
 export function readOrder(files: ConfigFile[], dropin: string): ReadOrder {
   const main = files.find((f) => f.path === SSHD_CONFIG);
-  const dropins = files
-    .filter((f) => f.path !== SSHD_CONFIG)
-    .concat(files.some((f) => f.path === dropin) ? [] : [{ path: dropin, content: "" }])
-    .sort((a, b) => (Buffer.from(a.path) < Buffer.from(b.path) ? -1 : a.path === b.path ? 0 : 1));
+  const known = files.some((f) => f.path === dropin) ? files : [...files, { path: dropin, content: "" }];
   const lines: ConfigLine[] = [];
   let includesDropins = false;
   let dropinStart = -1;
-  const readFile = (f: ConfigFile, expand: boolean) => {
-    let inMatch = false;
+  const readFile = (f: ConfigFile, depth: number, outerMatch: boolean, stack: string[]) => {
+    let inMatch = outerMatch;
     f.content.split("\n").forEach((text, i) => {
       const d = splitDirective(text);
       if (!d) return;
       const key = d.keyword.toLowerCase();
-      // `Match all` ends a conditional block; any other Match starts one
-      if (key === "match") inMatch = d.value.trim().toLowerCase() !== "all";
-      if (expand && key === "include" && !inMatch && d.value.split(/\s+/).some(includesDir)) {
-        includesDropins = true;
-        for (const df of dropins) {
-          if (df.path === dropin) dropinStart = lines.length;
-          readFile(df, false);
+      if (key === "match") inMatch = true;
+      if (key === "include") {
+        if (depth >= MAX_INCLUDE_DEPTH) return;
+        const res = includePatterns(d.value).map(includeGlob);
+        const matched = known
+          .filter((k) => k.path !== SSHD_CONFIG && res.some((r) => r.test(k.path)))
+          .sort((a, b) => byteOrder(a.path, b.path));
+        for (const inc of matched) {
+          if (stack.includes(inc.path)) continue;
+          if (inc.path === dropin && !inMatch && dropinStart < 0) {
+            includesDropins = true;
+            dropinStart = lines.length;
+          }
+          readFile(inc, depth + 1, inMatch, [...stack, inc.path]);
         }
         return;
       }
       lines.push({ file: f.path, line: i + 1, text, keyword: d.keyword, key, value: d.value, inMatch });
     });
   };
-  if (main) readFile(main, true);
+  if (main) readFile(main, 0, false, [SSHD_CONFIG]);
   if (dropinStart < 0) dropinStart = 0;
   return { lines, includesDropins, dropinStart };
 }

@@ -14,19 +14,59 @@ export const M = "@@lockclaw-sshd";
  */
 const SSHD_BIN = `lc_sshd=/usr/sbin/sshd; [ -x "$lc_sshd" ] || lc_sshd=$(command -v sshd || echo sshd); [ -d /run/sshd ] || mkdir -p -m 0755 /run/sshd`;
 
-export function probeScript(): string {
+/**
+ * sh: print, one per line, every file sshd reads: sshd_config, then each file an Include names, at any
+ * depth (relative patterns are taken from /etc/ssh, as sshd does: hence the cd), each once. The
+ * drop-in directory's *.conf come last even when nothing includes them (lockclaw's own drop-in may be
+ * among them). Run in a subshell: it uses the positional parameters as its queue.
+ */
+export const LIST_CONFIG_FILES_SH = [
+  `lc_sshd_files() { (`,
+  `  cd /etc/ssh 2>/dev/null || exit 0`,
+  `  set -- ${SSHD_CONFIG}; lc_seen=' '; lc_n=0`,
+  `  while [ $# -gt 0 ] && [ "$lc_n" -lt 256 ]; do`,
+  `    lc_f=$1; shift`,
+  `    case "$lc_seen" in *" $lc_f "*) continue ;; esac`,
+  `    [ -f "$lc_f" ] || continue`,
+  `    lc_seen="$lc_seen$lc_f "; lc_n=$((lc_n + 1)); printf '%s\\n' "$lc_f"`,
+  // the words after Include, split and glob-expanded by the shell here in /etc/ssh (never eval'd)
+  `    for lc_x in $(sed -n 's/^[[:space:]]*[Ii][Nn][Cc][Ll][Uu][Dd][Ee][[:space:]=][[:space:]=]*//p' "$lc_f" | tr -d '"'); do`,
+  `      case "$lc_x" in /*) ;; *) lc_x="/etc/ssh/$lc_x" ;; esac`,
+  `      [ -f "$lc_x" ] && set -- "$@" "$lc_x"`,
+  `    done`,
+  `  done`,
+  `  for lc_f in ${DROPIN_DIR}/*.conf; do [ -f "$lc_f" ] || continue; case "$lc_seen" in *" $lc_f "*) ;; *) printf '%s\\n' "$lc_f" ;; esac; done`,
+  `) }`,
+].join("\n");
+
+/**
+ * `sshd -T -C` connection specs are checked by the caller to be `key=value,…` of plain words; they end up
+ * as one quoted argument anyway.
+ */
+export function probeScript(connections: string[] = []): string {
+  for (const c of connections) {
+    if (!/^[A-Za-z]+=[A-Za-z0-9._:@-]+(,[A-Za-z]+=[A-Za-z0-9._:@-]+)*$/.test(c)) {
+      throw new Error(`bad sshd -T -C connection spec: ${c}`);
+    }
+  }
   return [
     SSHD_BIN,
+    LIST_CONFIG_FILES_SH,
     `echo '${M} sshd-T'`,
     `"$lc_sshd" -T 2>/dev/null; lc_rc=$?`,
     `echo "${M} sshd-T-rc $lc_rc"`,
     `if [ "$lc_rc" -ne 0 ]; then echo '${M} sshd-t-error'; "$lc_sshd" -t 2>&1 | head -n 5 | base64 -w0; echo; fi`,
+    // the values a real connection gets: Match blocks (anywhere, however deep the Include) applied
+    ...connections.flatMap((c) => [
+      `echo '${M} sshd-TC ${c}'`,
+      `"$lc_sshd" -T -C '${c}' 2>/dev/null; echo "${M} sshd-TC-rc $?"`,
+    ]),
     // what the host's OpenSSH can do; key-sig (signature algorithms) exists since OpenSSH 8.x
     `echo '${M} q kex'; ssh -Q kex 2>/dev/null`,
     `echo '${M} q cipher'; ssh -Q cipher 2>/dev/null`,
     `echo '${M} q mac'; ssh -Q mac 2>/dev/null`,
     `echo '${M} q keySig'; ssh -Q key-sig 2>/dev/null || ssh -Q key 2>/dev/null`,
-    `for lc_f in ${SSHD_CONFIG} ${DROPIN_DIR}/*.conf; do [ -f "$lc_f" ] || continue; echo "${M} file $lc_f"; base64 -w0 < "$lc_f"; echo; done`,
+    `lc_sshd_files | while IFS= read -r lc_f; do echo "${M} file $lc_f"; base64 -w0 < "$lc_f"; echo; done`,
     `if [ -f ${SOCKET_OVERRIDE} ]; then echo '${M} socket-override'; base64 -w0 < ${SOCKET_OVERRIDE}; echo; fi`,
     `if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then`,
     `  echo '${M} unit ssh.socket'; systemctl show -p LoadState -p ActiveState -p UnitFileState -p Listen ssh.socket 2>/dev/null`,
@@ -69,12 +109,21 @@ export const RELOAD_SH = [
   `fi`,
 ].join("\n");
 
-/** Guard: copy everything apply may touch (sshd_config, the whole drop-in dir, the socket override dir). */
+/**
+ * Guard: copy everything apply may touch (sshd_config, the whole drop-in dir, the socket override dir,
+ * and any other file an Include reaches, where apply may comment out a conflicting line).
+ */
 export const GUARD_SAVE = [
-  `mkdir -p "$LOCKCLAW_BACKUP/sshd"`,
+  `mkdir -p "$LOCKCLAW_BACKUP/sshd/other"`,
   `cp -a ${SSHD_CONFIG} "$LOCKCLAW_BACKUP/sshd/sshd_config"`,
   `if [ -d ${DROPIN_DIR} ]; then cp -a ${DROPIN_DIR} "$LOCKCLAW_BACKUP/sshd/sshd_config.d"; fi`,
   `if [ -d /etc/systemd/system/ssh.socket.d ]; then cp -a /etc/systemd/system/ssh.socket.d "$LOCKCLAW_BACKUP/sshd/ssh.socket.d"; fi`,
+  LIST_CONFIG_FILES_SH,
+  `lc_i=0`,
+  `for lc_f in $(lc_sshd_files); do`,
+  `  case "$lc_f" in ${SSHD_CONFIG} | ${DROPIN_DIR}/*) continue ;; esac`,
+  `  lc_i=$((lc_i + 1)); cp -a "$lc_f" "$LOCKCLAW_BACKUP/sshd/other/$lc_i"; printf '%s\\n' "$lc_f" > "$LOCKCLAW_BACKUP/sshd/other/$lc_i.path"`,
+  `done`,
 ].join("\n");
 
 /** Guard: put the saved files back exactly (a dir absent before is removed) and reload. */
@@ -84,6 +133,7 @@ export const GUARD_RESTORE = [
   `  cp -a "$lc_b/sshd_config" ${SSHD_CONFIG}`,
   `  rm -rf ${DROPIN_DIR}; if [ -d "$lc_b/sshd_config.d" ]; then cp -a "$lc_b/sshd_config.d" ${DROPIN_DIR}; fi`,
   `  rm -rf /etc/systemd/system/ssh.socket.d; if [ -d "$lc_b/ssh.socket.d" ]; then cp -a "$lc_b/ssh.socket.d" /etc/systemd/system/ssh.socket.d; fi`,
+  `  for lc_p in "$lc_b"/other/*.path; do [ -f "$lc_p" ] || continue; cp -a "\${lc_p%.path}" "$(cat "$lc_p")"; done`,
   `  [ -d /run/sshd ] || mkdir -p -m 0755 /run/sshd`,
   RELOAD_SH,
   `fi`,

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,6 +66,10 @@ describe("authorized_key spec", () => {
       specError(authorizedKeyKind, { user: "deploy", keys: ["-----BEGIN OPENSSH PRIVATE KEY-----"] }),
     ).toMatch(/not the private key/);
     expect(specError(authorizedKeyKind, { user: "deploy", keys: [] })).toMatch(/keys: keys is empty/);
+    // an exclusive empty list would leave a user nobody can log in as
+    expect(specError(authorizedKeyKind, { user: "deploy", keys: [], exclusive: true })).toMatch(
+      /keys is empty/,
+    );
     expect(specError(authorizedKeyKind, { user: "deploy", keys: K1 })).toMatch(/keys must be a list/);
   });
 });
@@ -99,8 +104,50 @@ describe("authorized_key diff", () => {
       facts(`${K1}\n${K2}\n`),
       ctx,
     );
-    expect(cs[0]!.summary).toMatch(/remove 1 line/);
+    expect(cs[0]!.summary).toMatch(/remove 1 key/);
     expect(cs[0]!.diff).toContain(`-${K2}`);
+  });
+  it("exclusive names every undeclared key by fingerprint (as ssh-keygen -l) and comment", () => {
+    const intruder = fakeKey("ssh-ed25519", 9, "backdoor@evil");
+    const cs = authorizedKeyKind.diff(
+      spec({ user: "deploy", keys: [K1], exclusive: true }),
+      facts(`${K1}\n${intruder}\n${K3}\n`),
+      ctx,
+    );
+    const fp = (k: string) =>
+      `SHA256:${createHash("sha256")
+        .update(Buffer.from(k.split(" ")[1]!, "base64"))
+        .digest("base64")
+        .replace(/=+$/, "")}`;
+    expect(cs.map((c) => c.summary)).toEqual([
+      "update /home/deploy/.ssh/authorized_keys: remove 2 key(s)",
+      `remove undeclared key ${fp(intruder)} (backdoor@evil) from /home/deploy/.ssh/authorized_keys`,
+      `remove undeclared key ${fp(K3)} (no comment) from /home/deploy/.ssh/authorized_keys`,
+    ]);
+  });
+  it("never removes the key of the login in use: kept, with a warning, until a run logs in with a declared key", () => {
+    const s = spec({ user: "deploy", keys: [K1], exclusive: true });
+    const warnings: string[] = [];
+    const login = { user: "deploy", keys: [K2.split(" ").slice(0, 2).join(" ")] };
+    const intruder = fakeKey("ssh-ed25519", 9, "backdoor@evil");
+    const f = facts(`${K1}\n${K2}\n${intruder}\n`);
+    const cs = authorizedKeyKind.diff(s, f, { check: false, login, warn: (m) => warnings.push(m) });
+    expect(cs.map((c) => c.summary)).toEqual([
+      "update /home/deploy/.ssh/authorized_keys: remove 1 key(s)",
+      expect.stringMatching(/^remove undeclared key SHA256:\S+ \(backdoor@evil\)/),
+    ]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^keeping undeclared key SHA256:\S+ \(bob@ci\) .*logged in with it/),
+    ]);
+    expect(desiredContent(s, f.file!.content!, { login })).toBe(`${K1}\n${K2}\n`);
+    const sh = authorizedKeyKind.apply(s, f, cs, { check: false, login });
+    expect(sh.replace(/\n/g, "")).toContain(Buffer.from(`${K1}\n${K2}\n`).toString("base64"));
+    // with only the login's key left over, nothing is a change (the run converges)
+    expect(authorizedKeyKind.diff(s, facts(`${K1}\n${K2}\n`), { check: false, login })).toEqual([]);
+    // the same key of ANOTHER user than the login's is removed
+    expect(
+      authorizedKeyKind.diff(s, facts(`${K1}\n${K2}\n`), { check: false, login: { ...login, user: "root" } }),
+    ).toHaveLength(2);
   });
   it("fixes modes and creates .ssh", () => {
     const cs = authorizedKeyKind.diff(

@@ -44,6 +44,8 @@ interface ProbeOpts {
   q?: Partial<typeof Q>;
   socket?: string[];
   override?: string;
+  /** `sshd -T -C` outputs, by connection spec. */
+  perConnection?: Record<string, string>;
 }
 function probeOutput(o: ProbeOpts = {}): string {
   const q = { ...Q, ...o.q };
@@ -54,6 +56,8 @@ function probeOutput(o: ProbeOpts = {}): string {
       `${M} sshd-t-error`,
       b64("/etc/ssh/sshd_config.d/x.conf line 1: Bad configuration option: Foo"),
     );
+  for (const [c, t] of Object.entries(o.perConnection ?? {}))
+    lines.push(`${M} sshd-TC ${c}`, t, `${M} sshd-TC-rc 0`);
   for (const k of ["kex", "cipher", "mac", "keySig"] as const) lines.push(`${M} q ${k}`, q[k].trimEnd());
   for (const [p, c] of Object.entries(files)) lines.push(`${M} file ${p}`, b64(c));
   if (o.override !== undefined) lines.push(`${M} socket-override`, b64(o.override));
@@ -184,6 +188,82 @@ describe("sshd diff", () => {
       "12 passwordauthentication",
     ]);
   });
+  it("`Match all` opens a Match block (it does not end one): its lines replace the global values", () => {
+    const files = {
+      ...hardenedFiles(),
+      "/etc/ssh/sshd_config.d/50-x.conf":
+        "Match User bob\n  X11Forwarding yes\nMatch all\nPasswordAuthentication yes\n",
+    };
+    const plan = planSshd(spec, facts({ t: HARDENED_T, files }));
+    expect(plan.conflicts.map((c) => `${c.file}:${c.line} ${c.reason}`)).toEqual([
+      "/etc/ssh/sshd_config.d/50-x.conf:4 overrides it inside a Match block",
+    ]);
+  });
+  it("an Include inside a drop-in is expanded at any depth; a Match block two files down is found and commented out", () => {
+    const files = {
+      ...hardenedFiles(),
+      "/etc/ssh/sshd_config.d/50-team.conf": "Include /etc/ssh/team/*.conf\n",
+      "/etc/ssh/team/10-more.conf": "Include deeper/*.conf\n",
+      "/etc/ssh/deeper/pw.conf":
+        "Match User deploy\n  PasswordAuthentication yes\n  KbdInteractiveAuthentication no\n",
+    };
+    const deployC = "user=deploy,host=lockclaw-check.invalid,addr=203.0.113.7,lport=2222";
+    const f = facts({
+      t: HARDENED_T,
+      files,
+      perConnection: {
+        [deployC]: HARDENED_T.replace("passwordauthentication no", "passwordauthentication yes"),
+      },
+    });
+    const order = readOrder(f.files, DEFAULT_DROPIN);
+    expect(order.lines.filter((l) => l.file === "/etc/ssh/deeper/pw.conf").map((l) => l.inMatch)).toEqual([
+      true,
+      true,
+      true,
+    ]);
+    const plan = planSshd(spec, f);
+    expect(plan.changes.map((c) => c.summary)).toEqual([
+      "PasswordAuthentication yes → no for a login user=deploy,addr=203.0.113.7,lport=2222 (a Match block)",
+      `comment out /etc/ssh/deeper/pw.conf:2 "PasswordAuthentication yes" (overrides it inside a Match block)`,
+    ]);
+    // the run comments the line out where it is, after checking the file is still what the probe read
+    const script = sshd.apply(spec, f, plan.changes);
+    expect(script).toContain("/etc/ssh/deeper/pw.conf");
+    expect(script).toContain(
+      Buffer.from(commentOutLines(files["/etc/ssh/deeper/pw.conf"], [2]))
+        .toString("base64")
+        .slice(0, 40),
+    );
+  });
+  it("the drop-in ends with a `Match all` block of the Match-capable settings (first among Match values)", () => {
+    const d = planSshd(spec, facts()).dropin;
+    const block = d.slice(d.indexOf("\nMatch all\n") + 1);
+    expect(block.split("\n").filter(Boolean)).toEqual([
+      "Match all",
+      "\tPermitRootLogin no",
+      "\tPasswordAuthentication no",
+      "\tKbdInteractiveAuthentication no",
+      "\tPermitEmptyPasswords no",
+      "\tPubkeyAuthentication yes",
+      "\tMaxAuthTries 3",
+      "\tClientAliveInterval 300",
+      "\tClientAliveCountMax 2",
+      "\tDisableForwarding yes",
+    ]);
+    // everything sshd only takes globally comes before it
+    expect(d.indexOf("KexAlgorithms")).toBeLessThan(d.indexOf("Match all"));
+    expect(d.indexOf("AllowUsers")).toBeLessThan(d.indexOf("Match all"));
+  });
+  it("the probe reads every Included file and asks sshd -T -C for the deploy user and root", () => {
+    const s = sshd.probe(spec).script;
+    expect(s).toContain(
+      `"$lc_sshd" -T -C 'user=deploy,host=lockclaw-check.invalid,addr=203.0.113.7,lport=2222'`,
+    );
+    expect(s).toContain(
+      `"$lc_sshd" -T -C 'user=root,host=lockclaw-check.invalid,addr=203.0.113.7,lport=2222'`,
+    );
+    expect(s).toContain("lc_sshd_files | while IFS= read -r lc_f");
+  });
   it("no Include of sshd_config.d → added at the top", () => {
     const files = { [SSHD_CONFIG]: "Port 22\nPasswordAuthentication yes\n" };
     const f = facts({ files });
@@ -294,6 +374,9 @@ describe("sshd apply script", () => {
     expect(g.restore).toContain('cp -a "$lc_b/sshd_config" /etc/ssh/sshd_config');
     expect(g.restore).toContain("ssh.socket.d");
     expect(g.restore).toContain("systemctl reload-or-restart");
+    // files an Include reaches outside sshd_config.d are saved and put back too
+    expect(g.save).toContain("lc_sshd_files");
+    expect(g.restore).toContain('"$lc_b"/other/*.path');
     expect(sshd.verifiable).toBe(true);
   });
 });

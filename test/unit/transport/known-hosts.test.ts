@@ -129,6 +129,53 @@ describe("verifyHostKey", () => {
     expect(readFileSync(file, "utf8")).toBe(`[example.org]:2222 ssh-ed25519 ${KEY_A}\n`);
   });
 
+  it("a pinned key (trustedFingerprints) never overrides a conflicting known_hosts line", () => {
+    const content = `[example.org]:2222 ssh-ed25519 ${KEY_A}\n`;
+    const file = setup(content);
+    for (const policy of ["strict", "accept-new"] as const) {
+      const v = verifyHostKey({
+        host: "example.org",
+        port: 2222,
+        key: blobB,
+        policy,
+        knownHostsFile: file,
+        trustedFingerprints: [FP_B],
+      });
+      expect(v.ok).toBe(false);
+      if (v.ok) continue;
+      expect(v.error).toBeInstanceOf(HostKeyMismatchError);
+      expect(v.error.message).toContain(FP_A);
+      expect(v.error.message).toContain(FP_B);
+    }
+    expect(readFileSync(file, "utf8")).toBe(content);
+  });
+
+  it("a pinned key stands in only for a host:port known_hosts does not know, and is then recorded", () => {
+    const file = setup(`[example.org]:2222 ssh-ed25519 ${KEY_A}\n`);
+    const v = verifyHostKey({
+      host: "example.org",
+      port: 2200,
+      key: blobA,
+      policy: "strict",
+      knownHostsFile: file,
+      trustedFingerprints: [FP_A],
+    });
+    expect(v).toEqual({ ok: true, recorded: true });
+    expect(readFileSync(file, "utf8")).toBe(
+      `[example.org]:2222 ssh-ed25519 ${KEY_A}\n[example.org]:2200 ssh-ed25519 ${KEY_A}\n`,
+    );
+    // a pin for some other key does not let an unknown key through strict checking
+    const other = verifyHostKey({
+      host: "example.org",
+      port: 2201,
+      key: blobB,
+      policy: "strict",
+      knownHostsFile: file,
+      trustedFingerprints: [FP_A],
+    });
+    expect(other.ok).toBe(false);
+  });
+
   it("strict: unknown host is an error that names --accept-new-host-key and the fingerprint", () => {
     const file = setup();
     const v = verifyHostKey({
