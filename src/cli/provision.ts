@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../engine/errors.js";
 import { builtinPlaybook } from "../engine/paths.js";
+import { Redactor } from "../engine/redact.js";
 import { runPlaybook } from "../engine/run.js";
 import { parseVarArg, readVarsFile, type VarOverride } from "../engine/vars.js";
 import { connect } from "../transport/ssh.js";
@@ -124,12 +125,15 @@ async function provisionAction(
     if (keys.length)
       h.vars = [{ name: "authorized_keys", value: keys, from: { file: "(login key)" } }, ...h.vars];
   }
+  // one redactor for the run: the engine fills it while preparing, the renderer and errors use it too
+  const redactor = new Redactor();
   const renderer = createRenderer({
     json: !!o.json,
     tty: !!process.stdout.isTTY,
     diff: !!o.diff,
     verbose: !!o.verbose,
     out: process.stdout,
+    redactor,
   });
   const result = await runPlaybook({
     playbookFile: o.playbook ?? builtinPlaybooks(kind, o.stack !== false),
@@ -144,7 +148,12 @@ async function provisionAction(
     forks,
     rollbackAfterSeconds: rollbackAfter,
     onEvent: (e) => renderer.handle(e),
+    redactor,
     confirmDelayMs: Number(process.env.LOCKCLAW_TEST_CONFIRM_DELAY_MS) || undefined,
+  }).catch((err: unknown) => {
+    // an error raised once secrets are known (e.g. by a later play's template) is printed masked
+    if (err instanceof Error) err.message = redactor.text(err.message);
+    throw err;
   });
   await renderer.end();
   return { exitCode: result.exitCode };

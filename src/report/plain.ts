@@ -9,7 +9,8 @@ export class PlainRenderer implements Renderer {
     this.opt.out.write(`${s}\n`);
   }
 
-  handle(e: LockclawEvent): void {
+  handle(event: LockclawEvent): void {
+    const e = this.opt.redactor ? this.opt.redactor.value(event) : event;
     switch (e.type) {
       case "run-start":
         this.line(`${e.check ? "CHECK" : "RUN"} ${e.playbook} on ${e.hosts.join(", ")}`);

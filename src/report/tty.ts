@@ -2,7 +2,7 @@
  * Interactive terminal view with listr2: one live line per host showing the task at hand, then the
  * same details and recap as the plain renderer, so nothing seen live is lost when the view collapses.
  */
-import { Listr, type ListrTask } from "listr2";
+import { Listr, ListrLogger, ProcessOutput, type ListrTask } from "listr2";
 import type { HostRecap, LockclawEvent } from "../engine/events.js";
 import { PlainRenderer } from "./plain.js";
 import type { Renderer, RendererOptions } from "./renderer.js";
@@ -23,7 +23,8 @@ export class TtyRenderer implements Renderer {
     this.details = new PlainRenderer(opt);
   }
 
-  handle(e: LockclawEvent): void {
+  handle(event: LockclawEvent): void {
+    const e = this.opt.redactor ? this.opt.redactor.value(event) : event;
     if (e.type === "run-start") this.start(e.hosts, e.check);
     const view = "host" in e && typeof e.host === "string" ? this.hosts.get(e.host) : undefined;
     if (e.type === "task-start" && view?.task) view.task.output = `▸ ${e.task}`;
@@ -49,11 +50,15 @@ export class TtyRenderer implements Renderer {
         if (r.failed || r.unreachable) throw new Error(r.error ?? "failed");
       },
     }));
+    // the live view goes where the rest of the output goes (a test's stream, not always stdout)
+    const out = this.opt.out as NodeJS.WriteStream;
+    const logger = new ListrLogger({ processOutput: new ProcessOutput(out, out) });
     const listr = new Listr(tasks, {
       concurrent: true,
       exitOnError: false,
       renderer: "default",
-      rendererOptions: { collapseErrors: true },
+      rendererOptions: { collapseErrors: true, logger },
+      fallbackRendererOptions: { logger },
     });
     this.opt.out.write(check ? "Checking (no changes will be made)\n" : "");
     this.running = listr.run().catch(() => undefined);
