@@ -13,10 +13,12 @@ export interface CommandResult {
 
 const EXIT_CODES_HELP = `
 Exit codes:
-  0  nothing changed (audit: every check passed)
+  0  success: the run applied what it had to (changed or not); --check: nothing would change;
+     audit: every check passed
   1  a task failed, the input was invalid, or an audit check failed
-  2  something changed (or would change, under --check)
-  4  a host could not be reached or authenticated`;
+  2  --check: something would change (a drift alarm); with --detailed-exitcode: the apply changed something
+  4  a host could not be reached or authenticated
+130  interrupted (Ctrl-C)`;
 
 export function buildProgram(done: (r: Promise<CommandResult>) => void): Command {
   const program = new Command("lockclaw")
@@ -35,7 +37,19 @@ export function buildProgram(done: (r: Promise<CommandResult>) => void): Command
   return program;
 }
 
+/**
+ * A reader that goes away (`| head`, a pager closed) must not crash the run halfway with EPIPE: the
+ * output is dropped from then on and the run goes on to its end, so the hosts are never left half-applied.
+ */
+function tolerateClosedStdout(): void {
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE" || err.code === "ERR_STREAM_DESTROYED") return;
+    throw err;
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  tolerateClosedStdout();
   let pending: Promise<CommandResult> | undefined;
   const program = buildProgram((p) => (pending = p));
   try {

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { ConfigError } from "../engine/errors.js";
+import { ConfigError, ExitCode } from "../engine/errors.js";
 import { builtinPlaybook } from "../engine/paths.js";
 import { Redactor } from "../engine/redact.js";
 import { runPlaybook } from "../engine/run.js";
@@ -11,12 +11,14 @@ import { connect } from "../transport/ssh.js";
 import { builtinVars } from "../engine/builtins.js";
 import { resourceKinds } from "../resources/index.js";
 import { createRenderer } from "../report/index.js";
+import { RunProgress } from "../report/interrupt.js";
 import { addConnectionOptions, publicKeysOf, resolveHosts, type ConnectionOptions } from "./options.js";
 import type { CommandResult } from "./main.js";
 
 interface ProvisionOptions extends ConnectionOptions {
   playbook?: string;
   check?: boolean;
+  detailedExitcode?: boolean;
   diff?: boolean;
   var: string[];
   varsFile: string[];
@@ -63,6 +65,7 @@ export function registerProvisionCommands(program: Command, done: (r: Promise<Co
       )
       .option("--playbook <file>", "run this playbook instead of the built-in one")
       .option("-C, --check", "change nothing: report what would change (exit 2 when something would)")
+      .option("--detailed-exitcode", "exit 2 when the apply changed something (0 otherwise on success)")
       .option("-D, --diff", "show content diffs of files and rule sets")
       .option(
         "-e, --var <key=value>",
@@ -127,6 +130,7 @@ async function provisionAction(
   }
   // one redactor for the run: the engine fills it while preparing, the renderer and errors use it too
   const redactor = new Redactor();
+  const progress = new RunProgress();
   const renderer = createRenderer({
     json: !!o.json,
     tty: !!process.stdout.isTTY,
@@ -135,6 +139,13 @@ async function provisionAction(
     out: process.stdout,
     redactor,
   });
+  // Ctrl-C, in every view: stop the live view, say where each host was left, exit 130
+  const onInterrupt = () => {
+    renderer.interrupt?.();
+    process.stderr.write(redactor.text(progress.report()));
+    process.exit(ExitCode.Interrupted);
+  };
+  process.once("SIGINT", onInterrupt);
   const result = await runPlaybook({
     playbookFile: o.playbook ?? builtinPlaybooks(kind, o.stack !== false),
     kinds: resourceKinds,
@@ -143,18 +154,24 @@ async function provisionAction(
     builtins: builtinVars(),
     connector: connect,
     check: !!o.check,
+    detailedExitCode: !!o.detailedExitcode,
     tags: list(o.tags),
     skipTags: list(o.skipTags),
     forks,
     rollbackAfterSeconds: rollbackAfter,
-    onEvent: (e) => renderer.handle(e),
+    onEvent: (e) => {
+      progress.handle(e);
+      renderer.handle(e);
+    },
     redactor,
     confirmDelayMs: Number(process.env.LOCKCLAW_TEST_CONFIRM_DELAY_MS) || undefined,
-  }).catch((err: unknown) => {
-    // an error raised once secrets are known (e.g. by a later play's template) is printed masked
-    if (err instanceof Error) err.message = redactor.text(err.message);
-    throw err;
-  });
+  })
+    .catch((err: unknown) => {
+      // an error raised once secrets are known (e.g. by a later play's template) is printed masked
+      if (err instanceof Error) err.message = redactor.text(err.message);
+      throw err;
+    })
+    .finally(() => process.removeListener("SIGINT", onInterrupt));
   await renderer.end();
   return { exitCode: result.exitCode };
 }

@@ -30,6 +30,8 @@ export interface RunOptions {
   builtins: Vars;
   connector: Connector;
   check?: boolean;
+  /** Exit 2 when an apply changed something (Terraform's -detailed-exitcode); --check always does. */
+  detailedExitCode?: boolean;
   tags?: string[];
   skipTags?: string[];
   forks?: number;
@@ -46,10 +48,17 @@ export interface RunResult {
   exitCode: ExitCode;
 }
 
-export function exitCodeFor(recaps: HostRecap[]): ExitCode {
+/**
+ * A successful apply exits 0 even when it changed things (a first run must not break `set -e`);
+ * "changed" is exit 2 only where it is an alarm: under --check, or when asked with --detailed-exitcode.
+ */
+export function exitCodeFor(
+  recaps: HostRecap[],
+  mode: { check?: boolean; detailedExitCode?: boolean } = {},
+): ExitCode {
   if (recaps.some((r) => r.failed > 0)) return ExitCode.Failed;
   if (recaps.some((r) => r.unreachable)) return ExitCode.Unreachable;
-  if (recaps.some((r) => r.changed > 0)) return ExitCode.Changed;
+  if ((mode.check || mode.detailedExitCode) && recaps.some((r) => r.changed > 0)) return ExitCode.Changed;
   return ExitCode.Ok;
 }
 
@@ -100,7 +109,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
     emit({ type: "host-recap", recap });
     return recap;
   });
-  const exitCode = exitCodeFor(recaps);
+  const exitCode = exitCodeFor(recaps, opts);
   emit({ type: "recap", hosts: recaps, exitCode, durationMs: Date.now() - started });
   return { hosts: recaps, exitCode };
 }

@@ -30,7 +30,8 @@ export class PlainRenderer implements Renderer {
         if (e.error) this.line(e.error.replace(/^/gm, "    ! "));
         break;
       case "guard":
-        this.line(`[${e.host}] lock-out guard ${e.phase}: ${e.detail}`);
+        // "arming" is for the interrupt report; "armed" follows it in the output
+        if (e.phase !== "arming") this.line(`[${e.host}] lock-out guard ${e.phase}: ${e.detail}`);
         break;
       case "warning":
         this.line(`${e.host ? `[${e.host}] ` : ""}WARNING ${e.message}`);

@@ -19,4 +19,6 @@ export interface Renderer {
   handle(event: LockclawEvent): void;
   /** Resolves when everything is written. */
   end(): Promise<void>;
+  /** Ctrl-C: stop any live view at once (the process exits right after). */
+  interrupt?(): void;
 }

@@ -17,6 +17,7 @@ export class TtyRenderer implements Renderer {
   private readonly hosts = new Map<string, HostView>();
   private readonly buffered: LockclawEvent[] = [];
   private running?: Promise<unknown>;
+  private listr?: Listr;
   private readonly details: PlainRenderer;
 
   constructor(private readonly opt: RendererOptions) {
@@ -55,13 +56,23 @@ export class TtyRenderer implements Renderer {
     const logger = new ListrLogger({ processOutput: new ProcessOutput(out, out) });
     const listr = new Listr(tasks, {
       concurrent: true,
+      // Ctrl-C is lockclaw's to handle (listr's own handler exits 127 without a word about the hosts)
+      registerSignalListeners: false,
       exitOnError: false,
       renderer: "default",
       rendererOptions: { collapseErrors: true, logger },
       fallbackRendererOptions: { logger },
     });
     this.opt.out.write(check ? "Checking (no changes will be made)\n" : "");
+    this.listr = listr;
     this.running = listr.run().catch(() => undefined);
+  }
+
+  interrupt(): void {
+    // listr keeps its renderer private; ending it redraws the view one last time and shows the cursor
+    const r = (this.listr as unknown as { renderer?: { end(err?: Error): void } } | undefined)?.renderer;
+    r?.end(new Error("Interrupted."));
+    this.opt.out.write("\x1b[?25h\n");
   }
 
   async end(): Promise<void> {

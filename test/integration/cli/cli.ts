@@ -3,7 +3,7 @@
  * pseudo-terminal (`script -qc`, so stdout is a TTY and the live view is used), and through a real
  * shell pipeline (`… | head -1`).
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { shq } from "../../../src/engine/shell.js";
@@ -41,9 +41,33 @@ export function cliEnv(stateDir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.
   return env;
 }
 
-export function lockclaw(args: string[], env: NodeJS.ProcessEnv): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env, timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+/**
+ * Run a program to its end, asynchronously: a synchronous spawn blocks the test worker, which then
+ * misses vitest's RPC deadline on a loaded machine.
+ */
+export function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 180_000,
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export function lockclaw(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  return run(process.execPath, [BIN, ...args], env);
 }
 
 /** A shell command line running lockclaw with these arguments, each quoted. */
@@ -51,38 +75,40 @@ export function commandLine(args: string[]): string {
   return [process.execPath, BIN, ...args].map(shq).join(" ");
 }
 
-/** Through `sh -c`, e.g. with a pipe after it; the pipeline's status is the last command's. */
-export function shell(line: string, env: NodeJS.ProcessEnv): CliResult {
-  const r = spawnSync("sh", ["-c", line], { encoding: "utf8", env, timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+/** Through `bash -c`, e.g. with a pipe after it (`set -o pipefail` to get lockclaw's status). */
+export function shell(line: string, env: NodeJS.ProcessEnv): Promise<CliResult> {
+  return run("bash", ["-c", line], env);
 }
 
 /**
  * Under a pseudo-terminal (util-linux `script`): lockclaw's stdout and stderr are the terminal, whose
  * output (with the terminal's \r\n) comes back as stdout; the exit status is lockclaw's.
  */
-export function lockclawTty(args: string[], env: NodeJS.ProcessEnv): CliResult {
-  const r = spawnSync("script", ["-qec", commandLine(args), "/dev/null"], {
-    encoding: "utf8",
-    env: { ...env, TERM: "xterm-256color", COLUMNS: "120", LINES: "40" },
-    timeout: 120_000,
-  });
-  return { code: r.status, stdout: r.stdout.replace(/\r/g, ""), stderr: r.stderr };
+export async function lockclawTty(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  const r = await run("script", ["-qec", commandLine(args), "/dev/null"], ttyEnv(env));
+  return { ...r, stdout: r.stdout.replace(/\r/g, "") };
 }
 
-/** Like lockclawTty, but started in the background: `until` sees the terminal output so far. */
+const ttyEnv = (env: NodeJS.ProcessEnv) => ({ ...env, TERM: "xterm-256color", COLUMNS: "120", LINES: "40" });
+
+/** Like lockclawTty, but started in the background, with keys to type on its terminal. */
 export function startTty(
   args: string[],
   env: NodeJS.ProcessEnv,
-): { output: () => string; wait: () => Promise<number | null>; pid: number } {
+): { output: () => string; write: (keys: string) => void; wait: () => Promise<number | null> } {
   const child = spawn("script", ["-qec", commandLine(args), "/dev/null"], {
-    env: { ...env, TERM: "xterm-256color", COLUMNS: "120", LINES: "40" },
+    env: ttyEnv(env),
     stdio: ["pipe", "pipe", "pipe"],
   });
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  return { output: () => out.replace(/\r/g, ""), wait: () => exited, pid: child.pid! };
+  return {
+    output: () => out.replace(/\r/g, ""),
+    // what is typed on the terminal (script passes it to the pty: "\x03" is Ctrl-C)
+    write: (keys) => child.stdin.write(keys),
+    wait: () => exited,
+  };
 }
 
 export async function until(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {

@@ -76,15 +76,15 @@ function expectMasked(r: CliResult, what: string) {
 }
 
 describe("secrets are masked in every view", () => {
-  it("plain lines with --diff and -v", () => {
-    const r = lockclaw(args("--diff", "-v"), env);
+  it("plain lines with --diff and -v", async () => {
+    const r = await lockclaw(args("--diff", "-v"), env);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain("exit 3");
     expectMasked(r, "plain");
   });
 
-  it("--json with --diff and -v", () => {
-    const r = lockclaw(args("--json", "--diff", "-v"), env);
+  it("--json with --diff and -v", async () => {
+    const r = await lockclaw(args("--json", "--diff", "-v"), env);
     expect(r.code).toBe(1);
     const events = r.stdout
       .trim()
@@ -96,14 +96,14 @@ describe("secrets are masked in every view", () => {
     expectMasked(r, "json");
   });
 
-  it("the TTY view with --diff", () => {
-    const r = lockclawTty(args("--diff"), env);
+  it("the TTY view with --diff", async () => {
+    const r = await lockclawTty(args("--diff"), env);
     expect(r.code).toBe(1);
     expectMasked(r, "tty");
   });
 
-  it("--check --diff", () => {
-    const r = lockclaw(args("--check", "--diff"), env);
+  it("--check --diff", async () => {
+    const r = await lockclaw(args("--check", "--diff"), env);
     expect(r.code).toBe(2);
     expect(r.stdout).toContain("+********");
     expect(r.stdout.match(LEAKS)?.[0], r.stdout).toBeUndefined();
