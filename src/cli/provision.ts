@@ -5,7 +5,9 @@ import type { Command } from "commander";
 import { ConfigError, ExitCode } from "../engine/errors.js";
 import { builtinPlaybook } from "../engine/paths.js";
 import { Redactor } from "../engine/redact.js";
-import { runPlaybook } from "../engine/run.js";
+import { knownTags, runPlaybook } from "../engine/run.js";
+import { loadPlaybook } from "../engine/playbook/loader.js";
+import { selectedByTags, type PreparedTask } from "../engine/prepare.js";
 import { parseVarArg, readVarsFile, type VarOverride } from "../engine/vars.js";
 import { connect } from "../transport/ssh.js";
 import { builtinVars } from "../engine/builtins.js";
@@ -24,6 +26,9 @@ interface ProvisionOptions extends ConnectionOptions {
   varsFile: string[];
   tags?: string;
   skipTags?: string;
+  listTasks?: boolean;
+  listTags?: boolean;
+  listHosts?: boolean;
   forks: string;
   authorizedKey: string[];
   bundle?: string;
@@ -74,8 +79,17 @@ export function registerProvisionCommands(program: Command, done: (r: Promise<Co
         [],
       )
       .option("--vars-file <file>", "YAML file of variables (repeatable)", collect, [])
-      .option("-t, --tags <tags>", "only tasks with one of these tags (comma-separated)")
+      .option(
+        "-t, --tags <tags>",
+        "only tasks with one of these tags (comma-separated; an unknown tag is an error)",
+      )
       .option("--skip-tags <tags>", "skip tasks with one of these tags (comma-separated)")
+      .option(
+        "--list-tasks",
+        "print the tasks the run would consider (honours --tags), then stop; connects to nothing",
+      )
+      .option("--list-tags", "print the tags the playbooks' tasks carry, then stop; connects to nothing")
+      .option("--list-hosts", "print the hosts the targets resolve to, then stop; connects to nothing")
       .option("-f, --forks <n>", "hosts worked on at once", "10")
       .option(
         "--bundle <dir>",
@@ -115,6 +129,8 @@ async function provisionAction(
       "give at least 15 seconds",
     );
   }
+  const playbookFiles = o.playbook ?? builtinPlaybooks(kind, o.stack !== false);
+  if (o.listTasks || o.listTags || o.listHosts) return listOnly(playbookFiles, targets, o);
   const overrides: VarOverride[] = [
     ...(o.bundle ? [{ name: "bundle_src", value: resolve(o.bundle), from: { file: "--bundle" } }] : []),
     ...o.varsFile.flatMap(readVarsFile),
@@ -147,7 +163,7 @@ async function provisionAction(
   };
   process.once("SIGINT", onInterrupt);
   const result = await runPlaybook({
-    playbookFile: o.playbook ?? builtinPlaybooks(kind, o.stack !== false),
+    playbookFile: playbookFiles,
     kinds: resourceKinds,
     hosts,
     overrides,
@@ -174,6 +190,50 @@ async function provisionAction(
     .finally(() => process.removeListener("SIGINT", onInterrupt));
   await renderer.end();
   return { exitCode: result.exitCode };
+}
+
+/** --list-tasks, --list-tags, --list-hosts: read the playbooks and targets, print, connect to nothing. */
+async function listOnly(
+  files: string | string[],
+  targets: string[],
+  o: ProvisionOptions,
+): Promise<CommandResult> {
+  const playbooks = [files].flat().map((f) => loadPlaybook(f, resourceKinds));
+  const out: string[] = [];
+  if (o.listHosts) {
+    out.push("hosts:");
+    for (const h of await resolveHosts(targets, o)) {
+      const t = h.target;
+      out.push(`  ${t.name}  ${t.user}@${t.host}:${t.port}${t.proxyJump ? ` via ${t.proxyJump.host}` : ""}`);
+    }
+  }
+  if (o.listTags) out.push(`tags: ${knownTags(playbooks).join(", ")}`);
+  if (o.listTasks) {
+    const tags = list(o.tags);
+    const skip = list(o.skipTags);
+    const unknown = [...tags, ...skip].filter((t) => !knownTags(playbooks).includes(t));
+    if (unknown.length) {
+      throw new ConfigError(
+        `unknown tag '${unknown[0]}': no task of the run carries it`,
+        { file: tags.includes(unknown[0]!) ? "--tags" : "--skip-tags" },
+        `the known tags are: ${knownTags(playbooks).join(", ")}`,
+      );
+    }
+    for (const pb of playbooks) {
+      for (const play of pb.plays) {
+        out.push(`play: ${play.name} (${pb.file})`);
+        for (const t of play.tasks) {
+          // selectedByTags reads only the task's tags
+          if (!selectedByTags(t as unknown as PreparedTask, tags, skip)) continue;
+          out.push(
+            `  ${t.name}${t.tags.length ? `  [${t.tags.join(", ")}]` : ""}${t.when ? `  (when: ${t.when})` : ""}`,
+          );
+        }
+      }
+    }
+  }
+  process.stdout.write(`${out.join("\n")}\n`);
+  return { exitCode: ExitCode.Ok };
 }
 
 /** The product's plays in their lock-out-safe order: the host is hardened before anything listens. */

@@ -70,6 +70,7 @@ export function prepareRun(opts: RunOptions): {
   const redactor = opts.redactor ?? new Redactor();
   const playbooks = playbookFiles(opts).map((f) => loadPlaybook(f, opts.kinds));
   rejectUnknownVars(playbooks, opts.overrides);
+  rejectUnknownTags(playbooks, opts);
   const perHost = opts.hosts.map((entry) => ({
     entry,
     plays: playbooks.flatMap((playbook) =>
@@ -124,6 +125,33 @@ function rejectUnknownVars(playbooks: Playbook[], overrides: VarOverride[]): voi
         o.from,
         `the playbook declares: ${[...declared].sort().join(", ") || "(none)"}`,
       );
+    }
+  }
+}
+
+/** Every tag the run's tasks carry, sorted (`always` is implied: it selects a task under any --tags). */
+export function knownTags(playbooks: Playbook[]): string[] {
+  const tags = new Set(["always"]);
+  for (const pb of playbooks)
+    for (const p of pb.plays) for (const t of p.tasks) t.tags.forEach((x) => tags.add(x));
+  return [...tags].sort();
+}
+
+/** A tag no task carries selects nothing: `--check -t sshd` (for ssh) must not pass as "no drift". */
+function rejectUnknownTags(playbooks: Playbook[], o: RunOptions): void {
+  const known = knownTags(playbooks);
+  for (const [flag, given] of [
+    ["--tags", o.tags ?? []],
+    ["--skip-tags", o.skipTags ?? []],
+  ] as const) {
+    for (const tag of given) {
+      if (!known.includes(tag)) {
+        throw new ConfigError(
+          `unknown tag '${tag}': no task of the run carries it`,
+          { file: flag },
+          `the known tags are: ${known.join(", ")} (lockclaw provision … --list-tags)`,
+        );
+      }
     }
   }
 }
