@@ -16,12 +16,12 @@ echo
 echo "== the stack's images for the offline lab (built once, then cached)"
 lockclaw lab stack-images --vars-out "$VARS"
 echo
-echo "== provision host lab:$NAME (host + rootless Docker + stack; first run: exit 2 = changed)"
+echo "== provision host lab:$NAME (host + rootless Docker + stack; first run: changes everything, exit 0)"
 set +e
 lockclaw provision host "lab:$NAME" --vars-file "$VARS"
 first=$?
 echo
-echo "== provision host lab:$NAME again (drift correction: exit 0 = nothing changed)"
+echo "== provision host lab:$NAME again (drift correction: nothing changed, exit 0)"
 lockclaw provision host "lab:$NAME" --vars-file "$VARS"
 second=$?
 echo
@@ -33,4 +33,4 @@ echo
 echo "first run exit $first, second run exit $second, audit exit $audit"
 echo "log in:   ssh -i ~/.cache/lockclaw/lab/machines/$NAME/id_ed25519 -o UserKnownHostsFile=~/.cache/lockclaw/lab/machines/$NAME/known_hosts -p 2222 deploy@<address above>"
 echo "remove:   node bin/lockclaw.js lab down $NAME"
-[ "$first" -eq 2 ] && [ "$second" -eq 0 ] && [ "$audit" -eq 0 ]
+[ "$first" -eq 0 ] && [ "$second" -eq 0 ] && [ "$audit" -eq 0 ]

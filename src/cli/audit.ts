@@ -153,10 +153,17 @@ async function auditAction(targets: string[], o: AuditOptions): Promise<CommandR
     }
   });
   if (o.json) {
-    for (const r of results)
-      process.stdout.write(`${JSON.stringify({ type: "audit", ...r, pass: passed(r) })}\n`);
+    for (const r of results) {
+      const clean = {
+        ...r,
+        ...(r.error ? { error: cleanEvidence(r.error) } : {}),
+        checks: r.checks.map((c) => ({ ...c, evidence: cleanEvidence(c.evidence) })),
+      };
+      process.stdout.write(`${JSON.stringify({ type: "audit", ...clean, pass: passed(r) })}\n`);
+    }
   } else {
-    for (const r of results) process.stdout.write(formatAudit(r));
+    const color = useColor();
+    for (const r of results) process.stdout.write(formatAudit(r, { color }));
   }
   if (results.some((r) => r.error && !r.unreachable) || results.some((r) => r.checks.some((c) => !c.pass))) {
     return { exitCode: ExitCode.Failed };
@@ -166,24 +173,72 @@ async function auditAction(targets: string[], o: AuditOptions): Promise<CommandR
 
 const passed = (r: HostAudit) => !r.error && r.checks.every((c) => c.pass);
 
-export function formatAudit(r: HostAudit): string {
+/**
+ * The audit script runs from a temp file, so sh prefixes its own errors with that file's name and line
+ * (`/tmp/tmp.V0KpKrHEkQ: 7: fail2ban-client: not found`): the path says nothing to the reader.
+ */
+export function cleanEvidence(text: string): string {
+  return text.replace(/(?:\/[\w.-]+)*\/tmp\.[A-Za-z0-9]+: (?:line )?\d+: /g, "");
+}
+
+/** What to run to fix a failed check, by the area it belongs to. */
+export function fixFor(id: string, target: string): string {
+  const t = /^[\w@.:[\]/-]+$/.test(target) ? target : `'${target.replace(/'/g, `'\\''`)}'`;
+  const area = id.split(".")[0];
+  switch (area) {
+    case "sshd":
+      return `lockclaw provision host ${t} -t ssh`;
+    case "ufw":
+      return `lockclaw provision host ${t} -t firewall`;
+    case "fail2ban":
+      return `lockclaw provision host ${t} -t fail2ban`;
+    case "listeners":
+      return id === "listeners.ssh"
+        ? `lockclaw provision host ${t} -t ssh`
+        : "stop the service listening there or bind it to 127.0.0.1 (ss -tulpn names it), then audit again";
+    case "docker":
+    case "container":
+    case "containers":
+    case "openclaw":
+      return `lockclaw provision stack ${t}`;
+    case "audit":
+      return `lockclaw audit ${t} (the audit was cut short)`;
+    default:
+      return `lockclaw provision host ${t}`;
+  }
+}
+
+/** Colour for a terminal that wants it: stdout a TTY and NO_COLOR unset (https://no-color.org). */
+export function useColor(stream: { isTTY?: boolean } = process.stdout, env = process.env): boolean {
+  return !!stream.isTTY && !env.NO_COLOR;
+}
+
+export function formatAudit(r: HostAudit, opt: { color?: boolean } = {}): string {
+  const red = (s: string) => (opt.color ? `\x1b[31m${s}\x1b[39m` : s);
   const lines = [`AUDIT ${r.host}`];
-  if (r.error) lines.push(`  ERROR ${r.error}`);
+  if (r.unreachable) {
+    lines.push(`  ${red("UNREACHABLE")} ${cleanEvidence(r.error ?? "")}`);
+    lines.push("  no checks ran: the host could not be reached");
+    return `${lines.join("\n")}\n`;
+  }
+  if (r.error) lines.push(`  ${red("ERROR")} ${cleanEvidence(r.error)}`);
   const width = Math.max(0, ...r.checks.map((c) => c.title.length));
   for (const c of r.checks) {
-    lines.push(`  ${c.skipped ? "SKIP" : c.pass ? "PASS" : "FAIL"}  ${c.title.padEnd(width)}  ${c.evidence}`);
+    const mark = c.skipped ? "SKIP" : c.pass ? "PASS" : red("FAIL");
+    lines.push(`  ${mark}  ${c.title.padEnd(width)}  ${cleanEvidence(c.evidence)}`);
   }
-  const failed = r.checks.filter((c) => !c.pass).length;
+  if (!r.checks.length) {
+    lines.push("  no checks ran");
+    return `${lines.join("\n")}\n`;
+  }
+  // a skipped check was not looked at: it is neither passed nor failed
   const skipped = r.checks.filter((c) => c.skipped).length;
-  lines.push(
-    `  ${r.checks.length - failed}/${r.checks.length} checks passed${skipped ? ` (${skipped} skipped)` : ""}${
-      failed
-        ? `; FAILED: ${r.checks
-            .filter((c) => !c.pass)
-            .map((c) => c.id)
-            .join(", ")}`
-        : ""
-    }`,
-  );
+  const failed = r.checks.filter((c) => !c.pass && !c.skipped);
+  const ok = r.checks.filter((c) => c.pass && !c.skipped).length;
+  lines.push(`  ${ok}/${r.checks.length - skipped} checks passed${skipped ? ` (${skipped} skipped)` : ""}`);
+  if (failed.length) {
+    lines.push(`  ${red("FAILED")} (${failed.length}), and what to run to fix each:`);
+    for (const c of failed) lines.push(`    ${c.id}: ${fixFor(c.id, r.host)}`);
+  }
   return `${lines.join("\n")}\n`;
 }

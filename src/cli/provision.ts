@@ -2,25 +2,33 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { ConfigError } from "../engine/errors.js";
+import { ConfigError, ExitCode } from "../engine/errors.js";
 import { builtinPlaybook } from "../engine/paths.js";
-import { runPlaybook } from "../engine/run.js";
+import { Redactor } from "../engine/redact.js";
+import { knownTags, runPlaybook } from "../engine/run.js";
+import { loadPlaybook } from "../engine/playbook/loader.js";
+import { selectedByTags, type PreparedTask } from "../engine/prepare.js";
 import { parseVarArg, readVarsFile, type VarOverride } from "../engine/vars.js";
 import { connect } from "../transport/ssh.js";
 import { builtinVars } from "../engine/builtins.js";
 import { resourceKinds } from "../resources/index.js";
 import { createRenderer } from "../report/index.js";
+import { RunProgress } from "../report/interrupt.js";
 import { addConnectionOptions, publicKeysOf, resolveHosts, type ConnectionOptions } from "./options.js";
 import type { CommandResult } from "./main.js";
 
 interface ProvisionOptions extends ConnectionOptions {
   playbook?: string;
   check?: boolean;
+  detailedExitcode?: boolean;
   diff?: boolean;
   var: string[];
   varsFile: string[];
   tags?: string;
   skipTags?: string;
+  listTasks?: boolean;
+  listTags?: boolean;
+  listHosts?: boolean;
   forks: string;
   authorizedKey: string[];
   bundle?: string;
@@ -62,6 +70,7 @@ export function registerProvisionCommands(program: Command, done: (r: Promise<Co
       )
       .option("--playbook <file>", "run this playbook instead of the built-in one")
       .option("-C, --check", "change nothing: report what would change (exit 2 when something would)")
+      .option("--detailed-exitcode", "exit 2 when the apply changed something (0 otherwise on success)")
       .option("-D, --diff", "show content diffs of files and rule sets")
       .option(
         "-e, --var <key=value>",
@@ -70,8 +79,17 @@ export function registerProvisionCommands(program: Command, done: (r: Promise<Co
         [],
       )
       .option("--vars-file <file>", "YAML file of variables (repeatable)", collect, [])
-      .option("-t, --tags <tags>", "only tasks with one of these tags (comma-separated)")
+      .option(
+        "-t, --tags <tags>",
+        "only tasks with one of these tags (comma-separated; an unknown tag is an error)",
+      )
       .option("--skip-tags <tags>", "skip tasks with one of these tags (comma-separated)")
+      .option(
+        "--list-tasks",
+        "print the tasks the run would consider (honours --tags), then stop; connects to nothing",
+      )
+      .option("--list-tags", "print the tags the playbooks' tasks carry, then stop; connects to nothing")
+      .option("--list-hosts", "print the hosts the targets resolve to, then stop; connects to nothing")
       .option("-f, --forks <n>", "hosts worked on at once", "10")
       .option(
         "--bundle <dir>",
@@ -111,6 +129,8 @@ async function provisionAction(
       "give at least 15 seconds",
     );
   }
+  const playbookFiles = o.playbook ?? builtinPlaybooks(kind, o.stack !== false);
+  if (o.listTasks || o.listTags || o.listHosts) return listOnly(playbookFiles, targets, o);
   const overrides: VarOverride[] = [
     ...(o.bundle ? [{ name: "bundle_src", value: resolve(o.bundle), from: { file: "--bundle" } }] : []),
     ...o.varsFile.flatMap(readVarsFile),
@@ -127,31 +147,97 @@ async function provisionAction(
         ...h.vars,
       ];
   }
+  // one redactor for the run: the engine fills it while preparing, the renderer and errors use it too
+  const redactor = new Redactor();
+  const progress = new RunProgress();
   const renderer = createRenderer({
     json: !!o.json,
     tty: !!process.stdout.isTTY,
     diff: !!o.diff,
     verbose: !!o.verbose,
     out: process.stdout,
+    redactor,
   });
+  // Ctrl-C, in every view: stop the live view, say where each host was left, exit 130
+  const onInterrupt = () => {
+    renderer.interrupt?.();
+    process.stderr.write(redactor.text(progress.report()));
+    process.exit(ExitCode.Interrupted);
+  };
+  process.once("SIGINT", onInterrupt);
   const result = await runPlaybook({
-    playbookFile: o.playbook ?? builtinPlaybooks(kind, o.stack !== false),
+    playbookFile: playbookFiles,
     kinds: resourceKinds,
     hosts,
     overrides,
     builtins: builtinVars(),
     connector: connect,
     check: !!o.check,
+    detailedExitCode: !!o.detailedExitcode,
     tags: list(o.tags),
     skipTags: list(o.skipTags),
     forks,
     rollbackAfterSeconds: rollbackAfter,
-    onEvent: (e) => renderer.handle(e),
+    onEvent: (e) => {
+      progress.handle(e);
+      renderer.handle(e);
+    },
+    redactor,
     confirmDelayMs: Number(process.env.LOCKCLAW_TEST_CONFIRM_DELAY_MS) || undefined,
     allowWorld: !!o.allowWorld,
-  });
+  })
+    .catch((err: unknown) => {
+      // an error raised once secrets are known (e.g. by a later play's template) is printed masked
+      if (err instanceof Error) err.message = redactor.text(err.message);
+      throw err;
+    })
+    .finally(() => process.removeListener("SIGINT", onInterrupt));
   await renderer.end();
   return { exitCode: result.exitCode };
+}
+
+/** --list-tasks, --list-tags, --list-hosts: read the playbooks and targets, print, connect to nothing. */
+async function listOnly(
+  files: string | string[],
+  targets: string[],
+  o: ProvisionOptions,
+): Promise<CommandResult> {
+  const playbooks = [files].flat().map((f) => loadPlaybook(f, resourceKinds));
+  const out: string[] = [];
+  if (o.listHosts) {
+    out.push("hosts:");
+    for (const h of await resolveHosts(targets, o)) {
+      const t = h.target;
+      out.push(`  ${t.name}  ${t.user}@${t.host}:${t.port}${t.proxyJump ? ` via ${t.proxyJump.host}` : ""}`);
+    }
+  }
+  if (o.listTags) out.push(`tags: ${knownTags(playbooks).join(", ")}`);
+  if (o.listTasks) {
+    const tags = list(o.tags);
+    const skip = list(o.skipTags);
+    const unknown = [...tags, ...skip].filter((t) => !knownTags(playbooks).includes(t));
+    if (unknown.length) {
+      throw new ConfigError(
+        `unknown tag '${unknown[0]}': no task of the run carries it`,
+        { file: tags.includes(unknown[0]!) ? "--tags" : "--skip-tags" },
+        `the known tags are: ${knownTags(playbooks).join(", ")}`,
+      );
+    }
+    for (const pb of playbooks) {
+      for (const play of pb.plays) {
+        out.push(`play: ${play.name} (${pb.file})`);
+        for (const t of play.tasks) {
+          // selectedByTags reads only the task's tags
+          if (!selectedByTags(t as unknown as PreparedTask, tags, skip)) continue;
+          out.push(
+            `  ${t.name}${t.tags.length ? `  [${t.tags.join(", ")}]` : ""}${t.when ? `  (when: ${t.when})` : ""}`,
+          );
+        }
+      }
+    }
+  }
+  process.stdout.write(`${out.join("\n")}\n`);
+  return { exitCode: ExitCode.Ok };
 }
 
 /** The product's plays in their lock-out-safe order: the host is hardened before anything listens. */

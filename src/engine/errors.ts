@@ -5,14 +5,16 @@
 
 /** Exit codes, documented in the README. */
 export const ExitCode = {
-  /** Nothing changed (or, for `audit`, every check passed). */
+  /** Success: applied (changed or not), nothing would change under --check, or every audit check passed. */
   Ok: 0,
   /** A task failed, the input was invalid, or an audit check failed. */
   Failed: 1,
-  /** Something changed (or would change, under --check). */
+  /** Something would change under --check (or changed, with --detailed-exitcode). */
   Changed: 2,
   /** A host could not be reached or authenticated. */
   Unreachable: 4,
+  /** Interrupted (Ctrl-C): 128 + SIGINT, as a shell reports it. */
+  Interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

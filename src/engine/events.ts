@@ -39,8 +39,12 @@ export type LockclawEvent =
       type: "guard";
       host: string;
       task: string;
-      phase: "armed" | "confirmed" | "rolled-back";
+      /** `arming`: the exec that arms the rollback and applies the change is starting. */
+      phase: "arming" | "armed" | "confirmed" | "rolled-back";
       detail: string;
+      /** arming/armed: the rollback's systemd unit and when (about) it restores unless disarmed. */
+      unit?: string;
+      rollbackAt?: string;
     }
   | { type: "warning"; host?: string; message: string }
   | { type: "debug"; host?: string; message: string }

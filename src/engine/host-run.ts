@@ -360,6 +360,19 @@ export class HostRun {
         ? []
         : [w.probe({ id: `v-${p.task.id}`, script: p.task.kind.probe(p.task.spec).script })]),
     ]);
+    // the timer starts on the host when this exec begins: an interrupt from here on leaves it armed
+    const armedUntil = {
+      unit: rb.unit,
+      rollbackAt: new Date(Date.now() + this.opt.rollbackAfterSeconds * 1000).toISOString(),
+    };
+    this.opt.emit({
+      type: "guard",
+      host: this.host,
+      task: p.task.name,
+      phase: "arming",
+      detail: `arming a rollback (${rb.unit}) and applying`,
+      ...armedUntil,
+    });
     const res = await this.exec(script, play.become, `guarded apply: ${p.task.name}`);
     const sections = w.parse(res.stdout);
     const arm = sections.get("arm");
@@ -379,6 +392,7 @@ export class HostRun {
       task: p.task.name,
       phase: "armed",
       detail: `rollback in ${this.opt.rollbackAfterSeconds}s unless a fresh login succeeds (${rb.unit})`,
+      ...armedUntil,
     });
     const s = sections.get(p.task.id);
     if (!s || s.rc !== 0) {

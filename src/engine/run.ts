@@ -30,6 +30,8 @@ export interface RunOptions {
   builtins: Vars;
   connector: Connector;
   check?: boolean;
+  /** Exit 2 when an apply changed something (Terraform's -detailed-exitcode); --check always does. */
+  detailedExitCode?: boolean;
   tags?: string[];
   skipTags?: string[];
   forks?: number;
@@ -48,10 +50,17 @@ export interface RunResult {
   exitCode: ExitCode;
 }
 
-export function exitCodeFor(recaps: HostRecap[]): ExitCode {
+/**
+ * A successful apply exits 0 even when it changed things (a first run must not break `set -e`);
+ * "changed" is exit 2 only where it is an alarm: under --check, or when asked with --detailed-exitcode.
+ */
+export function exitCodeFor(
+  recaps: HostRecap[],
+  mode: { check?: boolean; detailedExitCode?: boolean } = {},
+): ExitCode {
   if (recaps.some((r) => r.failed > 0)) return ExitCode.Failed;
   if (recaps.some((r) => r.unreachable)) return ExitCode.Unreachable;
-  if (recaps.some((r) => r.changed > 0)) return ExitCode.Changed;
+  if ((mode.check || mode.detailedExitCode) && recaps.some((r) => r.changed > 0)) return ExitCode.Changed;
   return ExitCode.Ok;
 }
 
@@ -64,6 +73,7 @@ export function prepareRun(opts: RunOptions): {
   const playbooks = playbookFiles(opts).map((f) => loadPlaybook(f, opts.kinds));
   // inventory host vars are held to the same rule as --var and vars files (a typo must not pass silently)
   rejectUnknownVars(playbooks, [...opts.hosts.flatMap((h) => h.vars), ...opts.overrides]);
+  rejectUnknownTags(playbooks, opts);
   const perHost = opts.hosts.map((entry) => ({
     entry,
     plays: playbooks.flatMap((playbook) =>
@@ -104,7 +114,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
     emit({ type: "host-recap", recap });
     return recap;
   });
-  const exitCode = exitCodeFor(recaps);
+  const exitCode = exitCodeFor(recaps, opts);
   emit({ type: "recap", hosts: recaps, exitCode, durationMs: Date.now() - started });
   return { hosts: recaps, exitCode };
 }
@@ -119,6 +129,33 @@ export function rejectUnknownVars(playbooks: Playbook[], overrides: VarOverride[
         o.from,
         `the playbook declares: ${[...declared].sort().join(", ") || "(none)"}`,
       );
+    }
+  }
+}
+
+/** Every tag the run's tasks carry, sorted (`always` is implied: it selects a task under any --tags). */
+export function knownTags(playbooks: Playbook[]): string[] {
+  const tags = new Set(["always"]);
+  for (const pb of playbooks)
+    for (const p of pb.plays) for (const t of p.tasks) t.tags.forEach((x) => tags.add(x));
+  return [...tags].sort();
+}
+
+/** A tag no task carries selects nothing: `--check -t sshd` (for ssh) must not pass as "no drift". */
+function rejectUnknownTags(playbooks: Playbook[], o: RunOptions): void {
+  const known = knownTags(playbooks);
+  for (const [flag, given] of [
+    ["--tags", o.tags ?? []],
+    ["--skip-tags", o.skipTags ?? []],
+  ] as const) {
+    for (const tag of given) {
+      if (!known.includes(tag)) {
+        throw new ConfigError(
+          `unknown tag '${tag}': no task of the run carries it`,
+          { file: flag },
+          `the known tags are: ${known.join(", ")} (lockclaw provision … --list-tags)`,
+        );
+      }
     }
   }
 }

@@ -7,7 +7,7 @@ export class JsonRenderer implements Renderer {
 
   handle(event: LockclawEvent): void {
     if (event.type === "debug" && !this.opt.verbose) return;
-    let e: LockclawEvent = event;
+    let e: LockclawEvent = this.opt.redactor ? this.opt.redactor.value(event) : event;
     if (e.type === "task-result" && !this.opt.diff) {
       e = { ...e, changes: e.changes.map(({ summary }) => ({ summary })) };
     }

@@ -9,7 +9,8 @@ export class PlainRenderer implements Renderer {
     this.opt.out.write(`${s}\n`);
   }
 
-  handle(e: LockclawEvent): void {
+  handle(event: LockclawEvent): void {
+    const e = this.opt.redactor ? this.opt.redactor.value(event) : event;
     switch (e.type) {
       case "run-start":
         this.line(`${e.check ? "CHECK" : "RUN"} ${e.playbook} on ${e.hosts.join(", ")}`);
@@ -29,7 +30,8 @@ export class PlainRenderer implements Renderer {
         if (e.error) this.line(e.error.replace(/^/gm, "    ! "));
         break;
       case "guard":
-        this.line(`[${e.host}] lock-out guard ${e.phase}: ${e.detail}`);
+        // "arming" is for the interrupt report; "armed" follows it in the output
+        if (e.phase !== "arming") this.line(`[${e.host}] lock-out guard ${e.phase}: ${e.detail}`);
         break;
       case "warning":
         this.line(`${e.host ? `[${e.host}] ` : ""}WARNING ${e.message}`);

@@ -2,7 +2,7 @@
  * Interactive terminal view with listr2: one live line per host showing the task at hand, then the
  * same details and recap as the plain renderer, so nothing seen live is lost when the view collapses.
  */
-import { Listr, type ListrTask } from "listr2";
+import { Listr, ListrLogger, ProcessOutput, type ListrTask } from "listr2";
 import type { HostRecap, LockclawEvent } from "../engine/events.js";
 import { PlainRenderer } from "./plain.js";
 import type { Renderer, RendererOptions } from "./renderer.js";
@@ -17,13 +17,15 @@ export class TtyRenderer implements Renderer {
   private readonly hosts = new Map<string, HostView>();
   private readonly buffered: LockclawEvent[] = [];
   private running?: Promise<unknown>;
+  private listr?: Listr;
   private readonly details: PlainRenderer;
 
   constructor(private readonly opt: RendererOptions) {
     this.details = new PlainRenderer(opt);
   }
 
-  handle(e: LockclawEvent): void {
+  handle(event: LockclawEvent): void {
+    const e = this.opt.redactor ? this.opt.redactor.value(event) : event;
     if (e.type === "run-start") this.start(e.hosts, e.check);
     const view = "host" in e && typeof e.host === "string" ? this.hosts.get(e.host) : undefined;
     if (e.type === "task-start" && view?.task) view.task.output = `▸ ${e.task}`;
@@ -49,14 +51,28 @@ export class TtyRenderer implements Renderer {
         if (r.failed || r.unreachable) throw new Error(r.error ?? "failed");
       },
     }));
+    // the live view goes where the rest of the output goes (a test's stream, not always stdout)
+    const out = this.opt.out as NodeJS.WriteStream;
+    const logger = new ListrLogger({ processOutput: new ProcessOutput(out, out) });
     const listr = new Listr(tasks, {
       concurrent: true,
+      // Ctrl-C is lockclaw's to handle (listr's own handler exits 127 without a word about the hosts)
+      registerSignalListeners: false,
       exitOnError: false,
       renderer: "default",
-      rendererOptions: { collapseErrors: true },
+      rendererOptions: { collapseErrors: true, logger },
+      fallbackRendererOptions: { logger },
     });
     this.opt.out.write(check ? "Checking (no changes will be made)\n" : "");
+    this.listr = listr;
     this.running = listr.run().catch(() => undefined);
+  }
+
+  interrupt(): void {
+    // listr keeps its renderer private; ending it redraws the view one last time and shows the cursor
+    const r = (this.listr as unknown as { renderer?: { end(err?: Error): void } } | undefined)?.renderer;
+    r?.end(new Error("Interrupted."));
+    this.opt.out.write("\x1b[?25h\n");
   }
 
   async end(): Promise<void> {

@@ -45,8 +45,9 @@ describe("lock-out guard", () => {
     ]);
     expect(r.code, show(r)).toBe(1);
     const guard = events(r.stdout).filter((e) => e.type === "guard");
-    expect(guard.map((e) => e.phase)).toEqual(["armed", "rolled-back"]);
-    expect(String(guard[1]!.detail)).toMatch(/fresh login deploy@.*:2222 failed/);
+    // "arming" comes first: an interrupt from then on leaves a rollback armed on the host
+    expect(guard.map((e) => e.phase)).toEqual(["arming", "armed", "rolled-back"]);
+    expect(String(guard[2]!.detail)).toMatch(/fresh login deploy@.*:2222 failed/);
     const failed = events(r.stdout).find((e) => e.type === "task-result" && e.status === "failed");
     expect(String(failed!.error)).toMatch(/rolled back/);
     await originalAccessWorks();

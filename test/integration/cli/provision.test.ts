@@ -1,39 +1,29 @@
 /**
- * The built `lockclaw` binary against a real sshd on loopback: exit codes 2 then 0, --check after a
- * manual edit, --json events, help text, and bad input refused before connecting.
+ * The built `lockclaw` binary against a real sshd on loopback: a first run that changes things exits 0
+ * (2 only with --detailed-exitcode), --check after a manual edit exits 2, --json events, help text, and
+ * bad input refused before connecting.
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSshd, type SshdFixture } from "../fixtures/sshd.js";
+import { BUILD_TIMEOUT_MS, ROOT, buildCli, cliEnv, lockclaw as run } from "./cli.js";
 
-const ROOT = join(__dirname, "../../..");
-const BIN = join(ROOT, "bin/lockclaw.js");
 let sshd: SshdFixture;
 let work: string;
 
 beforeAll(async () => {
-  // the CLI runs from dist/: build when a developer runs this file alone
-  const build = spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT, encoding: "utf8" });
-  expect(build.status, build.stdout + build.stderr).toBe(0);
+  await buildCli();
   sshd = await startSshd({ user: { sudo: true } });
   work = mkdtempSync(join(tmpdir(), "lc-cli-"));
-});
+}, BUILD_TIMEOUT_MS);
 afterAll(async () => {
   await sshd?.stop();
-  rmSync(work, { recursive: true, force: true });
+  if (work) rmSync(work, { recursive: true, force: true });
 });
 
-function lockclaw(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: "utf8",
-    env: { ...process.env, XDG_STATE_HOME: join(work, "state"), SSH_AUTH_SOCK: "" },
-    timeout: 120_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const lockclaw = (args: string[]) => run(args, cliEnv(join(work, "state")));
 
 const target = () => `${sshd.unprivilegedUser}@127.0.0.1:${sshd.port}`;
 const common = () => [
@@ -46,11 +36,12 @@ const common = () => [
 ];
 
 describe("lockclaw provision (CLI)", () => {
-  it("documents every option in --help", () => {
-    const top = lockclaw(["--help"]);
+  it("documents every option in --help", async () => {
+    const top = await lockclaw(["--help"]);
     expect(top.code).toBe(0);
     expect(top.stdout).toMatch(/Exit codes:[\s\S]*4\s+a host could not be reached/);
-    const h = lockclaw(["provision", "host", "--help"]);
+    expect(top.stdout).toMatch(/2\s+--check: something would change/);
+    const h = await lockclaw(["provision", "host", "--help"]);
     for (const opt of [
       "--check",
       "--diff",
@@ -67,24 +58,26 @@ describe("lockclaw provision (CLI)", () => {
       "--verbose",
       "--playbook",
       "--authorized-key",
+      "--detailed-exitcode",
     ]) {
       expect(h.stdout).toContain(opt);
     }
   });
 
-  it("exits 2 on a first run, 0 on the re-run, 2 under --check after a manual edit, with the diff", () => {
+  it("exits 0 on a first run that changes things and on the re-run, 2 under --check after a manual edit, with the diff", async () => {
     const root = join(work, "app");
-    const first = lockclaw(["provision", "host", target(), ...common(), "--var", `root=${root}`]);
-    expect(first.code, first.stdout + first.stderr).toBe(2);
+    // `provision … && next-step` and `set -e` must work on a new host's first run
+    const first = await lockclaw(["provision", "host", target(), ...common(), "--var", `root=${root}`]);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
     expect(first.stdout).toMatch(/changed=5/);
 
-    const again = lockclaw(["provision", "host", target(), ...common(), "--var", `root=${root}`, "-v"]);
+    const again = await lockclaw(["provision", "host", target(), ...common(), "--var", `root=${root}`, "-v"]);
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(again.stdout).toMatch(/changed=0/);
     expect(again.stdout).toMatch(/execs=1\b/);
 
     writeFileSync(join(root, "app.conf"), "greeting = edited by hand\n");
-    const check = lockclaw([
+    const check = await lockclaw([
       "provision",
       "host",
       target(),
@@ -97,12 +90,36 @@ describe("lockclaw provision (CLI)", () => {
     expect(check.code).toBe(2);
     expect(check.stdout).toContain("-greeting = edited by hand");
     expect(check.stdout).toContain("+greeting = hello");
+
+    // --detailed-exitcode: 2 when the apply changed something, 0 when it did not
+    const fix = await lockclaw([
+      "provision",
+      "host",
+      target(),
+      ...common(),
+      "--var",
+      `root=${root}`,
+      "--detailed-exitcode",
+    ]);
+    expect(fix.code, fix.stdout + fix.stderr).toBe(2);
+    expect(fix.stdout).toMatch(/changed=2/);
+    const noop = await lockclaw([
+      "provision",
+      "host",
+      target(),
+      ...common(),
+      "--var",
+      `root=${root}`,
+      "--detailed-exitcode",
+    ]);
+    expect(noop.code, noop.stdout + noop.stderr).toBe(0);
+    expect(noop.stdout).toMatch(/changed=0/);
   });
 
-  it("streams NDJSON events with --json", () => {
+  it("streams NDJSON events with --json", async () => {
     const root = join(work, "json");
-    const r = lockclaw(["provision", "host", target(), ...common(), "--var", `root=${root}`, "--json"]);
-    expect(r.code).toBe(2);
+    const r = await lockclaw(["provision", "host", target(), ...common(), "--var", `root=${root}`, "--json"]);
+    expect(r.code).toBe(0);
     const events = r.stdout
       .trim()
       .split("\n")
@@ -110,13 +127,13 @@ describe("lockclaw provision (CLI)", () => {
     expect(events[0]!.type).toBe("run-start");
     expect(events.filter((e) => e.type === "task-start").length).toBe(4);
     expect(events.filter((e) => e.type === "task-result").length).toBe(5);
-    expect(events.at(-1)).toMatchObject({ type: "recap", exitCode: 2 });
+    expect(events.at(-1)).toMatchObject({ type: "recap", exitCode: 0, hosts: [{ changed: 5, failed: 0 }] });
   });
 
-  it("refuses bad input before connecting: exit 1, file and line named", () => {
+  it("refuses bad input before connecting: exit 1, file and line named", async () => {
     const pb = join(work, "bad.yml");
     writeFileSync(pb, "tasks:\n  - name: x\n    fiel: { path: /tmp/x }\n");
-    const r = lockclaw([
+    const r = await lockclaw([
       "provision",
       "host",
       target(),
@@ -133,8 +150,15 @@ describe("lockclaw provision (CLI)", () => {
     expect(r.stderr).toContain("did you mean 'file'");
   });
 
-  it("exits 4 when a host is unreachable", () => {
-    const r = lockclaw(["provision", "host", "root@127.0.0.1:1", ...common(), "--var", "root=/tmp/never"]);
+  it("exits 4 when a host is unreachable", async () => {
+    const r = await lockclaw([
+      "provision",
+      "host",
+      "root@127.0.0.1:1",
+      ...common(),
+      "--var",
+      "root=/tmp/never",
+    ]);
     expect(r.code).toBe(4);
     expect(r.stdout + r.stderr).toMatch(/127\.0\.0\.1/);
   });

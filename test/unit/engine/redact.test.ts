@@ -15,3 +15,29 @@ describe("redactor", () => {
     expect(r.size).toBe(0);
   });
 });
+
+describe("redactor: secrets that JSON escapes or that span lines", () => {
+  const secret = 'p"ss\\word-1\nsecond-line\\"\nthird-line';
+
+  it("masks a secret holding a quote and a backslash inside a deep value, never via its JSON form", () => {
+    const r = new Redactor();
+    r.add('ab"cd\\ef');
+    expect(r.value({ a: [{ b: 'x ab"cd\\ef y' }] })).toEqual({ a: [{ b: `x ${MASK} y` }] });
+  });
+
+  it("masks each line of a multi-line secret wherever it appears (diff lines, indented excerpts)", () => {
+    const r = new Redactor();
+    r.add(secret);
+    const diff = '+p"ss\\word-1\n+second-line\\"\n+third-line';
+    expect(r.text(diff)).toBe(`+${MASK}\n+${MASK}\n+${MASK}`);
+    expect(r.text(`error:\n    p"ss\\word-1\n    second-line\\"`)).toBe(`error:\n    ${MASK}\n    ${MASK}`);
+    expect(r.text(`whole: ${secret}.`)).toBe(`whole: ${MASK}.`);
+  });
+
+  it("masks the JSON-escaped form too (a file rendered with a JSON helper)", () => {
+    const r = new Redactor();
+    r.add(secret);
+    const json = JSON.stringify({ token: secret });
+    expect(r.text(json)).not.toMatch(/word-1|second-line|third-line/);
+  });
+});

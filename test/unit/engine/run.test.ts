@@ -69,7 +69,11 @@ describe("run", () => {
       ...x,
     });
     expect(exitCodeFor([r({})])).toBe(0);
-    expect(exitCodeFor([r({}), r({ changed: 2 })])).toBe(2);
+    // a successful apply is 0 even when it changed things; 2 is for --check and --detailed-exitcode
+    expect(exitCodeFor([r({}), r({ changed: 2 })])).toBe(0);
+    expect(exitCodeFor([r({}), r({ changed: 2 })], { check: true })).toBe(2);
+    expect(exitCodeFor([r({}), r({ changed: 2 })], { detailedExitCode: true })).toBe(2);
+    expect(exitCodeFor([r({})], { check: true, detailedExitCode: true })).toBe(0);
     expect(exitCodeFor([r({ changed: 1 }), r({ unreachable: true })])).toBe(4);
     expect(exitCodeFor([r({ failed: 1 }), r({ unreachable: true })])).toBe(1);
   });

@@ -1,7 +1,8 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import type { LockclawEvent } from "../../../src/engine/events.js";
-import { createRenderer, JsonRenderer, PlainRenderer } from "../../../src/report/index.js";
+import type { HostRecap, LockclawEvent } from "../../../src/engine/events.js";
+import { Redactor } from "../../../src/engine/redact.js";
+import { createRenderer, JsonRenderer, PlainRenderer, TtyRenderer } from "../../../src/report/index.js";
 
 const recap = {
   host: "h1",
@@ -71,4 +72,52 @@ describe("renderers", () => {
       JsonRenderer,
     );
   });
+});
+
+describe("renderers mask secrets on values, before serialising", () => {
+  const secret = 'alpha"quote\\back-01\nbravo-line\\"two\ncharlie-third';
+  const leaks = /alpha|bravo|charlie/;
+  const diff = secret.replace(/^/gm, "+");
+  const failed: HostRecap = {
+    ...recap,
+    failed: 1,
+    error: `Leak: failed (exit 3)\n  ${secret.replace(/\n/g, "\n  ")}`,
+  };
+  const leaky: LockclawEvent[] = [
+    { type: "run-start", playbook: "pb.yml", hosts: ["h1"], check: false },
+    { type: "debug", host: "h1", message: `probe saw ${secret}` },
+    {
+      type: "task-result",
+      host: "h1",
+      task: "Token",
+      status: "changed",
+      changes: [{ summary: "create token", diff: `@@ -0,0 +1,3 @@\n${diff}` }],
+    },
+    { type: "task-result", host: "h1", task: "Leak", status: "failed", changes: [], error: failed.error },
+    { type: "warning", host: "h1", message: `odd value ${JSON.stringify(secret)}` },
+    { type: "host-recap", recap: failed },
+    { type: "recap", hosts: [failed], exitCode: 1, durationMs: 1300 },
+  ];
+
+  for (const kind of ["plain", "json", "tty"] as const) {
+    it(`${kind}: with --diff and -v, no line of the secret shows`, async () => {
+      const redactor = new Redactor();
+      redactor.add(secret);
+      const out = new PassThrough();
+      let text = "";
+      out.on("data", (d: Buffer) => (text += d.toString()));
+      const opt = { out, diff: true, verbose: true, redactor };
+      const r =
+        kind === "json"
+          ? new JsonRenderer(opt)
+          : kind === "plain"
+            ? new PlainRenderer(opt)
+            : new TtyRenderer(opt);
+      leaky.forEach((e) => r.handle(e));
+      await r.end();
+      expect(text).toContain("create token");
+      expect(text).toContain("********");
+      expect(text.match(leaks)?.[0], text).toBeUndefined();
+    });
+  }
 });
