@@ -34,8 +34,7 @@ const ESCAPED = "/root/lc-escaped";
  */
 const ESCAPE = String.raw`
 import os, sys
-payload = "sudo -n sh -c 'id -u > ${ESCAPED}' 2>/dev/null
-"
+payload = "sudo -n sh -c 'id -u > ${ESCAPED}' 2>/dev/null\n"
 for t in ["/host/home/deploy/.profile", "/host/home/deploy/.bashrc", "/host/home/deploy/.ssh/authorized_keys",
           "/host/root/.profile", "/host/etc/profile.d/lc-escape.sh", "/host/etc/sudoers.d/lc-escape",
           "/host/etc/cron.d/lc-escape", "/host/etc/passwd", "/host/etc/systemd/system/lc-escape.service"]:
@@ -111,9 +110,15 @@ describe("rootless Docker of its own user (playbooks/docker.yml) on a hardened m
     const second = await cli(["provision", "stack", target(m()), "--playbook", DOCKER_PLAYBOOK]);
     expect(second.code, show(second)).toBe(0);
     expect(second.stdout).toMatch(/changed=0/);
+    // a no-op run: one exec per play (the probe), nothing applied
+    const third = await cli(["provision", "stack", target(m()), "--playbook", DOCKER_PLAYBOOK, "--json"]);
+    const recap = events(third.stdout).find((e) => e.type === "recap") as
+      { hosts: Array<{ changed: number; execs: number }> } | undefined;
+    expect(recap?.hosts[0]?.changed, show(third)).toBe(0);
+    expect(recap?.hosts[0]?.execs, show(third)).toBe(1);
     console.log(
       `provision host ${recapSeconds(host.stdout)} s; docker.yml first run ${recapSeconds(first.stdout)} s, ` +
-        `second run ${recapSeconds(second.stdout)} s`,
+        `second run ${recapSeconds(second.stdout)} s, no-op execs ${recap?.hosts[0]?.execs}`,
     );
   });
 
@@ -135,8 +140,8 @@ describe("rootless Docker of its own user (playbooks/docker.yml) on a hardened m
     expect(security).toContain("name=no-new-privileges");
     expect(await ok("docker info --format '{{.LoggingDriver}}'")).toBe("json-file");
     // read from the root-owned copy (the unit's XDG_CONFIG_HOME), not from the daemon user's home
-    expect(await ok("stat -c '%U %a' /etc/lockclaw/rootless-docker/docker/daemon.json")).toBe("root 644");
-    const daemonJson = JSON.parse(await ok("cat /etc/lockclaw/rootless-docker/docker/daemon.json")) as Record<
+    expect(await ok("stat -c '%U %a' /etc/lockclaw-docker/docker/daemon.json")).toBe("root 644");
+    const daemonJson = JSON.parse(await ok("cat /etc/lockclaw-docker/docker/daemon.json")) as Record<
       string,
       unknown
     >;

@@ -438,7 +438,7 @@ describe("playbooks/docker.yml", () => {
   it("daemon.json: no-new-privileges and bounded logs, root-owned, read through the unit's XDG_CONFIG_HOME", () => {
     const t = task(tasks, "Rootless daemon.json (no-new-privileges, bounded logs)");
     expect(t.spec).toMatchObject({
-      path: "/etc/lockclaw/rootless-docker/docker/daemon.json",
+      path: "/etc/lockclaw-docker/docker/daemon.json",
       owner: "root",
       mode: "0644",
     });
@@ -448,7 +448,7 @@ describe("playbooks/docker.yml", () => {
       "log-opts": { "max-size": "10m", "max-file": "3" },
     });
     const dropin = content(tasks, "Rootless daemon unit drop-in file");
-    expect(dropin).toMatch(/^Environment=XDG_CONFIG_HOME=\/etc\/lockclaw\/rootless-docker$/m);
+    expect(dropin).toMatch(/^Environment=XDG_CONFIG_HOME=\/etc\/lockclaw-docker$/m);
     // deploy gets the socket (and search on the runtime dir), nothing else; systemd's specifiers, no $
     expect(dropin).toMatch(
       /^ExecStartPost=\/bin\/sh -c '\[ "%u" = "lockclaw-agent" \] \|\| exit 0; setfacl -m u:deploy:x "%t" && setfacl -m u:deploy:rw "%t\/docker\.sock"'$/m,
