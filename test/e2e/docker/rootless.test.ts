@@ -49,7 +49,12 @@ for top in ["/host/etc", "/host/root", "/host/home", "/host/usr", "/host/srv", "
     for d, dirs, files in os.walk(top):
         if d.startswith(allowed): dirs[:] = []; continue
         for n in [d] + [os.path.join(d, f) for f in files]:
-            if not os.path.islink(n) and os.access(n, os.W_OK): print("WRITABLE", n)
+            if os.path.islink(n) or not os.access(n, os.W_OK): continue
+            print("WRITABLE", n)
+            # and write it, as an attacker would: a file gets the payload, a directory a new file
+            try:
+                with open(os.path.join(n, "lc-escape") if os.path.isdir(n) else n, "a") as f: f.write(payload)
+            except OSError: pass
 print("DONE uid", os.getuid())
 `;
 
@@ -288,7 +293,17 @@ describe("rootless Docker of its own user (playbooks/docker.yml) on a hardened m
     expect(lines.at(-1)).toBe("DONE uid 0"); // root in the container, lockclaw-agent on the host
     // every planted file refused; nothing under the paths that lead to root is writable
     expect(lines.filter((l) => l.startsWith("WROTE"))).toEqual([]);
-    expect(lines.filter((l) => l.startsWith("WRITABLE"))).toEqual([]);
+    // The only writable paths: /etc itself and its top-level entries, which are rootlesskit's copy-up of
+    // /etc (a tmpfs of the daemon's own mount namespace: --copy-up=/etc), not the host's /etc
+    for (const l of lines.filter((x) => x.startsWith("WRITABLE"))) {
+      expect(l).toMatch(/^WRITABLE \/host\/etc(\/[^/]+)?$/);
+    }
+    // nothing the container wrote reached the host's files
+    expect(
+      await ok(
+        "sudo -n grep -rls lc-escaped /etc /root /home /usr/local /srv /var/spool 2>/dev/null || true",
+      ),
+    ).toBe("");
     expect(lines.filter((l) => l.startsWith("DENIED"))).toContain(
       "DENIED /host/home/deploy/.profile Permission denied",
     );
