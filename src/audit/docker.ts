@@ -1,5 +1,7 @@
 /**
- * The audit's Docker part (SPEC §8): rootless Docker active for the deploy user, no rootful dockerd,
+ * The audit's Docker part (SPEC §8): rootless Docker active for its own user, that user with no way to
+ * root (no sudo, no sudo/admin group, none of the operator's groups, no password, no login shell), no
+ * rootful dockerd,
  * and every container of the stack with no capability (CapEff 0), NoNewPrivs 1, a read-only root where
  * compose asked for one, on exactly the networks compose declares, running and healthy, and no secret
  * value in its environment or command line.
@@ -10,7 +12,10 @@ import { declaredServices } from "./compose-declared.js";
 import type { AuditCheck } from "./host.js";
 
 export interface DockerAuditExpected {
+  /** the rootless daemon's user (docker.yml's docker_user) */
   user: string;
+  /** the operator (host.yml's deploy_user, NOPASSWD sudo): the daemon's user must share none of its groups */
+  operator?: string;
   /** compose project whose containers are checked */
   project: string;
   /** directory holding the stack's `secrets/` */
@@ -33,6 +38,18 @@ export function dockerAuditScript(e: DockerAuditExpected): string {
     `echo '${M} installed'; command -v dockerd >/dev/null 2>&1 && echo yes || echo no`,
     `echo '${M} rootful'; systemctl is-active docker.service docker.socket 2>/dev/null | tr '\\n' ' '; echo; pgrep -u 0 -x dockerd | wc -l`,
     `lc_uid=$(id -u -- ${u} 2>/dev/null || echo 0)`,
+    // the daemon's user: what sudo says it may run, its groups, whether a password or a shell lets it in
+    // (only the first character of the shadow field: never a hash)
+    `echo '${M} daemon-user'`,
+    `if id -u -- ${u} >/dev/null 2>&1; then`,
+    `  echo "groups=$(id -nG -- ${u} | tr ' ' ',')"`,
+    `  echo "sudo=$(sudo -n -l -U ${u} 2>&1 | tr '\n' ' ' | cut -c1-300)"`,
+    `  echo "pw=$(getent shadow ${u} | cut -d: -f2 | cut -c1)"`,
+    `  echo "shell=$(getent passwd ${u} | cut -d: -f7)"`,
+    e.operator !== undefined
+      ? `  echo "operator_groups=$(id -nG -- ${shq(e.operator)} 2>/dev/null | tr ' ' ',')"`
+      : ":",
+    `else echo absent; fi`,
     `echo '${M} info'; ${as} docker info --format '{{json .SecurityOptions}}' 2>&1`,
     `echo '${M} containers'`,
     `for lc_c in $(${as} docker ps -aq --filter label=com.docker.compose.project=${shq(e.project)} 2>/dev/null); do`,
@@ -70,6 +87,53 @@ export function dockerAuditScript(e: DockerAuditExpected): string {
   ].join("\n");
 }
 
+/** Groups whose members are root, or can become it (sudo's defaults on Debian and others). */
+const ROOT_GROUPS = ["root", "sudo", "wheel", "admin", "adm", "docker", "lxd", "libvirt", "disk", "shadow"];
+
+/**
+ * The daemon's user must be a dead end: every container it starts can act as it on the host, so sudo, a
+ * root-ish group, a group shared with the operator (who has NOPASSWD sudo), a password or a login shell
+ * would each be a way to root or into the operator's account.
+ */
+function daemonUserChecks(lines: string[], e: DockerAuditExpected): AuditCheck[] {
+  if (lines[0] === "absent" || !lines.length) {
+    return [
+      {
+        id: "docker.user",
+        title: `the daemon's user ${e.user} exists`,
+        pass: false,
+        evidence: `user ${e.user} not found`,
+      },
+    ];
+  }
+  const kv = new Map(lines.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  const groups = (kv.get("groups") ?? "").split(",").filter(Boolean);
+  const opGroups = new Set((kv.get("operator_groups") ?? "").split(",").filter(Boolean));
+  const sudo = (kv.get("sudo") ?? "").trim();
+  const noSudo = /is not allowed to run sudo/.test(sudo);
+  const rootish = groups.filter((g) => ROOT_GROUPS.includes(g));
+  const shared = e.operator ? groups.filter((g) => opGroups.has(g)) : [];
+  const pw = kv.get("pw") ?? "";
+  const shell = kv.get("shell") ?? "";
+  return [
+    {
+      id: "docker.user.sudo",
+      title: `the daemon's user ${e.user} has no sudo and no root-capable group`,
+      pass: e.user !== e.operator && e.user !== "root" && noSudo && !rootish.length && !shared.length,
+      evidence:
+        `sudo -l: ${noSudo ? "not allowed" : sudo || "no answer"}; groups ${groups.join(",") || "none"}` +
+        (rootish.length ? `; root-capable: ${rootish.join(",")}` : "") +
+        (shared.length ? `; shared with ${e.operator}: ${shared.join(",")}` : ""),
+    },
+    {
+      id: "docker.user.login",
+      title: `the daemon's user ${e.user} cannot log in (no password, no shell)`,
+      pass: (pw === "!" || pw === "*") && /\/(nologin|false)$/.test(shell),
+      evidence: `password ${pw === "!" || pw === "*" ? "locked" : pw ? "set" : "empty"}; shell ${shell || "none"}`,
+    },
+  ];
+}
+
 function sections(stdout: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   let cur: string[] | undefined;
@@ -103,6 +167,7 @@ export function evaluateDockerAudit(stdout: string, e: DockerAuditExpected): Aud
     pass: rootfulOff,
     evidence: `docker.service/socket: ${active.trim() || "unknown"}; root dockerd processes: ${roots.trim()}`,
   });
+  checks.push(...daemonUserChecks(s.get("daemon-user") ?? [], e));
   const info = (s.get("info") ?? []).join(" ");
   checks.push({
     id: "docker.rootless",

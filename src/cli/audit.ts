@@ -68,7 +68,8 @@ function stackVarsFor(overrides: VarOverride[], allowWorld: boolean): Vars {
 
 function dockerExpected(hostVars: Vars, stack: Vars): DockerAuditExpected {
   return {
-    user: String(hostVars.deploy_user),
+    user: String(stack.docker_user),
+    operator: String(hostVars.deploy_user),
     project: String(stack.stack_project),
     stackDir: String(stack.stack_dir),
   };

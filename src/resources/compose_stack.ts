@@ -50,7 +50,8 @@ export const composeStackSpec = z.strictObject({
     .union([fileName, z.array(fileName).min(1, { error: "files must list at least one file" })])
     .transform((f) => (Array.isArray(f) ? f : [f]))
     .default(["compose.yml"]),
-  user: userName("user").default("deploy"),
+  /** The rootless daemon's user (playbooks/docker.yml's docker_user). */
+  user: userName("user").default("lockclaw-agent"),
   /** Directory ON THE HOST holding image tarballs (`docker save` output) to load before `up`; "" = none. */
   bundle_dir: z.preprocess((v) => (v === "" || v === null ? undefined : v), absPath.optional()),
   /** Seconds to wait for every container to be running and healthy. */
@@ -278,7 +279,7 @@ export function composeStackApplySh(spec: ComposeStackSpec, recreateUnhealthy: s
     `  [ -n "$lc_ps" ] && [ -z "$lc_bad" ] && break`,
     `  lc_i=$((lc_i + 2)); if [ "$lc_i" -gt ${spec.timeout} ]; then`,
     `    printf 'not running/healthy after ${spec.timeout} s:\\n%s\\n' "$lc_bad" >&2`,
-    `    echo ${shq(`read the logs on the host: sudo -u ${spec.user} XDG_RUNTIME_DIR=/run/user/UID docker logs CONTAINER`)} >&2`,
+    `    echo ${shq(`read the logs on the host: docker logs CONTAINER (as the operator, through its Docker context for ${spec.user}'s daemon)`)} >&2`,
     `    exit 1`,
     `  fi; sleep 2`,
     `done`,

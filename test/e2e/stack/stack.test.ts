@@ -19,12 +19,14 @@ import { stackLabImages } from "../../../src/stack/lab-bundle.js";
 
 const log = (line: string) => process.stderr.write(`[stack] ${line}\n`);
 const PROJECT = "lockclaw";
-const STACK = "/home/deploy/lockclaw";
+const STACK = "/srv/lockclaw";
+/** The rootless daemon's user (playbooks/docker.yml): no sudo, no login. */
+const AGENT = "lockclaw-agent";
 const SERVICES = ["egress", "gateway", "ingress", "litellm", "redis", "socket-proxy"];
 /** Networks per service as compose.yml.hbs declares them (compose prefixes the project name). */
 const NETWORKS: Record<string, string[]> = {
-  gateway: ["openclaw-net"],
-  "socket-proxy": ["openclaw-net"],
+  gateway: ["docker-api-net", "openclaw-net"],
+  "socket-proxy": ["docker-api-net"],
   egress: ["egress-net", "openclaw-net"],
   litellm: ["openclaw-net"],
   redis: ["openclaw-net"],
@@ -41,12 +43,8 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
   let stackArgs: string[];
   const deploy = (cmd: string, timeoutMs = 120_000) =>
     machine().ssh(cmd, { user: "deploy", port: 2222, timeoutMs });
-  /** docker as deploy, against deploy's rootless daemon. */
-  const dk = (args: string, timeoutMs?: number) =>
-    deploy(
-      `export XDG_RUNTIME_DIR=/run/user/$(id -u) DOCKER_HOST=unix:///run/user/$(id -u)/docker.sock; docker ${args}`,
-      timeoutMs,
-    );
+  /** docker as deploy over plain SSH: its Docker context leads to lockclaw-agent's rootless daemon. */
+  const dk = (args: string, timeoutMs?: number) => deploy(`docker ${args}`, timeoutMs);
   const containerOf = async (service: string) => {
     const r = await dk(
       `ps -aq --filter label=com.docker.compose.project=${PROJECT} --filter label=com.docker.compose.service=${service}`,
@@ -138,7 +136,7 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
   }, 1_200_000);
 
   it("every container runs its image pinned by digest, as recorded in images.lock", async () => {
-    const lock = await deploy(`cat ${STACK}/images.lock`);
+    const lock = await deploy(`sudo -n cat ${STACK}/images.lock`);
     expect(lock.code, lock.stderr).toBe(0);
     const pins = lock.stdout
       .trim()
@@ -247,6 +245,81 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
     expect((await api("GET", "/containers/json")).stdout.trim()).toBe("200");
   }, 300_000);
 
+  it("the stack's files: root's but for the gateway's state; the daemon's user owns no path leading to root", async () => {
+    const r = await deploy(
+      `sudo -n stat -c '%n %U:%G %a' ${STACK} ${STACK}/compose.yml ${STACK}/secrets ${STACK}/gateway ${STACK}/openclaw ${STACK}/egress/squid.conf`,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n")).toEqual([
+      `${STACK} root:${AGENT} 750`,
+      `${STACK}/compose.yml root:${AGENT} 640`,
+      `${STACK}/secrets root:${AGENT} 750`,
+      `${STACK}/gateway root:${AGENT} 750`,
+      `${STACK}/openclaw ${AGENT}:${AGENT} 700`,
+      `${STACK}/egress/squid.conf root:root 644`,
+    ]);
+  }, 60_000);
+
+  it("the Docker API is out of the ingress's and LiteLLM's reach: socket-proxy is not even a name there", async () => {
+    for (const svc of ["ingress", "litellm", "redis", "egress"]) {
+      const [id] = await containerOf(svc);
+      const r = await dk(`exec ${id} sh -c 'getent hosts socket-proxy || echo unresolved'`);
+      expect(r.stdout.trim(), `${svc}: ${r.stderr}`).toBe("unresolved");
+    }
+  }, 120_000);
+
+  it("through the real socket proxy, from the gateway: a container bind-mounting / gets no root", async () => {
+    const marker = "/root/lc-escaped-proxy";
+    // the gateway's own image (present on the host): sh, and a root user in the container
+    const [gw] = await containerOf("gateway");
+    const image = (await dk(`inspect --format '{{.Image}}' ${gw}`)).stdout.trim();
+    const payload = `sudo -n sh -c 'id -u > ${marker}' 2>/dev/null`;
+    const targets = [
+      "/host/home/deploy/.profile",
+      "/host/home/deploy/.bashrc",
+      "/host/root/.profile",
+      "/host/etc/sudoers.d/lc-escape",
+      "/host/etc/profile.d/lc-escape.sh",
+      `/host${STACK}/compose.yml`,
+    ];
+    const sh =
+      `for f in ${targets.join(" ")}; do if (printf '%s\\n' "$P" >> "$f") 2>/dev/null; then echo "WROTE $f"; else echo "DENIED $f"; fi; done; ` +
+      `echo "UID $(id -u)"`;
+    const create = {
+      Image: image,
+      User: "0:0",
+      Entrypoint: ["sh", "-c"],
+      Cmd: [sh],
+      Env: [`P=${payload}`],
+      HostConfig: { Binds: ["/:/host", "/home:/homes"], Privileged: true, NetworkMode: "none" },
+    };
+    const r = await inGateway(
+      `const api=(m,p,b)=>fetch("http://socket-proxy:2375/v1.41"+p,{method:m,headers:{"content-type":"application/json"},body:b&&JSON.stringify(b)});` +
+        `(async()=>{const c=await api("POST","/containers/create",${JSON.stringify(create)});` +
+        `if(c.status!==201){console.log("REFUSED "+c.status);return}const id=(await c.json()).Id;` +
+        `const st=await api("POST","/containers/"+id+"/start");if(st.status!==204){console.log("REFUSED start "+st.status);return}` +
+        `await api("POST","/containers/"+id+"/wait");const l=await api("GET","/containers/"+id+"/logs?stdout=1&stderr=1");` +
+        `console.log(Buffer.from(await l.arrayBuffer()).toString("latin1").replace(/[\\x00-\\x08]/g,""));` +
+        `await api("DELETE","/containers/"+id+"?force=1")})().catch(e=>console.log("ERROR "+e.message))`,
+    );
+    log(`escape attempt through the socket proxy:\n${r.stdout.trim()}`);
+    expect(r.stdout).not.toMatch(/ERROR/);
+    // refused outright, or run: then as container root (the daemon's user on the host) and every write denied
+    if (!/^REFUSED/m.test(r.stdout)) {
+      expect(r.stdout).toMatch(/UID 0/);
+      expect(r.stdout).not.toMatch(/WROTE/);
+      for (const t of targets) expect(r.stdout).toContain(`DENIED ${t}`);
+    }
+    // deploy logs in (a payload in .profile would run now, with sudo): no root came of it
+    const login = await machine().ssh("bash -lic true", { user: "deploy", port: 2222 });
+    expect(login.code, login.stderr).toBe(0);
+    expect((await deploy(`sudo -n test -e ${marker} && echo escaped || echo none`)).stdout.trim()).toBe(
+      "none",
+    );
+    const agentSudo = await deploy(`sudo -n -u ${AGENT} sudo -n true`);
+    expect(agentSudo.code).not.toBe(0);
+  }, 300_000);
+
   it("a second run changes nothing (exit 0)", async () => {
     const t0 = Date.now();
     const r = await cli(["provision", "host", target(machine()), ...stackArgs]);
@@ -256,7 +329,7 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
 
   it("a compose value edited on the host is detected by --check and put back, without recreating anything", async () => {
     const [before] = await containerOf("redis");
-    const edit = await deploy(`sed -i 's/mem_limit: "256m"/mem_limit: "999m"/' ${STACK}/compose.yml`);
+    const edit = await deploy(`sudo -n sed -i 's/mem_limit: "256m"/mem_limit: "999m"/' ${STACK}/compose.yml`);
     expect(edit.code, edit.stderr).toBe(0);
     const check = await cli(["provision", "stack", target(machine()), ...stackArgs, "--check"]);
     expect(check.code, show(check)).toBe(2);
@@ -265,7 +338,7 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
     // a successful apply exits 0; what changed is in the recap
     expect(fix.code, show(fix)).toBe(0);
     expect(fix.stdout).toMatch(/\bchanged=[1-9]/);
-    expect((await deploy(`grep -c '999m' ${STACK}/compose.yml`)).stdout.trim()).toBe("0");
+    expect((await deploy(`sudo -n grep -c '999m' ${STACK}/compose.yml`)).stdout.trim()).toBe("0");
     // the containers never ran with the edited value: none was recreated
     expect(await containerOf("redis")).toEqual([before]);
     const again = await cli(["provision", "stack", target(machine()), ...stackArgs, "--check"]);

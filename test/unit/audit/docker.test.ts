@@ -2,7 +2,15 @@ import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { dockerAuditScript, evaluateDockerAudit } from "../../../src/audit/docker.js";
 
-const E = { user: "deploy", project: "lockclaw", stackDir: "/home/deploy/lockclaw" };
+const E = { user: "lockclaw-agent", operator: "deploy", project: "lockclaw", stackDir: "/srv/lockclaw" };
+/** What the audit reads of a daemon user made by playbooks/docker.yml (no sudo, locked, nologin). */
+const AGENT = [
+  "groups=lockclaw-agent",
+  "sudo=User lockclaw-agent is not allowed to run sudo on host. ",
+  "pw=!",
+  "shell=/usr/sbin/nologin",
+  "operator_groups=deploy,sudo",
+];
 const M = "@@lockclaw-docker";
 const COMPOSE = `
 x-hardening: &hardening
@@ -26,6 +34,7 @@ const out = (
   rootful = "inactive inactive",
   roots = "0",
   compose = COMPOSE,
+  daemonUser = AGENT,
 ) =>
   [
     `${M} installed`,
@@ -33,6 +42,8 @@ const out = (
     `${M} rootful`,
     rootful,
     roots,
+    `${M} daemon-user`,
+    ...daemonUser,
     `${M} info`,
     '["name=seccomp,profile=builtin","name=rootless","name=cgroupns","name=no-new-privileges"]',
     `${M} containers`,
@@ -57,6 +68,8 @@ describe("docker audit", () => {
     expect(checks.filter((c) => !c.pass)).toEqual([]);
     expect(checks.map((c) => c.id)).toEqual([
       "docker.rootful",
+      "docker.user.sudo",
+      "docker.user.login",
       "docker.rootless",
       "container.lockclaw-redis-1.running",
       "container.lockclaw-redis-1.caps",
@@ -107,6 +120,35 @@ describe("docker audit", () => {
       ),
       expect.stringMatching(/^containers.secrets: exposed: \/lockclaw-gateway-1 gateway_token/),
     ]);
+  });
+
+  it("fails a daemon user that has sudo, a root-capable or the operator's group, a password or a shell", () => {
+    const failedWith = (daemonUser: string[], e = E) =>
+      evaluateDockerAudit(out([GOOD], [], "inactive inactive", "0", COMPOSE, daemonUser), e)
+        .filter((c) => !c.pass)
+        .map((c) => `${c.id}: ${c.evidence}`);
+    expect(failedWith(AGENT)).toEqual([]);
+    // the hole this closes: the daemon run by deploy, who has NOPASSWD sudo
+    const asDeploy = [
+      "groups=deploy,sudo",
+      "sudo=Matching Defaults entries for deploy on host: use_pty User deploy may run the following commands on host: (ALL : ALL) NOPASSWD: ALL ",
+      "pw=!",
+      "shell=/bin/bash",
+      "operator_groups=deploy,sudo",
+    ];
+    expect(failedWith(asDeploy, { ...E, user: "deploy" })).toEqual([
+      expect.stringMatching(
+        /^docker.user.sudo: sudo -l: Matching .*NOPASSWD.*; root-capable: sudo; shared with deploy: deploy,sudo$/,
+      ),
+      "docker.user.login: password locked; shell /bin/bash",
+    ]);
+    const shared = AGENT.map((l) => (l.startsWith("groups=") ? "groups=lockclaw-agent,deploy" : l));
+    expect(failedWith(shared)).toEqual([
+      expect.stringMatching(/^docker.user.sudo: .*shared with deploy: deploy$/),
+    ]);
+    const withPassword = AGENT.map((l) => (l.startsWith("pw=") ? "pw=$" : l));
+    expect(failedWith(withPassword)).toEqual(["docker.user.login: password set; shell /usr/sbin/nologin"]);
+    expect(failedWith(["absent"])).toEqual(["docker.user: user lockclaw-agent not found"]);
   });
 
   it("reports a host without Docker as not provisioned, not as a failure", () => {

@@ -119,8 +119,11 @@ describe("playbooks/stack.yml renders a hardened compose file", () => {
     for (const [name, files] of Object.entries(configFiles)) {
       const svc = doc.services[name] as Service & { labels?: Record<string, string> };
       expect(svc.labels?.["lockclaw.config"], name).toBe(`\${LOCKCLAW_CONFIG_${name.toUpperCase()}:-}`);
-      // every ./ mount of the service (a file, or the directory holding it) has a hashed file
-      const mounted = (svc.volumes ?? []).map((v) => v.split(":")[0]!).filter((v) => v.startsWith("./"));
+      // every ./ mount of the service (a file, or the directory holding it) has a hashed file, but the
+      // gateway's state dir (written by the gateway, not by lockclaw)
+      const mounted = (svc.volumes ?? [])
+        .map((v) => v.split(":")[0]!)
+        .filter((v) => v.startsWith("./") && !(name === "gateway" && v === "./openclaw"));
       for (const m of mounted) {
         expect(
           files.some((f) => `./${f}` === m || `./${f}`.startsWith(`${m}/`)),
@@ -134,7 +137,7 @@ describe("playbooks/stack.yml renders a hardened compose file", () => {
     expect(doc.networks["openclaw-net"]).toEqual({ internal: true });
     expect(doc.networks["egress-net"]?.internal).toBeFalsy();
     for (const [name, s] of services) {
-      expect(s.networks, name).toContain("openclaw-net");
+      if (name !== "socket-proxy") expect(s.networks, name).toContain("openclaw-net");
       if (name !== "egress") expect(s.networks, name).not.toContain("egress-net");
       if (name !== "ingress") {
         expect(s.ports, name).toBeUndefined();
@@ -144,6 +147,34 @@ describe("playbooks/stack.yml renders a hardened compose file", () => {
     expect(doc.services.egress!.networks.sort()).toEqual(["egress-net", "openclaw-net"]);
     expect(doc.services.ingress!.ports).toEqual(["443:8443"]);
     expect(doc.services.redis!.ports).toBeUndefined();
+  });
+
+  it("the Docker API (socket proxy) is on a network only the gateway shares, not the ingress's", () => {
+    expect(doc.networks["docker-api-net"]).toEqual({ internal: true });
+    expect(doc.services["socket-proxy"]!.networks).toEqual(["docker-api-net"]);
+    const onApi = services.filter(([, s]) => s.networks.includes("docker-api-net")).map(([n]) => n);
+    expect(onApi.sort()).toEqual(["gateway", "socket-proxy"]);
+    expect(doc.services.ingress!.networks).not.toContain("docker-api-net");
+  });
+
+  it("root writes nothing where the daemon's user can write: only the gateway's state dir is its own", () => {
+    const { tasks } = compose();
+    const dirs = tasks.filter((t) => t.kind.name === "directory");
+    const own = dirs.filter((t) => (t.spec as { owner?: string }).owner !== "root");
+    expect(own.map((t) => (t.spec as { path: string }).path)).toEqual(["/srv/lockclaw/openclaw"]);
+    // no file lockclaw writes is inside that dir; each of them is in a root-owned dir
+    const rootDirs = new Set(
+      dirs.filter((t) => !own.includes(t)).map((t) => (t.spec as { path: string }).path),
+    );
+    for (const t of tasks.filter((x) => ["template", "secret_file"].includes(x.kind.name))) {
+      const path = (t.spec as { path: string }).path;
+      expect(path, t.name).not.toMatch(/^\/srv\/lockclaw\/openclaw\//);
+      expect(rootDirs.has(path.slice(0, path.lastIndexOf("/"))), t.name).toBe(true);
+    }
+    // the gateway reads lockclaw's config read-only, from outside its state dir
+    const gw = doc.services.gateway!;
+    expect(gw.volumes).toContain("./gateway/openclaw.json:/etc/lockclaw/openclaw.json:ro");
+    expect(gw.environment).toMatchObject({ OPENCLAW_CONFIG_PATH: "/etc/lockclaw/openclaw.json" });
   });
 
   it("secrets only as files; no secret-looking value in any environment", () => {
@@ -165,7 +196,7 @@ describe("playbooks/stack.yml renders a hardened compose file", () => {
   it("the socket proxy mounts the ROOTLESS socket and allows only what the gateway needs", () => {
     const p = doc.services["socket-proxy"]!;
     expect(p.volumes).toEqual([
-      "${XDG_RUNTIME_DIR:?run compose as deploy with XDG_RUNTIME_DIR=/run/user/UID}/docker.sock:/var/run/docker.sock:ro",
+      "${XDG_RUNTIME_DIR:?run compose as lockclaw-agent with XDG_RUNTIME_DIR=/run/user/UID}/docker.sock:/var/run/docker.sock:ro",
     ]);
     const env = p.environment!;
     for (const k of ["CONTAINERS", "IMAGES", "INFO", "VERSION", "PING", "EVENTS", "EXEC", "POST"]) {
@@ -275,7 +306,7 @@ describe("playbooks/stack.yml other files and guards", () => {
     const key = "sk-ant-test-0123456789abcdef";
     const { plays, redactor } = prepare(STACK, [...PINNED, `anthropic_api_key=${key}`]);
     const t = task(plays[0]!.tasks, "Provider API keys (given by the user)");
-    expect(t.spec).toMatchObject({ mode: "0600", sensitive: true, owner: "deploy" });
+    expect(t.spec).toMatchObject({ mode: "0600", sensitive: true, owner: "lockclaw-agent" });
     expect(redactor.text(`value ${key}`)).not.toContain(key);
     // the compose file and every non-sensitive file never hold it
     for (const x of plays[0]!.tasks) {
@@ -288,7 +319,7 @@ describe("playbooks/stack.yml other files and guards", () => {
     const { tasks } = compose();
     for (const n of ["Gateway token", "LiteLLM master key", "Redis password"]) {
       expect(task(tasks, n).kind.name).toBe("secret_file");
-      expect(task(tasks, n).spec).toMatchObject({ mode: "0600", owner: "deploy" });
+      expect(task(tasks, n).spec).toMatchObject({ mode: "0600", owner: "lockclaw-agent" });
     }
   });
 
@@ -342,7 +373,7 @@ describe("playbooks/stack.yml other files and guards", () => {
     const air = prepare(STACK, [...PINNED, "bundle_dir=/var/lib/lockclaw/bundle"]).plays[0]!.tasks;
     expect(task(air, "Stack up and healthy").spec).toMatchObject({
       bundle_dir: "/var/lib/lockclaw/bundle",
-      user: "deploy",
+      user: "lockclaw-agent",
     });
   });
 
@@ -375,7 +406,7 @@ describe("playbooks/stack.yml other files and guards", () => {
       .doc.services.gateway! as Service & { entrypoint: string[] };
     expect(lab.entrypoint).toEqual(["/opt/lockclaw/start-openclaw.sh"]);
     expect(lab.volumes).toContain("./openclaw:/home/lockclaw/.openclaw");
-    expect(lab.environment).toMatchObject({ OPENCLAW_CONFIG_PATH: "/home/lockclaw/.openclaw/openclaw.json" });
+    expect(lab.environment).toMatchObject({ OPENCLAW_CONFIG_PATH: "/etc/lockclaw/openclaw.json" });
   });
 
   it("cpu_limits: false drops only the CPU limits (Docker refuses them without a delegated cpu controller)", () => {
@@ -404,29 +435,71 @@ describe("playbooks/stack.yml other files and guards", () => {
 describe("playbooks/docker.yml", () => {
   const { plays } = prepare(DOCKER);
   const tasks = plays[0]!.tasks;
-  it("daemon.json: no-new-privileges and bounded logs", () => {
-    const d = JSON.parse(content(tasks, "Rootless daemon.json (no-new-privileges, bounded logs)"));
-    expect(d).toEqual({
+  it("daemon.json: no-new-privileges and bounded logs, root-owned, read through the unit's XDG_CONFIG_HOME", () => {
+    const t = task(tasks, "Rootless daemon.json (no-new-privileges, bounded logs)");
+    expect(t.spec).toMatchObject({
+      path: "/etc/lockclaw-docker/docker/daemon.json",
+      owner: "root",
+      mode: "0644",
+    });
+    expect(JSON.parse(content(tasks, t.name))).toEqual({
       "no-new-privileges": true,
       "log-driver": "json-file",
       "log-opts": { "max-size": "10m", "max-file": "3" },
     });
+    const dropin = content(tasks, "Rootless daemon unit drop-in file");
+    expect(dropin).toMatch(/^Environment=XDG_CONFIG_HOME=\/etc\/lockclaw-docker$/m);
+    // deploy gets the socket (and search on the runtime dir), nothing else; systemd's specifiers, no $
+    expect(dropin).toMatch(
+      /^ExecStartPost=\/bin\/sh -c '\[ "%u" = "lockclaw-agent" \] \|\| exit 0; setfacl -m u:deploy:x "%t" && setfacl -m u:deploy:rw "%t\/docker\.sock"'$/m,
+    );
+    expect(
+      dropin
+        .split("\n")
+        .filter((l) => !l.startsWith("#"))
+        .join("\n"),
+    ).not.toContain("$");
   });
-  it("delegation drop-in, unprivileged 443, DOCKER_HOST for deploy", () => {
+  it("the daemon runs as its own user: system, no password, no login shell, no groups", () => {
+    expect(task(tasks, "The daemon's user (no sudo, no password, no login)").spec).toMatchObject({
+      name: "lockclaw-agent",
+      system: true,
+      shell: "/usr/sbin/nologin",
+      groups: [],
+      append: false,
+      password_locked: true,
+    });
+    expect(
+      task(tasks, "Rootless Docker running for the daemon's user (rootful daemon disabled)").spec,
+    ).toMatchObject({ user: "lockclaw-agent", disable_rootful: true, timeout: 90 });
+    // deploy (sudo) or root as the daemon's user is refused before anything changes
+    const guard = (vars: string[]) =>
+      task(prepare(DOCKER, vars).plays[0]!.tasks, "Refuse running the daemon as the operator").spec as {
+        unless: string;
+      };
+    expect(spawnSync("sh", ["-c", guard([]).unless]).status).toBe(0);
+    expect(spawnSync("sh", ["-c", guard(["docker_user=deploy"]).unless]).status).not.toBe(0);
+    // root never gets that far: its type (a user name other than root) refuses it before anything connects
+    expect(() => guard(["docker_user=root"])).toThrowError(
+      /variable 'docker_user' must be a lowercase POSIX user name other than root/,
+    );
+  });
+  it("delegation drop-in, unprivileged 443, no DOCKER_HOST from profile.d (a Docker context instead)", () => {
     expect(content(tasks, "cgroup delegation for user managers (CPU limits in rootless containers)")).toMatch(
       /^Delegate=cpu cpuset io memory pids$/m,
     );
     expect(task(tasks, "Unprivileged ports from 443").spec).toMatchObject({
       settings: { "net.ipv4.ip_unprivileged_port_start": "443" },
     });
-    expect(content(tasks, "DOCKER_HOST for the deploy user's shells")).toContain(
-      'DOCKER_HOST="unix://$XDG_RUNTIME_DIR/docker.sock"',
-    );
-    expect(task(tasks, "Rootless Docker running for deploy (rootful daemon disabled)").spec).toMatchObject({
-      user: "deploy",
-      disable_rootful: true,
-      timeout: 90,
+    expect(task(tasks, "No DOCKER_HOST from /etc/profile.d").spec).toMatchObject({
+      path: "/etc/profile.d/lockclaw-docker-host.sh",
+      state: "absent",
     });
+    const ctx = task(tasks, "The operator's Docker context (deploy → the daemon's socket)").spec as {
+      cmd: string;
+    };
+    expect(ctx.cmd).toContain("runuser -u deploy --");
+    expect(ctx.cmd).toContain("docker context use lockclaw");
   });
   it("distribution packages by default, Docker's repository when docker_source is docker", () => {
     const distro = [
@@ -461,6 +534,7 @@ describe("playbooks/docker.yml", () => {
   it("the lab's package store gets every Debian package the docker play installs", () => {
     const pkgs = packagesFromPlaybooks([DOCKER, STACK]);
     for (const p of [
+      "acl",
       "docker.io",
       "rootlesskit",
       "slirp4netns",

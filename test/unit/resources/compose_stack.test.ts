@@ -59,7 +59,7 @@ describe("compose_stack spec", () => {
       dir: "/home/deploy/lockclaw",
       project: "lockclaw",
       files: ["compose.yml"],
-      user: "deploy",
+      user: "lockclaw-agent",
       timeout: 300,
       images: {},
       repin: false,
@@ -202,7 +202,7 @@ describe("compose_stack scripts", () => {
   it("runs compose as the user with its runtime dir, v2 first, v1 otherwise", () => {
     const sh = composeStackKind.probe(s).script;
     expect(sh).toContain(
-      'runuser -u deploy -- env XDG_RUNTIME_DIR=/run/user/"$lc_uid" DOCKER_HOST=unix:///run/user/"$lc_uid"/docker.sock',
+      'runuser -u lockclaw-agent -- env XDG_RUNTIME_DIR=/run/user/"$lc_uid" DOCKER_HOST=unix:///run/user/"$lc_uid"/docker.sock',
     );
     expect(sh).toContain("docker compose -p lockclaw -f compose.yml");
     expect(sh).toContain("docker-compose -p lockclaw -f compose.yml");

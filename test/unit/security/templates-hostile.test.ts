@@ -87,7 +87,7 @@ describe("every template keeps its structure with hostile values", () => {
     expect(files.map((f) => relative(TEMPLATES, f)).sort()).toEqual([
       "docker/daemon.json.hbs",
       "docker/delegate.conf.hbs",
-      "docker/profile-docker-host.sh.hbs",
+      "docker/rootless-dropin.conf.hbs",
       "stack/compose.yml.hbs",
       "stack/haproxy-ingress.cfg.hbs",
       "stack/litellm-config.yaml.hbs",
