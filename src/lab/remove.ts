@@ -73,6 +73,14 @@ export async function unmountUnder(dir: string): Promise<string[]> {
   return mountsUnder(dir);
 }
 
+async function staysGone(dir: string, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end;) {
+    await sleep(100);
+    if (existsSync(dir)) return false;
+  }
+  return true;
+}
+
 /** Up to `max` paths still in the tree, to name in an error. */
 async function leftovers(dir: string, max = 5): Promise<string[]> {
   const found: string[] = [];
@@ -119,12 +127,8 @@ export async function removeTree(dir: string, options: RemoveTreeOptions = {}): 
     if (mounts.length === 0) {
       // --one-file-system: should a mount appear meanwhile, never follow into it.
       const res = await runRaw("rm", ["-rf", "--one-file-system", dir]);
-      // with a process still in the tree, gone must mean gone for a moment, not refilled at once
-      if (
-        res.code === 0 &&
-        !existsSync(dir) &&
-        (holders.length === 0 || (await sleep(250), !existsSync(dir)))
-      ) {
+      // with a process still in the tree, gone must mean gone for a while, not refilled at once
+      if (res.code === 0 && !existsSync(dir) && (holders.length === 0 || (await staysGone(dir, 1000)))) {
         if (attempt > 1) log(`lab: removed ${dir} at attempt ${attempt}`);
         return;
       }

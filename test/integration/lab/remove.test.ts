@@ -48,13 +48,14 @@ describe("removeTree", () => {
     const dir = join(scratch(), "m1");
     mkdirSync(join(dir, "root/var/lib"), { recursive: true });
     // like a container's process still writing while it exits: it sits in the tree and recreates files
-    // (absolute paths: it would bring the directory back if removed under it) for 1.5 s
+    // (absolute paths: it would bring the directory back if removed under it) for 3 s. `echo`, not `:`:
+    // a failed redirection of a special built-in would end the shell.
     const refiller = spawn(
       "sh",
       [
         "-c",
-        `end=$(($(date +%s%N) + 1500000000)); i=0; ` +
-          `while [ "$(date +%s%N)" -lt "$end" ]; do i=$((i+1)); mkdir -p "$D/root/var/lib/x$((i % 7))/y" && : > "$D/root/var/lib/x$((i % 7))/y/f$i"; done`,
+        `end=$(($(date +%s%N) + 3000000000)); i=0; ` +
+          `while [ "$(date +%s%N)" -lt "$end" ]; do i=$((i+1)); mkdir -p "$D/root/var/lib/x$((i % 7))/y" && echo > "$D/root/var/lib/x$((i % 7))/y/f$i"; done`,
       ],
       { cwd: join(dir, "root"), env: { ...process.env, D: dir }, stdio: "ignore" },
     );
@@ -101,11 +102,15 @@ describe("removeTree", () => {
   it("fails with a LabError naming what is left and who still writes there, when it never goes", async () => {
     const dir = join(scratch(), "m3");
     mkdirSync(join(dir, "root"), { recursive: true });
-    const writer = spawn("sh", ["-c", `while :; do mkdir -p "$D/root/busy" && : > "$D/root/busy/f"; done`], {
-      cwd: join(dir, "root"),
-      env: { ...process.env, D: dir },
-      stdio: "ignore",
-    });
+    const writer = spawn(
+      "sh",
+      ["-c", `while :; do mkdir -p "$D/root/busy" && echo > "$D/root/busy/f"; done`],
+      {
+        cwd: join(dir, "root"),
+        env: { ...process.env, D: dir },
+        stdio: "ignore",
+      },
+    );
     await started(writer);
     const t0 = Date.now();
     const err = await removeTree(dir, { timeoutMs: 2000, holderGraceMs: 500 }).then(
