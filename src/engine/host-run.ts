@@ -39,6 +39,13 @@ export interface HostRunOptions {
   confirmDelayMs?: number;
 }
 
+/** One exec of the run: what it does, for which tasks, and the rollback it arms first (guarded). */
+interface Step {
+  what: string;
+  tasks: string[];
+  guarded?: ArmedRollback;
+}
+
 interface Planned {
   task: PreparedTask;
   facts: unknown;
@@ -53,7 +60,9 @@ export class HostRun {
   /** Tasks whose change landed on the host (for the handlers of a run that fails later), id → name. */
   private readonly applied = new Map<string, string>();
   /** What the exec now running does, and a rollback armed and not yet disarmed: for a lost connection. */
-  private inFlight?: { what: string; tasks: string[]; guarded?: ArmedRollback };
+  private inFlight?: Step;
+  /** The step the connection was lost in (later execs fail at once and must not replace it). */
+  private lostIn?: Step;
   private armed?: { rb: ArmedRollback; task: string; at: number };
   private readonly handlersReached = new Set<string>();
 
@@ -115,11 +124,12 @@ export class HostRun {
    */
   private lossReport(): string {
     const applied = [...this.applied.values()];
+    const step = this.lostIn ?? this.inFlight;
     const lines = [
       `  applied before the loss: ${applied.length ? applied.join(", ") : "nothing"}`,
-      this.inFlight
-        ? `  running when it was lost: ${this.inFlight.what}` +
-          (this.inFlight.tasks.length ? ` (${this.inFlight.tasks.join(", ")})` : "") +
+      step
+        ? `  running when it was lost: ${step.what}` +
+          (step.tasks.length ? ` (${step.tasks.join(", ")})` : "") +
           "; whether it finished on the host is unknown, a re-run probes and completes it"
         : "  running when it was lost: nothing (between two steps)",
     ];
@@ -130,20 +140,39 @@ export class HostRun {
         `  armed rollback: ${this.armed.rb.unit} restores the state from before ${this.armed.task} ` +
           `in about ${left} s (no fresh login can disarm it now); re-run once the host answers`,
       );
-    } else if (this.inFlight?.guarded) {
+    } else if (step?.guarded) {
       lines.push(
-        `  armed rollback: that step arms ${this.inFlight.guarded.unit} first; if it did, the host restores ` +
-          `the state from before ${this.inFlight.tasks.join(", ")} ${secs} s after arming, by itself`,
+        `  armed rollback: that step arms ${step.guarded.unit} first; if it did, the host restores ` +
+          `the state from before ${step.tasks.join(", ")} ${secs} s after arming, by itself`,
       );
     } else lines.push("  armed rollback: none");
     return lines.join("\n");
   }
 
-  private async exec(script: string, become: boolean, what: string, tasks: string[] = []) {
+  /** Runs one exec as `step`, remembering the step a lost connection cut short. */
+  private async tracked<T>(step: Step, fn: () => Promise<T>): Promise<T> {
+    this.inFlight = step;
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ConnectionLostError) this.lostIn ??= step;
+      throw err;
+    } finally {
+      this.inFlight = undefined;
+    }
+  }
+
+  private async exec(
+    script: string,
+    become: boolean,
+    what: string,
+    tasks: string[] = [],
+    guarded?: ArmedRollback,
+  ) {
     const t0 = Date.now();
-    this.inFlight = { what, tasks, guarded: this.inFlight?.guarded };
-    const res = await runScript(this.transport!, script, { become, errexit: false });
-    this.inFlight = undefined;
+    const res = await this.tracked({ what, tasks, guarded }, () =>
+      runScript(this.transport!, script, { become, errexit: false }),
+    );
     this.debug(
       `exec #${this.transport!.execCount}: ${what} (${(Date.now() - t0) / 1000}s, exit ${res.code})`,
     );
@@ -283,12 +312,12 @@ export class HostRun {
       for (const u of p.task.kind.uploads?.(p.task.spec, p.facts, p.changes) ?? []) {
         const size = (await stat(u.local)).size;
         const dir = u.remote.slice(0, u.remote.lastIndexOf("/")) || "/";
-        this.inFlight = { what: `upload of ${u.local}`, tasks: [p.task.name] };
-        const res = await this.transport!.exec(
-          `umask 077 && mkdir -p ${shq(dir)} && cat > ${shq(`${u.remote}.part`)} && mv -f ${shq(`${u.remote}.part`)} ${shq(u.remote)}`,
-          { stdin: createReadStream(u.local), become },
+        const res = await this.tracked({ what: `upload of ${u.local}`, tasks: [p.task.name] }, () =>
+          this.transport!.exec(
+            `umask 077 && mkdir -p ${shq(dir)} && cat > ${shq(`${u.remote}.part`)} && mv -f ${shq(`${u.remote}.part`)} ${shq(u.remote)}`,
+            { stdin: createReadStream(u.local), become },
+          ),
         );
-        this.inFlight = undefined;
         this.debug(`exec #${this.transport!.execCount}: upload ${u.local} (${size} bytes), exit ${res.code}`);
         if (res.code !== 0) {
           throw new ApplyError(
@@ -395,8 +424,7 @@ export class HostRun {
         ? []
         : [w.probe({ id: `v-${p.task.id}`, script: p.task.kind.probe(p.task.spec).script })]),
     ]);
-    this.inFlight = { what: "guarded apply", tasks: [p.task.name], guarded: rb };
-    const res = await this.exec(script, play.become, "guarded apply", [p.task.name]);
+    const res = await this.exec(script, play.become, "guarded apply", [p.task.name], rb);
     const sections = w.parse(res.stdout);
     const arm = sections.get("arm");
     if (!arm || arm.rc !== 0) {

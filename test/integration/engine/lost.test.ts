@@ -126,8 +126,12 @@ describe("a connection lost mid-apply", () => {
       `tasks:
   - name: make root
     directory: { path: ${root} }
+    notify: after root
   - name: risky change
     guarded_step: { cmd: "sleep ${secs}", restored: ${restored} }
+handlers:
+  - name: after root
+    command: { cmd: "touch ${root}/handler" }
 `,
     );
     const o = options(pb, { rollbackAfterSeconds: 3 });
@@ -138,6 +142,7 @@ describe("a connection lost mid-apply", () => {
     const error = r.hosts[0]!.error ?? "";
     expect(error).toContain("lost");
     expect(error).toContain("applied before the loss: make root");
+    // not the handler lockclaw then tried to run for "make root" (that exec failed at once)
     expect(error).toContain("running when it was lost: guarded apply (risky change)");
     expect(error).toMatch(
       /armed rollback: that step arms lockclaw-rollback-\S+ first; if it did, the host restores the state from before risky change 3 s after arming, by itself/,
