@@ -9,6 +9,8 @@ import { resolveHost, type TargetResolution } from "../engine/targets.js";
 import { defaultLabDir } from "../lab/paths.js";
 import { resolveLabTarget } from "../lab/machine.js";
 import { resolveVagrantTarget } from "../lab/vagrant.js";
+import { KEEPALIVE_ENV, parseKeepalive } from "../transport/ssh.js";
+import type { ConnectionTarget } from "../transport/types.js";
 
 export interface ConnectionOptions {
   inventory?: string;
@@ -18,6 +20,7 @@ export interface ConnectionOptions {
   sshConfig?: string;
   knownHosts?: string;
   labDir?: string;
+  sshKeepalive?: string;
   json?: boolean;
   verbose?: boolean;
   /** --allow-world: a CIDR list variable (admin_cidrs) may hold 0.0.0.0/0 or ::/0. */
@@ -49,6 +52,12 @@ export function addConnectionOptions(cmd: Command): Command {
       "--allow-world",
       "let admin_cidrs hold 0.0.0.0/0 or ::/0 (opens SSH and 443 to everyone; fail2ban then ignores everyone)",
     )
+    .addOption(
+      new Option(
+        "--ssh-keepalive <seconds[,count]>",
+        "a keepalive every SECONDS; give a host up after COUNT unanswered (default 15,12: 3 min)",
+      ).env(KEEPALIVE_ENV),
+    )
     .option("--json", "print an NDJSON event stream on stdout instead of the human view")
     .option("-v, --verbose", "also show SSH execs and login attempts");
 }
@@ -77,11 +86,19 @@ export async function resolveHosts(targets: string[], o: ConnectionOptions): Pro
       "name a target: user@host[:port], an inventory host or group, lab:NAME or vagrant:NAME",
     );
   }
+  const keepalive =
+    o.sshKeepalive === undefined
+      ? undefined
+      : parseKeepalive(o.sshKeepalive, `--ssh-keepalive (or ${KEEPALIVE_ENV})`);
   const inventory = o.inventory ? loadInventory(o.inventory) : undefined;
   const res = targetResolution(o);
   const entries: HostEntry[] = [];
   for (const h of expandTargets(targets, inventory, o.limit)) {
-    entries.push({ target: await resolveHost(h, res), vars: h.vars });
+    const target = await resolveHost(h, res);
+    // every hop of the way: a stalled jump host drops the connection just the same
+    if (keepalive)
+      for (let t: ConnectionTarget | undefined = target; t; t = t.proxyJump) t.keepalive = keepalive;
+    entries.push({ target, vars: h.vars });
   }
   return entries;
 }

@@ -5,6 +5,7 @@
 import {
   ApplyError,
   ConnectionError,
+  ConnectionLostError,
   LockclawError,
   LockoutPreventedError,
   ProbeParseError,
@@ -38,6 +39,13 @@ export interface HostRunOptions {
   confirmDelayMs?: number;
 }
 
+/** One exec of the run: what it does, for which tasks, and the rollback it arms first (guarded). */
+interface Step {
+  what: string;
+  tasks: string[];
+  guarded?: ArmedRollback;
+}
+
 interface Planned {
   task: PreparedTask;
   facts: unknown;
@@ -49,8 +57,13 @@ export class HostRun {
   private extraExecs = 0;
   private readonly counts = { ok: 0, changed: 0, failed: 0, skipped: 0 };
   private readonly started = Date.now();
-  /** Tasks whose change landed on the host (for the handlers of a run that fails later). */
-  private readonly applied = new Set<string>();
+  /** Tasks whose change landed on the host (for the handlers of a run that fails later), id → name. */
+  private readonly applied = new Map<string, string>();
+  /** What the exec now running does, and a rollback armed and not yet disarmed: for a lost connection. */
+  private inFlight?: Step;
+  /** The step the connection was lost in (later execs fail at once and must not replace it). */
+  private lostIn?: Step;
+  private armed?: { rb: ArmedRollback; task: string; at: number };
   private readonly handlersReached = new Set<string>();
 
   constructor(
@@ -72,7 +85,10 @@ export class HostRun {
       for (const play of this.plays) await this.runPlay(play);
     } catch (err) {
       unreachable = err instanceof ConnectionError && this.transport === undefined;
-      error = this.opt.redactor.text(err instanceof Error ? err.message : String(err));
+      const message = err instanceof Error ? err.message : String(err);
+      error = this.opt.redactor.text(
+        err instanceof ConnectionLostError ? `${message}\n${this.lossReport()}` : message,
+      );
       if (!unreachable) this.counts.failed = Math.max(this.counts.failed, 1);
     } finally {
       await this.transport?.close();
@@ -102,9 +118,61 @@ export class HostRun {
     this.opt.emit({ type: "debug", host: this.host, message: this.opt.redactor.text(message) });
   }
 
-  private async exec(script: string, become: boolean, what: string) {
+  /**
+   * Where the run stood when the connection went: what had landed, what was running (its outcome on the
+   * host unknown), and what an armed rollback will do now that no fresh login can disarm it.
+   */
+  private lossReport(): string {
+    const applied = [...this.applied.values()];
+    const step = this.lostIn ?? this.inFlight;
+    const lines = [
+      `  applied before the loss: ${applied.length ? applied.join(", ") : "nothing"}`,
+      step
+        ? `  running when it was lost: ${step.what}` +
+          (step.tasks.length ? ` (${step.tasks.join(", ")})` : "") +
+          "; whether it finished on the host is unknown, a re-run probes and completes it"
+        : "  running when it was lost: nothing (between two steps)",
+    ];
+    const secs = this.opt.rollbackAfterSeconds;
+    if (this.armed) {
+      const left = Math.max(0, secs - Math.round((Date.now() - this.armed.at) / 1000));
+      lines.push(
+        `  armed rollback: ${this.armed.rb.unit} restores the state from before ${this.armed.task} ` +
+          `in about ${left} s (no fresh login can disarm it now); re-run once the host answers`,
+      );
+    } else if (step?.guarded) {
+      lines.push(
+        `  armed rollback: that step arms ${step.guarded.unit} first; if it did, the host restores ` +
+          `the state from before ${step.tasks.join(", ")} ${secs} s after arming, by itself`,
+      );
+    } else lines.push("  armed rollback: none");
+    return lines.join("\n");
+  }
+
+  /** Runs one exec as `step`, remembering the step a lost connection cut short. */
+  private async tracked<T>(step: Step, fn: () => Promise<T>): Promise<T> {
+    this.inFlight = step;
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ConnectionLostError) this.lostIn ??= step;
+      throw err;
+    } finally {
+      this.inFlight = undefined;
+    }
+  }
+
+  private async exec(
+    script: string,
+    become: boolean,
+    what: string,
+    tasks: string[] = [],
+    guarded?: ArmedRollback,
+  ) {
     const t0 = Date.now();
-    const res = await runScript(this.transport!, script, { become, errexit: false });
+    const res = await this.tracked({ what, tasks, guarded }, () =>
+      runScript(this.transport!, script, { become, errexit: false }),
+    );
     this.debug(
       `exec #${this.transport!.execCount}: ${what} (${(Date.now() - t0) / 1000}s, exit ${res.code})`,
     );
@@ -245,9 +313,11 @@ export class HostRun {
       for (const u of p.task.kind.uploads?.(p.task.spec, p.facts, p.changes) ?? []) {
         const size = (await stat(u.local)).size;
         const dir = u.remote.slice(0, u.remote.lastIndexOf("/")) || "/";
-        const res = await this.transport!.exec(
-          `umask 077 && mkdir -p ${shq(dir)} && cat > ${shq(`${u.remote}.part`)} && mv -f ${shq(`${u.remote}.part`)} ${shq(u.remote)}`,
-          { stdin: createReadStream(u.local), become },
+        const res = await this.tracked({ what: `upload of ${u.local}`, tasks: [p.task.name] }, () =>
+          this.transport!.exec(
+            `umask 077 && mkdir -p ${shq(dir)} && cat > ${shq(`${u.remote}.part`)} && mv -f ${shq(`${u.remote}.part`)} ${shq(u.remote)}`,
+            { stdin: createReadStream(u.local), become },
+          ),
         );
         this.debug(`exec #${this.transport!.execCount}: upload ${u.local} (${size} bytes), exit ${res.code}`);
         if (res.code !== 0) {
@@ -291,6 +361,7 @@ export class HostRun {
       w.script(parts),
       become,
       `apply ${batch.length} changes${final ? " + handlers" : ""}`,
+      batch.map((p) => p.task.name),
     );
     const sections = w.parse(res.stdout);
     const firstHandler = batch.length - handlerCount;
@@ -320,7 +391,7 @@ export class HostRun {
         this.result(p.task, "failed", p.changes, isHandler, failed.message);
         return;
       }
-      this.applied.add(p.task.id);
+      this.applied.set(p.task.id, p.task.name);
       const drift = failedAt < 0 ? this.verifyDrift(p, sections.get(`v-${p.task.id}`)?.output) : undefined;
       if (drift) {
         failed = new ApplyError(p.task.name, "verify", 0, `still differs after apply: ${drift}`);
@@ -373,7 +444,7 @@ export class HostRun {
       detail: `arming a rollback (${rb.unit}) and applying`,
       ...armedUntil,
     });
-    const res = await this.exec(script, play.become, `guarded apply: ${p.task.name}`);
+    const res = await this.exec(script, play.become, "guarded apply", [p.task.name], rb);
     const sections = w.parse(res.stdout);
     const arm = sections.get("arm");
     if (!arm || arm.rc !== 0) {
@@ -386,6 +457,7 @@ export class HostRun {
       this.result(p.task, "failed", p.changes, false, err.message);
       throw err;
     }
+    this.armed = { rb, task: p.task.name, at: Date.now() };
     this.opt.emit({
       type: "guard",
       host: this.host,
@@ -396,6 +468,7 @@ export class HostRun {
     });
     const s = sections.get(p.task.id);
     if (!s || s.rc !== 0) {
+      this.armed = undefined; // the script restored at once
       const err = new ApplyError(
         p.task.name,
         p.task.kind.describe(p.task.spec),
@@ -414,10 +487,14 @@ export class HostRun {
     }
     if (this.opt.confirmDelayMs) await new Promise((r) => setTimeout(r, this.opt.confirmDelayMs));
     const proof = await this.freshLogin(play, rb);
+    if (proof.ok) this.armed = undefined;
     const drift = proof.ok ? this.verifyDrift(p, sections.get(`v-${p.task.id}`)?.output) : undefined;
     if (!proof.ok || drift) {
       const why = proof.ok ? `still differs after apply: ${drift}` : proof.reason;
-      await this.exec(rollbackNowScript(rb), play.become, "roll back").catch(() => undefined);
+      await this.exec(rollbackNowScript(rb), play.become, "roll back", [p.task.name]).then(
+        () => (this.armed = undefined),
+        () => undefined,
+      );
       this.opt.emit({ type: "guard", host: this.host, task: p.task.name, phase: "rolled-back", detail: why });
       const err = new LockoutPreventedError(
         p.task.name,
@@ -434,7 +511,7 @@ export class HostRun {
       phase: "confirmed",
       detail: proof.detail,
     });
-    this.applied.add(p.task.id);
+    this.applied.set(p.task.id, p.task.name);
     this.result(p.task, "changed", p.changes);
   }
 

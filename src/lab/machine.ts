@@ -15,7 +15,8 @@ import { pidAlive, withLock } from "./lock.js";
 import { configureHostSide, hostSubnetsInUse, linkExists, removeLink, waitForLink } from "./network.js";
 import { releaseSubnet, reserveSubnet } from "./registry.js";
 import { defaultLabDir, machinePaths, machinesDir, validateMachineName, vethName } from "./paths.js";
-import { childrenOf, isNspawnOf, mountsUnder, nspawnsUnder, waitExit } from "./procs.js";
+import { childrenOf, isNspawnOf, nspawnsUnder, startTimeOf, waitExit, waitGone } from "./procs.js";
+import { removeTree } from "./remove.js";
 import { ensureRootfs } from "./rootfs.js";
 import { run, runRaw } from "./run.js";
 import {
@@ -128,7 +129,8 @@ export async function labUp(options: LabUpOptions): Promise<LabMachine> {
         rootfs: rootfs.path,
         createdAt: new Date().toISOString(),
       };
-      await rm(paths.dir, { recursive: true, force: true });
+      // a leftover without a state file: never follow into anything mounted in it
+      await removeTree(paths.dir, { log });
       await writeState(labDir, s);
       state = s;
       return subnet;
@@ -311,19 +313,33 @@ export async function labDown(
     return [target];
   }
   const names = await machineNames(labDir);
-  await Promise.all(names.map((n) => stopMachine(labDir, n, log)));
+  // every machine is stopped even when another fails; then the failures are reported together
+  const failures = await settle(names.map((n) => stopMachine(labDir, n, log)));
   // nspawns whose state file was lost (crash between spawn and write, or a hand-deleted dir).
   const strays = await nspawnsUnder(machinesDir(labDir));
-  await Promise.all(
-    strays.map(async ({ pid, root }) => {
-      log(`lab: stopping stray systemd-nspawn PID ${pid} (${root})`);
-      await stopPid(pid, root);
-    }),
+  failures.push(
+    ...(await settle(
+      strays.map(async ({ pid, root }) => {
+        log(`lab: stopping stray systemd-nspawn PID ${pid} (${root})`);
+        await stopPid(pid, root);
+      }),
+    )),
   );
   // and the links/dirs those strays left
   const after = await machineNames(labDir);
-  await Promise.all(after.map((n) => stopMachine(labDir, n, log)));
+  if (failures.length === 0) failures.push(...(await settle(after.map((n) => stopMachine(labDir, n, log)))));
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) {
+    throw new LabError(failures.map((f) => (f instanceof Error ? f.message : String(f))).join("\n"), {
+      cause: failures[0],
+    });
+  }
   return names;
+}
+
+async function settle(work: Array<Promise<unknown>>): Promise<unknown[]> {
+  const results = await Promise.allSettled(work);
+  return results.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
 }
 
 async function stopMachine(labDir: string, name: string, log: (l: string) => void = () => undefined) {
@@ -338,14 +354,9 @@ async function stopMachine(labDir: string, name: string, log: (l: string) => voi
     log(`lab: ${name} was not running; cleaning up`);
   }
   await removeLink(vethName(name));
+  // the directory before the subnet: a machine that could not be removed keeps its reservation
+  await removeTree(p.dir, { log });
   await releaseSubnet(labDir, name, state?.subnet);
-  for (const m of await mountsUnder(p.dir)) await runRaw("umount", ["-l", m]);
-  const left = await mountsUnder(p.dir);
-  if (left.length > 0) {
-    throw new LabError(`cannot unmount ${left.join(", ")}; ${p.dir} was kept\n  fix: umount them by hand`);
-  }
-  // --one-file-system: never follow into anything still mounted below the machine.
-  await run("rm", ["-rf", "--one-file-system", p.dir]);
 }
 
 /**
@@ -354,6 +365,23 @@ async function stopMachine(labDir: string, name: string, log: (l: string) => voi
  */
 async function stopPid(pid: number, root: string): Promise<void> {
   const init = (await childrenOf(pid))[0];
+  const initStart = init === undefined ? undefined : await startTimeOf(init);
+  await stopNspawn(pid, root, init);
+  // nspawn may be gone (SIGKILL) while its container is still exiting, its processes still writing into
+  // the tree. The kernel lets the container's init exit only once every process of its PID namespace
+  // (nested ones too, such as rootless Docker's containers) is gone: wait for that.
+  if (init !== undefined && initStart !== undefined && !(await waitGone(init, initStart, 30_000))) {
+    signal(init, "SIGKILL");
+    if (!(await waitGone(init, initStart, 10_000))) {
+      throw new LabError(
+        `the container of ${root} (init PID ${init}) is still running after systemd-nspawn ${pid} exited\n` +
+          `  fix: kill -9 ${init}, then lockclaw lab down again`,
+      );
+    }
+  }
+}
+
+async function stopNspawn(pid: number, root: string, init: number | undefined): Promise<void> {
   if (init !== undefined) {
     await runRaw("kill", ["-s", "RTMIN+4", String(init)]);
     if (await waitExit(pid, 20_000)) return;

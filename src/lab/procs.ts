@@ -61,6 +61,24 @@ export async function waitExit(pid: number, timeoutMs: number): Promise<boolean>
   return !pidAlive(pid);
 }
 
+/** The kernel's start time of `pid` (clock ticks since boot), to tell it from a later process reusing the PID. */
+export async function startTimeOf(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  if (!stat) return undefined;
+  // fields after the parenthesised command name: state is 3rd, starttime 22nd
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+}
+
+/** Like waitExit, for a process that is not our child: gone, a zombie, or its PID taken by another. */
+export async function waitGone(pid: number, startTime: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if ((await startTimeOf(pid)) !== startTime || (await isZombie(pid))) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function isZombie(pid: number): Promise<boolean> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
   // state is the field after the parenthesised command name

@@ -12,7 +12,7 @@ import ssh2, {
   type ConnectConfig,
   type ServerHostKeyAlgorithm,
 } from "ssh2";
-import { ConnectionError, ConnectionLostError, ExecTimeoutError } from "../engine/errors.js";
+import { ConfigError, ConnectionError, ConnectionLostError, ExecTimeoutError } from "../engine/errors.js";
 import { shq } from "../engine/shell.js";
 
 import {
@@ -22,7 +22,7 @@ import {
   readKnownHosts,
   verifyHostKey,
 } from "./known-hosts.js";
-import type { ConnectionTarget, ExecOptions, ExecResult, Transport } from "./types.js";
+import type { ConnectionTarget, ExecOptions, ExecResult, KeepaliveSettings, Transport } from "./types.js";
 
 export { runScript, SCRIPT_WRAPPER } from "./script.js";
 
@@ -35,6 +35,13 @@ const MAX_CHANNELS = 8;
 /** Retries of a refused channel open (see onOpen); about 2 s in all. */
 const OPEN_RETRIES = 12;
 const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
+/**
+ * A keepalive every 15 s, dead after 12 unanswered: a host may stall for 3 minutes (swapping, a TCG VM
+ * busy with apt or a firewall reload) without its run being killed. The price: a host that vanished
+ * silently is noticed after ~3 min, not seconds (a closed TCP connection is noticed at once anyway).
+ */
+export const DEFAULT_KEEPALIVE: KeepaliveSettings = { intervalMs: 15_000, countMax: 12 };
+export const KEEPALIVE_ENV = "LOCKCLAW_SSH_KEEPALIVE";
 /** ssh2's default host key algorithm order (we reorder it, never extend it). */
 const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = [
   "ssh-ed25519",
@@ -45,6 +52,40 @@ const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = [
   "rsa-sha2-256",
   "ssh-rsa",
 ];
+
+/**
+ * `SECONDS[,COUNT]` (`--ssh-keepalive`, $LOCKCLAW_SSH_KEEPALIVE): a keepalive every SECONDS, the
+ * connection dead after COUNT unanswered (default 12). `source` names the flag or variable in errors.
+ */
+export function parseKeepalive(text: string, source: string): KeepaliveSettings {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:,\s*(\d+)\s*)?$/.exec(text);
+  const seconds = m ? Number(m[1]) : NaN;
+  const count = m?.[2] !== undefined ? Number(m[2]) : DEFAULT_KEEPALIVE.countMax;
+  if (!m || !(seconds >= 0.1 && seconds <= 3600) || !(count >= 1 && count <= 1000)) {
+    throw new ConfigError(
+      `${source} ${JSON.stringify(text)} is not SECONDS[,COUNT]`,
+      undefined,
+      "e.g. 15,12: a keepalive every 15 s, the connection given up after 12 unanswered (3 min); " +
+        "SECONDS 0.1-3600, COUNT 1-1000",
+    );
+  }
+  return { intervalMs: Math.round(seconds * 1000), countMax: count };
+}
+
+/** The target's own settings, else $LOCKCLAW_SSH_KEEPALIVE, else DEFAULT_KEEPALIVE. */
+export function keepaliveOf(
+  target: ConnectionTarget,
+  env: NodeJS.ProcessEnv = process.env,
+): KeepaliveSettings {
+  if (target.keepalive) return target.keepalive;
+  const text = env[KEEPALIVE_ENV];
+  return text ? parseKeepalive(text, KEEPALIVE_ENV) : DEFAULT_KEEPALIVE;
+}
+
+/** How long a server may stay silent before the connection is given up, in words. */
+export function keepaliveBudget(k: KeepaliveSettings): string {
+  return `${((k.countMax + 1) * k.intervalMs) / 1000} s (a keepalive every ${k.intervalMs / 1000} s, ${k.countMax} unanswered)`;
+}
 
 function where(t: ConnectionTarget): string {
   return `${t.user}@${t.host}:${t.port}`;
@@ -118,6 +159,7 @@ interface Connected {
   jumps: Connected[];
   /** See Transport.authKeys. */
   authKeys: string[];
+  keepalive: KeepaliveSettings;
 }
 
 /** The identities an ssh-agent holds, as `type base64`; empty when it cannot tell. */
@@ -192,15 +234,17 @@ async function openClient(target: ConnectionTarget): Promise<Connected> {
       ? []
       : lookupHostKeys(readKnownHosts(target.knownHostsFile), target.host, target.port);
   const preferred = HOST_KEY_ALGORITHMS.filter((a) => preferredHostKeyAlgorithms(known).includes(a));
+  const keepalive = keepaliveOf(target);
   const config: ConnectConfig = {
     host: target.host,
     port: target.port,
     username: target.user,
     sock,
     readyTimeout: target.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    // Detects a silently dead peer in ~15 s; a closed TCP connection is noticed at once anyway.
-    keepaliveInterval: 5_000,
-    keepaliveCountMax: 3,
+    // ssh2 counts only answers to its keepalive requests, not channel data: a long exec that prints
+    // nothing is fine as long as sshd answers, and sshd answers even while the command runs.
+    keepaliveInterval: keepalive.intervalMs,
+    keepaliveCountMax: keepalive.countMax,
     algorithms: {
       serverHostKey: [...preferred, ...HOST_KEY_ALGORITHMS.filter((a) => !preferred.includes(a))],
     },
@@ -275,7 +319,7 @@ async function openClient(target: ConnectionTarget): Promise<Connected> {
   let authKeys: string[] = [];
   if (lastMethod?.publicKey) authKeys = [lastMethod.publicKey];
   else if (lastMethod?.method.type === "agent" && target.agent) authKeys = await agentKeys(target.agent);
-  return { client, closed, jumps, hostKeyFingerprint, authKeys };
+  return { client, closed, jumps, hostKeyFingerprint, authKeys, keepalive };
 }
 
 function mapConnectError(
@@ -375,9 +419,18 @@ class SshTransport implements Transport {
   ) {
     this.hostKeyFingerprint = conn.hostKeyFingerprint;
     this.authKeys = conn.authKeys;
-    conn.client.on("error", (err: Error) => {
+    conn.client.on("error", (err: Error & { level?: string }) => {
       // After 'ready', errors are followed by 'close'; remember the cause for the report.
-      if (!this.closing) this.lostError = this.lost(`connection error: ${err.message}`, err);
+      if (this.closing) return;
+      this.lostError =
+        err.level === "client-timeout" && /keepalive/i.test(err.message)
+          ? this.lost(
+              `the host answered no keepalive for ${keepaliveBudget(conn.keepalive)}\n` +
+                `  fix: if the host is only slow, allow it longer with --ssh-keepalive SECONDS,COUNT ` +
+                `(or ${KEEPALIVE_ENV})`,
+              err,
+            )
+          : this.lost(`connection error: ${err.message}`, err);
     });
     conn.client.once("close", () => {
       this.isClosed = true;

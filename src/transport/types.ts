@@ -24,6 +24,16 @@ export interface ExecResult {
 
 export type HostKeyPolicy = "strict" | "accept-new" | "off";
 
+/**
+ * A keepalive request every `intervalMs` after the server's last answer to one; the connection counts as
+ * dead once `countMax` in a row went unanswered and one more interval passed, i.e. (countMax + 1) ×
+ * intervalMs after that answer. (ssh2's semantics; like OpenSSH's ServerAliveInterval/CountMax.)
+ */
+export interface KeepaliveSettings {
+  intervalMs: number;
+  countMax: number;
+}
+
 /** Where and how to connect, after ~/.ssh/config and the inventory were applied. */
 export interface ConnectionTarget {
   /** The name the user gave (inventory name, `lab:t1`, `user@host`): used in reports and local state. */
@@ -41,6 +51,8 @@ export interface ConnectionTarget {
   /** known_hosts file to check and (with accept-new) record into. */
   knownHostsFile: string;
   connectTimeoutMs?: number;
+  /** SSH keepalives (default: see ssh.ts DEFAULT_KEEPALIVE, or $LOCKCLAW_SSH_KEEPALIVE). */
+  keepalive?: KeepaliveSettings;
   /**
    * Host-key fingerprints (`SHA256:…`) accepted in addition to known_hosts: the engine pins the key it
    * already verified on the old port when it proves a fresh login on the new one (and records it).

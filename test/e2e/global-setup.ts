@@ -3,11 +3,20 @@
  * suite's lab dir, and builds the pristine rootfs once (printing the time) so tests only copy it.
  */
 import { execFileSync } from "node:child_process";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { labDown } from "../../src/lab/machine.js";
 import { ensureRootfs } from "../../src/lab/rootfs.js";
 import { storePackages } from "../../src/lab/store.js";
-import { e2eDistros, e2eLabDir, e2ePlaybooks, e2eTargetKind, type E2eContext } from "./support/env.js";
+import {
+  e2eDistros,
+  e2eLabDir,
+  fileLabDirs,
+  e2ePlaybooks,
+  e2eTargetKind,
+  type E2eContext,
+} from "./support/env.js";
 
 /** Host tools the lab uses, and the Debian package that provides each. */
 const TOOLS: Array<[string, string]> = [
@@ -31,6 +40,15 @@ function hasTool(tool: string): boolean {
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+/** `lab down --all` of the suite's lab dir and of every test file's own one. */
+async function sweep(labDir: string): Promise<string[]> {
+  const files = await readdir(fileLabDirs(labDir)).catch(() => [] as string[]);
+  const dirs = [labDir, ...files.map((f) => join(fileLabDirs(labDir), f))];
+  const swept: string[] = [];
+  for (const dir of dirs) swept.push(...(await labDown({ all: true }, { labDir: dir, log })));
+  return swept;
+}
+
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | void> {
   const kind = e2eTargetKind();
   const labDir = e2eLabDir();
@@ -52,7 +70,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     );
   }
 
-  const swept = await labDown({ all: true }, { labDir, log });
+  const swept = await sweep(labDir);
   if (swept.length > 0) log(`e2e: swept stale lab machines: ${swept.join(" ")}`);
 
   const packages = storePackages(playbooks);
@@ -67,7 +85,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
 
   // A teardown sweep too: a test whose own teardown failed must not leave a machine running.
   return async () => {
-    const left = await labDown({ all: true }, { labDir, log });
+    const left = await sweep(labDir);
     if (left.length > 0) log(`e2e: teardown swept lab machines: ${left.join(" ")}`);
   };
 }

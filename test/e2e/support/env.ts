@@ -36,6 +36,11 @@ export function e2eLabDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.LOCKCLAW_E2E_LAB_DIR ?? join(dirname(defaultLabDir(env)), "lab-e2e");
 }
 
+/** Where the per-file lab dirs (support/lab.ts ownLabDir) live; the global setup sweeps them too. */
+export function fileLabDirs(labDir: string): string {
+  return join(labDir, "files");
+}
+
 /** The product's playbooks; until they exist, a fixture with the same package tasks. */
 export function e2ePlaybooks(): string[] {
   const files = defaultPlaybookFiles();

@@ -3,15 +3,21 @@
  * test fails; the global setup sweeps whatever a killed run still left.
  */
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, symlink } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, inject } from "vitest";
 import { labDown, labUp, resolveLabTarget, type LabMachine } from "../../../src/lab/machine.js";
+import { rootfsDir } from "../../../src/lab/paths.js";
 import { machineNames } from "../../../src/lab/state.js";
 import type { Distro, LabUser } from "../../../src/lab/state.js";
 import { resolveVagrantTarget } from "../../../src/lab/vagrant.js";
 import type { ConnectionTarget } from "../../../src/transport/types.js";
-import type { E2eContext } from "./env.js";
+import { fileLabDirs, type E2eContext } from "./env.js";
 
 export interface MachineOptions {
+  /** Default: the suite's lab dir. */
+  labDir?: string;
   distro?: Distro;
   sshSocket?: boolean;
   user?: LabUser;
@@ -23,6 +29,7 @@ export interface TestMachine {
   target: ConnectionTarget;
   /** The lab machine; undefined when the suite runs against Vagrant boxes. */
   lab?: LabMachine;
+  labDir?: string;
   /** Runs a command with the system ssh client: an outside check independent of lockclaw's transport. */
   ssh(command: string, options?: { port?: number; user?: string; timeoutMs?: number }): Promise<SshResult>;
 }
@@ -35,6 +42,28 @@ export interface SshResult {
 
 export function e2eContext(): E2eContext {
   return inject("e2e");
+}
+
+/**
+ * A machine name for this checkout: LOCKCLAW_E2E_NAME_PREFIX keeps two suites run at once on one host
+ * (two checkouts) from sharing machine names, which nspawn and the veth links make host-wide.
+ */
+export function e2eMachineName(base: string): string {
+  return `${process.env.LOCKCLAW_E2E_NAME_PREFIX ?? ""}${base}`;
+}
+
+/**
+ * A lab dir of the calling test file's own, sharing the suite's rootfs cache (a symlink): a file that
+ * asserts on a whole lab (`down --all`, `ls`, the machines dir) never sees another file's machines, such
+ * as one a failed teardown left, and its own sweep never stops theirs.
+ */
+export async function ownLabDir(file: string): Promise<string> {
+  const ctx = e2eContext();
+  const dir = join(fileLabDirs(ctx.labDir), file);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(rootfsDir(ctx.labDir), { recursive: true, mode: 0o700 });
+  if (!existsSync(rootfsDir(dir))) await symlink(rootfsDir(ctx.labDir), rootfsDir(dir));
+  return dir;
 }
 
 /** Vagrant box names per distro (see Vagrantfile). */
@@ -88,24 +117,25 @@ async function start(name: string, options: MachineOptions): Promise<TestMachine
     const target = await resolveVagrantTarget(box);
     return { name: box, target, ssh: (cmd, o) => runSsh(target, cmd, o) };
   }
+  const labDir = options.labDir ?? ctx.labDir;
   // The suite owns its lab dir: a same-named leftover from an earlier failed test is stopped first.
-  if ((await machineNames(ctx.labDir)).includes(name)) await labDown(name, { labDir: ctx.labDir });
+  if ((await machineNames(labDir)).includes(name)) await labDown(name, { labDir });
   const lab = await labUp({
     name,
-    labDir: ctx.labDir,
+    labDir,
     distro: options.distro ?? "trixie",
     sshSocket: options.sshSocket,
     user: options.user,
     playbooks: ctx.playbooks,
   });
-  const target = await resolveLabTarget(name, ctx.labDir);
-  return { name, target, lab, ssh: (cmd, o) => runSsh(target, cmd, o) };
+  const target = await resolveLabTarget(name, labDir);
+  return { name, target, lab, labDir, ssh: (cmd, o) => runSsh(target, cmd, o) };
 }
 
 async function stop(m: TestMachine): Promise<void> {
   const ctx = e2eContext();
   if (ctx.kind === "vagrant" || !m.lab) return; // boxes are the user's; lockclaw does not destroy them
-  await labDown(m.name, { labDir: ctx.labDir });
+  await labDown(m.name, { labDir: m.labDir ?? ctx.labDir });
 }
 
 /** Boots `name`, runs `fn` with it, and always stops it afterwards. */
@@ -146,10 +176,7 @@ export async function stopMachines(machines: TestMachine[]): Promise<void> {
  */
 export function useMachines(n: number, options: MachineOptions & { prefix?: string } = {}): TestMachine[] {
   const machines: TestMachine[] = [];
-  // LOCKCLAW_E2E_NAME_PREFIX keeps two suites run at once on one host (two checkouts) from sharing
-  // machine names, which nspawn and the veth links make host-wide
-  const envPrefix = process.env.LOCKCLAW_E2E_NAME_PREFIX ?? "";
-  const names = Array.from({ length: n }, (_, i) => `${envPrefix}${options.prefix ?? "m"}${i + 1}`);
+  const names = Array.from({ length: n }, (_, i) => e2eMachineName(`${options.prefix ?? "m"}${i + 1}`));
   beforeAll(async () => {
     machines.push(...(await startMachines(names, options)));
   });
