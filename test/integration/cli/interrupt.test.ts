@@ -26,11 +26,13 @@ beforeAll(async () => {
     [
       "- name: first",
       "  vars: { root: /tmp/never }",
+      "  var_types: { root: abs_path }",
       "  tasks:",
       "    - name: Marker",
       '      file: { path: "{{root}}/marker", content: "one\\n" }',
       "- name: second",
       "  vars: { root: /tmp/never }",
+      "  var_types: { root: abs_path }",
       "  tasks:",
       "    - name: Slow step",
       '      command: { cmd: "touch {{root}}/slow-started; sleep 60; touch {{root}}/slow-done" }',

@@ -29,6 +29,7 @@ beforeAll(async () => {
       "vars:",
       "  root: /tmp/never",
       "  token: default-token",
+      "var_types: { root: abs_path }",
       "secret_vars: [token]",
       "multiline_vars: [token]",
       "tasks:",
