@@ -370,7 +370,7 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
     // a successful apply exits 0; what changed is in the recap
     expect(back.code, show(back)).toBe(0);
     expect(back.stdout).toMatch(/\bchanged=[1-9]/);
-  }, 1_800_000); // a cold machine builds the lab image bundle here first (about 8 min idle, 23 under load)
+  }, 900_000);
 
   it("a removed container is detected by --check and restored by a run", async () => {
     const [id] = await containerOf("redis");
@@ -388,7 +388,7 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
     expect(ps.stdout).toMatch(/\(healthy\)/);
     const again = await cli(["provision", "stack", target(machine()), ...stackArgs, "--check"]);
     expect(again.code, show(again)).toBe(0);
-  }, 1_800_000); // a cold machine builds the lab image bundle here first (about 8 min idle, 23 under load)
+  }, 900_000);
 
   it("the stack's 443 (published by rootless Docker) answers only a Cloudflare source; lockclaw audit passes", async () => {
     const m = machine();
