@@ -65,7 +65,10 @@ export function dockerAuditScript(e: DockerAuditExpected): string {
     `lc_c=$(${as} docker ps -aq --filter label=com.docker.compose.project=${shq(e.project)} 2>/dev/null | head -n 1)`,
     `if [ -n "$lc_c" ]; then`,
     `  lc_files=$(${as} docker inspect --format '{{index .Config.Labels "com.docker.compose.project.config_files"}}' "$lc_c")`,
-    `  (IFS=,; for lc_f in $lc_files; do [ -f "$lc_f" ] && base64 -w0 < "$lc_f" && echo; done)`,
+    // the label is the daemon user's to set: read only plain files directly in the root-owned stack dir
+    // (where that user cannot add a name), or a planted label would make root print any file here
+    `  lc_dir=${shq(e.stackDir)}`,
+    `  (IFS=,; for lc_f in $lc_files; do case "$lc_f" in *..*|"$lc_dir"/*/*) continue ;; "$lc_dir"/*) ;; *) continue ;; esac; [ -f "$lc_f" ] && [ ! -L "$lc_f" ] && base64 -w0 < "$lc_f" && echo; done)`,
     `fi`,
     `echo '${M} exposed'`,
     `lc_sd=${shq(`${e.stackDir}/secrets`)}`,

@@ -1,4 +1,7 @@
 import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { dockerAuditScript, evaluateDockerAudit } from "../../../src/audit/docker.js";
 
@@ -170,5 +173,50 @@ describe("listeners of rootless Docker", () => {
     );
     expect(isRootlessOutboundUdp(slirp!)).toBe(true);
     expect(isRootlessOutboundUdp(published!)).toBe(false);
+  });
+});
+
+describe("docker audit: the compose files it reads", () => {
+  // the config_files label is the daemon user's to set: a planted one must not make root print a file
+  it("reads only plain files directly in the stack dir, whatever the label names", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lc-audit-label-"));
+    const stack = join(dir, "stack");
+    const bin = join(dir, "bin");
+    mkdirSync(join(stack, "openclaw"), { recursive: true });
+    mkdirSync(bin);
+    writeFileSync(join(stack, "compose.yml"), "services: {}\n");
+    writeFileSync(join(dir, "outside"), "OUTSIDE-1\n");
+    writeFileSync(join(stack, "openclaw", "deeper"), "OUTSIDE-2\n");
+    symlinkSync(join(dir, "outside"), join(stack, "link.yml"));
+    const label = [
+      join(stack, "compose.yml"),
+      join(dir, "outside"),
+      `${stack}/../outside`,
+      join(stack, "openclaw", "deeper"),
+      join(stack, "link.yml"),
+    ].join(",");
+    // stand-ins for the daemon's side only: runuser runs what follows `--`, docker answers one container
+    writeFileSync(
+      join(bin, "runuser"),
+      '#!/bin/sh\nwhile [ "$1" != -- ]; do shift; done; shift; exec "$@"\n',
+      {
+        mode: 0o755,
+      },
+    );
+    writeFileSync(
+      join(bin, "docker"),
+      `#!/bin/sh\ncase "$1" in ps) echo c1 ;; inspect) case "$3" in *config_files*) echo '${label}' ;; esac ;; esac\n`,
+      { mode: 0o755 },
+    );
+    const stdout = execFileSync("sh", ["-c", dockerAuditScript({ ...E, user: "root", stackDir: stack })], {
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    });
+    const section = stdout.split(`${M} compose\n`)[1]!.split(`${M} exposed`)[0]!;
+    const read = section
+      .split("\n")
+      .filter(Boolean)
+      .map((b) => Buffer.from(b, "base64").toString("utf8"));
+    expect(read).toEqual(["services: {}\n"]);
   });
 });
