@@ -107,7 +107,9 @@ describe("provision host on a fresh machine", () => {
   it("audit fails naming a rogue listener, a re-enabled password login and an extra UFW rule; --check names the drift; a run fixes it", async () => {
     const drift = await deploy(
       [
-        "printf 'PasswordAuthentication yes\\n' | sudo -n tee -a /etc/ssh/sshd_config.d/00-early.conf >/dev/null",
+        // read before lockclaw's 00-lockclaw.conf, and in a Match block: a plain global line there would
+        // lose to the Match all block that ends lockclaw's drop-in, this one wins (sshd keeps the first value)
+        "printf 'Match all\\nPasswordAuthentication yes\\n' | sudo -n tee -a /etc/ssh/sshd_config.d/00-early.conf >/dev/null",
         "sudo -n systemctl reload ssh",
         "sudo -n ufw allow 8080 >/dev/null",
         "sudo -n systemctl stop fail2ban",
