@@ -115,6 +115,15 @@ export function renderTemplateFile(
   vars: Record<string, unknown>,
   where: SourceLocation,
 ): string {
+  // checked before anything is read: a name from a variable could point at any local file, and its
+  // text would then be rendered and quoted back in an error (the template kind's schema comes later)
+  if (name.startsWith("/") || name.split(/[\\/]/).includes("..") || /[\n\r\0]/.test(name)) {
+    throw new ConfigError(
+      `template src must be a template name relative to templates/ (no leading / and no ..)`,
+      where,
+      "give the template's name inside templates/, e.g. sshd.conf.hbs",
+    );
+  }
   const file = findTemplate(name, playbookFile);
   if (!file) {
     throw new ConfigError(

@@ -4,13 +4,19 @@
  * through the real sh (`sh -c` in a scratch directory) or the kind's own schema.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { builtinVars } from "../../../src/engine/builtins.js";
+import { loadPlaybook } from "../../../src/engine/playbook/loader.js";
+import { preparePlaybook } from "../../../src/engine/prepare.js";
+import { Redactor } from "../../../src/engine/redact.js";
+import { parseVarArg } from "../../../src/engine/vars.js";
 import { namedType } from "../../../src/engine/var-types.js";
 import { composeStackKind } from "../../../src/resources/compose_stack.js";
 import { pinEntries, resolvePinsSh } from "../../../src/resources/compose_stack/pins.js";
+import { resourceKinds } from "../../../src/resources/index.js";
 
 const scratch = () => mkdtempSync(join(tmpdir(), "lc-hostile-"));
 const runSh = (code: string, cwd: string) => spawnSync("sh", ["-c", code], { cwd, encoding: "utf8" });
@@ -53,5 +59,50 @@ describe("compose_stack images: a reference reaches sh only as one quoted word",
     expect("why" in t.accept("-q/x", { allowWorld: false })).toBe(true);
     expect("why" in t.accept("--all-tags/redis", { allowWorld: false })).toBe(true);
     expect("value" in t.accept("localhost:5000/redis:7", { allowWorld: false })).toBe(true);
+  });
+});
+
+/** A user's own playbook in a scratch directory (its templates/ beside it), loaded and prepared. */
+function prepareOwn(playbook: string, files: Record<string, string>, vars: string[]) {
+  const dir = scratch();
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  const file = join(dir, "play", "site.yml");
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, playbook);
+  const pb = loadPlaybook(file, resourceKinds);
+  return () =>
+    preparePlaybook(pb, resourceKinds, {
+      overrides: vars.map(parseVarArg),
+      builtins: builtinVars(),
+      redactor: new Redactor(),
+    });
+}
+
+describe("template src from a variable", () => {
+  it("a src climbing out of templates/ is refused before the file is read", () => {
+    const run = prepareOwn(
+      [
+        "name: own",
+        "vars: { tpl: motd.conf.hbs }",
+        "tasks:",
+        "  - name: motd",
+        '    template: { src: "{{tpl}}", path: /etc/motd }',
+        "",
+      ].join("\n"),
+      // outside the playbook's templates/: what a hostile value points at (here: text with a {{…}})
+      { "play/templates/motd.conf.hbs": "hello\n", "private/notes.txt": "token {{leaked_word}}\n" },
+      ["tpl=../../private/notes.txt"],
+    );
+    let err: Error | undefined;
+    try {
+      run();
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err?.message).toMatch(/src must be a template name/);
+    expect(err?.message).not.toContain("leaked_word");
   });
 });
