@@ -4,7 +4,7 @@
  * through the real sh (`sh -c` in a scratch directory) or the kind's own schema.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -14,6 +14,7 @@ import { preparePlaybook } from "../../../src/engine/prepare.js";
 import { Redactor } from "../../../src/engine/redact.js";
 import { parseVarArg } from "../../../src/engine/vars.js";
 import { namedType } from "../../../src/engine/var-types.js";
+import { resolveVagrantTarget } from "../../../src/lab/vagrant.js";
 import { composeStackKind } from "../../../src/resources/compose_stack.js";
 import { pinEntries, resolvePinsSh } from "../../../src/resources/compose_stack/pins.js";
 import { resourceKinds } from "../../../src/resources/index.js";
@@ -104,5 +105,25 @@ describe("template src from a variable", () => {
     }
     expect(err?.message).toMatch(/src must be a template name/);
     expect(err?.message).not.toContain("leaked_word");
+  });
+});
+
+describe("inventory addresses", () => {
+  it("vagrant:NAME with a name vagrant would read as an option is refused before vagrant runs", async () => {
+    const dir = scratch();
+    const argv = join(dir, "argv");
+    const fake = join(dir, "vagrant");
+    writeFileSync(fake, `#!/bin/sh\nprintf '%s\\n' "$@" > ${argv}\nexit 1\n`, { mode: 0o755 });
+    for (const name of ["--help", "-h", "a b", "x\ny"]) {
+      await expect(resolveVagrantTarget(name, { vagrant: fake }), name).rejects.toThrow(
+        /not a Vagrant machine name/,
+      );
+    }
+    expect(existsSync(argv)).toBe(false);
+    // a real name still reaches vagrant
+    await expect(resolveVagrantTarget("default", { vagrant: fake })).rejects.toThrow(
+      /ssh-config default failed/,
+    );
+    expect(readFileSync(argv, "utf8")).toBe("ssh-config\ndefault\n");
   });
 });
