@@ -16,6 +16,7 @@ import Handlebars from "handlebars";
 import { ConfigError, type SourceLocation } from "./errors.js";
 import { packageRoot } from "./paths.js";
 import { renderShSource, ShRenderError } from "./render-sh.js";
+import { quoteWord, quoteWordAlways } from "./sh.js";
 
 const hb = Handlebars.create();
 hb.registerHelper("join", (list: unknown, sep: unknown) =>
@@ -379,6 +380,22 @@ function escapeInString(format: string, s: string, narrow: boolean): string {
     } else out += `\\u${cp.toString(16).padStart(4, "0")}`;
   }
   return out;
+}
+
+/**
+ * Every form a string takes once written into a file or sh by the writers here (escaped for JSON,
+ * YAML, compose, inside a string or whole; quoted for sh and env files): what the redactor must know
+ * of a secret besides the value itself, since a diff or an error shows the file's text.
+ */
+export function writtenForms(value: string): string[] {
+  const forms = new Set<string>();
+  for (const format of ["json", "yaml", "compose"]) {
+    forms.add(escapeInString(format, value, false));
+    forms.add(escapeInString(format, value, true));
+  }
+  if (!value.includes("\0")) forms.add(quoteWord(value)).add(quoteWordAlways(value));
+  forms.delete(value);
+  return [...forms];
 }
 
 function writeWhole(format: string, v: unknown, name: string): string {

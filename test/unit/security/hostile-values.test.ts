@@ -127,3 +127,46 @@ describe("inventory addresses", () => {
     expect(readFileSync(argv, "utf8")).toBe("ssh-config\ndefault\n");
   });
 });
+
+describe("a secret written escaped into a config file is still masked", () => {
+  const files = {
+    "play/templates/app.json.hbs": '{"key": {{api_key}}, "note": "k={{api_key}}"}\n',
+    "play/templates/compose.yml.hbs": "services:\n  a:\n    environment:\n      KEY: {{api_key}}\n",
+    "play/templates/app.yaml.hbs": 'key: {{api_key}}\nnote: "k={{api_key}}"\n',
+    "play/templates/keys.env.hbs": "KEY={{api_key}}\n",
+  };
+  const playbook = [
+    "name: own",
+    'vars: { api_key: "" }',
+    "var_types: { api_key: secret_token }",
+    "tasks:",
+    ...Object.keys(files).map((f, i) =>
+      [
+        `  - name: t${i}`,
+        `    template: { src: ${f.replace("play/templates/", "")}, path: /etc/t${i} }`,
+      ].join("\n"),
+    ),
+    "",
+  ].join("\n");
+  for (const secret of ["sk-é-TAIL-ONE-é", "sk-pa$$-TAIL-TWO", "sk-it's-TAIL-3", "sk-😀-TAIL-FOUR"]) {
+    it(`${secret}: every rendered form is masked`, () => {
+      const redactor = new Redactor();
+      const dir = scratch();
+      for (const [name, text] of Object.entries(files)) {
+        mkdirSync(dirname(join(dir, name)), { recursive: true });
+        writeFileSync(join(dir, name), text);
+      }
+      const file = join(dir, "play", "site.yml");
+      writeFileSync(file, playbook);
+      const plays = preparePlaybook(loadPlaybook(file, resourceKinds), resourceKinds, {
+        overrides: [parseVarArg(`api_key=${secret}`)],
+        builtins: builtinVars(),
+        redactor,
+      });
+      for (const t of plays[0]!.tasks) {
+        const text = redactor.text((t.spec as { content: string }).content);
+        expect(text, t.name).not.toMatch(/TAIL/);
+      }
+    });
+  }
+});
