@@ -273,7 +273,7 @@ function rewrite(
   const end = offset(lines, m.loc.end);
   const place = placeOf(format, source, start, end, lines, control, () => {
     throw new ConfigError(
-      `${text} stands next to a ' or another {{…}} in ${basename(where.file ?? "the template")}`,
+      `${text} stands in or next to a '…', or next to another {{…}}, in ${basename(where.file ?? "the template")}`,
       lineOf(where, m),
       'write it bare (it becomes a complete quoted value) or inside "…"',
     );
@@ -356,8 +356,32 @@ function placeOf(
   ) {
     adjacent();
   }
-  const quotes = before.replace(/\\./g, "").split('"').length - 1;
-  return quotes % 2 === 1 ? "inString" : "whole";
+  const { dq, sq } = quoteState(before);
+  // inside YAML's '…' no writer's escape is read as one (only '' is): a ' in the value ended the string
+  if (sq && format !== "json") adjacent();
+  if (dq) return "inString";
+  // whole: a complete quoted scalar, so only where a value starts; after other text on the line it would
+  // sit inside a plain scalar, where its quotes are characters and a `: `, ` #` or `,` in it is structure
+  if (format !== "json" && !/(^|[\s:[{,-])$/.test(before.replace(/\s+$/, "") || " ")) adjacent();
+  return "whole";
+}
+
+/** Whether the end of `text` stands inside "…" or '…' (a ' inside "…" is a character, and back). */
+function quoteState(text: string): { dq: boolean; sq: boolean } {
+  let dq = false;
+  let sq = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (dq) {
+      if (c === "\\") i++;
+      else if (c === '"') dq = false;
+    } else if (sq) {
+      if (c === "'") sq = false;
+    } else if (c === '"') dq = true;
+    // a ' opens a quoted scalar only where one starts (after a space, :, [, {, , or -), not in it's
+    else if (c === "'" && (i === 0 || /[\s:[{,-]/.test(text[i - 1]!))) sq = true;
+  }
+  return { dq, sq };
 }
 
 /** Code points that print as themselves inside a "…" string in a place read heuristically. */

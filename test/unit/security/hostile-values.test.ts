@@ -8,11 +8,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { builtinVars } from "../../../src/engine/builtins.js";
 import { loadPlaybook } from "../../../src/engine/playbook/loader.js";
 import { preparePlaybook } from "../../../src/engine/prepare.js";
 import { Redactor } from "../../../src/engine/redact.js";
 import { parseVarArg } from "../../../src/engine/vars.js";
+import { renderTemplateSource } from "../../../src/engine/templates.js";
 import { namedType } from "../../../src/engine/var-types.js";
 import { resolveVagrantTarget } from "../../../src/lab/vagrant.js";
 import { composeStackKind } from "../../../src/resources/compose_stack.js";
@@ -169,4 +171,26 @@ describe("a secret written escaped into a config file is still masked", () => {
       }
     });
   }
+});
+
+describe("a {{…}} inside YAML text it cannot be written into", () => {
+  const render = (template: string, value: string) =>
+    renderTemplateSource(template, "yaml", { n: value }, { file: "t.yaml" });
+  it("inside '…': a ' in the value would end the string and add a key", () => {
+    expect(() => render("a: {note: 'hello {{n}} there', b: 1}\n", "x', evil: 'y")).toThrow(
+      /stands in or next to a '…'/,
+    );
+  });
+  it("inside a plain scalar: its quotes are characters there, and a , or : in the value is structure", () => {
+    expect(() => render("a: {note: hello {{n}}, b: 1}\n", 'x", evil: "y')).toThrow(/stands in or next to/);
+    expect(() => render("a: it's {{n}}\n", "x")).toThrow(/stands in or next to/);
+  });
+  it('an apostrophe inside "…" or a comment is no quote, and a value where one starts is whole', () => {
+    const ok = render(
+      "b: \"it's {{n}}\"\n# it's {{n}}\nc: {{n}}\nd: [{{n}}, {{n}}]\ne:\n  - {{n}}\n",
+      "x', evil: 'y",
+    );
+    const v = "x', evil: 'y";
+    expect(parseYaml(ok)).toEqual({ b: `it's ${v}`, c: v, d: [v, v], e: [v] });
+  });
 });
