@@ -9,7 +9,7 @@ import type { KindRegistry, Playbook, RawPlay, RawTask } from "./playbook/loader
 import { parseWhen, WHEN_FORMS } from "./playbook/schema.js";
 import { Redactor } from "./redact.js";
 import type { AnyResourceKind } from "./resource.js";
-import { renderDeep, renderShText, renderTemplateFile } from "./templates.js";
+import { renderDeep, renderShText, renderTemplateFile, writtenForms } from "./templates.js";
 import { resolveVars, type VarOverride, type Vars } from "./vars.js";
 
 export interface PreparedTask {
@@ -64,7 +64,11 @@ export function resolvePlayVars(pb: Playbook, play: RawPlay, options: PrepareOpt
     secret: play.secretVars,
     allowWorld: options.allowWorld,
   });
-  for (const name of play.secretVars) options.redactor.add(vars[name]);
+  for (const name of play.secretVars) {
+    options.redactor.add(vars[name]);
+    // and as the file writers escape it: a diff of a rendered file shows that text, not the value
+    options.redactor.add(stringsIn(vars[name]).flatMap(writtenForms));
+  }
   return vars;
 }
 
@@ -216,4 +220,11 @@ export function selectedByTags(task: PreparedTask, tags: string[], skipTags: str
   if (task.tags.some((t) => skipTags.includes(t))) return false;
   if (tags.length === 0) return true;
   return task.tags.includes("always") || task.tags.some((t) => tags.includes(t));
+}
+
+function stringsIn(v: unknown): string[] {
+  if (typeof v === "string") return [v];
+  if (Array.isArray(v)) return v.flatMap(stringsIn);
+  if (v && typeof v === "object") return Object.values(v).flatMap(stringsIn);
+  return [];
 }

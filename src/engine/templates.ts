@@ -16,6 +16,7 @@ import Handlebars from "handlebars";
 import { ConfigError, type SourceLocation } from "./errors.js";
 import { packageRoot } from "./paths.js";
 import { renderShSource, ShRenderError } from "./render-sh.js";
+import { quoteWord, quoteWordAlways } from "./sh.js";
 
 const hb = Handlebars.create();
 hb.registerHelper("join", (list: unknown, sep: unknown) =>
@@ -115,6 +116,15 @@ export function renderTemplateFile(
   vars: Record<string, unknown>,
   where: SourceLocation,
 ): string {
+  // checked before anything is read: a name from a variable could point at any local file, and its
+  // text would then be rendered and quoted back in an error (the template kind's schema comes later)
+  if (name.startsWith("/") || name.split(/[\\/]/).includes("..") || /[\n\r\0]/.test(name)) {
+    throw new ConfigError(
+      `template src must be a template name relative to templates/ (no leading / and no ..)`,
+      where,
+      "give the template's name inside templates/, e.g. sshd.conf.hbs",
+    );
+  }
   const file = findTemplate(name, playbookFile);
   if (!file) {
     throw new ConfigError(
@@ -263,7 +273,7 @@ function rewrite(
   const end = offset(lines, m.loc.end);
   const place = placeOf(format, source, start, end, lines, control, () => {
     throw new ConfigError(
-      `${text} stands next to a ' or another {{…}} in ${basename(where.file ?? "the template")}`,
+      `${text} stands in or next to a '…', or next to another {{…}}, in ${basename(where.file ?? "the template")}`,
       lineOf(where, m),
       'write it bare (it becomes a complete quoted value) or inside "…"',
     );
@@ -346,8 +356,32 @@ function placeOf(
   ) {
     adjacent();
   }
-  const quotes = before.replace(/\\./g, "").split('"').length - 1;
-  return quotes % 2 === 1 ? "inString" : "whole";
+  const { dq, sq } = quoteState(before);
+  // inside YAML's '…' no writer's escape is read as one (only '' is): a ' in the value ended the string
+  if (sq && format !== "json") adjacent();
+  if (dq) return "inString";
+  // whole: a complete quoted scalar, so only where a value starts; after other text on the line it would
+  // sit inside a plain scalar, where its quotes are characters and a `: `, ` #` or `,` in it is structure
+  if (format !== "json" && !/(^|[\s:[{,-])$/.test(before.replace(/\s+$/, "") || " ")) adjacent();
+  return "whole";
+}
+
+/** Whether the end of `text` stands inside "…" or '…' (a ' inside "…" is a character, and back). */
+function quoteState(text: string): { dq: boolean; sq: boolean } {
+  let dq = false;
+  let sq = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (dq) {
+      if (c === "\\") i++;
+      else if (c === '"') dq = false;
+    } else if (sq) {
+      if (c === "'") sq = false;
+    } else if (c === '"') dq = true;
+    // a ' opens a quoted scalar only where one starts (after a space, :, [, {, , or -), not in it's
+    else if (c === "'" && (i === 0 || /[\s:[{,-]/.test(text[i - 1]!))) sq = true;
+  }
+  return { dq, sq };
 }
 
 /** Code points that print as themselves inside a "…" string in a place read heuristically. */
@@ -370,6 +404,22 @@ function escapeInString(format: string, s: string, narrow: boolean): string {
     } else out += `\\u${cp.toString(16).padStart(4, "0")}`;
   }
   return out;
+}
+
+/**
+ * Every form a string takes once written into a file or sh by the writers here (escaped for JSON,
+ * YAML, compose, inside a string or whole; quoted for sh and env files): what the redactor must know
+ * of a secret besides the value itself, since a diff or an error shows the file's text.
+ */
+export function writtenForms(value: string): string[] {
+  const forms = new Set<string>();
+  for (const format of ["json", "yaml", "compose"]) {
+    forms.add(escapeInString(format, value, false));
+    forms.add(escapeInString(format, value, true));
+  }
+  if (!value.includes("\0")) forms.add(quoteWord(value)).add(quoteWordAlways(value));
+  forms.delete(value);
+  return [...forms];
 }
 
 function writeWhole(format: string, v: unknown, name: string): string {

@@ -113,8 +113,9 @@ const HOSTNAME = new RegExp(`^(?=.{1,253}$)${HOST_LABEL}(?:\\.${HOST_LABEL})*$`,
 const DOMAIN_PATTERN = new RegExp(`^(?:\\*\\.|\\.)?${HOST_LABEL}(?:\\.${HOST_LABEL})+$`, "i");
 // docker's reference grammar, simplified: [registry[:port]/]path[:tag][@sha256:digest]
 const IMAGE_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
-const IMAGE_REF = new RegExp(
-  `^(?:[a-zA-Z0-9.-]+(?::[0-9]{1,5})?/)?${IMAGE_COMPONENT}(?:/${IMAGE_COMPONENT})*` +
+// (not starting with -: docker would read it as an option)
+export const IMAGE_REF = new RegExp(
+  `^(?!-)(?:[a-zA-Z0-9.-]+(?::[0-9]{1,5})?/)?${IMAGE_COMPONENT}(?:/${IMAGE_COMPONENT})*` +
     `(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$`,
 );
 const PUBLIC_KEY =

@@ -103,6 +103,13 @@ export async function resolveVagrantTarget(
   name: string,
   options: { cwd?: string; vagrant?: string } = {},
 ): Promise<ConnectionTarget> {
+  // the name comes from a target or an inventory: one starting with - would reach vagrant as an option
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(name)) {
+    throw new LabError(
+      `${JSON.stringify(name)} is not a Vagrant machine name (letters, digits, _ . -, not starting with -)\n` +
+        "  fix: give the name `vagrant status` lists, as vagrant:NAME",
+    );
+  }
   const text = await new Promise<string>((resolve, reject) => {
     execFile(
       options.vagrant ?? "vagrant",

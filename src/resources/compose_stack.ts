@@ -25,6 +25,7 @@ import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
 import { shq } from "../engine/shell.js";
 import { asRootlessUser } from "./docker_rootless.js";
+import { IMAGE_REF } from "../engine/var-types.js";
 import { absPath, userName } from "./common/schema.js";
 import { configEntries, configEnvWords, configHashSh } from "./compose_stack/config-hash.js";
 import { pinEntries, pinEnvWords, readPinsSh, resolvePinsSh } from "./compose_stack/pins.js";
@@ -68,7 +69,12 @@ export const composeStackSpec = z.strictObject({
   images: keyedRecord(
     /^[A-Z][A-Z0-9_]*$/,
     "an images key is UPPER_SNAKE_CASE, e.g. OPENCLAW",
-    z.string({ error: "an image reference must be a string, e.g. redis:7.4 or redis@sha256:…" }),
+    // narrowed here too, not only by a playbook's var_types: an untyped variable may fill it
+    z
+      .string({ error: "an image reference must be a string, e.g. redis:7.4 or redis@sha256:…" })
+      .refine((r) => r === "" || (r.length <= 512 && IMAGE_REF.test(r)), {
+        error: "not an image reference (name[:tag][@sha256:digest], not starting with -), e.g. redis:7.4",
+      }),
   ).default({}),
   /** Resolve every tag again (after an upstream release you want); otherwise pins never move. */
   repin: z.boolean({ error: "repin must be true or false" }).default(false),

@@ -103,7 +103,8 @@ export function resolvePinsSh(
       `  lc_t=$(mktemp ${shq(`${dir}/.${LOCK_FILE}.XXXXXX`)})`,
       `  { [ -f ${lock} ] && awk -F'\\t' -v k=${shq(e.key)} '$1!=k' ${lock}; printf '%s\\t%s\\t%s\\n' ${shq(e.key)} ${ref} "$lc_p"; } > "$lc_t"`,
       `  chown -- ${shq(user)}: "$lc_t" && chmod 0644 "$lc_t" && mv -f "$lc_t" ${lock}`,
-      `  echo "pinned ${e.ref} -> $lc_p" >&2`,
+      // the reference as one quoted word: inside "…" a $(…) in it would run as root
+      `  printf 'pinned %s -> %s\\n' ${ref} "$lc_p" >&2`,
       `  ;;`,
       `esac`,
     );
