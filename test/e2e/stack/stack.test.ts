@@ -51,11 +51,24 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
     );
     return r.stdout.trim().split("\n").filter(Boolean);
   };
+  /**
+   * docker exec into a container. runc sometimes fails to start the exec'd process in a container that
+   * has just been (re)created ("read init-p: connection reset by peer", seen once in CI on a loaded
+   * 2-core machine); that is the runtime's hiccup, not the stack's state, so only that error is retried.
+   */
+  const execIn = async (id: string, cmd: string, timeoutMs?: number) => {
+    for (let attempt = 1; ; attempt++) {
+      const r = await dk(`exec ${id} ${cmd}`, timeoutMs);
+      if (attempt >= 5 || !/OCI runtime exec failed/.test(r.stdout + r.stderr)) return r;
+      log(`exec in ${id} attempt ${attempt}: ${(r.stdout + r.stderr).trim()}; again in 3 s`);
+      await new Promise((done) => setTimeout(done, 3000));
+    }
+  };
   /** Runs a node script inside the gateway container (it has node; no curl). */
   const inGateway = async (script: string) => {
     const [id] = await containerOf("gateway");
     const b64 = Buffer.from(script).toString("base64");
-    return dk(`exec ${id} node -e "$(echo ${b64} | base64 -d)"`, 60_000);
+    return execIn(id!, `node -e "$(echo ${b64} | base64 -d)"`, 60_000);
   };
 
   /** On failure: the containers' states and log tails, to say why (the lab's images print no secret). */
@@ -205,7 +218,7 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
       expect(nets!.trim().split(" ").sort(), service).toEqual(
         NETWORKS[service]!.map((n) => `${PROJECT}_${n}`),
       );
-      const status = await dk(`exec ${id} cat /proc/1/status`);
+      const status = await execIn(id!, "cat /proc/1/status");
       expect(status.stdout, service).toMatch(/^CapEff:\s+0{16}$/m);
       expect(status.stdout, service).toMatch(/^NoNewPrivs:\s+1$/m);
     }
@@ -263,7 +276,7 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
   it("the Docker API is out of the ingress's and LiteLLM's reach: socket-proxy is not even a name there", async () => {
     for (const svc of ["ingress", "litellm", "redis", "egress"]) {
       const [id] = await containerOf(svc);
-      const r = await dk(`exec ${id} sh -c 'getent hosts socket-proxy || echo unresolved'`);
+      const r = await execIn(id!, "sh -c 'getent hosts socket-proxy || echo unresolved'");
       expect(r.stdout.trim(), `${svc}: ${r.stderr}`).toBe("unresolved");
     }
   }, 120_000);
@@ -361,7 +374,7 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
     // compose v2 also recreates the services that depend_on a recreated one (gateway, litellm, and the
     // ingress in front of the gateway: docker/compose#10308); the others stay as they were
     for (const svc of ["redis", "socket-proxy"]) expect(await containerOf(svc), svc).toEqual(ids[svc]);
-    const conf = await dk(`exec ${(await containerOf("egress"))[0]} grep -c openai /etc/squid/lockclaw.conf`);
+    const conf = await execIn((await containerOf("egress"))[0]!, "grep -c openai /etc/squid/lockclaw.conf");
     expect(conf.stdout.trim()).toBe("0");
     const again = await cli(["provision", "stack", target(machine()), ...changed, "--check"]);
     expect(again.code, show(again)).toBe(0);
