@@ -9,10 +9,12 @@ import {
   type HostAuditExpected,
 } from "./host.js";
 import { evaluateOpenclawAudit, openclawAuditScript } from "./openclaw.js";
+import { evaluateHardeningAudit, hardeningAuditScript, type HardeningExpected } from "./hardening.js";
 
 export * from "./host.js";
 export * from "./docker.js";
 export * from "./openclaw.js";
+export * from "./hardening.js";
 
 /**
  * Host, Docker and OpenClaw checks from ONE read-only exec on the host. The OpenClaw part runs in the
@@ -22,17 +24,20 @@ export async function auditAll(
   transport: Transport,
   host: HostAuditExpected,
   docker: DockerAuditExpected,
+  hardening?: HardeningExpected,
 ): Promise<AuditCheck[]> {
   const openclaw = { user: docker.user, project: docker.project };
   const script = [
     auditProbeScript({ fail2banJail: host.fail2banJail, sshConnections: sshConnections(host) }),
     dockerAuditScript(docker),
     openclawAuditScript(openclaw),
+    ...(hardening ? [hardeningAuditScript(hardening)] : []),
   ].join("\n");
   const r = await runScript(transport, script, { become: true, errexit: false });
   return [
     ...evaluateAudit(r.stdout, host),
     ...evaluateDockerAudit(r.stdout, docker),
     ...evaluateOpenclawAudit(r.stdout, openclaw),
+    ...(hardening ? evaluateHardeningAudit(r.stdout, hardening) : []),
   ];
 }

@@ -1,6 +1,13 @@
 /** `lockclaw audit <target...>`: read the live host and check every hardened value (SPEC §8). */
 import type { Command } from "commander";
-import { auditAll, expectedFromHostVars, type AuditCheck, type DockerAuditExpected } from "../audit/index.js";
+import {
+  auditAll,
+  expectedFromHostVars,
+  hardeningExpectedFromVars,
+  hardeningSshdSettings,
+  type AuditCheck,
+  type DockerAuditExpected,
+} from "../audit/index.js";
 import { builtinVars } from "../engine/builtins.js";
 import { candidateTargets, connectFirst } from "../engine/connect.js";
 import { ConfigError, ExitCode, LockclawError } from "../engine/errors.js";
@@ -122,6 +129,8 @@ async function auditAction(targets: string[], o: AuditOptions): Promise<CommandR
     const vars = hostVars[hosts.indexOf(h)]!;
     const reconnect = resolveReconnect(playbook, play, vars);
     const expected = expectedFromHostVars(vars as Parameters<typeof expectedFromHostVars>[0]);
+    // the deeper hardening's sshd directives are judged with the rest of sshd (issue 12)
+    expected.sshdSettings = { ...hardeningSshdSettings(vars), ...expected.sshdSettings };
     let transport;
     try {
       transport = await connectFirst(
@@ -141,7 +150,12 @@ async function auditAction(targets: string[], o: AuditOptions): Promise<CommandR
     try {
       return {
         host: h.target.name,
-        checks: await auditAll(transport, expected, dockerExpected(vars, stackVars(h.vars))),
+        checks: await auditAll(
+          transport,
+          expected,
+          dockerExpected(vars, stackVars(h.vars)),
+          hardeningExpectedFromVars(vars),
+        ),
       };
     } catch (err) {
       return {
@@ -193,6 +207,12 @@ export function fixFor(id: string, target: string): string {
       return `lockclaw provision host ${t} -t firewall`;
     case "fail2ban":
       return `lockclaw provision host ${t} -t fail2ban`;
+    case "sudo":
+    case "accounts":
+      return `lockclaw provision host ${t} -t users`;
+    case "kernel":
+    case "journald":
+      return `lockclaw provision host ${t} -t hardening`;
     case "listeners":
       return id === "listeners.ssh"
         ? `lockclaw provision host ${t} -t ssh`

@@ -19,6 +19,7 @@ import {
   DEFAULT_DROPIN,
   DEFAULT_SETTINGS,
   DROPIN_DIR,
+  EXPLICIT_SETTINGS,
   SETTINGS,
   SOCKET_OVERRIDE,
   SSHD_CONFIG,
@@ -52,6 +53,13 @@ const token = (what: string) =>
     error: `${what} must be a single word (letters, digits, @ . _ - , : * ? ! % / +; no spaces or newlines)`,
   });
 
+/** A keyword whose values are words (as sshd -T prints them); true/false stand for yes/no. */
+const yesNoWord = <T extends string>(what: string, values: readonly [T, ...T[]]) =>
+  z.preprocess(
+    (v) => (v === true ? "yes" : v === false ? "no" : v),
+    z.enum(values, { error: `${what} must be one of ${values.join(", ")}` }),
+  );
+
 const algList = (what: string) =>
   z.array(token(what), { error: `${what} must be a list of algorithm names` }).min(1, {
     error: `${what} must not be empty (leave it out to use lockclaw's defaults)`,
@@ -81,6 +89,29 @@ const settingsSpec = z.strictObject(
     ClientAliveCountMax: wholeNumber("ClientAliveCountMax", 0, 100).optional(),
     DisableForwarding: bool("DisableForwarding").optional(),
     LoginGraceTime: wholeNumber("LoginGraceTime", 0, 3600).optional(),
+    AllowTcpForwarding: yesNoWord("AllowTcpForwarding", ["yes", "no", "local", "remote"]).optional(),
+    AllowAgentForwarding: bool("AllowAgentForwarding").optional(),
+    AllowStreamLocalForwarding: yesNoWord("AllowStreamLocalForwarding", [
+      "yes",
+      "no",
+      "local",
+      "remote",
+    ]).optional(),
+    X11Forwarding: bool("X11Forwarding").optional(),
+    PermitTunnel: yesNoWord("PermitTunnel", ["yes", "no", "point-to-point", "ethernet"]).optional(),
+    Compression: bool("Compression").optional(),
+    TCPKeepAlive: bool("TCPKeepAlive").optional(),
+    MaxSessions: wholeNumber("MaxSessions", 1, 64).optional(),
+    // as sshd -T prints them (upper case)
+    LogLevel: z
+      .enum(["QUIET", "FATAL", "ERROR", "INFO", "VERBOSE", "DEBUG1", "DEBUG2", "DEBUG3"], {
+        error: "LogLevel must be one of QUIET, FATAL, ERROR, INFO, VERBOSE, DEBUG1-3 (upper case)",
+      })
+      .optional(),
+    Banner: z
+      .string()
+      .regex(/^(none|\/[A-Za-z0-9._/-]+)$/, { error: "Banner must be none or an absolute path" })
+      .optional(),
   },
   {
     error: (i) =>
@@ -93,6 +124,8 @@ const settingsSpec = z.strictObject(
 export const sshdSpec = z.strictObject({
   port: wholeNumber("port", 1, 65535),
   settings: settingsSpec.default({}),
+  /** Also write EXPLICIT_SETTINGS (each forwarding directive, Compression, LogLevel…); `settings` wins. */
+  explicit: bool("explicit").default(false),
   kex: algList("kex").optional(),
   ciphers: algList("ciphers").optional(),
   macs: algList("macs").optional(),
@@ -250,7 +283,11 @@ function settingDrift(e: EffectiveConfig, desired: DesiredConfig, only?: Readonl
 }
 
 export function desiredConfig(spec: SshdSpec, supported: SupportedAlgorithms): DesiredConfig {
-  const settings: Settings = { ...DEFAULT_SETTINGS, ...(spec.settings as Settings) };
+  const settings: Settings = {
+    ...DEFAULT_SETTINGS,
+    ...(spec.explicit ? EXPLICIT_SETTINGS : {}),
+    ...(spec.settings as Settings),
+  };
   const wanted = {} as Record<AlgorithmField, string[]>;
   for (const field of Object.values(ALGORITHMS)) wanted[field] = spec[field] ?? DEFAULT_ALGORITHMS[field];
   return { port: spec.port, settings, algorithms: intersectAlgorithms(wanted, supported) };

@@ -30,8 +30,11 @@ export { runScript, SCRIPT_WRAPPER } from "./script.js";
 const { Client, utils } = ssh2;
 type Client = InstanceType<typeof Client>;
 
-/** OpenSSH's default MaxSessions is 10; stay under it so parallel execs queue instead of failing. */
-const MAX_CHANNELS = 8;
+/**
+ * Sessions open at once on one connection: the host playbook sets sshd's MaxSessions to 2 (issue 12;
+ * OpenSSH's default is 10), so more parallel execs queue here instead of being refused by sshd.
+ */
+export const MAX_CHANNELS = 2;
 /** Retries of a refused channel open (see onOpen); about 2 s in all. */
 const OPEN_RETRIES = 12;
 const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;

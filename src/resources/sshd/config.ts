@@ -14,7 +14,7 @@ export const DROPIN_DIR = "/etc/ssh/sshd_config.d";
 export const DEFAULT_DROPIN = `${DROPIN_DIR}/00-lockclaw.conf`;
 export const SOCKET_OVERRIDE = "/etc/systemd/system/ssh.socket.d/00-lockclaw.conf";
 
-export type SettingType = "bool" | "int" | "permitrootlogin" | "list";
+export type SettingType = "bool" | "int" | "permitrootlogin" | "list" | "word";
 
 /** Managed keywords, in the order the drop-in writes them. */
 export const SETTINGS = {
@@ -29,6 +29,18 @@ export const SETTINGS = {
   ClientAliveCountMax: "int",
   DisableForwarding: "bool",
   LoginGraceTime: "int",
+  // issue 12: each directive DisableForwarding already covers, and the scanner-visible ones, written out
+  // because scanners and CIS read each directive (set only when the playbook asks: EXPLICIT_SETTINGS)
+  AllowTcpForwarding: "word",
+  AllowAgentForwarding: "bool",
+  AllowStreamLocalForwarding: "word",
+  X11Forwarding: "bool",
+  PermitTunnel: "word",
+  Compression: "bool",
+  TCPKeepAlive: "bool",
+  MaxSessions: "int",
+  LogLevel: "word",
+  Banner: "word",
 } as const satisfies Record<string, SettingType>;
 export type SettingName = keyof typeof SETTINGS;
 
@@ -49,6 +61,14 @@ export const MATCH_SETTINGS: ReadonlySet<SettingName> = new Set<SettingName>([
   "ClientAliveInterval",
   "ClientAliveCountMax",
   "DisableForwarding",
+  "AllowTcpForwarding",
+  "AllowAgentForwarding",
+  "AllowStreamLocalForwarding",
+  "X11Forwarding",
+  "PermitTunnel",
+  "MaxSessions",
+  "LogLevel",
+  "Banner",
 ]);
 export type SettingValue = boolean | number | string | string[];
 export type Settings = Partial<Record<SettingName, SettingValue>>;
@@ -65,6 +85,26 @@ export const DEFAULT_SETTINGS: Settings = {
   ClientAliveCountMax: 2,
   DisableForwarding: true,
   LoginGraceTime: 30,
+};
+
+/**
+ * The sshd spec's `explicit: true` (host playbook: ssh_explicit): forwarding and tunnels off one by one
+ * (DisableForwarding already is), no compression, no TCP keepalives (ClientAlive* detects dead peers
+ * through the encrypted channel, and cannot be spoofed), VERBOSE logs (key fingerprints of each login),
+ * a legal banner, and few sessions per connection. MaxSessions 2: lockclaw itself opens one exec at a
+ * time per connection and never more than MAX_CHANNELS (src/transport/ssh.ts) at once.
+ */
+export const EXPLICIT_SETTINGS: Settings = {
+  AllowTcpForwarding: "no",
+  AllowAgentForwarding: false,
+  AllowStreamLocalForwarding: "no",
+  X11Forwarding: false,
+  PermitTunnel: "no",
+  Compression: false,
+  TCPKeepAlive: false,
+  MaxSessions: 2,
+  LogLevel: "VERBOSE",
+  Banner: "/etc/issue.net",
 };
 
 export const ALGORITHMS = {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadCloudflareRanges } from "../../../src/cloudflare/ranges.js";
-import { renderDeep } from "../../../src/engine/templates.js";
+import { renderDeep, renderTemplateFile } from "../../../src/engine/templates.js";
 import { fail2banSpec } from "../../../src/resources/fail2ban.js";
 import { desiredRules, ufwSpec } from "../../../src/resources/ufw.js";
 import { sshdSpec } from "../../../src/resources/sshd.js";
@@ -54,14 +54,38 @@ describe("playbooks/host.yml", () => {
       "sshd",
       "ufw:exact",
       "fail2ban",
+      // deeper hardening (issue 12): banners, kernel, modules, login.defs, root, journald, jail.local
+      "template",
+      "template",
+      "sysctl",
+      "directory",
+      "template",
+      "command",
+      "command",
+      "directory",
+      "template",
+      "template",
     ]);
     // the deploy user can log in and sudo BEFORE sshd restricts logins to it
     expect(kinds.indexOf("authorized_key")).toBeLessThan(kinds.indexOf("sshd"));
     expect(kinds.indexOf("template")).toBeLessThan(kinds.indexOf("sshd"));
+    // the new block is one contiguous run after fail2ban, each task behind its variable
+    const first = play.tasks.findIndex((t) => t.name === "Legal banner for SSH logins");
+    expect(first).toBe(kinds.indexOf("fail2ban") + 1);
+    for (const t of play.tasks.slice(first)) expect(t.when, t.name).toMatch(/^[a-z_0-9]+$/);
   });
 
   it("tags every task from the documented set", () => {
-    const allowed = new Set(["users", "ssh", "firewall", "fail2ban", "sysctl", "packages"]);
+    const allowed = new Set([
+      "users",
+      "ssh",
+      "firewall",
+      "fail2ban",
+      "sysctl",
+      "packages",
+      "logs",
+      "hardening",
+    ]);
     for (const t of play.tasks) {
       expect(t.tags?.length, t.name).toBeGreaterThan(0);
       for (const tag of t.tags!) expect(allowed.has(tag), `${t.name}: ${tag}`).toBe(true);
@@ -109,14 +133,21 @@ describe("playbooks/host.yml", () => {
   });
 
   it("the sudoers template gives NOPASSWD sudo and SPEC §1's hardening, and is validated with visudo", () => {
-    const t = readFileSync(join(root, "templates/sudoers-deploy.hbs"), "utf8");
-    expect(t).toContain("{{deploy_user}} ALL=(ALL:ALL) NOPASSWD: ALL");
-    for (const d of [
+    const sudoers = (v: Record<string, unknown>) =>
+      renderTemplateFile("sudoers-deploy.hbs", file, v, { file, path: "sudoers" });
+    const t = sudoers(vars);
+    expect(t).toContain("deploy ALL=(ALL:ALL) NOPASSWD: ALL");
+    const hardening = [
       "Defaults use_pty",
       "Defaults logfile=/var/log/sudo.log",
       "Defaults timestamp_timeout=5",
-    ])
-      expect(t).toContain(d);
+    ];
+    for (const d of hardening) expect(t).toContain(d);
+    expect(sudoers({ ...vars, sudo_timestamp_timeout: 0 })).toContain("Defaults timestamp_timeout=0\n");
+    // sudo_hardening: false drops the Defaults (the distribution's own sudoers may still set use_pty)
+    const off = sudoers({ ...vars, sudo_hardening: false });
+    for (const d of hardening) expect(off).not.toContain(d);
+    expect(off).toContain("deploy ALL=(ALL:ALL) NOPASSWD: ALL");
     const task = play.tasks.find((x) => kindOf(x) === "template")!.template as Record<string, string>;
     expect(task).toMatchObject({ mode: "0440", validate: "visudo -cf %s" });
   });

@@ -380,3 +380,47 @@ describe("sshd apply script", () => {
     expect(sshd.verifiable).toBe(true);
   });
 });
+
+describe("sshd explicit: true (issue 12: each directive scanners read)", () => {
+  const explicit = sshdSpec.parse({
+    port: 2222,
+    explicit: true,
+    settings: { AllowUsers: ["deploy"], MaxSessions: 3 },
+  });
+  it("writes every forwarding directive, Compression, TCPKeepAlive, LogLevel, Banner; settings win", () => {
+    const plan = planSshd(explicit, parseSshdProbe(probeOutput({ t: HARDENED_T })));
+    const [global, match] = plan.dropin.split("Match all\n");
+    for (const line of [
+      "AllowTcpForwarding no",
+      "AllowAgentForwarding no",
+      "AllowStreamLocalForwarding no",
+      "X11Forwarding no",
+      "PermitTunnel no",
+      "Compression no",
+      "TCPKeepAlive no",
+      "MaxSessions 3",
+      "LogLevel VERBOSE",
+      "Banner /etc/issue.net",
+    ])
+      expect(global).toContain(`\n${line}\n`);
+    // a Match block elsewhere cannot loosen them; Compression and TCPKeepAlive are not allowed in Match
+    expect(match).toContain("\tAllowTcpForwarding no\n");
+    expect(match).toContain("\tMaxSessions 3\n");
+    expect(match).not.toContain("Compression");
+    expect(match).not.toContain("TCPKeepAlive");
+    // sshd -T of a host without them: each one is drift
+    const summaries = plan.changes.map((c) => c.summary);
+    expect(summaries).toContain("X11Forwarding yes → no");
+    expect(summaries).toContain("TCPKeepAlive yes → no");
+    expect(summaries).toContain("LogLevel INFO → VERBOSE");
+  });
+  it("is off by default and refuses values sshd -T would print differently", () => {
+    expect(planSshd(spec, parseSshdProbe(probeOutput({ t: HARDENED_T }))).dropin).not.toContain(
+      "X11Forwarding",
+    );
+    expect(() => sshdSpec.parse({ port: 22, settings: { LogLevel: "verbose" } })).toThrow(/upper case/);
+    expect(() => sshdSpec.parse({ port: 22, settings: { AllowTcpForwarding: "all" } })).toThrow(/one of/);
+    expect(() => sshdSpec.parse({ port: 22, settings: { Banner: "/etc/issue net" } })).toThrow(/Banner/);
+    expect(sshdSpec.parse({ port: 22, settings: { PermitTunnel: false } }).settings.PermitTunnel).toBe("no");
+  });
+});

@@ -1,0 +1,389 @@
+/**
+ * `lockclaw audit`, the deeper host hardening of issue 12 (the host playbook's block "deeper hardening:
+ * kernel, sudo, accounts, logs"): sudo's effective Defaults, the kernel sysctls and module blacklist,
+ * login.defs, the root password, journald, fail2ban's .local files and the login banner. The sshd
+ * directives of that block are judged with the rest of sshd (host.ts, through `hardeningSshdSettings`).
+ *
+ * Each check reads the effective state where the host can tell it (`sudo -l`, /proc/sys, `modprobe -c`,
+ * `systemd-analyze cat-config`), not lockclaw's own files. A kernel key a container cannot change is SKIP
+ * with the reason, never a failure: the drop-in is still checked, it takes effect on a VM's next boot.
+ */
+import type { AuditCheck } from "./host.js";
+import { EXPLICIT_SETTINGS, type Settings } from "../resources/sshd/config.js";
+import { procPath } from "../resources/sysctl.js";
+import { shq } from "../engine/shell.js";
+
+/** The host playbook's "Kernel hardening sysctls" (a unit test keeps the two the same). */
+export const KERNEL_SYSCTLS: Record<string, string> = {
+  "kernel.kptr_restrict": "2",
+  "kernel.dmesg_restrict": "1",
+  "kernel.yama.ptrace_scope": "1",
+  "kernel.unprivileged_bpf_disabled": "1",
+  "net.core.bpf_jit_harden": "2",
+  "kernel.sysrq": "0",
+  "kernel.core_uses_pid": "1",
+  "kernel.perf_event_paranoid": "3",
+  "dev.tty.ldisc_autoload": "0",
+  "fs.protected_hardlinks": "1",
+  "fs.protected_symlinks": "1",
+  "fs.protected_fifos": "2",
+  "fs.protected_regular": "2",
+  "fs.suid_dumpable": "0",
+};
+export const KERNEL_SYSCTL_FILE = "/etc/sysctl.d/60-lockclaw-kernel.conf";
+export const LOGIN_DEFS_WANT: Record<string, string> = { UMASK: "027", ENCRYPT_METHOD: "YESCRYPT" };
+export const SUDO_LOGFILE = "/var/log/sudo.log";
+
+/** What the deeper hardening should have produced; an absent part was turned off by its variable. */
+export interface HardeningExpected {
+  deployUser: string;
+  sudo?: { timestampTimeout: number };
+  kernel?: boolean;
+  modules?: string[];
+  loginDefs?: boolean;
+  rootLocked?: boolean;
+  journald?: { maxUse: string };
+  fail2banLocal?: boolean;
+  banner?: boolean;
+}
+
+/** From the host playbook's variables (their defaults, --var, vars files, inventory). */
+export function hardeningExpectedFromVars(vars: Record<string, unknown>): HardeningExpected {
+  const on = (name: string) => vars[name] === true;
+  return {
+    deployUser: String(vars.deploy_user),
+    ...(on("sudo_hardening") ? { sudo: { timestampTimeout: Number(vars.sudo_timestamp_timeout) } } : {}),
+    ...(on("kernel_hardening")
+      ? { kernel: true, modules: ((vars.blacklisted_modules as string[] | undefined) ?? []).map(String) }
+      : {}),
+    ...(on("login_defs_hardening") ? { loginDefs: true } : {}),
+    ...(on("lock_root_password") ? { rootLocked: true } : {}),
+    ...(on("journald_persistent") ? { journald: { maxUse: String(vars.journald_max_use) } } : {}),
+    ...(on("fail2ban_jail_local") ? { fail2banLocal: true } : {}),
+    ...(on("ssh_explicit") ? { banner: true } : {}),
+  };
+}
+
+/** The sshd values the host playbook's sshd task adds (explicit: ssh_explicit, MaxSessions). */
+export function hardeningSshdSettings(vars: Record<string, unknown>): Settings {
+  return {
+    ...(vars.ssh_explicit === true ? EXPLICIT_SETTINGS : {}),
+    ...(typeof vars.ssh_max_sessions === "number" ? { MaxSessions: vars.ssh_max_sessions } : {}),
+  };
+}
+
+const M = "@@lockclaw-hardening";
+const MODULE_RE = /^[A-Za-z0-9_-]+$/;
+const USER_RE = /^[a-z_][a-z0-9_.-]*$/;
+
+/** One read-only sh script (run as root); sections are delimited by marker lines. */
+export function hardeningAuditScript(exp: HardeningExpected): string {
+  if (!USER_RE.test(exp.deployUser)) throw new Error(`bad user name ${exp.deployUser}`);
+  for (const m of exp.modules ?? []) if (!MODULE_RE.test(m)) throw new Error(`bad module name ${m}`);
+  const out: string[] = [];
+  if (exp.sudo) {
+    out.push(
+      `echo '${M} visudo'; visudo -c >/dev/null 2>&1; echo "${M} visudo-rc $?"`,
+      `echo '${M} sudo-l'; LC_ALL=C sudo -n -l -U ${shq(exp.deployUser)} 2>&1`,
+    );
+  }
+  if (exp.kernel) {
+    out.push(`echo '${M} sysctl-file'; base64 -w0 < ${KERNEL_SYSCTL_FILE} 2>/dev/null; echo`);
+    for (const key of Object.keys(KERNEL_SYSCTLS)) {
+      const p = shq(procPath(key));
+      out.push(
+        `if [ ! -e ${p} ]; then echo ${shq(`${M} sysctl ${key} missing`)}; ` +
+          `elif [ -w ${p} ]; then echo ${shq(`${M} sysctl ${key} rw`)} "$(tr '\\t\\n' '  ' < ${p})"; ` +
+          `else echo ${shq(`${M} sysctl ${key} ro`)} "$(tr '\\t\\n' '  ' < ${p})"; fi`,
+      );
+    }
+  }
+  if (exp.modules?.length) {
+    out.push(
+      `if command -v modprobe >/dev/null 2>&1; then echo '${M} modprobe-c'; modprobe -c 2>/dev/null | grep -E '^(blacklist|install) '`,
+      // without kmod nothing can load a module; read the files modprobe would
+      `else echo '${M} modprobe-files'; cat /etc/modprobe.d/*.conf /run/modprobe.d/*.conf /lib/modprobe.d/*.conf /usr/lib/modprobe.d/*.conf 2>/dev/null | grep -E '^[[:space:]]*(blacklist|install)[[:space:]]'; fi`,
+    );
+  }
+  if (exp.loginDefs) {
+    out.push(
+      `echo '${M} login-defs'; grep -E '^[[:space:]]*(UMASK|ENCRYPT_METHOD)[[:space:]]' /etc/login.defs 2>&1`,
+    );
+  }
+  if (exp.rootLocked) {
+    // only the verdict leaves the host: the hash itself never is printed
+    out.push(
+      `echo "${M} root-password $(awk -F: '$1 == "root" { f = 1; if ($2 ~ /^[!*]/) print "locked"; else if ($2 == "") print "empty"; else print "usable" } END { if (!f) print "no-entry" }' /etc/shadow 2>/dev/null)"`,
+    );
+  }
+  if (exp.journald) {
+    out.push(
+      `echo '${M} journald-conf'; if command -v systemd-analyze >/dev/null 2>&1; then systemd-analyze cat-config systemd/journald.conf 2>/dev/null; else cat /etc/systemd/journald.conf /etc/systemd/journald.conf.d/*.conf 2>/dev/null; fi | grep -E '^[[:space:]]*(Storage|SystemMaxUse)='`,
+      `echo "${M} journald-files $(ls /var/log/journal/"$(cat /etc/machine-id 2>/dev/null)"/ 2>/dev/null | grep -c '^system.*\\.journal')"`,
+    );
+  }
+  if (exp.fail2banLocal) {
+    out.push(
+      `echo "${M} f2b-local $([ -s /etc/fail2ban/jail.local ] && echo present || echo absent)"`,
+      `echo "${M} f2b-conf-md5 $(md5sum /etc/fail2ban/jail.conf 2>/dev/null | cut -d' ' -f1) $(dpkg-query -W -f='\${Conffiles}\\n' fail2ban 2>/dev/null | awk '$1 == "/etc/fail2ban/jail.conf" { print $2 }')"`,
+    );
+  }
+  if (exp.banner) {
+    out.push(`echo "${M} banner $(wc -c < /etc/issue.net 2>/dev/null || echo 0)"`);
+  }
+  out.push(`echo '${M} end'`);
+  return out.join("\n");
+}
+
+interface Section {
+  head: string;
+  body: string[];
+}
+
+function sections(stdout: string): Section[] {
+  const list: Section[] = [];
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith(`${M} `)) list.push({ head: line.slice(M.length + 1), body: [] });
+    else if (list.length) list[list.length - 1]!.body.push(line);
+  }
+  return list;
+}
+
+const check = (id: string, title: string, pass: boolean, evidence: string, skipped = false): AuditCheck =>
+  skipped ? { id, title, pass: true, evidence, skipped: true } : { id, title, pass, evidence };
+
+/** `Matching Defaults entries for U on H:` followed by indented, comma-separated entries. */
+export function parseSudoDefaults(text: string): string[] {
+  const lines = text.split("\n");
+  const start = lines.findIndex((l) => /^Matching Defaults entries for /.test(l));
+  if (start < 0) return [];
+  const out: string[] = [];
+  for (const l of lines.slice(start + 1)) {
+    if (!/^\s+\S/.test(l)) break;
+    // a value may itself hold commas inside quotes (secure_path="…"): split outside them only
+    out.push(...(l.trim().match(/(?:[^,"]|"[^"]*")+/g) ?? []).map((e) => e.trim()).filter(Boolean));
+  }
+  return out;
+}
+
+/** The modules (normalised: `-` as `_`) that are blacklisted and whose install runs /bin/false or /bin/true. */
+export function disabledModules(lines: string[]): { blacklisted: Set<string>; installOff: Set<string> } {
+  const norm = (m: string) => m.replace(/-/g, "_");
+  const blacklisted = new Set<string>();
+  const installs = new Map<string, string[]>();
+  for (const raw of lines) {
+    const f = raw.trim().split(/\s+/);
+    if (f[0] === "blacklist" && f[1]) blacklisted.add(norm(f[1]));
+    if (f[0] === "install" && f[1]) {
+      const m = norm(f[1]);
+      installs.set(m, [...(installs.get(m) ?? []), f.slice(2).join(" ")]);
+    }
+  }
+  const installOff = new Set(
+    [...installs]
+      .filter(([, cmds]) => cmds.every((c) => /^\/(usr\/)?bin\/(false|true)$/.test(c)))
+      .map(([m]) => m),
+  );
+  return { blacklisted, installOff };
+}
+
+/** The last value each key gets (login.defs and journald.conf: a later line wins). */
+function lastValues(lines: string[], sep: RegExp): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const l of lines) {
+    const m = sep.exec(l.trim());
+    if (m) out.set(m[1]!, m[2]!.trim());
+  }
+  return out;
+}
+
+export function evaluateHardeningAudit(stdout: string, exp: HardeningExpected): AuditCheck[] {
+  const list = sections(stdout);
+  const get = (name: string) => list.find((s) => s.head === name || s.head.startsWith(`${name} `));
+  const arg = (name: string) => {
+    const s = get(name);
+    return s && s.head !== name ? s.head.slice(name.length + 1) : undefined;
+  };
+  const checks: AuditCheck[] = [];
+  if (!get("end")) {
+    checks.push(check("hardening.complete", "hardening audit ran to the end", false, "output incomplete"));
+  }
+
+  if (exp.sudo) {
+    const visudo = arg("visudo-rc");
+    checks.push(
+      check(
+        "sudo.syntax",
+        "visudo -c accepts every sudoers file",
+        visudo === "0",
+        `visudo -c exit ${visudo ?? "?"}`,
+      ),
+    );
+    const defaults = parseSudoDefaults((get("sudo-l")?.body ?? []).join("\n"));
+    const want = ["use_pty", `logfile=${SUDO_LOGFILE}`, `timestamp_timeout=${exp.sudo.timestampTimeout}`];
+    for (const w of want) {
+      const key = w.split("=")[0]!;
+      // sudo applies the last setting of a key; `!use_pty` after use_pty turns it off again
+      const seen = defaults.filter((d) => d.replace(/^!/, "").split("=")[0] === key);
+      const last = seen[seen.length - 1];
+      checks.push(
+        check(
+          `sudo.${key}`,
+          `sudo Defaults ${w} for ${exp.deployUser}`,
+          last === w,
+          last
+            ? `effective: ${seen.join(", ")}`
+            : `not set (sudo -l -U ${exp.deployUser} lists: ${defaults.join(", ") || "nothing"})`,
+        ),
+      );
+    }
+  }
+
+  if (exp.kernel) {
+    const file = Buffer.from((get("sysctl-file")?.body ?? []).join("").trim(), "base64").toString("utf8");
+    const inFile = lastValues(file.split("\n"), /^([A-Za-z0-9_.-]+)\s*=\s*(.*)$/);
+    for (const [key, want] of Object.entries(KERNEL_SYSCTLS)) {
+      const m = /^(rw|ro|missing) ?(.*)$/.exec(arg(`sysctl ${key}`) ?? "");
+      const status = m?.[1];
+      const live = (m?.[2] ?? "").trim().split(/\s+/).join(" ");
+      const fileOk = inFile.get(key) === want;
+      const title = `sysctl ${key} = ${want}`;
+      if (!fileOk) {
+        checks.push(
+          check(
+            `kernel.${key}`,
+            title,
+            false,
+            `${KERNEL_SYSCTL_FILE} ${inFile.has(key) ? `sets ${inFile.get(key)}` : "does not set it"}${status && status !== "missing" ? `; live ${live}` : ""}`,
+          ),
+        );
+      } else if (!status) {
+        checks.push(check(`kernel.${key}`, title, false, "not read"));
+      } else if (live === want) {
+        checks.push(check(`kernel.${key}`, title, true, `live ${live}`));
+      } else if (status === "rw") {
+        checks.push(
+          check(`kernel.${key}`, title, false, `live ${live} (the drop-in says ${want}: not applied)`),
+        );
+      } else {
+        checks.push(
+          check(
+            `kernel.${key}`,
+            title,
+            true,
+            status === "missing"
+              ? `not present on this kernel or in this namespace; ${KERNEL_SYSCTL_FILE} sets it for a kernel that has it`
+              : `read-only here (a container shares the host's kernel): live ${live}; ${KERNEL_SYSCTL_FILE} sets ${want} for a VM's next boot`,
+            true,
+          ),
+        );
+      }
+    }
+  }
+
+  if (exp.modules?.length) {
+    const s = get("modprobe-c") ?? get("modprobe-files");
+    const { blacklisted, installOff } = disabledModules(s?.body ?? []);
+    const bad = exp.modules.filter((m) => {
+      const n = m.replace(/-/g, "_");
+      return !blacklisted.has(n) || !installOff.has(n);
+    });
+    checks.push(
+      check(
+        "kernel.modules",
+        `modules ${exp.modules.join(", ")} blacklisted and their install disabled`,
+        !!s && bad.length === 0,
+        !s
+          ? "modprobe configuration not read"
+          : bad.length
+            ? `not disabled: ${bad.join(", ")}`
+            : `${exp.modules.length} modules (${s.head === "modprobe-c" ? "modprobe -c" : "modprobe.d files; no modprobe here"})`,
+      ),
+    );
+  }
+
+  if (exp.loginDefs) {
+    const have = lastValues(get("login-defs")?.body ?? [], /^(UMASK|ENCRYPT_METHOD)\s+(\S+)/);
+    for (const [key, want] of Object.entries(LOGIN_DEFS_WANT)) {
+      checks.push(
+        check(
+          `accounts.${key}`,
+          `/etc/login.defs ${key} ${want}`,
+          have.get(key) === want,
+          `${key} ${have.get(key) ?? "(unset)"}`,
+        ),
+      );
+    }
+  }
+
+  if (exp.rootLocked) {
+    const v = arg("root-password") ?? "";
+    checks.push(
+      check(
+        "accounts.root_password",
+        "root has no usable password (locked)",
+        v === "locked",
+        v === "locked"
+          ? "locked in /etc/shadow"
+          : v === "usable"
+            ? "root has a usable password hash"
+            : v === "empty"
+              ? "root's password is EMPTY"
+              : `not read (${v || "no answer"})`,
+      ),
+    );
+  }
+
+  if (exp.journald) {
+    const conf = lastValues(get("journald-conf")?.body ?? [], /^(Storage|SystemMaxUse)=(.*)$/);
+    const files = Number(arg("journald-files") ?? "0");
+    const storage = conf.get("Storage") ?? "auto";
+    checks.push(
+      check(
+        "journald.persistent",
+        "journald keeps logs on disk (/var/log/journal)",
+        (storage === "persistent" || storage === "auto") && files > 0,
+        `Storage=${storage}; ${files} system journal file(s) in /var/log/journal`,
+      ),
+    );
+    checks.push(
+      check(
+        "journald.max_use",
+        `journald SystemMaxUse=${exp.journald.maxUse}`,
+        conf.get("SystemMaxUse") === exp.journald.maxUse,
+        `SystemMaxUse=${conf.get("SystemMaxUse") ?? "(unset: 10% of the file system)"}`,
+      ),
+    );
+  }
+
+  if (exp.fail2banLocal) {
+    const local = arg("f2b-local");
+    const [have, pkg] = (arg("f2b-conf-md5") ?? "").split(" ");
+    const pristine = !!have && (!pkg || have === pkg);
+    checks.push(
+      check(
+        "fail2ban.local_files",
+        "fail2ban settings in .local files only (jail.local present, jail.conf as packaged)",
+        local === "present" && pristine,
+        [
+          `jail.local ${local ?? "?"}`,
+          !have
+            ? "jail.conf not found"
+            : !pkg
+              ? "jail.conf (no package checksum to compare)"
+              : have === pkg
+                ? "jail.conf as packaged"
+                : "jail.conf EDITED (differs from the package)",
+        ].join("; "),
+      ),
+    );
+  }
+
+  if (exp.banner) {
+    const bytes = Number(arg("banner") ?? "0");
+    checks.push(
+      check("sshd.banner_file", "the login banner /etc/issue.net has text", bytes > 0, `${bytes} bytes`),
+    );
+  }
+  return checks;
+}
