@@ -80,7 +80,7 @@ describe("exec", () => {
     }
   });
 
-  it("queues more parallel execs than sshd's MaxSessions (10) allows on one connection", async () => {
+  it("queues more parallel execs than sshd's MaxSessions allows on one connection (at most MAX_CHANNELS open)", async () => {
     const results = await Promise.all(
       Array.from({ length: 12 }, (_, i) => root.exec(`sleep 0.1; echo ${i}`)),
     );
