@@ -78,7 +78,7 @@ const USER_RE = /^[a-z_][a-z0-9_.-]*$/;
 
 /** One read-only sh script (run as root); sections are delimited by marker lines. */
 export function hardeningAuditScript(exp: HardeningExpected): string {
-  if (!USER_RE.test(exp.deployUser)) throw new Error(`bad user name ${exp.deployUser}`);
+  if (exp.sudo && !USER_RE.test(exp.deployUser)) throw new Error(`bad user name ${exp.deployUser}`);
   for (const m of exp.modules ?? []) if (!MODULE_RE.test(m)) throw new Error(`bad module name ${m}`);
   const out: string[] = [];
   if (exp.sudo) {
