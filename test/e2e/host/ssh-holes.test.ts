@@ -141,7 +141,8 @@ describe("SSH holes: Match blocks behind Includes, and an intruder's key", () =>
     expect(offeredMethods()).toBe("publickey");
     expect(await asIntruder()).not.toBe(0);
     await unbanAll(machine());
-    const pw = await deploy("cat /etc/ssh/extra.d/pw.conf; cat ~/.ssh/authorized_keys");
+    // sudo: the directory was made under login.defs UMASK 027 (0750), which deploy cannot read
+    const pw = await deploy("sudo -n cat /etc/ssh/extra.d/pw.conf; cat ~/.ssh/authorized_keys");
     expect(pw.stdout).toMatch(/# lockclaw: disabled .*PasswordAuthentication yes/);
     expect(pw.stdout).not.toContain(intruderPub.split(" ")[1]);
 
