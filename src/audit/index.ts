@@ -9,10 +9,12 @@ import {
   type HostAuditExpected,
 } from "./host.js";
 import { evaluateOpenclawAudit, openclawAuditScript } from "./openclaw.js";
+import { evaluatePackagesAudit, packagesAuditScript, type PackagesAuditExpected } from "./packages.js";
 
 export * from "./host.js";
 export * from "./docker.js";
 export * from "./openclaw.js";
+export * from "./packages.js";
 
 /**
  * Host, Docker and OpenClaw checks from ONE read-only exec on the host. The OpenClaw part runs in the
@@ -22,17 +24,20 @@ export async function auditAll(
   transport: Transport,
   host: HostAuditExpected,
   docker: DockerAuditExpected,
+  packages?: PackagesAuditExpected,
 ): Promise<AuditCheck[]> {
   const openclaw = { user: docker.user, project: docker.project };
   const script = [
     auditProbeScript({ fail2banJail: host.fail2banJail, sshConnections: sshConnections(host) }),
     dockerAuditScript(docker),
     openclawAuditScript(openclaw),
+    ...(packages ? [packagesAuditScript(packages)] : []),
   ].join("\n");
   const r = await runScript(transport, script, { become: true, errexit: false });
   return [
     ...evaluateAudit(r.stdout, host),
     ...evaluateDockerAudit(r.stdout, docker),
     ...evaluateOpenclawAudit(r.stdout, openclaw),
+    ...(packages ? evaluatePackagesAudit(r.stdout, packages) : []),
   ];
 }
