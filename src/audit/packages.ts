@@ -21,6 +21,8 @@ export interface PackagesAuditExpected {
   auditRules: string[];
   auditRulesFile: string;
   fileIntegrity: boolean;
+  /** Why a part is not checked: `auto_updates: false`, or the playbook has no such variable. */
+  off?: Partial<Record<"auto_updates" | "auditd" | "file_integrity", string>>;
 }
 
 /** The expectation from the host play's variables and its audit_rules task. */
@@ -30,14 +32,21 @@ export function packagesExpectedFromPlay(
 ): PackagesAuditExpected {
   const task = play.tasks.find((t) => t.kind === "audit_rules");
   const args = (task?.args ?? {}) as { file?: unknown; rules?: unknown };
+  // a playbook without the variable (a custom --playbook) does not manage that part: nothing to expect
+  const off: NonNullable<PackagesAuditExpected["off"]> = {};
+  for (const v of ["auto_updates", "auditd", "file_integrity"] as const) {
+    if (vars[v] !== true)
+      off[v] = v in vars ? `turned off (${v}: false)` : `not in the playbook (no ${v} variable)`;
+  }
   return {
-    autoUpdates: vars.auto_updates !== false,
+    off,
+    autoUpdates: vars.auto_updates === true,
     autoReboot: vars.auto_reboot === true,
     autoRebootTime: typeof vars.auto_reboot_time === "string" ? vars.auto_reboot_time : "03:30",
-    auditd: vars.auditd !== false,
+    auditd: vars.auditd === true,
     auditRules: Array.isArray(args.rules) ? args.rules.filter((r): r is string => typeof r === "string") : [],
     auditRulesFile: typeof args.file === "string" ? args.file : "/etc/audit/rules.d/50-lockclaw.rules",
-    fileIntegrity: vars.file_integrity !== false,
+    fileIntegrity: vars.file_integrity === true,
   };
 }
 
@@ -127,7 +136,13 @@ export function evaluatePackagesAudit(stdout: string, expected: PackagesAuditExp
 
   // automatic security updates -----------------------------------------------------------------------
   if (!expected.autoUpdates) {
-    checks.push(skip("updates", "automatic security updates", "turned off (auto_updates: false)"));
+    checks.push(
+      skip(
+        "updates",
+        "automatic security updates",
+        expected.off?.auto_updates ?? "turned off (auto_updates: false)",
+      ),
+    );
   } else {
     const apt = parseAptConfig(s.get("apt-config")?.body ?? "");
     const one = (k: string) => apt.get(k)?.at(-1) ?? "";
@@ -191,7 +206,9 @@ export function evaluatePackagesAudit(stdout: string, expected: PackagesAuditExp
 
   // auditd -------------------------------------------------------------------------------------------
   if (!expected.auditd) {
-    checks.push(skip("auditd", "auditd with lockclaw's rules", "turned off (auditd: false)"));
+    checks.push(
+      skip("auditd", "auditd with lockclaw's rules", expected.off?.auditd ?? "turned off (auditd: false)"),
+    );
   } else {
     const fileBody = (s.get("audit-file")?.body ?? "").trim();
     const file =
@@ -244,7 +261,13 @@ export function evaluatePackagesAudit(stdout: string, expected: PackagesAuditExp
 
   // AIDE ---------------------------------------------------------------------------------------------
   if (!expected.fileIntegrity) {
-    checks.push(skip("integrity", "AIDE file integrity", "turned off (file_integrity: false)"));
+    checks.push(
+      skip(
+        "integrity",
+        "AIDE file integrity",
+        expected.off?.file_integrity ?? "turned off (file_integrity: false)",
+      ),
+    );
   } else {
     checks.push(evaluateAide(s.get("aide")?.body ?? ""));
   }

@@ -1,9 +1,13 @@
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { loadPlaybook } from "../../../src/engine/playbook/loader.js";
+import { resourceKinds } from "../../../src/resources/index.js";
 import {
   evaluateAide,
   evaluatePackagesAudit,
   isSecurityOrigin,
   packagesAuditScript,
+  packagesExpectedFromPlay,
   parseAptConfig,
   type PackagesAuditExpected,
 } from "../../../src/audit/packages.js";
@@ -209,5 +213,24 @@ describe("apt-config dump", () => {
       true,
     );
     expect(isSecurityOrigin("${distro_id}:${distro_codename}-updates")).toBe(false);
+  });
+});
+
+describe("expectation from the host play", () => {
+  it("the built-in defaults check every part; a playbook without the variables (--playbook) checks none", () => {
+    const play = loadPlaybook(join(__dirname, "../../../playbooks/host.yml"), resourceKinds).plays[0]!;
+    const e = packagesExpectedFromPlay(play, play.vars);
+    expect(e).toMatchObject({ autoUpdates: true, auditd: true, fileIntegrity: true, autoReboot: false });
+    expect(e.auditRules.length).toBeGreaterThan(10);
+    const custom = packagesExpectedFromPlay({ ...play, tasks: [] }, { deploy_user: "deploy" });
+    expect(evaluatePackagesAudit(output(), custom).map((c) => [c.id, c.skipped, c.evidence])).toEqual([
+      ["updates", true, "not in the playbook (no auto_updates variable)"],
+      ["auditd", true, "not in the playbook (no auditd variable)"],
+      ["integrity", true, "not in the playbook (no file_integrity variable)"],
+    ]);
+    const off = packagesExpectedFromPlay(play, { ...play.vars, auditd: false });
+    expect(evaluatePackagesAudit(output(), off).find((c) => c.id === "auditd")?.evidence).toBe(
+      "turned off (auditd: false)",
+    );
   });
 });
