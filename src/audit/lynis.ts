@@ -4,8 +4,10 @@
  * `upload=no` and `skip-upgrade-test=yes` keep everything on the host, its report goes to a temp file
  * that is read back and removed, and the hardening index, warnings and suggestions land in the audit's
  * JSON. Suggestions are split into those a lockclaw setting addresses (LOCKCLAW_LYNIS_TESTS: the setting
- * is off, or the host differs from it) and the rest, which lockclaw leaves to the operator.
+ * is off, or the host differs from it) and the rest, which lockclaw leaves to the operator. Installing
+ * Lynis runs the host's after-change hooks, as a provisioning run that changed the host does.
  */
+import { afterChangeHooksSh } from "../engine/host-run.js";
 import { runScript } from "../transport/script.js";
 import type { Transport } from "../transport/types.js";
 import type { AuditCheck } from "./host.js";
@@ -71,6 +73,10 @@ export function lynisScript(): string {
     `    ${apt} update >>"$lc_ld/apt.log" 2>&1 || :`,
     `    ${apt} install --no-install-recommends lynis >>"$lc_ld/apt.log" 2>&1 || { echo '${M} install-failed'; tail -n 5 "$lc_ld/apt.log"; exit 0; }`,
     `  fi`,
+    // this audit changed the host: the after-change hooks (AIDE's baseline) take in the new package, so
+    // a later audit does not report Lynis' own files as an intruder's
+    `  echo '${M} hooks'`,
+    afterChangeHooksSh(),
     `fi`,
     `lynis audit system --quick --no-colors --no-log --report-file "$lc_ld/report.dat" >"$lc_ld/out.txt" 2>&1`,
     `echo "${M} rc $?"`,

@@ -61,3 +61,15 @@ describe("lockclaw audit --lynis", () => {
     expect(s).toContain(`trap 'rm -rf "$lc_ld"' EXIT`);
   });
 });
+
+describe("installing Lynis", () => {
+  it("runs the after-change hooks (AIDE's baseline) only when it installed the package", () => {
+    const s = lynisScript();
+    const install = s.indexOf("install --no-install-recommends lynis");
+    const hooks = s.indexOf("/etc/lockclaw/after-change.d/*");
+    const fi = s.indexOf("\nfi\nlynis audit system");
+    expect(install).toBeGreaterThan(0);
+    expect(hooks).toBeGreaterThan(install);
+    expect(hooks).toBeLessThan(fi);
+  });
+});
