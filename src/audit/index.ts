@@ -10,11 +10,13 @@ import {
 } from "./host.js";
 import { evaluateOpenclawAudit, openclawAuditScript } from "./openclaw.js";
 import { evaluateHardeningAudit, hardeningAuditScript, type HardeningExpected } from "./hardening.js";
+import { evaluatePackagesAudit, packagesAuditScript, type PackagesAuditExpected } from "./packages.js";
 
 export * from "./host.js";
 export * from "./docker.js";
 export * from "./openclaw.js";
 export * from "./hardening.js";
+export * from "./packages.js";
 
 /**
  * Host, Docker and OpenClaw checks from ONE read-only exec on the host. The OpenClaw part runs in the
@@ -25,6 +27,7 @@ export async function auditAll(
   host: HostAuditExpected,
   docker: DockerAuditExpected,
   hardening?: HardeningExpected,
+  packages?: PackagesAuditExpected,
 ): Promise<AuditCheck[]> {
   const openclaw = { user: docker.user, project: docker.project };
   const script = [
@@ -32,6 +35,7 @@ export async function auditAll(
     dockerAuditScript(docker),
     openclawAuditScript(openclaw),
     ...(hardening ? [hardeningAuditScript(hardening)] : []),
+    ...(packages ? [packagesAuditScript(packages)] : []),
   ].join("\n");
   const r = await runScript(transport, script, { become: true, errexit: false });
   return [
@@ -39,5 +43,6 @@ export async function auditAll(
     ...evaluateDockerAudit(r.stdout, docker),
     ...evaluateOpenclawAudit(r.stdout, openclaw),
     ...(hardening ? evaluateHardeningAudit(r.stdout, hardening) : []),
+    ...(packages ? evaluatePackagesAudit(r.stdout, packages) : []),
   ];
 }

@@ -5,9 +5,11 @@ import {
   expectedFromHostVars,
   hardeningExpectedFromVars,
   hardeningSshdSettings,
+  packagesExpectedFromPlay,
   type AuditCheck,
   type DockerAuditExpected,
 } from "../audit/index.js";
+import { formatLynis, lynisCheck, runLynis, type LynisResult } from "../audit/lynis.js";
 import { builtinVars } from "../engine/builtins.js";
 import { candidateTargets, connectFirst } from "../engine/connect.js";
 import { ConfigError, ExitCode, LockclawError } from "../engine/errors.js";
@@ -27,11 +29,14 @@ interface AuditOptions extends ConnectionOptions {
   var: string[];
   varsFile: string[];
   playbook?: string;
+  lynis?: boolean;
 }
 
 export interface HostAudit {
   host: string;
   checks: AuditCheck[];
+  /** `--lynis`: Lynis' hardening index and findings. */
+  lynis?: LynisResult;
   error?: string;
   unreachable?: boolean;
 }
@@ -55,6 +60,11 @@ export function registerAuditCommand(program: Command, done: (r: Promise<Command
     .option(
       "--playbook <file>",
       "read the expected values from this host playbook instead of the built-in one",
+    )
+    .option(
+      "--lynis",
+      "also run Lynis on the host (installing the distribution's package when missing): its hardening " +
+        "index, warnings and suggestions, in --json too; nothing is sent off the host",
     );
   addConnectionOptions(cmd).action((targets: string[], o: AuditOptions) => done(auditAction(targets, o)));
 }
@@ -148,15 +158,16 @@ async function auditAction(targets: string[], o: AuditOptions): Promise<CommandR
       ...(transport.authKeys ?? []),
     ];
     try {
-      return {
-        host: h.target.name,
-        checks: await auditAll(
-          transport,
-          expected,
-          dockerExpected(vars, stackVars(h.vars)),
-          hardeningExpectedFromVars(vars),
-        ),
-      };
+      const checks = await auditAll(
+        transport,
+        expected,
+        dockerExpected(vars, stackVars(h.vars)),
+        hardeningExpectedFromVars(vars),
+        packagesExpectedFromPlay(play, vars),
+      );
+      if (!o.lynis) return { host: h.target.name, checks };
+      const lynis = await runLynis(transport);
+      return { host: h.target.name, checks: [...checks, lynisCheck(lynis)], lynis };
     } catch (err) {
       return {
         host: h.target.name,
@@ -224,6 +235,16 @@ export function fixFor(id: string, target: string): string {
       return `lockclaw provision stack ${t}`;
     case "audit":
       return `lockclaw audit ${t} (the audit was cut short)`;
+    case "updates":
+      return `lockclaw provision host ${t} -t updates`;
+    case "auditd":
+      return `lockclaw provision host ${t} -t auditd`;
+    case "integrity":
+      return id === "integrity.aide"
+        ? "review the files AIDE names; when the change is yours (an upgrade), rebuild the baseline on the host: sudo /etc/lockclaw/after-change.d/50-aide"
+        : `lockclaw provision host ${t} -t integrity`;
+    case "lynis":
+      return `lockclaw audit ${t} --lynis (Lynis could not run: install the lynis package on the host)`;
     default:
       return `lockclaw provision host ${t}`;
   }
@@ -243,6 +264,7 @@ export function formatAudit(r: HostAudit, opt: { color?: boolean } = {}): string
     return `${lines.join("\n")}\n`;
   }
   if (r.error) lines.push(`  ${red("ERROR")} ${cleanEvidence(r.error)}`);
+  const lynis = r.lynis ? formatLynis(r.lynis) : "";
   const width = Math.max(0, ...r.checks.map((c) => c.title.length));
   for (const c of r.checks) {
     const mark = c.skipped ? "SKIP" : c.pass ? "PASS" : red("FAIL");
@@ -256,6 +278,7 @@ export function formatAudit(r: HostAudit, opt: { color?: boolean } = {}): string
   const skipped = r.checks.filter((c) => c.skipped).length;
   const failed = r.checks.filter((c) => !c.pass && !c.skipped);
   const ok = r.checks.filter((c) => c.pass && !c.skipped).length;
+  if (lynis) lines.push(lynis.trimEnd());
   lines.push(`  ${ok}/${r.checks.length - skipped} checks passed${skipped ? ` (${skipped} skipped)` : ""}`);
   if (failed.length) {
     lines.push(`  ${red("FAILED")} (${failed.length}), and what to run to fix each:`);

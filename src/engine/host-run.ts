@@ -25,6 +25,25 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { shq } from "./shell.js";
 
+/**
+ * Run at the end of a run that changed the host (folded into its last exec): the executables of
+ * /etc/lockclaw/after-change.d, owned by root and writable by no one else, in name order. They bring
+ * what follows from lockclaw's own changes up to date, e.g. AIDE's baseline (playbooks/host.yml), so that
+ * what lockclaw changed is never reported as an intruder's change. A failing hook is a warning.
+ */
+export const AFTER_CHANGE_DIR = "/etc/lockclaw/after-change.d";
+
+export function afterChangeHooksSh(dir: string = AFTER_CHANGE_DIR): string {
+  if (!/^\/[A-Za-z0-9_./-]+$/.test(dir)) throw new Error(`bad after-change directory ${dir}`);
+  return [
+    `for lc_h in ${dir}/*; do`,
+    `  [ -f "$lc_h" ] && [ -x "$lc_h" ] && [ ! -L "$lc_h" ] || continue`,
+    `  [ "$(stat -c '%u' -- "$lc_h")" = 0 ] && [ -z "$(find "$lc_h" -maxdepth 0 -perm /022)" ] || { printf 'LOCKCLAW_WARNING: after-change hook %s skipped: not owned by root, or writable by others\\n' "$lc_h"; continue; }`,
+    `  if lc_out=$("$lc_h" </dev/null 2>&1); then :; else printf 'LOCKCLAW_WARNING: after-change hook %s failed (exit %s): %s\\n' "$lc_h" "$?" "$(printf '%s' "$lc_out" | tail -n 3 | tr '\\n' ' ')"; fi`,
+    `done`,
+  ].join("\n");
+}
+
 export interface HostRunOptions {
   check: boolean;
   tags: string[];
@@ -37,6 +56,8 @@ export interface HostRunOptions {
   emit: EventSink;
   /** Test hook: wait this long between applying a guarded change and proving the fresh login. */
   confirmDelayMs?: number;
+  /** Test hook: where the host's after-change hooks live (default AFTER_CHANGE_DIR). */
+  afterChangeDir?: string;
 }
 
 /** One exec of the run: what it does, for which tasks, and the rollback it arms first (guarded). */
@@ -65,6 +86,8 @@ export class HostRun {
   private lostIn?: Step;
   private armed?: { rb: ArmedRollback; task: string; at: number };
   private readonly handlersReached = new Set<string>();
+  /** A play changed the host and its after-change hooks have not run since (see afterChangeHooksSh). */
+  private hooksDue = false;
 
   constructor(
     private readonly target: ConnectionTarget,
@@ -82,7 +105,9 @@ export class HostRun {
     let unreachable = false;
     try {
       await this.connect();
-      for (const play of this.plays) await this.runPlay(play);
+      for (const [i, play] of this.plays.entries()) await this.runPlay(play, i === this.plays.length - 1);
+      // the last play changed nothing (or only through guarded steps): the hooks get an exec of their own
+      if (this.hooksDue) await this.runHooks();
     } catch (err) {
       unreachable = err instanceof ConnectionError && this.transport === undefined;
       const message = err instanceof Error ? err.message : String(err);
@@ -202,7 +227,7 @@ export class HostRun {
     this.opt.emit({ type: "warning", host: this.host, message: this.opt.redactor.text(message) });
   }
 
-  private async runPlay(play: PreparedPlay): Promise<void> {
+  private async runPlay(play: PreparedPlay, last: boolean): Promise<void> {
     this.opt.emit({ type: "play-start", host: this.host, play: play.name });
     const active: PreparedTask[] = [];
     for (const task of play.tasks) {
@@ -225,11 +250,25 @@ export class HostRun {
       return;
     }
     for (const p of tasks) if (!p.changes.length) this.result(p.task, "ok", []);
-    await this.apply(
-      play,
-      tasks.filter((p) => p.changes.length),
-      handlerPlans,
+    const changed = tasks.filter((p) => p.changes.length);
+    if ((changed.length || handlerPlans.length) && play.become) this.hooksDue = true;
+    await this.apply(play, changed, handlerPlans, last);
+  }
+
+  /** The after-change hooks in an exec of their own; a failing hook is a warning, never a failed run. */
+  private async runHooks(): Promise<void> {
+    this.hooksDue = false;
+    const w = new SectionWriter();
+    const res = await this.exec(
+      w.script([w.probe({ id: "hooks", script: afterChangeHooksSh(this.opt.afterChangeDir) })]),
+      true,
+      "after-change hooks",
     );
+    this.hookWarnings(w.parse(res.stdout).get("hooks")?.output);
+  }
+
+  private hookWarnings(output: string | undefined): void {
+    extractWarnings(output ?? "").warnings.forEach((m) => this.warn(m));
   }
 
   private async probeAndDiff(tasks: PreparedTask[], become: boolean): Promise<Planned[]> {
@@ -266,7 +305,12 @@ export class HostRun {
   }
 
   /** Split into segments: each guarded change alone, everything between them batched. */
-  private async apply(play: PreparedPlay, changed: Planned[], handlers: Planned[]): Promise<void> {
+  private async apply(
+    play: PreparedPlay,
+    changed: Planned[],
+    handlers: Planned[],
+    last = false,
+  ): Promise<void> {
     let batch: Planned[] = [];
     try {
       for (const p of changed) {
@@ -281,7 +325,8 @@ export class HostRun {
       }
       batch.push(...handlers);
       // handlers a failure stops here are not reported yet: forceHandlers decides whether they run
-      await this.applyBatch(batch, play.become, true, handlers.length, true);
+      // the run's last exec also runs the after-change hooks: no exec of their own
+      await this.applyBatch(batch, play.become, true, handlers.length, true, last && play.become);
     } catch (err) {
       await this.forceHandlers(play, changed, handlers);
       throw err;
@@ -348,6 +393,7 @@ export class HostRun {
     final: boolean,
     handlerCount = 0,
     deferFailedHandlers = false,
+    withHooks = false,
   ): Promise<void> {
     if (!batch.length) return;
     await this.upload(batch, become);
@@ -357,6 +403,9 @@ export class HostRun {
     parts.push(
       ...verify.map((p) => w.probe({ id: `v-${p.task.id}`, script: p.task.kind.probe(p.task.spec).script })),
     );
+    // after every change and its verification (a failed change exits the script before this)
+    if (withHooks)
+      parts.push(w.probe({ id: "after-change-hooks", script: afterChangeHooksSh(this.opt.afterChangeDir) }));
     const res = await this.exec(
       w.script(parts),
       become,
@@ -401,6 +450,10 @@ export class HostRun {
       this.result(p.task, "changed", p.changes, isHandler);
     });
     if (failed) throw failed;
+    if (withHooks && sections.has("after-change-hooks")) {
+      this.hooksDue = false;
+      this.hookWarnings(sections.get("after-change-hooks")?.output);
+    }
   }
 
   /** Re-read facts after apply; returns the remaining drift, or undefined when converged. */

@@ -41,6 +41,8 @@ export interface RunOptions {
   /** Known secret values (e.g. read from files) to redact as well. */
   redactor?: Redactor;
   confirmDelayMs?: number;
+  /** Test hook: where the host's after-change hooks live (default AFTER_CHANGE_DIR). */
+  afterChangeDir?: string;
   /** --allow-world: a CIDR list variable may hold 0.0.0.0/0 or ::/0. */
   allowWorld?: boolean;
 }
@@ -110,6 +112,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
       redactor,
       emit,
       confirmDelayMs: opts.confirmDelayMs,
+      afterChangeDir: opts.afterChangeDir,
     }).run();
     emit({ type: "host-recap", recap });
     return recap;

@@ -225,6 +225,12 @@ const TYPES: readonly VarType[] = [
     "ghcr.io/openclaw/openclaw:2026.9.6",
     (s) => (s.length <= 512 && IMAGE_REF.test(s) ? undefined : "it is not an image reference"),
   ),
+  stringType(
+    "clock_time",
+    "a time of day HH:MM (24-hour)",
+    "03:30",
+    pattern(/^(?:[01][0-9]|2[0-3]):[0-5][0-9]$/, "it is not a time of day HH:MM (00:00 to 23:59)"),
+  ),
   stringType("hostname", "a host name", "claw.example.com", pattern(HOSTNAME, "it is not a host name")),
   stringType("abs_path", "an absolute path of letters, digits and _ . - + @ /", "/srv/lockclaw", (s) =>
     !/^\/[A-Za-z0-9_.+@/-]{0,4095}$/.test(s)

@@ -11,7 +11,7 @@ import { ConfigError } from "../engine/errors.js";
  * runs the store's (newer) ssh-audit as the outside judge of sshd; the CI host's own release does not
  * know current OpenSSH algorithms and warns about them.
  */
-export const LAB_EXTRA_PACKAGES: readonly string[] = ["ssh-audit"];
+export const LAB_EXTRA_PACKAGES: readonly string[] = ["ssh-audit", "lynis"];
 
 /** Debian package names: lowercase, digits, + - . ; an optional :arch or =version is kept out. */
 const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]+$/;

@@ -16,6 +16,7 @@ import { userKind } from "./user.js";
 import { fail2banKind } from "./fail2ban.js";
 import { sshdKind } from "./sshd.js";
 import { ufwKind } from "./ufw.js";
+import { auditRulesKind } from "./audit_rules.js";
 // -- stack kinds (docker_rootless, compose_stack, secret_file) --
 import { composeStackKind } from "./compose_stack.js";
 import { dockerRootlessKind } from "./docker_rootless.js";
@@ -37,6 +38,7 @@ export const resourceKinds: Record<string, AnyResourceKind> = {
   sshd: sshdKind,
   ufw: ufwKind,
   fail2ban: fail2banKind,
+  audit_rules: auditRulesKind,
   // -- stack kinds --
   docker_rootless: dockerRootlessKind,
   compose_stack: composeStackKind,

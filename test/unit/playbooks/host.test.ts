@@ -7,6 +7,8 @@ import { renderDeep, renderTemplateFile } from "../../../src/engine/templates.js
 import { fail2banSpec } from "../../../src/resources/fail2ban.js";
 import { desiredRules, ufwSpec } from "../../../src/resources/ufw.js";
 import { sshdSpec } from "../../../src/resources/sshd.js";
+import { auditRulesSpec, ruleKey } from "../../../src/resources/audit_rules.js";
+import { isSecurityOrigin } from "../../../src/audit/packages.js";
 
 const root = join(__dirname, "../../..");
 const file = join(root, "playbooks/host.yml");
@@ -43,7 +45,8 @@ describe("playbooks/host.yml", () => {
     const kinds = play.tasks.map((t) =>
       kindOf(t) === "ufw" ? `ufw:${(t.ufw as { mode: string }).mode}` : kindOf(t),
     );
-    expect(kinds).toEqual([
+    // (issue 12's blocks follow, tested below)
+    expect(kinds.slice(0, 20)).toEqual([
       "package",
       "user",
       "authorized_key",
@@ -85,6 +88,9 @@ describe("playbooks/host.yml", () => {
       "packages",
       "logs",
       "hardening",
+      "updates",
+      "auditd",
+      "integrity",
     ]);
     for (const t of play.tasks) {
       expect(t.tags?.length, t.name).toBeGreaterThan(0);
@@ -150,5 +156,62 @@ describe("playbooks/host.yml", () => {
     expect(off).toContain("deploy ALL=(ALL:ALL) NOPASSWD: ALL");
     const task = play.tasks.find((x) => kindOf(x) === "template")!.template as Record<string, string>;
     expect(task).toMatchObject({ mode: "0440", validate: "visudo -cf %s" });
+  });
+});
+
+describe("playbooks/host.yml, updates, audit and integrity (issue 12)", () => {
+  const raw = parse(readFileSync(file, "utf8")) as { var_types: Record<string, unknown> };
+  const first = play.tasks.findIndex((t) =>
+    (t.tags ?? []).some((x) => ["updates", "auditd", "integrity"].includes(x)),
+  );
+  const block = play.tasks.slice(first);
+
+  it("is one block at the end, each task behind a bool variable that is on by default", () => {
+    expect(first).toBeGreaterThan(0);
+    expect(readFileSync(file, "utf8")).toContain(
+      "# --- deeper hardening (issue 12): updates, audit, integrity",
+    );
+    const switches = new Set(block.map((t) => t.when));
+    expect([...switches].sort()).toEqual(["auditd", "auto_updates", "file_integrity"]);
+    for (const v of switches) {
+      expect(raw.var_types[v as string], v as string).toBe("bool");
+      expect(play.vars[v as string], v as string).toBe(true);
+    }
+    expect(play.vars).toMatchObject({ auto_reboot: false, auto_reboot_time: "03:30" });
+    expect(raw.var_types).toMatchObject({ auto_reboot: "bool", auto_reboot_time: "clock_time" });
+  });
+
+  it("audits identity files, sudoers, sshd, Docker's sockets, the clock, modules and mounts", () => {
+    const t = block.find((x) => kindOf(x) === "audit_rules")!;
+    const spec = auditRulesSpec.parse(t.audit_rules);
+    const keys = new Set(spec.rules.map((r) => ruleKey(r)));
+    for (const k of ["identity", "sudoers", "sshd", "docker", "time", "modules", "mounts"]) {
+      expect(keys.has(`lockclaw-${k}`), k).toBe(true);
+    }
+    const watched = spec.rules.join("\n");
+    for (const p of [
+      "/etc/shadow",
+      "/etc/sudoers.d",
+      "/etc/ssh/sshd_config.d",
+      "/run/docker.sock",
+      "/var/run/docker.sock",
+    ]) {
+      expect(watched).toContain(`-w ${p} `);
+    }
+  });
+
+  it("unattended-upgrades takes the security origin only and reboots only when asked", () => {
+    const text = readFileSync(join(root, "templates/apt/50unattended-upgrades.hbs"), "utf8");
+    const origins = [...text.matchAll(/^\s+"([^"]+)";$/gm)]
+      .map((m) => m[1]!)
+      .filter((o) => !o.startsWith("--"));
+    expect(origins.length).toBeGreaterThan(0);
+    for (const o of origins) expect(isSecurityOrigin(o), o).toBe(true);
+    expect(text).not.toMatch(/Automatic-Reboot/);
+    const reboot = block.find((x) => (x.file as { path?: string } | undefined)?.path?.includes("reboot"))!;
+    const i = play.tasks.indexOf(reboot);
+    expect((render(reboot, i) as { content: string }).content).toContain(
+      'Unattended-Upgrade::Automatic-Reboot "false";',
+    );
   });
 });

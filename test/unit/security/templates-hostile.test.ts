@@ -85,6 +85,10 @@ const passes: Array<[string, string[]]> = [
 describe("every template keeps its structure with hostile values", () => {
   it("covers every file under templates/", () => {
     expect(files.map((f) => relative(TEMPLATES, f)).sort()).toEqual([
+      "aide/50-aide.sh.hbs",
+      "aide/aide.conf.hbs",
+      "apt/20auto-upgrades.hbs",
+      "apt/50unattended-upgrades.hbs",
       "docker/daemon.json.hbs",
       "docker/delegate.conf.hbs",
       "docker/rootless-dropin.conf.hbs",
@@ -92,6 +96,7 @@ describe("every template keeps its structure with hostile values", () => {
       "issue.hbs",
       "journald-lockclaw.conf.hbs",
       "modprobe-lockclaw.conf.hbs",
+      "needrestart-lockclaw.conf.hbs",
       "stack/compose.yml.hbs",
       "stack/haproxy-ingress.cfg.hbs",
       "stack/litellm-config.yaml.hbs",

@@ -1,0 +1,184 @@
+/**
+ * `audit_rules`: Linux audit rules, persisted in one rules.d file that this task owns (augenrules builds
+ * /etc/audit/audit.rules from rules.d at boot), loaded live with `augenrules --load`, and auditd enabled
+ * and running.
+ *
+ * The kernel refuses audit outside the initial PID and user namespaces, so in a container (systemd-nspawn,
+ * LXC, an OpenVZ VPS) `auditctl -s` fails: as the sysctl kind does for a read-only key, the file is still
+ * written (it takes effect on a host that allows audit), the apply prints `LOCKCLAW_WARNING: …` with the
+ * kernel's answer and exits 0, and the diff compares only the file, so a refusing kernel is never drift.
+ * Each rule carries a key (`-k NAME`): the live check is that every key is loaded (auditctl -l rewrites a
+ * rule's text, e.g. `-k x` becomes `-F key=x`, so the keys are what can be compared).
+ */
+import { z } from "zod";
+import { WARNING_PREFIX, type Change, type ResourceKind } from "../engine/resource.js";
+import { shq } from "../engine/shell.js";
+import { contentDiff } from "./common/diffText.js";
+import { parsePathState, pathProbeScript, sha256, type PathState } from "./common/fileState.js";
+import { atomicWriteSh, dirOf } from "./common/fileWrite.js";
+import { absPath } from "./common/schema.js";
+
+export const DEFAULT_AUDIT_RULES_FILE = "/etc/audit/rules.d/50-lockclaw.rules";
+
+/** A rule as auditctl reads it from a file: `-w PATH …` or `-a LIST,ACTION …`, with a key. */
+const RULE_RE = /^-(?:w|a) [A-Za-z0-9_./,=<>!-][A-Za-z0-9_./,=<>! -]*$/;
+const KEY_RE = /(?:^| )(?:-k |-F key=)([A-Za-z0-9_-]{1,31})(?: |$)/;
+
+export function ruleKey(rule: string): string | undefined {
+  return KEY_RE.exec(rule)?.[1];
+}
+
+const rule = z
+  .string({ error: "an audit rule must be a string" })
+  .refine((r) => RULE_RE.test(r), {
+    error:
+      "an audit rule must be one line starting with -w or -a (letters, digits, _ . / , = < > ! - and spaces)",
+  })
+  .refine((r) => ruleKey(r) !== undefined, {
+    error: "an audit rule must carry a key (-k NAME): the live check compares the keys auditctl -l lists",
+  });
+
+export const auditRulesSpec = z.strictObject({
+  file: absPath
+    .refine((p) => p.startsWith("/etc/audit/rules.d/") && p.endsWith(".rules"), {
+      error: "file must be /etc/audit/rules.d/NAME.rules (augenrules reads only those)",
+    })
+    .default(DEFAULT_AUDIT_RULES_FILE),
+  rules: z.array(rule, { error: "rules must be a list of audit rules" }).min(1, {
+    error: "rules must list at least one rule",
+  }),
+});
+export type AuditRulesSpec = z.output<typeof auditRulesSpec>;
+
+/** ok: the kernel answers audit requests; refused: it does not (the reason); absent: no auditctl yet. */
+export type AuditKernel = { state: "ok" } | { state: "refused"; reason: string } | { state: "absent" };
+
+export interface AuditRulesFacts {
+  file: PathState;
+  kernel: AuditKernel;
+  /** The keys of the rules the kernel has loaded (auditctl -l). */
+  loadedKeys: string[];
+  /** `systemctl is-active auditd`. */
+  active: string;
+}
+
+export function auditRulesContent(spec: AuditRulesSpec): string {
+  return (
+    "# Managed by lockclaw: changes here are overwritten on the next run.\n" + `${spec.rules.join("\n")}\n`
+  );
+}
+
+/** The keys a spec's rules carry, in order, once each. */
+export function specKeys(spec: AuditRulesSpec): string[] {
+  return [...new Set(spec.rules.map((r) => ruleKey(r)!))];
+}
+
+/** sh that prints the kernel's audit state and the loaded rules' keys (shared with `lockclaw audit`). */
+export function auditKernelProbeSh(): string {
+  return [
+    `if ! command -v auditctl >/dev/null 2>&1; then echo kernel=absent`,
+    `elif lc_as=$(auditctl -s 2>&1); then echo kernel=ok`,
+    `else printf 'kernel=refused %s\\n' "$(printf '%s' "$lc_as" | tr '\\n' ' ' | cut -c1-200)"; fi`,
+    // one line per loaded rule, its key only (the rest may name paths; the key is what is compared)
+    `if command -v auditctl >/dev/null 2>&1; then auditctl -l 2>/dev/null | sed -n 's/.*\\(-k \\|key=\\)\\([A-Za-z0-9_-]*\\).*/loaded=\\2/p'; fi`,
+    `echo "active=$(systemctl is-active auditd 2>/dev/null)"`,
+  ].join("\n");
+}
+
+export function parseAuditKernel(stdout: string): {
+  kernel: AuditKernel;
+  loadedKeys: string[];
+  active: string;
+} {
+  let kernel: AuditKernel | undefined;
+  const loadedKeys: string[] = [];
+  let active = "";
+  for (const line of stdout.split("\n")) {
+    if (line === "kernel=ok") kernel = { state: "ok" };
+    else if (line === "kernel=absent") kernel = { state: "absent" };
+    else if (line.startsWith("kernel=refused")) {
+      kernel = { state: "refused", reason: line.slice("kernel=refused".length).trim() || "refused" };
+    } else if (line.startsWith("loaded=")) loadedKeys.push(line.slice(7));
+    else if (line.startsWith("active=")) active = line.slice(7).trim();
+  }
+  if (!kernel) throw new Error("audit_rules probe printed no kernel= line");
+  return { kernel, loadedKeys: [...new Set(loadedKeys)], active };
+}
+
+function plan(spec: AuditRulesSpec, facts: AuditRulesFacts): { writeFile: boolean; changes: Change[] } {
+  const changes: Change[] = [];
+  if (facts.file.type !== "absent" && facts.file.type !== "file") {
+    throw new Error(`${spec.file} is a ${facts.file.type}, not a regular file`);
+  }
+  const content = auditRulesContent(spec);
+  const writeFile =
+    facts.file.type === "absent" || facts.file.sha256 !== sha256(content) || facts.file.mode !== "0640";
+  if (writeFile) {
+    changes.push({
+      summary: `${facts.file.type === "absent" ? "create" : "update"} ${spec.file}`,
+      diff: contentDiff(
+        spec.file,
+        facts.file.type === "absent" ? undefined : (facts.file.content ?? null),
+        content,
+      ),
+    });
+  }
+  // live state only where the kernel allows audit (see the header)
+  if (facts.kernel.state === "ok") {
+    const missing = specKeys(spec).filter((k) => !facts.loadedKeys.includes(k));
+    if (missing.length) changes.push({ summary: `load audit rules (not loaded: ${missing.join(", ")})` });
+    if (facts.active !== "active") changes.push({ summary: `start auditd (${facts.active || "unknown"})` });
+  }
+  return { writeFile, changes };
+}
+
+export const auditRulesKind: ResourceKind<AuditRulesSpec, AuditRulesFacts> = {
+  name: "audit_rules",
+  spec: auditRulesSpec,
+  verifiable: true,
+  describe: (spec) => `audit_rules ${spec.file} (${spec.rules.length} rules)`,
+
+  probe(spec) {
+    return {
+      script: [pathProbeScript(spec.file, "file.", { content: true }), auditKernelProbeSh()].join("\n"),
+      parse(stdout) {
+        const file = parsePathState(stdout, "file.");
+        return { file, ...parseAuditKernel(stdout) };
+      },
+    };
+  },
+
+  diff: (spec, facts) => plan(spec, facts).changes,
+
+  apply(spec, facts) {
+    const p = plan(spec, facts);
+    const out: string[] = [];
+    if (p.writeFile) {
+      out.push(
+        atomicWriteSh({
+          target: shq(spec.file),
+          dir: shq(dirOf(spec.file)),
+          content: auditRulesContent(spec),
+          mode: "0640",
+          defaultMode: "0640",
+          owner: "root",
+          group: "root",
+          label: `audit_rules ${spec.file}`,
+        }),
+      );
+    }
+    // the kernel is asked again: the probe may predate the auditd package this run installed
+    out.push(
+      `if ! command -v auditctl >/dev/null 2>&1; then echo 'audit_rules: auditctl not found (install auditd first)' >&2; exit 1; fi`,
+      `if lc_as=$(auditctl -s 2>&1); then`,
+      `  augenrules --load >/dev/null`,
+      `  systemctl enable auditd >/dev/null 2>&1 || :`,
+      `  systemctl is-active -q auditd || systemctl start auditd`,
+      `else`,
+      `  lc_as=$(printf '%s' "$lc_as" | tr '\\n' ' ' | cut -c1-200)`,
+      `  printf '%s%s\\n' ${shq(`${WARNING_PREFIX}the kernel refuses audit here (a container?); rules kept in ${spec.file}, auditd not started: `)} "$lc_as"`,
+      `fi`,
+    );
+    return out.join("\n");
+  },
+};
