@@ -66,9 +66,11 @@ export function dockerAuditScript(e: DockerAuditExpected): string {
     `if [ -n "$lc_c" ]; then`,
     `  lc_files=$(${as} docker inspect --format '{{index .Config.Labels "com.docker.compose.project.config_files"}}' "$lc_c")`,
     // the label is the daemon user's to set: read only plain files directly in the root-owned stack dir
-    // (where that user cannot add a name), or a planted label would make root print any file here
+    // (where that user cannot add a name), or a planted label would make root print any file here.
+    // Compose v1 (docker-compose 1.29, Debian 12) labels the name as given, relative to the directory it
+    // ran in (`compose.yml`; lockclaw runs it in the stack dir): a bare name is taken in the stack dir.
     `  lc_dir=${shq(e.stackDir)}`,
-    `  (IFS=,; for lc_f in $lc_files; do case "$lc_f" in *..*|"$lc_dir"/*/*) continue ;; "$lc_dir"/*) ;; *) continue ;; esac; [ -f "$lc_f" ] && [ ! -L "$lc_f" ] && base64 -w0 < "$lc_f" && echo; done)`,
+    `  (IFS=,; for lc_f in $lc_files; do case "$lc_f" in */*) ;; ?*) lc_f="$lc_dir/$lc_f" ;; esac; case "$lc_f" in *..*|"$lc_dir"/*/*) continue ;; "$lc_dir"/*) ;; *) continue ;; esac; [ -f "$lc_f" ] && [ ! -L "$lc_f" ] && base64 -w0 < "$lc_f" && echo; done)`,
     `fi`,
     `echo '${M} exposed'`,
     `lc_sd=${shq(`${e.stackDir}/secrets`)}`,

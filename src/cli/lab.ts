@@ -5,8 +5,16 @@ import { labDown, labList, labUp, type LabMachine } from "../lab/machine.js";
 import { defaultLabDir } from "../lab/paths.js";
 import { DISTROS, type Distro } from "../lab/state.js";
 import { stackLabImages } from "../stack/lab-bundle.js";
-import { writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { packageRoot } from "../engine/paths.js";
+import {
+  labBox,
+  vagrantNetDown,
+  vagrantNetStatus,
+  vagrantNetUp,
+  VAGRANT_BRIDGE,
+} from "../lab/vagrant-box.js";
 import { stringify } from "yaml";
 
 const labDirOption = () =>
@@ -125,6 +133,66 @@ export function registerLabCommands(program: Command): void {
     });
 
   lab
+    .command("box")
+    .description(
+      "build (once, cached) a Vagrant box for the lxc provider from the lab's rootfs, `vagrant box add` it " +
+        "(lockclaw/debian13, lockclaw/debian12), and bring up the host-only network the boxes use",
+    )
+    .addOption(new Option("--distro <distro>", "Debian release").choices([...DISTROS]).default("trixie"))
+    .option("--no-add", "only build the box file")
+    .option("--no-net", "do not create the bridge and DHCP server")
+    .addOption(labDirOption())
+    .action(async (o: { distro: Distro; add: boolean; net: boolean; labDir?: string }) => {
+      requireRoot();
+      const labDir = o.labDir ?? defaultLabDir();
+      const box = await labBox({ labDir, distro: o.distro, add: o.add, log: err });
+      if (o.net) await vagrantNetUp(labDir, boxesJson(), err);
+      process.stdout.write(
+        [
+          `box:  ${box.name} (lxc)  ${box.built ? "built" : "cached"}${box.added ? ", added to Vagrant" : ""}`,
+          `file: ${box.file}`,
+          ...(o.net ? [`net:  bridge ${VAGRANT_BRIDGE}, DHCP only (lockclaw lab net down removes it)`] : []),
+          `use:  vagrant up ${box.distro === "trixie" ? "debian13" : "debian12"} --provider=lxc`,
+          "",
+        ].join("\n"),
+      );
+    });
+
+  const net = lab
+    .command("net")
+    .description(`the Vagrant boxes' host-only network: bridge ${VAGRANT_BRIDGE} and a DHCP-only dnsmasq`);
+  net
+    .command("up")
+    .description(
+      "create the bridge (no NAT, no forwarding) and start dnsmasq (DHCP only, one address per box)",
+    )
+    .addOption(labDirOption())
+    .action(async (o: { labDir?: string }) => {
+      requireRoot();
+      const s = await vagrantNetUp(o.labDir ?? defaultLabDir(), boxesJson(), err);
+      process.stdout.write(`bridge ${VAGRANT_BRIDGE} up; dnsmasq PID ${s.dnsmasqPid}\n`);
+    });
+  net
+    .command("down")
+    .description("stop the dnsmasq and delete the bridge")
+    .addOption(labDirOption())
+    .action(async (o: { labDir?: string }) => {
+      requireRoot();
+      await vagrantNetDown(o.labDir ?? defaultLabDir(), err);
+      process.stdout.write(`bridge ${VAGRANT_BRIDGE} and its DHCP server removed\n`);
+    });
+  net
+    .command("status")
+    .description("whether the bridge and the dnsmasq are there")
+    .addOption(labDirOption())
+    .action(async (o: { labDir?: string }) => {
+      const s = await vagrantNetStatus(o.labDir ?? defaultLabDir());
+      process.stdout.write(
+        `bridge ${VAGRANT_BRIDGE}: ${s.bridge ? "up" : "absent"}; dnsmasq: ${s.dnsmasqPid ? `PID ${s.dnsmasqPid}` : "not running"}\n`,
+      );
+    });
+
+  lab
     .command("stack-images")
     .description(
       "build (once, cached) the stack's images for the offline lab as tarballs for --bundle, with the variables that select them",
@@ -159,4 +227,11 @@ export function registerLabCommands(program: Command): void {
         ].join("\n"),
       );
     });
+}
+
+/** vagrant/boxes.json of this checkout (the Vagrantfile's list), else the two Debian boxes. */
+function boxesJson(): string {
+  const file = join(packageRoot(), "vagrant", "boxes.json");
+  if (existsSync(file)) return readFileSync(file, "utf8");
+  return JSON.stringify({ debian13: { ip: "192.168.56.13" }, debian12: { ip: "192.168.56.12" } });
 }

@@ -10,6 +10,9 @@ import { loadPlaybook } from "../engine/playbook/loader.js";
 import { selectedByTags, type PreparedTask } from "../engine/prepare.js";
 import { parseVarArg, readVarsFile, type VarOverride } from "../engine/vars.js";
 import { connect } from "../transport/ssh.js";
+import type { ConnectionTarget } from "../transport/types.js";
+import { HostStateStore } from "../engine/state.js";
+import { recordVagrantLogin } from "../lab/vagrant.js";
 import { builtinVars } from "../engine/builtins.js";
 import { resourceKinds } from "../resources/index.js";
 import { createRenderer } from "../report/index.js";
@@ -193,7 +196,33 @@ async function provisionAction(
     })
     .finally(() => process.removeListener("SIGINT", onInterrupt));
   await renderer.end();
+  if (!o.check) await recordVagrantLogins(hosts.map((h) => h.target));
   return { exitCode: result.exitCode };
+}
+
+/**
+ * For vagrant:NAME targets: where lockclaw now logs in (remembered once a fresh login was proven) goes
+ * to the file the Vagrantfile reads, so `vagrant ssh`/`up`/`halt` follow the box onto its new port and user.
+ */
+async function recordVagrantLogins(targets: ConnectionTarget[]): Promise<void> {
+  const state = new HostStateStore();
+  for (const t of targets) {
+    if (!t.name.startsWith("vagrant:")) continue;
+    const login = state.get(t.name);
+    if (!login) continue;
+    const file = await recordVagrantLogin(t.name.slice("vagrant:".length), {
+      user: login.user,
+      port: login.port,
+      keys: t.identityFiles,
+    }).catch((err: unknown) => {
+      process.stderr.write(`warning: could not record the Vagrant login of ${t.name}: ${String(err)}\n`);
+      return undefined;
+    });
+    if (file)
+      process.stderr.write(
+        `${t.name}: vagrant ssh now logs in as ${login.user} on port ${login.port} (${file})\n`,
+      );
+  }
 }
 
 /** --list-tasks, --list-tags, --list-hosts: read the playbooks and targets, print, connect to nothing. */

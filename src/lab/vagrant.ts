@@ -3,6 +3,9 @@
  * the same data `vagrant ssh` uses, so a user's laptop runs the e2e suite against real VMs.
  */
 import { execFile } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import type { ConnectionTarget } from "../transport/types.js";
 import { LabError } from "./errors.js";
 
@@ -132,4 +135,61 @@ export async function resolveVagrantTarget(
   const cfg = blocks.find((b) => b.host === name) ?? (blocks.length === 1 ? blocks[0] : undefined);
   if (!cfg) throw new LabError(`vagrant ssh-config ${name} printed no Host ${name} block`);
   return vagrantTarget(name, cfg);
+}
+
+/** The directory of the Vagrantfile `vagrant` uses from `cwd`: VAGRANT_CWD, else `cwd` or a parent. */
+export function vagrantProjectDir(
+  cwd: string = process.cwd(),
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  let dir = resolve(env.VAGRANT_CWD ?? cwd);
+  for (;;) {
+    if (existsSync(join(dir, env.VAGRANT_VAGRANTFILE ?? "Vagrantfile"))) return dir;
+    const up = dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
+/** What the Vagrantfile reads to log in after lockclaw moved sshd and the login user. */
+export interface VagrantLogin {
+  user: string;
+  port: number;
+  /** the keys lockclaw proved the fresh login with */
+  keys: string[];
+  /** the box this holds for (Vagrant's index_uuid): a destroyed and re-created box starts fresh */
+  index_uuid: string;
+}
+
+export function vagrantLoginFile(projectDir: string, name: string): string {
+  return join(projectDir, ".vagrant", "lockclaw", `${name}.json`);
+}
+
+/**
+ * Writes `.vagrant/lockclaw/NAME.json` next to the Vagrantfile once lockclaw has proven a login on a box
+ * (user, port, keys), so `vagrant ssh`, `vagrant up` and `vagrant halt` keep working on a hardened box.
+ * Returns the file, or undefined when there is no Vagrantfile or no created box of that name.
+ */
+export async function recordVagrantLogin(
+  name: string,
+  login: { user: string; port: number; keys: string[] },
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<string | undefined> {
+  const dir = vagrantProjectDir(options.cwd, options.env);
+  if (!dir || !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(name)) return undefined;
+  const machine = join(dir, ".vagrant", "machines", name);
+  const uuid = existsSync(machine)
+    ? readdirSync(machine)
+        .map((p) => join(machine, p, "index_uuid"))
+        .filter((f) => existsSync(f))
+        .map((f) => readFileSync(f, "utf8").trim())[0]
+    : undefined;
+  if (!uuid) return undefined;
+  const file = vagrantLoginFile(dir, name);
+  const body: VagrantLogin = { user: login.user, port: login.port, keys: login.keys, index_uuid: uuid };
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, JSON.stringify(body, null, 2) + "\n", { mode: 0o644 });
+  await rename(tmp, file);
+  return file;
 }

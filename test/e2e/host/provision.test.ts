@@ -5,7 +5,16 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { useMachines } from "../support/lab.js";
-import { cliFor, events, probePort, show, sshAuditFromStore, target, unbanAll } from "./support.js";
+import {
+  cliFor,
+  events,
+  probePort,
+  show,
+  sshAuditFromStore,
+  target,
+  unbanAll,
+  withSourceAddress,
+} from "./support.js";
 
 const CLOUDFLARE_SOURCE = "173.245.48.77"; // inside 173.245.48.0/20
 
@@ -76,19 +85,12 @@ describe("provision host on a fresh machine", () => {
     for (const port of [22, 80, 443, 8080])
       expect(await probePort(host, port), `port ${port}`).toBe("filtered");
 
-    // from a Cloudflare address on the lab's own veth, 443 is let through (RST: nothing listens yet)
-    const veth = machine().lab!.veth;
-    execFileSync("ip", ["addr", "add", `${CLOUDFLARE_SOURCE}/32`, "dev", veth]);
-    try {
-      await machine().ssh(`sudo -n ip route replace ${CLOUDFLARE_SOURCE}/32 dev host0`, {
-        user: "deploy",
-        port: 2222,
-      });
+    // from a Cloudflare address on this host's end of the machine's link, 443 is let through (RST:
+    // nothing listens yet)
+    await withSourceAddress(machine(), CLOUDFLARE_SOURCE, async () => {
       expect(await probePort(host, 443, CLOUDFLARE_SOURCE)).toBe("refused");
       expect(await probePort(host, 8080, CLOUDFLARE_SOURCE)).toBe("filtered");
-    } finally {
-      execFileSync("ip", ["addr", "del", `${CLOUDFLARE_SOURCE}/32`, "dev", veth]);
-    }
+    });
 
     const audit = await cli(["audit", target(machine())]);
     expect(audit.code, show(audit)).toBe(0);

@@ -1,11 +1,11 @@
 /** Shared by the host-hardening e2e files: the CLI with an isolated state dir, and outside-in checks. */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as tcpConnect } from "node:net";
 import { lockclaw, type CliResult } from "../support/cli.js";
-import { childrenOf } from "../../../src/lab/procs.js";
+import { vagrantProjectDir } from "../../../src/lab/vagrant.js";
 import { ensureRootfs } from "../../../src/lab/rootfs.js";
 import { storePackages } from "../../../src/lab/store.js";
 import { e2eContext, type TestMachine } from "../support/lab.js";
@@ -113,19 +113,40 @@ export async function sshAuditFromStore(): Promise<{
 }
 
 /**
- * Lift every fail2ban ban on a lab machine, from its console (nsenter into the machine's namespaces):
- * tests that prove logins are refused get this host banned, exactly as an attacker would be.
+ * A command as root on the machine's console, not over SSH (a banned host cannot log in): nsenter into a
+ * lab machine's namespaces, lxc-attach into a Vagrant box of the lxc provider.
+ */
+export function consoleArgs(m: TestMachine, command: string[]): [string, string[]] {
+  if (m.lab) {
+    return ["nsenter", ["-t", String(leaderOf(m)), "-m", "-u", "-i", "-n", "-p", ...command]];
+  }
+  const project = vagrantProjectDir();
+  const id = project ? join(project, ".vagrant", "machines", m.name, "lxc", "id") : "";
+  if (id && existsSync(id)) {
+    return ["lxc-attach", ["-n", readFileSync(id, "utf8").trim(), "--", ...command]];
+  }
+  throw new Error(
+    `${m.name}: no console to reach it without SSH (a lab machine or a Vagrant box of the lxc provider)`,
+  );
+}
+
+/** The container's init: the first child of its systemd-nspawn. */
+function leaderOf(m: TestMachine): number {
+  const pid = m.lab!.pid;
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/);
+  const leader = Number(children[0]);
+  if (!Number.isInteger(leader) || leader <= 0)
+    throw new Error(`${m.name}: systemd-nspawn ${pid} has no child`);
+  return leader;
+}
+
+/**
+ * Lift every fail2ban ban on a machine, from its console: tests that prove logins are refused get this
+ * host banned, exactly as an attacker would be.
  */
 export async function unbanAll(m: TestMachine): Promise<void> {
-  const [leader] = await childrenOf(m.lab!.pid);
-  const unban = () =>
-    execFileSync(
-      "nsenter",
-      ["-t", String(leader), "-m", "-u", "-i", "-n", "-p", "fail2ban-client", "unban", "--all"],
-      {
-        stdio: "ignore",
-      },
-    );
+  const [cmd, args] = consoleArgs(m, ["fail2ban-client", "unban", "--all"]);
+  const unban = () => execFileSync(cmd, args, { stdio: "ignore" });
   // fail2ban reads the journal a moment later: a ban may still land after the first unban
   let openInARow = 0;
   for (let i = 0; i < 30 && openInARow < 3; i++) {
@@ -134,4 +155,29 @@ export async function unbanAll(m: TestMachine): Promise<void> {
     openInARow = (await probePort(m.target.host, 2222)) === "open" ? openInARow + 1 : 0;
   }
   if (openInARow < 3) throw new Error(`${m.name}: still banned after unbanning for 20 s`);
+}
+
+/**
+ * Runs `fn` while `source` (e.g. a Cloudflare address) is an address of this host on the link that leads
+ * to the machine (a lab veth, the Vagrant bridge), with the machine routing its answers back over that
+ * link. The packets never leave this host. Works for any target reached over a directly attached link.
+ */
+export async function withSourceAddress<T>(m: TestMachine, source: string, fn: () => Promise<T>): Promise<T> {
+  const route = JSON.parse(
+    execFileSync("ip", ["-j", "route", "get", m.target.host], { encoding: "utf8" }),
+  ) as Array<{ dev: string; prefsrc: string; gateway?: string }>;
+  const { dev, prefsrc, gateway } = route[0]!;
+  if (gateway) throw new Error(`${m.name} is behind a gateway (${gateway}): no directly attached link`);
+  execFileSync("ip", ["addr", "add", `${source}/32`, "dev", dev]);
+  try {
+    // the machine answers over the link it reaches this host's own address by
+    const back = await m.ssh(
+      `sudo -n ip route replace ${source}/32 dev "$(ip -o route get ${prefsrc} | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p')"`,
+      { user: "deploy", port: 2222 },
+    );
+    if (back.code !== 0) throw new Error(`route back to ${source} on ${m.name}: ${back.stderr}`);
+    return await fn();
+  } finally {
+    execFileSync("ip", ["addr", "del", `${source}/32`, "dev", dev]);
+  }
 }

@@ -220,3 +220,68 @@ describe("docker audit: the compose files it reads", () => {
     expect(read).toEqual(["services: {}\n"]);
   });
 });
+
+describe("docker audit: compose v1 (docker-compose 1.29, Debian 12)", () => {
+  // v1 names containers project_service_1 and labels the compose file with the name it was given,
+  // relative to the directory it ran in (lockclaw runs it in the stack dir): the audit must still hold
+  // each container to that file
+  it("reads a bare config_files name in the stack dir and holds project_service_1 containers to it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lc-audit-v1-"));
+    const stack = join(dir, "stack");
+    const bin = join(dir, "bin");
+    mkdirSync(stack, { recursive: true });
+    mkdirSync(bin);
+    writeFileSync(join(stack, "compose.yml"), COMPOSE);
+    writeFileSync(join(dir, "outside.yml"), "OUTSIDE\n");
+    symlinkSync(join(dir, "outside.yml"), join(stack, "link.yml"));
+    const fmtLine = (name: string, service: string, ro: string, nets: string) =>
+      `/${name}|1|running|healthy|false|${ro}|["ALL"]|["no-new-privileges:true"]|${service}|${nets}`;
+    writeFileSync(
+      join(bin, "runuser"),
+      '#!/bin/sh\nwhile [ "$1" != -- ]; do shift; done; shift; exec "$@"\n',
+      {
+        mode: 0o755,
+      },
+    );
+    writeFileSync(join(bin, "dockerd"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    // docker as compose v1 left it: two containers, the label naming compose.yml bare (plus hostile names)
+    writeFileSync(
+      join(bin, "docker"),
+      [
+        "#!/bin/sh",
+        'case "$1" in',
+        "  ps) echo c1; echo c2 ;;",
+        "  info) echo '[\"name=rootless\"]' ;;",
+        '  inspect) for a; do lc_last=$a; done; case "$3" in',
+        "    *config_files*) echo 'compose.yml,link.yml,../outside.yml,outside.yml' ;;",
+        `    *State.Pid*) if [ "$lc_last" = c1 ]; then echo '${fmtLine("lockclaw_redis_1", "redis", "true", "lockclaw_openclaw-net ")}'; else echo '${fmtLine("lockclaw_egress_1", "egress", "true", "lockclaw_egress-net lockclaw_openclaw-net ")}'; fi ;;`,
+        "    *) echo '[]' ;;",
+        "  esac ;;",
+        "esac",
+        "",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
+    const e = { ...E, user: "root", stackDir: stack };
+    const stdout = execFileSync("sh", ["-c", dockerAuditScript(e)], {
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    });
+    const section = stdout.split(`${M} compose\n`)[1]!.split(`${M} exposed`)[0]!;
+    const read = section
+      .split("\n")
+      .filter(Boolean)
+      .map((b) => Buffer.from(b, "base64").toString("utf8"));
+    // only the stack dir's own plain file: not the symlink, nor a name leading out of it
+    expect(read).toEqual([COMPOSE]);
+    const checks = evaluateDockerAudit(stdout, e);
+    const ids = checks.map((c) => c.id);
+    for (const n of ["lockclaw_redis_1", "lockclaw_egress_1"]) {
+      for (const what of ["readonly", "networks"]) {
+        const c = checks.find((x) => x.id === `container.${n}.${what}`);
+        expect(c?.pass, `${n}.${what}: ${c?.evidence}`).toBe(true);
+      }
+      expect(ids).not.toContain(`container.${n}.declared`);
+    }
+  });
+});

@@ -451,7 +451,7 @@ describe("playbooks/docker.yml", () => {
     expect(dropin).toMatch(/^Environment=XDG_CONFIG_HOME=\/etc\/lockclaw-docker$/m);
     // deploy gets the socket (and search on the runtime dir), nothing else; systemd's specifiers, no $
     expect(dropin).toMatch(
-      /^ExecStartPost=\/bin\/sh -c '\[ "%u" = "lockclaw-agent" \] \|\| exit 0; setfacl -m u:deploy:x "%t" && setfacl -m u:deploy:rw "%t\/docker\.sock"'$/m,
+      /^ExecStartPost=\/bin\/sh -c '\[ "%u" = "lockclaw-agent" \] \|\| exit 0; timeout 90 sh -c "until \[ -S %t\/docker\.sock \]; do sleep 0\.5; done"; setfacl -m u:deploy:x "%t" && setfacl -m u:deploy:rw "%t\/docker\.sock"'$/m,
     );
     expect(
       dropin
