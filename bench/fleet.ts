@@ -42,7 +42,14 @@ export async function lockclawProcess(args: string[], env: NodeJS.ProcessEnv): P
   const t0 = performance.now();
   const child = spawn(
     process.execPath,
-    ["--import", join(ROOT, "bench/rusage.mjs"), join(ROOT, "bin/lockclaw.js"), ...args, "--json"],
+    [
+      ...(process.env.LOCKCLAW_BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
+      "--import",
+      join(ROOT, "bench/rusage.mjs"),
+      join(ROOT, "bin/lockclaw.js"),
+      ...args,
+      "--json",
+    ],
     { env: { ...process.env, ...env, LOCKCLAW_BENCH_RUSAGE: usage }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let stdout = "";
