@@ -1,4 +1,7 @@
 /** Rolling batches: Ansible's sizes (pct_to_int: a percentage of all hosts, rounded down, at least 1) and stop rule. */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   batchSizes,
@@ -8,6 +11,8 @@ import {
   stopAfterBatch,
 } from "../../../src/engine/batches.js";
 import { ConfigError } from "../../../src/engine/errors.js";
+import { prepareRun } from "../../../src/engine/run.js";
+import { resourceKinds } from "../../../src/resources/index.js";
 
 const at = { file: "--serial" };
 
@@ -50,5 +55,35 @@ describe("rolling batches", () => {
     // without a threshold only a batch that failed whole stops the run
     expect(stopAfterBatch(4, 3, undefined)).toBeUndefined();
     expect(stopAfterBatch(2, 2, undefined)).toMatch(/every host of the batch failed/);
+  });
+});
+
+describe("serial: in plays", () => {
+  it("the plays of a run that set serial: must agree (each host runs them all in one go)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lc-serial-unit-"));
+    try {
+      const pb = (n: string, serial: string) => {
+        writeFileSync(join(dir, n), `name: ${n}\nserial: ${serial}\ntasks: []\n`);
+        return join(dir, n);
+      };
+      const opts = (files: string[], serial?: ReturnType<typeof parseSerial>) => ({
+        playbookFile: files,
+        kinds: resourceKinds,
+        hosts: [],
+        overrides: [],
+        builtins: {},
+        connector: () => Promise.reject(new Error("no connection in a unit test")),
+        onEvent: () => undefined,
+        ...(serial ? { serial } : {}),
+      });
+      const a = pb("a.yml", "2");
+      const b = pb("b.yml", "30%");
+      expect(() => prepareRun(opts([a, b]))).toThrow(/b\.yml:2:\d+.*serial differs between the plays/s);
+      // the flag decides for the run
+      expect(prepareRun(opts([a, b], parseSerial("1", at))).rolling.serial).toEqual([{ count: 1 }]);
+      expect(prepareRun(opts([a, pb("c.yml", "2")])).rolling.serial).toEqual([{ count: 2 }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
