@@ -5,6 +5,9 @@
  *      LOCKCLAW_BENCH_LAB=0): first provision, no-op re-run, --check after drift;
  *   3. with LOCKCLAW_BENCH_STACK=1: the whole `provision host` (host, rootless Docker, the stack from the
  *      lab's image bundle) on a fresh lab machine: first deploy, no-op re-run, --check.
+ *   4. the fleet (bench/fleet.ts; skip with LOCKCLAW_BENCH_FLEET=0): 50, 100 and 200 simulated hosts on
+ *      loopback sshd processes (no-op --check at --forks 50), and 10 lab machines beside one (with the lab);
+ *      wall time, the controller's CPU and peak RSS, with their targets.
  * Figures, not pass/fail: compare them with ../shared/BENCHMARKS.md.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -16,6 +19,7 @@ import { parseVarArg } from "../src/engine/vars.js";
 import { resourceKinds } from "../src/resources/index.js";
 import { connect } from "../src/transport/ssh.js";
 import { startSshd } from "../test/integration/fixtures/sshd.js";
+import { benchLabFleet, benchLoopbackFleet, buildCli } from "./fleet.js";
 import { benchLab } from "./lab.js";
 import { benchStack } from "./stack.js";
 import { median, rows, timed, type Row } from "./measure.js";
@@ -72,11 +76,23 @@ function print(): void {
 }
 
 await benchLoopback();
+const fleet = process.env.LOCKCLAW_BENCH_FLEET !== "0";
+if (fleet) {
+  await buildCli();
+  await benchLoopbackFleet();
+}
 if (process.env.LOCKCLAW_BENCH_LAB !== "0") {
   try {
     await benchLab();
   } catch (err) {
     console.log(`lab benchmark skipped: ${(err as Error).message}`);
+  }
+  if (fleet) {
+    try {
+      await benchLabFleet();
+    } catch (err) {
+      console.log(`lab fleet benchmark skipped: ${(err as Error).message}`);
+    }
   }
 }
 if (process.env.LOCKCLAW_BENCH_STACK === "1") {

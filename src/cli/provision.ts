@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { parseMaxFailPercentage, parseSerial } from "../engine/batches.js";
 import { ConfigError, ExitCode } from "../engine/errors.js";
 import { builtinPlaybook } from "../engine/paths.js";
 import { Redactor } from "../engine/redact.js";
@@ -33,6 +34,8 @@ interface ProvisionOptions extends ConnectionOptions {
   listTags?: boolean;
   listHosts?: boolean;
   forks: string;
+  serial?: string;
+  maxFailPercentage?: string;
   authorizedKey: string[];
   bundle?: string;
   rollbackAfter: string;
@@ -95,6 +98,15 @@ export function registerProvisionCommands(program: Command, done: (r: Promise<Co
       .option("--list-hosts", "print the hosts the targets resolve to, then stop; connects to nothing")
       .option("-f, --forks <n>", "hosts worked on at once", "10")
       .option(
+        "--serial <size>",
+        "rolling batches: N hosts, N% of the hosts (rounded down, at least 1) or a list (1,30%); " +
+          "a batch starts when the last one is done",
+      )
+      .option(
+        "--max-fail-percentage <p>",
+        "stop before the next batch when more than P% of a batch failed (0: any failure stops it)",
+      )
+      .option(
         "--bundle <dir>",
         "air-gapped install: send this directory's image tarballs instead of pulling (sets bundle_src)",
       )
@@ -124,6 +136,15 @@ async function provisionAction(
   const forks = Number(o.forks);
   if (!Number.isInteger(forks) || forks < 1)
     throw new ConfigError(`--forks ${o.forks} is not a positive whole number`, undefined, "e.g. --forks 5");
+  // checked before anything else is read or connected
+  const rolling = {
+    ...(o.serial === undefined ? {} : { serial: parseSerial(o.serial, { file: "--serial" }) }),
+    ...(o.maxFailPercentage === undefined
+      ? {}
+      : {
+          maxFailPercentage: parseMaxFailPercentage(o.maxFailPercentage, { file: "--max-fail-percentage" }),
+        }),
+  };
   const rollbackAfter = Number(o.rollbackAfter);
   if (!Number.isInteger(rollbackAfter) || rollbackAfter < 15) {
     throw new ConfigError(
@@ -180,6 +201,7 @@ async function provisionAction(
     tags: list(o.tags),
     skipTags: list(o.skipTags),
     forks,
+    ...rolling,
     rollbackAfterSeconds: rollbackAfter,
     onEvent: (e) => {
       progress.handle(e);

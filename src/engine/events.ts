@@ -22,6 +22,8 @@ export interface HostRecap {
 export type LockclawEvent =
   | { type: "run-start"; playbook: string; hosts: string[]; check: boolean }
   | { type: "host-start"; host: string }
+  /** Rolling batches (--serial): batch `batch` of `of` starts with these hosts. */
+  | { type: "batch-start"; batch: number; of: number; hosts: string[] }
   | { type: "host-connected"; host: string; user: string; port: number }
   | { type: "play-start"; host: string; play: string }
   | { type: "task-start"; host: string; task: string; handler?: boolean }
@@ -49,6 +51,16 @@ export type LockclawEvent =
   | { type: "warning"; host?: string; message: string }
   | { type: "debug"; host?: string; message: string }
   | { type: "host-recap"; recap: HostRecap }
-  | { type: "recap"; hosts: HostRecap[]; exitCode: number; durationMs: number };
+  | {
+      type: "recap";
+      /** The hosts that ran (a stop between batches leaves the others out). */
+      hosts: HostRecap[];
+      exitCode: number;
+      durationMs: number;
+      /** Set when too many hosts of a batch failed: why the run stopped before the next batch. */
+      stopped?: string;
+      /** With `stopped`: the hosts never started (nothing was done on them). */
+      notStarted?: string[];
+    };
 
 export type EventSink = (event: LockclawEvent) => void;

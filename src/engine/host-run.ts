@@ -88,6 +88,11 @@ export class HostRun {
   private readonly handlersReached = new Set<string>();
   /** A play changed the host and its after-change hooks have not run since (see afterChangeHooksSh). */
   private hooksDue = false;
+  /**
+   * Probe outputs of later plays, read in an earlier play's probe exec (play index → task id → output).
+   * Valid while nothing has changed on the host since: any change drops them and the next play probes anew.
+   */
+  private readonly prefetched = new Map<number, Map<string, string | undefined>>();
 
   constructor(
     private readonly target: ConnectionTarget,
@@ -105,7 +110,7 @@ export class HostRun {
     let unreachable = false;
     try {
       await this.connect();
-      for (const [i, play] of this.plays.entries()) await this.runPlay(play, i === this.plays.length - 1);
+      for (const [i, play] of this.plays.entries()) await this.runPlay(play, i);
       // the last play changed nothing (or only through guarded steps): the hooks get an exec of their own
       if (this.hooksDue) await this.runHooks();
     } catch (err) {
@@ -227,17 +232,39 @@ export class HostRun {
     this.opt.emit({ type: "warning", host: this.host, message: this.opt.redactor.text(message) });
   }
 
-  private async runPlay(play: PreparedPlay, last: boolean): Promise<void> {
+  private activeTasks(play: PreparedPlay): PreparedTask[] {
+    return play.tasks.filter((t) => !t.skippedByWhen && selectedByTags(t, this.opt.tags, this.opt.skipTags));
+  }
+
+  /** What a play's probe reads: its active tasks, then its handlers (a handler's diff says what it would do). */
+  private probed(play: PreparedPlay): PreparedTask[] {
+    return [...this.activeTasks(play), ...play.handlers.values()];
+  }
+
+  private async runPlay(play: PreparedPlay, index: number): Promise<void> {
     this.opt.emit({ type: "play-start", host: this.host, play: play.name });
-    const active: PreparedTask[] = [];
-    for (const task of play.tasks) {
-      if (task.skippedByWhen || !selectedByTags(task, this.opt.tags, this.opt.skipTags)) {
-        this.result(task, "skipped", []);
-      } else active.push(task);
-    }
+    const active = this.activeTasks(play);
+    for (const task of play.tasks) if (!active.includes(task)) this.result(task, "skipped", []);
     for (const t of active) this.opt.emit({ type: "task-start", host: this.host, task: t.name });
     const handlers = [...play.handlers.values()];
-    const planned = await this.probeAndDiff([...active, ...handlers], play.become);
+    const changedBefore = this.counts.changed;
+    try {
+      await this.planAndApply(play, index, active, handlers);
+    } finally {
+      // what a later play read before this one changed the host is stale now (--check changes nothing)
+      if (!this.opt.check && (this.counts.changed !== changedBefore || this.counts.failed)) {
+        this.prefetched.clear();
+      }
+    }
+  }
+
+  private async planAndApply(
+    play: PreparedPlay,
+    index: number,
+    active: PreparedTask[],
+    handlers: PreparedTask[],
+  ): Promise<void> {
+    const planned = await this.probeAndDiff(index, [...active, ...handlers], play.become);
     const tasks = planned.slice(0, active.length);
     const notified = new Set<string>();
     for (const p of tasks) if (p.changes.length) p.task.notify.forEach((n) => notified.add(n));
@@ -252,7 +279,7 @@ export class HostRun {
     for (const p of tasks) if (!p.changes.length) this.result(p.task, "ok", []);
     const changed = tasks.filter((p) => p.changes.length);
     if ((changed.length || handlerPlans.length) && play.become) this.hooksDue = true;
-    await this.apply(play, changed, handlerPlans, last);
+    await this.apply(play, changed, handlerPlans, index === this.plays.length - 1);
   }
 
   /** The after-change hooks in an exec of their own; a failing hook is a warning, never a failed run. */
@@ -271,18 +298,45 @@ export class HostRun {
     extractWarnings(output ?? "").warnings.forEach((m) => this.warn(m));
   }
 
-  private async probeAndDiff(tasks: PreparedTask[], become: boolean): Promise<Planned[]> {
+  /**
+   * One exec reads this play's facts and, speculatively, those of the plays after it that run with the
+   * same privileges: on a no-op run of several plays (host, docker, stack) that is one exec for all of
+   * them. A play that changes something drops what the later ones read (see runPlay), so they probe
+   * again, after the change; a play's `reconnect:` only matters once it changed the login, which is
+   * such a change.
+   */
+  private async probeAndDiff(index: number, tasks: PreparedTask[], become: boolean): Promise<Planned[]> {
     if (!tasks.length) return [];
-    const w = new SectionWriter();
-    const probes = tasks.map((t) => t.kind.probe(t.spec));
-    const script = w.script(probes.map((p, i) => w.probe({ id: tasks[i]!.id, script: p.script })));
-    const res = await this.exec(script, become, `probe of ${tasks.length} tasks`);
-    if (res.code !== 0) {
-      throw new ApplyError("probe", "batched probe", res.code, this.opt.redactor.text(res.stderr));
+    let outputs = this.prefetched.get(index);
+    this.prefetched.delete(index);
+    if (!outputs) {
+      const group = [index];
+      for (let j = index + 1; j < this.plays.length && this.plays[j]!.become === become; j++) group.push(j);
+      const w = new SectionWriter();
+      const parts = group.flatMap((k) =>
+        (k === index ? tasks : this.probed(this.plays[k]!)).map((t) =>
+          w.probe({ id: `${k}.${t.id}`, script: t.kind.probe(t.spec).script }),
+        ),
+      );
+      const count = parts.length;
+      const res = await this.exec(
+        w.script(parts),
+        become,
+        `probe of ${count} tasks${group.length > 1 ? ` (plays ${group[0]! + 1}-${group.at(-1)! + 1})` : ""}`,
+      );
+      if (res.code !== 0) {
+        throw new ApplyError("probe", "batched probe", res.code, this.opt.redactor.text(res.stderr));
+      }
+      const sections = w.parse(res.stdout);
+      for (const k of group) {
+        const ts = k === index ? tasks : this.probed(this.plays[k]!);
+        const out = new Map(ts.map((t) => [t.id, sections.get(`${k}.${t.id}`)?.output]));
+        if (k === index) outputs = out;
+        else this.prefetched.set(k, out);
+      }
     }
-    const sections = w.parse(res.stdout);
-    return tasks.map((task, i) => {
-      const facts = this.parseFacts(task, sections.get(task.id)?.output, probes[i]!.parse);
+    return tasks.map((task) => {
+      const facts = this.parseFacts(task, outputs!.get(task.id), task.kind.probe(task.spec).parse);
       const ctx = { ...this.context(this.opt.check), warn: (m: string) => this.warn(`${task.name}: ${m}`) };
       return { task, facts, changes: task.kind.diff(task.spec, facts, ctx) };
     });

@@ -2,7 +2,8 @@
  * A whole run: load and validate everything for every host first (bad input changes nothing anywhere),
  * then run the hosts with bounded parallelism, each on its own connection, and sum up the recap.
  */
-import { ConfigError, ExitCode } from "./errors.js";
+import { inBatches, stopAfterBatch, type SerialItem } from "./batches.js";
+import { ConfigError, ExitCode, type SourceLocation } from "./errors.js";
 import type { EventSink, HostRecap } from "./events.js";
 import { HostRun } from "./host-run.js";
 import { loadPlaybook, type KindRegistry, type Playbook } from "./playbook/loader.js";
@@ -35,6 +36,10 @@ export interface RunOptions {
   tags?: string[];
   skipTags?: string[];
   forks?: number;
+  /** --serial: rolling batches (a play's `serial:` when not given); all hosts in one batch when neither. */
+  serial?: SerialItem[];
+  /** --max-fail-percentage: stop before the next batch when more of a batch failed (a play's when not given). */
+  maxFailPercentage?: number;
   rollbackAfterSeconds?: number;
   state?: HostStateStore;
   onEvent: EventSink;
@@ -49,6 +54,8 @@ export interface RunOptions {
 
 export interface RunResult {
   hosts: HostRecap[];
+  /** Hosts a stop between batches left untouched (never connected to). */
+  notStarted: string[];
   exitCode: ExitCode;
 }
 
@@ -70,12 +77,14 @@ export function exitCodeFor(
 export function prepareRun(opts: RunOptions): {
   perHost: Array<{ entry: HostEntry; plays: PreparedPlay[] }>;
   redactor: Redactor;
+  rolling: Rolling;
 } {
   const redactor = opts.redactor ?? new Redactor();
   const playbooks = playbookFiles(opts).map((f) => loadPlaybook(f, opts.kinds));
   // inventory host vars are held to the same rule as --var and vars files (a typo must not pass silently)
   rejectUnknownVars(playbooks, [...opts.hosts.flatMap((h) => h.vars), ...opts.overrides]);
   rejectUnknownTags(playbooks, opts);
+  const rolling = rollingOf(playbooks, opts);
   const perHost = opts.hosts.map((entry) => ({
     entry,
     plays: playbooks.flatMap((playbook) =>
@@ -87,12 +96,51 @@ export function prepareRun(opts: RunOptions): {
       }),
     ),
   }));
-  return { perHost, redactor };
+  return { perHost, redactor, rolling };
+}
+
+interface Rolling {
+  serial?: SerialItem[];
+  maxFailPercentage?: number;
+}
+
+/**
+ * The batches of the run: the flags, else the plays' `serial:` / `max_fail_percentage:`. A host runs all
+ * the plays of the run in one go, so the plays that set one must agree on it.
+ */
+function rollingOf(playbooks: Playbook[], opts: RunOptions): Rolling {
+  const plays = playbooks.flatMap((pb) => pb.plays);
+  const agreed = <T>(
+    flag: T | undefined,
+    pick: (p: Playbook["plays"][number]) => { value: T; where: SourceLocation } | undefined,
+    key: string,
+  ): T | undefined => {
+    if (flag !== undefined) return flag;
+    const set = plays.flatMap((p) => (pick(p) ? [pick(p)!] : []));
+    const first = set[0];
+    const other = set.find((s) => JSON.stringify(s.value) !== JSON.stringify(first?.value));
+    if (first && other) {
+      throw new ConfigError(
+        `${key} differs between the plays of the run (each host runs all of them in one go)`,
+        other.where,
+        `give the same ${key} to every play that sets one, or set it for the run with --${key.replace(/_/g, "-")}`,
+      );
+    }
+    return first?.value;
+  };
+  return {
+    serial: agreed(
+      opts.serial,
+      (p) => p.serial && { value: p.serial.items, where: p.serial.where },
+      "serial",
+    ),
+    maxFailPercentage: agreed(opts.maxFailPercentage, (p) => p.maxFailPercentage, "max_fail_percentage"),
+  };
 }
 
 export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   const started = Date.now();
-  const { perHost, redactor } = prepareRun(opts);
+  const { perHost, redactor, rolling } = prepareRun(opts);
   const emit: EventSink = opts.onEvent;
   emit({
     type: "run-start",
@@ -101,7 +149,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
     check: !!opts.check,
   });
   const state = opts.state ?? new HostStateStore();
-  const recaps = await mapLimit(perHost, Math.max(1, opts.forks ?? 10), async ({ entry, plays }) => {
+  const runHost = async ({ entry, plays }: (typeof perHost)[number]) => {
     const recap = await new HostRun(entry.target, plays, {
       check: !!opts.check,
       tags: opts.tags ?? [],
@@ -116,10 +164,44 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
     }).run();
     emit({ type: "host-recap", recap });
     return recap;
-  });
+  };
+  const batches = inBatches(perHost, rolling.serial);
+  const recaps: HostRecap[] = [];
+  let stopped: string | undefined;
+  let notStarted: string[] = [];
+  for (const [i, batch] of batches.entries()) {
+    if (batches.length > 1) {
+      emit({
+        type: "batch-start",
+        batch: i + 1,
+        of: batches.length,
+        hosts: batch.map((h) => h.entry.target.name),
+      });
+    }
+    // a batch is done when each of its hosts is: a stack's containers are up and healthy by then
+    // (compose_stack waits for that), so the next batch starts only after this one serves again
+    const done = await mapLimit(batch, Math.max(1, opts.forks ?? 10), runHost);
+    recaps.push(...done);
+    const why = stopAfterBatch(
+      batch.length,
+      done.filter((r) => r.failed > 0 || r.unreachable).length,
+      rolling.maxFailPercentage,
+    );
+    if (why && i < batches.length - 1) {
+      stopped = `stopped after batch ${i + 1} of ${batches.length}: ${why}`;
+      notStarted = batches.slice(i + 1).flatMap((b) => b.map((h) => h.entry.target.name));
+      break;
+    }
+  }
   const exitCode = exitCodeFor(recaps, opts);
-  emit({ type: "recap", hosts: recaps, exitCode, durationMs: Date.now() - started });
-  return { hosts: recaps, exitCode };
+  emit({
+    type: "recap",
+    hosts: recaps,
+    exitCode,
+    durationMs: Date.now() - started,
+    ...(stopped ? { stopped, notStarted } : {}),
+  });
+  return { hosts: recaps, notStarted, exitCode };
 }
 
 /** Names set by --var, a vars file or an inventory must be declared by at least one play of the run. */

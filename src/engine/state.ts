@@ -2,7 +2,7 @@
  * Local memory of how each host is reached after lockclaw moved its SSH port and login user, so a
  * re-run needs no edits. One JSON file, 0600, under $XDG_STATE_HOME/lockclaw.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stateDir } from "./paths.js";
 
@@ -18,9 +18,18 @@ export interface HostState {
 export class HostStateStore {
   constructor(private readonly file = join(stateDir(), "hosts.json")) {}
 
+  /** The file as last parsed, with its stamp: every host of a fleet reads it as it connects. */
+  private cache?: { stamp: string; all: Record<string, HostState> };
+
   private readAll(): Record<string, HostState> {
     try {
-      return JSON.parse(readFileSync(this.file, "utf8")) as Record<string, HostState>;
+      const st = statSync(this.file);
+      const stamp = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+      if (this.cache?.stamp !== stamp) {
+        this.cache = { stamp, all: JSON.parse(readFileSync(this.file, "utf8")) as Record<string, HostState> };
+      }
+      // a copy: set() changes it
+      return { ...this.cache.all };
     } catch {
       return {};
     }

@@ -15,6 +15,9 @@ export class PlainRenderer implements Renderer {
       case "run-start":
         this.line(`${e.check ? "CHECK" : "RUN"} ${e.playbook} on ${e.hosts.join(", ")}`);
         break;
+      case "batch-start":
+        this.line(`BATCH ${e.batch}/${e.of}: ${e.hosts.join(", ")}`);
+        break;
       case "host-connected":
         this.line(`[${e.host}] connected as ${e.user} on port ${e.port}`);
         break;
@@ -43,6 +46,10 @@ export class PlainRenderer implements Renderer {
         this.line();
         this.line("RECAP");
         for (const r of e.hosts) this.line(`  ${formatRecap(r)}`);
+        if (e.stopped) {
+          this.line(`  ${e.stopped}`);
+          this.line(`  never started (nothing done on them): ${(e.notStarted ?? []).join(", ")}`);
+        }
         break;
       default:
         break;

@@ -9,8 +9,9 @@ import type { Renderer, RendererOptions } from "./renderer.js";
 
 interface HostView {
   task?: { output?: string; title?: string };
-  done: Promise<HostRecap>;
-  resolve: (r: HostRecap) => void;
+  /** The host's recap, or undefined when a stop between batches left it never started. */
+  done: Promise<HostRecap | undefined>;
+  resolve: (r: HostRecap | undefined) => void;
 }
 
 export class TtyRenderer implements Renderer {
@@ -31,14 +32,15 @@ export class TtyRenderer implements Renderer {
     if (e.type === "task-start" && view?.task) view.task.output = `▸ ${e.task}`;
     if (e.type === "task-result" && view?.task) view.task.output = `${e.status}: ${e.task}`;
     if (e.type === "host-recap") this.hosts.get(e.recap.host)?.resolve(e.recap);
+    if (e.type === "recap") for (const h of e.notStarted ?? []) this.hosts.get(h)?.resolve(undefined);
     // details are printed after the live view, in order
     if (e.type !== "run-start" && e.type !== "task-start" && e.type !== "play-start") this.buffered.push(e);
   }
 
   private start(hosts: string[], check: boolean): void {
     for (const h of hosts) {
-      let resolve!: (r: HostRecap) => void;
-      const done = new Promise<HostRecap>((r) => (resolve = r));
+      let resolve!: (r: HostRecap | undefined) => void;
+      const done = new Promise<HostRecap | undefined>((r) => (resolve = r));
       this.hosts.set(h, { done, resolve });
     }
     const tasks: ListrTask[] = hosts.map((h) => ({
@@ -47,6 +49,11 @@ export class TtyRenderer implements Renderer {
         const view = this.hosts.get(h)!;
         view.task = task;
         const r = await view.done;
+        if (!r) {
+          task.title = `${h}: not started (the run stopped before its batch)`;
+          task.skip(task.title);
+          return;
+        }
         task.title = `${h}: ok=${r.ok} changed=${r.changed} failed=${r.failed}${r.unreachable ? " UNREACHABLE" : ""}`;
         if (r.failed || r.unreachable) throw new Error(r.error ?? "failed");
       },

@@ -6,7 +6,7 @@
  * so a user can compare what lockclaw says with what their own tools say.
  */
 import { createHash, createHmac } from "node:crypto";
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { ConnectionError, HostKeyMismatchError } from "../engine/errors.js";
 import type { HostKeyPolicy } from "./types.js";
@@ -102,10 +102,23 @@ export function entryMatches(entry: KnownHostEntry, host: string, port: number):
   return matched;
 }
 
+/**
+ * Parsed files by path, valid while the file's inode, size and mtime stay the same: a fleet's hosts all
+ * read the same known_hosts (one line per host), twice per connection, so parsing it every time made each
+ * added host cost more than the last. An append (accept-new) changes size and mtime: read again.
+ */
+const parsedFiles = new Map<string, { stamp: string; entries: KnownHostEntry[] }>();
+
 export function readKnownHosts(file: string): KnownHostEntry[] {
   if (!existsSync(file)) return [];
   try {
-    return parseKnownHosts(readFileSync(file, "utf8"), file);
+    const st = statSync(file);
+    const stamp = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+    const cached = parsedFiles.get(file);
+    if (cached?.stamp === stamp) return cached.entries;
+    const entries = parseKnownHosts(readFileSync(file, "utf8"), file);
+    parsedFiles.set(file, { stamp, entries });
+    return entries;
   } catch (err) {
     throw new ConnectionError(`cannot read known_hosts file ${file}: ${(err as Error).message}`, "", 0, {
       cause: err,

@@ -3,7 +3,8 @@
  * (each default fits its type; a variable inside a sh string is typed narrowly) before anything connects.
  */
 import Handlebars from "handlebars";
-import { ConfigError } from "../errors.js";
+import { parseMaxFailPercentage, parseSerial, type SerialItem } from "../batches.js";
+import { ConfigError, type SourceLocation } from "../errors.js";
 import type { AnyResourceKind } from "../resource.js";
 import { enumType, namedType, optionalType, TYPE_NAMES, type VarType } from "../var-types.js";
 import { checkTyped } from "../vars.js";
@@ -33,6 +34,9 @@ export interface RawPlay {
   /** Declared types (`var_types:`); vars without one are typed by their default. */
   varTypes: Record<string, VarType>;
   reconnect?: { user: unknown; port: unknown };
+  /** `serial:` and `max_fail_percentage:`, checked (batches.ts), with where they are written. */
+  serial?: { items: SerialItem[]; where: SourceLocation };
+  maxFailPercentage?: { value: number; where: SourceLocation };
   tasks: RawTask[];
   handlers: RawTask[];
   keyPath: KeyPath;
@@ -111,6 +115,7 @@ function readPlay(
       }
     });
   }
+  const at = (key: string): SourceLocation => source.locate([...keyPath, key]);
   const varTypes = readVarTypes(source, play.var_types ?? {}, [...keyPath, "var_types"]);
   for (const [n, type] of Object.entries(varTypes)) {
     // the playbook's own default must fit the type it declares (a mistake of the playbook, located there)
@@ -136,6 +141,17 @@ function readPlay(
     multilineVars: play.multiline_vars ?? [],
     varTypes,
     reconnect: play.reconnect,
+    ...(play.serial === undefined
+      ? {}
+      : { serial: { items: parseSerial(play.serial, at("serial")), where: at("serial") } }),
+    ...(play.max_fail_percentage === undefined
+      ? {}
+      : {
+          maxFailPercentage: {
+            value: parseMaxFailPercentage(play.max_fail_percentage, at("max_fail_percentage")),
+            where: at("max_fail_percentage"),
+          },
+        }),
     tasks,
     handlers,
     keyPath,

@@ -68,6 +68,13 @@ export const playShape = z.strictObject({
   multiline_vars: z.array(varName).optional(),
   /** How the host is reached once this play has applied (user, port): used for the fresh-login proof and re-runs. */
   reconnect: z.strictObject({ user: z.unknown(), port: z.unknown() }).optional(),
+  /**
+   * Rolling batches (batches.ts): a count, a percentage of the run's hosts, or a list of them. The run's
+   * plays go host by host, so it sizes the batches of the whole run (--serial wins over it).
+   */
+  serial: z.union([z.number(), z.string(), z.array(z.union([z.number(), z.string()]))]).optional(),
+  /** Stop before the next batch when more than this percentage of a batch failed (--max-fail-percentage wins). */
+  max_fail_percentage: z.union([z.number(), z.string()]).optional(),
   tasks: z.array(z.unknown()),
   handlers: z.array(z.unknown()).optional(),
 });

@@ -335,9 +335,17 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
 
   it("a second run changes nothing (exit 0)", async () => {
     const t0 = Date.now();
-    const r = await cli(["provision", "host", target(machine()), ...stackArgs]);
-    log(`provision host, no-op: exit ${r.code} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    const r = await cli(["provision", "host", target(machine()), ...stackArgs, "--json"]);
+    const recap = events(r.stdout).find((e) => e.type === "recap") as
+      { durationMs: number; hosts: Array<{ changed: number; execs: number }> } | undefined;
+    log(
+      `provision host, no-op: exit ${r.code} in ${((Date.now() - t0) / 1000).toFixed(1)}s ` +
+        `(run ${recap?.durationMs} ms, ${recap?.hosts[0]?.execs} SSH execs)`,
+    );
     expect(r.code, show(r)).toBe(0);
+    expect(recap?.hosts[0]?.changed, show(r)).toBe(0);
+    // the three plays (host, docker, stack) read the host in one batched probe exec
+    expect(recap?.hosts[0]?.execs, show(r)).toBe(1);
   }, 600_000);
 
   it("a compose value edited on the host is detected by --check and put back, without recreating anything", async () => {
