@@ -71,9 +71,11 @@ describe("deeper host hardening (issue 12): kernel, sudo, accounts, logs", () =>
         expect.stringMatching(/^sshd\.AllowTcpForwarding: allowtcpforwarding yes/),
         "journald.max_use: SystemMaxUse=4G",
         expect.stringMatching(/^kernel\.kernel\.sysrq: \/etc\/sysctl\.d\/60-lockclaw-kernel\.conf sets 1/),
+        // AIDE (file_integrity) sees the same four edited files changed since lockclaw's baseline
+        expect.stringMatching(/^integrity\.aide: .*\/etc\/login\.defs.*\/etc\/sudoers\.d\/deploy/),
       ]),
     );
-    expect(failed, failed.join("\n")).toHaveLength(5);
+    expect(failed, failed.join("\n")).toHaveLength(6);
 
     const check = await cli(["provision", "host", "--no-stack", target(machine()), "--check", "--diff"]);
     expect(check.code, show(check)).toBe(2);
