@@ -4,7 +4,7 @@
  * dies or the network drops. Only a fresh login (new connection, new port, deploy user, sudo) disarms it.
  */
 import type { LockoutGuard } from "./resource.js";
-import { base64Heredoc, shq } from "./shell.js";
+import { base64Heredoc, raw, safeWord, sh, shJoin, type Sh } from "./sh.js";
 
 export const ROLLBACK_ROOT = "/var/lib/lockclaw/rollback";
 
@@ -20,51 +20,53 @@ export function newRollback(taskId: string): ArmedRollback {
 }
 
 /** sh: save state, write restore.sh, arm the timer. Runs as root before the guarded change. */
-export function armScript(rb: ArmedRollback, guard: LockoutGuard, afterSeconds: number): string {
-  const restore = [
-    "#!/bin/sh",
-    `LOCKCLAW_BACKUP=${shq(rb.dir)}; export LOCKCLAW_BACKUP`,
+export function armScript(rb: ArmedRollback, guard: LockoutGuard, afterSeconds: number): Sh {
+  const restore = shJoin([
+    raw("#!/bin/sh"),
+    sh`LOCKCLAW_BACKUP=${rb.dir}; export LOCKCLAW_BACKUP`,
     // stop the twin (timer or background sleeper) so a restore never runs twice
-    `systemctl stop ${shq(`${rb.unit}.timer`)} >/dev/null 2>&1 || true`,
+    sh`systemctl stop ${`${rb.unit}.timer`} >/dev/null 2>&1 || true`,
     guard.restore,
-    `date -u +%FT%TZ > ${shq(`${rb.dir}.restored`)}`,
-    "",
-  ].join("\n");
-  return [
-    `mkdir -p -m 700 ${shq(ROLLBACK_ROOT)}`,
-    `rm -rf ${shq(rb.dir)} && mkdir -m 700 ${shq(rb.dir)}`,
-    `LOCKCLAW_BACKUP=${shq(rb.dir)}; export LOCKCLAW_BACKUP`,
-    base64Heredoc(`cat > ${shq(`${rb.dir}/restore.sh`)}`, restore),
-    `(\n${guard.save}\n)`,
+    sh`date -u +%FT%TZ > ${`${rb.dir}.restored`}`,
+    raw(""),
+  ]);
+  // the sleeper's own script names the restore file inside '…': the path is checked to be a plain word
+  const sleeper = sh`sleep ${afterSeconds}; sh '${safeWord(`${rb.dir}/restore.sh`)}'`;
+  return shJoin([
+    sh`mkdir -p -m 700 ${ROLLBACK_ROOT}`,
+    sh`rm -rf ${rb.dir} && mkdir -m 700 ${rb.dir}`,
+    sh`LOCKCLAW_BACKUP=${rb.dir}; export LOCKCLAW_BACKUP`,
+    base64Heredoc(sh`cat > ${`${rb.dir}/restore.sh`}`, String(restore)),
+    sh`(\n${guard.save}\n)`,
     // systemd-run survives our session; the sleeper is the fallback on hosts without it
-    `if command -v systemd-run >/dev/null 2>&1 && [ -d /run/systemd/system ]; then`,
-    `  systemd-run --quiet --unit=${shq(rb.unit)} --on-active=${afterSeconds} --timer-property=AccuracySec=1s /bin/sh ${shq(`${rb.dir}/restore.sh`)}`,
-    `else`,
-    `  nohup setsid sh -c ${shq(`sleep ${afterSeconds}; sh '${rb.dir}/restore.sh'`)} >/dev/null 2>&1 &`,
-    `  echo $! > ${shq(`${rb.dir}/sleeper.pid`)}`,
-    `fi`,
-  ].join("\n");
+    sh`if command -v systemd-run >/dev/null 2>&1 && [ -d /run/systemd/system ]; then`,
+    sh`  systemd-run --quiet --unit=${rb.unit} --on-active=${afterSeconds} --timer-property=AccuracySec=1s /bin/sh ${`${rb.dir}/restore.sh`}`,
+    sh`else`,
+    sh`  nohup setsid sh -c ${String(sleeper)} >/dev/null 2>&1 &`,
+    sh`  echo $! > ${`${rb.dir}/sleeper.pid`}`,
+    sh`fi`,
+  ]);
 }
 
 /** sh: cancel the timer and drop the saved state. Run over the FRESH connection: it is the proof. */
-export function disarmScript(rb: ArmedRollback): string {
-  return [
-    `systemctl stop ${shq(`${rb.unit}.timer`)} >/dev/null 2>&1 || true`,
-    `systemctl reset-failed ${shq(`${rb.unit}.service`)} >/dev/null 2>&1 || true`,
-    `[ -f ${shq(`${rb.dir}/sleeper.pid`)} ] && kill "$(cat ${shq(`${rb.dir}/sleeper.pid`)})" 2>/dev/null || true`,
+export function disarmScript(rb: ArmedRollback): Sh {
+  return shJoin([
+    sh`systemctl stop ${`${rb.unit}.timer`} >/dev/null 2>&1 || true`,
+    sh`systemctl reset-failed ${`${rb.unit}.service`} >/dev/null 2>&1 || true`,
+    sh`[ -f ${`${rb.dir}/sleeper.pid`} ] && kill "$(cat ${`${rb.dir}/sleeper.pid`})" 2>/dev/null || true`,
     // the restore may already have fired (a slow fresh login): then the change is gone; say so
-    `if [ -e ${shq(`${rb.dir}.restored`)} ]; then echo restored; exit 3; fi`,
-    `rm -rf ${shq(rb.dir)}`,
-    `echo disarmed`,
-  ].join("\n");
+    sh`if [ -e ${`${rb.dir}.restored`} ]; then echo restored; exit 3; fi`,
+    sh`rm -rf ${rb.dir}`,
+    sh`echo disarmed`,
+  ]);
 }
 
 /** sh: restore now (fresh login failed) and cancel the timer. */
-export function rollbackNowScript(rb: ArmedRollback): string {
-  return [
-    `[ -e ${shq(`${rb.dir}.restored`)} ] || /bin/sh ${shq(`${rb.dir}/restore.sh`)}`,
-    `systemctl reset-failed ${shq(`${rb.unit}.service`)} >/dev/null 2>&1 || true`,
-    `[ -f ${shq(`${rb.dir}/sleeper.pid`)} ] && kill "$(cat ${shq(`${rb.dir}/sleeper.pid`)})" 2>/dev/null || true`,
-    `rm -rf ${shq(rb.dir)}`,
-  ].join("\n");
+export function rollbackNowScript(rb: ArmedRollback): Sh {
+  return shJoin([
+    sh`[ -e ${`${rb.dir}.restored`} ] || /bin/sh ${`${rb.dir}/restore.sh`}`,
+    sh`systemctl reset-failed ${`${rb.unit}.service`} >/dev/null 2>&1 || true`,
+    sh`[ -f ${`${rb.dir}/sleeper.pid`} ] && kill "$(cat ${`${rb.dir}/sleeper.pid`})" 2>/dev/null || true`,
+    sh`rm -rf ${rb.dir}`,
+  ]);
 }

@@ -23,7 +23,7 @@ import { runScript } from "../transport/script.js";
 import { candidateTargets, connectFirst, type Connector } from "./connect.js";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
-import { shq } from "./shell.js";
+import { sh, type Sh } from "./sh.js";
 
 /**
  * Run at the end of a run that changed the host (folded into its last exec): the executables of
@@ -193,7 +193,7 @@ export class HostRun {
   }
 
   private async exec(
-    script: string,
+    script: Sh,
     become: boolean,
     what: string,
     tasks: string[] = [],
@@ -201,7 +201,7 @@ export class HostRun {
   ) {
     const t0 = Date.now();
     const res = await this.tracked({ what, tasks, guarded }, () =>
-      runScript(this.transport!, script, { become, errexit: false }),
+      runScript(this.transport!, String(script), { become, errexit: false }),
     );
     this.debug(
       `exec #${this.transport!.execCount}: ${what} (${(Date.now() - t0) / 1000}s, exit ${res.code})`,
@@ -414,7 +414,9 @@ export class HostRun {
         const dir = u.remote.slice(0, u.remote.lastIndexOf("/")) || "/";
         const res = await this.tracked({ what: `upload of ${u.local}`, tasks: [p.task.name] }, () =>
           this.transport!.exec(
-            `umask 077 && mkdir -p ${shq(dir)} && cat > ${shq(`${u.remote}.part`)} && mv -f ${shq(`${u.remote}.part`)} ${shq(u.remote)}`,
+            String(
+              sh`umask 077 && mkdir -p ${dir} && cat > ${`${u.remote}.part`} && mv -f ${`${u.remote}.part`} ${u.remote}`,
+            ),
             { stdin: createReadStream(u.local), become },
           ),
         );
@@ -437,7 +439,7 @@ export class HostRun {
     return { check, ...(t ? { login: { user: t.target.user, keys: t.authKeys ?? [] } } : {}) };
   }
 
-  private applyFragment(p: Planned): string {
+  private applyFragment(p: Planned): Sh {
     return p.task.kind.apply(p.task.spec, p.facts, p.changes, this.context(false));
   }
 
@@ -532,7 +534,7 @@ export class HostRun {
       // on failure restore at once instead of leaving a half-applied change for the timer
       w.change({
         id: p.task.id,
-        script: `if ! (\nset -e\n${this.applyFragment(p)}\n); then\n${rollbackNowScript(rb)}\nexit 1\nfi`,
+        script: sh`if ! (\nset -e\n${this.applyFragment(p)}\n); then\n${rollbackNowScript(rb)}\nexit 1\nfi`,
       }),
       ...(!verifies(p.task.kind, p.task.spec)
         ? []
@@ -640,7 +642,7 @@ export class HostRun {
     let fresh: Transport | undefined;
     try {
       fresh = await this.opt.connector(target);
-      const res = await runScript(fresh, disarmScript(rb), { become: true, errexit: false });
+      const res = await runScript(fresh, String(disarmScript(rb)), { become: true, errexit: false });
       if (res.code !== 0) {
         return {
           ok: false,

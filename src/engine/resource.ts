@@ -8,6 +8,7 @@
  * can, and re-probes what changed to verify it converged.
  */
 import type { z } from "zod";
+import type { Sh } from "./sh.js";
 
 export interface Change {
   /** One line for a human: "create user deploy", "PasswordAuthentication yes → no". */
@@ -20,8 +21,9 @@ export interface Probe<Facts> {
   /**
    * POSIX sh fragment run as root (through sudo when the login user is not root), stdin /dev/null,
    * without `set -e`. Whatever it prints on stdout is handed to parse(). It must not change anything.
+   * An `Sh`: built with sh`…` (values quoted) or raw() (trusted literals), never from a plain string.
    */
-  script: string;
+  script: Sh;
   /** Turn the fragment's stdout into facts. Throw an Error with a clear message on unexpected output. */
   parse(stdout: string): Facts;
 }
@@ -29,12 +31,12 @@ export interface Probe<Facts> {
 /** Present on kinds whose apply can cut SSH access (sshd, ufw). See SPEC §3 and DESIGN "Lock-out safety". */
 export interface LockoutGuard {
   /** sh run just before apply: copy what apply touches into the directory "$LOCKCLAW_BACKUP". */
-  save: string;
+  save: Sh;
   /**
    * sh that puts the saved state back from "$LOCKCLAW_BACKUP" and reloads the service, so the host is
    * reachable exactly as before. Run by the timer armed on the host, or at once when a fresh login fails.
    */
-  restore: string;
+  restore: Sh;
 }
 
 /** A local file streamed to the host before apply (large payloads never go through the batched script). */
@@ -78,7 +80,7 @@ export interface ResourceKind<Spec = unknown, Facts = unknown> {
    * Secrets and file contents go inside the fragment (e.g. base64Heredoc), which reaches the host on
    * the exec's stdin, never in a process's arguments.
    */
-  apply(spec: Spec, facts: Facts, changes: Change[], ctx?: ResourceContext): string;
+  apply(spec: Spec, facts: Facts, changes: Change[], ctx?: ResourceContext): Sh;
   /**
    * Kinds whose apply can cut SSH access return how to save and restore what they touch; undefined
    * when this particular spec cannot cut access (e.g. ufw in `ensure` mode only adds rules).

@@ -3,10 +3,11 @@
  * the output is split back per fragment. A per-run nonce in the marker keeps host data from forging one.
  */
 import { randomBytes } from "node:crypto";
+import { raw, safeWord, sh, shJoin, type Sh } from "./sh.js";
 
 export interface Fragment {
   id: string;
-  script: string;
+  script: Sh;
 }
 
 export interface SectionResult {
@@ -19,36 +20,38 @@ export class SectionWriter {
   readonly marker = `@@lockclaw-${randomBytes(6).toString("hex")}@@`;
 
   /** A fragment that only reads: errors do not stop the script; stdin is /dev/null; stderr is kept apart. */
-  probe(f: Fragment): string {
-    return [
-      `printf '\\n%s begin %s\\n' '${this.marker}' '${f.id}'`,
-      `(\n${f.script}\n) </dev/null 2>>"$LOCKCLAW_ERR"`,
-      `printf '\\n%s end %s %s\\n' '${this.marker}' '${f.id}' "$?"`,
-    ].join("\n");
+  probe(f: Fragment): Sh {
+    const [m, id] = [safeWord(this.marker), safeWord(f.id)];
+    return shJoin([
+      sh`printf '\\n%s begin %s\\n' '${m}' '${id}'`,
+      sh`(\n${f.script}\n) </dev/null 2>>"$LOCKCLAW_ERR"`,
+      sh`printf '\\n%s end %s %s\\n' '${m}' '${id}' "$?"`,
+    ]);
   }
 
   /**
    * A fragment that changes things: `set -e` inside its subshell, stderr merged so a failure shows its
    * message, and the whole script stops at the first failing fragment (later ones may depend on it).
    */
-  change(f: Fragment): string {
-    return [
-      `printf '\\n%s begin %s\\n' '${this.marker}' '${f.id}'`,
-      `(\nset -e\n${f.script}\n) </dev/null 2>&1`,
-      `lockclaw_rc=$?`,
-      `printf '\\n%s end %s %s\\n' '${this.marker}' '${f.id}' "$lockclaw_rc"`,
-      `[ "$lockclaw_rc" -eq 0 ] || exit "$lockclaw_rc"`,
-    ].join("\n");
+  change(f: Fragment): Sh {
+    const [m, id] = [safeWord(this.marker), safeWord(f.id)];
+    return shJoin([
+      sh`printf '\\n%s begin %s\\n' '${m}' '${id}'`,
+      sh`(\nset -e\n${f.script}\n) </dev/null 2>&1`,
+      raw(`lockclaw_rc=$?`),
+      sh`printf '\\n%s end %s %s\\n' '${m}' '${id}' "$lockclaw_rc"`,
+      raw(`[ "$lockclaw_rc" -eq 0 ] || exit "$lockclaw_rc"`),
+    ]);
   }
 
   /** Wrap fragments into a whole script. It must run WITHOUT `sh -e`: the fragments handle errors. */
-  script(parts: string[]): string {
-    return [
-      "LOCKCLAW_ERR=$(mktemp) || exit 1",
-      "trap 'rm -f \"$LOCKCLAW_ERR\"' EXIT",
-      "export LC_ALL=C",
+  script(parts: Sh[]): Sh {
+    return shJoin([
+      raw("LOCKCLAW_ERR=$(mktemp) || exit 1"),
+      raw("trap 'rm -f \"$LOCKCLAW_ERR\"' EXIT"),
+      raw("export LC_ALL=C"),
       ...parts,
-    ].join("\n");
+    ]);
   }
 
   parse(stdout: string): Map<string, SectionResult> {

@@ -62,6 +62,16 @@ export function raw(text: string): Sh {
   return mint(text);
 }
 
+/**
+ * A word that needs no quoting (checked: letters, digits and `_@%+=:,./-` only) as Sh, for the places
+ * where a quoted word cannot stand, e.g. inside "…". Throws on anything else.
+ */
+export function safeWord(value: string | number): Sh {
+  const s = String(value);
+  if (!SH_SAFE_WORD.test(s)) throw new TypeError(`not a safe sh word: ${JSON.stringify(s)}`);
+  return mint(s);
+}
+
 /** Join finished pieces. */
 export function shJoin(parts: readonly Sh[], sep: "" | "\n" | " " | "; " | " && " = "\n"): Sh {
   return mint(parts.map(String).join(sep));

@@ -14,7 +14,7 @@
 import { z } from "zod";
 import type { Change, ResourceContext, ResourceKind } from "../engine/resource.js";
 import { fingerprint } from "../transport/known-hosts.js";
-import { base64Heredoc, shq } from "../engine/shell.js";
+import { base64Heredoc, raw, sh, shJoin, type Sh } from "../engine/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { parsePathState, pathProbeScript, type PathState } from "./common/fileState.js";
 import { atomicWriteSh } from "./common/fileWrite.js";
@@ -206,18 +206,18 @@ export const authorizedKeyKind: ResourceKind<AuthorizedKeySpec, AuthorizedKeyFac
   describe: (spec) => `authorized_key ${spec.user}`,
 
   probe(spec) {
-    const u = shq(spec.user);
-    const script = [
-      `if lc_home=$(getent passwd ${u} | cut -d: -f6) && [ -n "$lc_home" ]; then`,
-      `  echo "home=$lc_home"`,
+    const u = spec.user;
+    const script = shJoin([
+      sh`if lc_home=$(getent passwd ${u} | cut -d: -f6) && [ -n "$lc_home" ]; then`,
+      raw(`  echo "home=$lc_home"`),
       // probe the two paths through a variable: the home is only known on the host
-      pathProbeScript("~/.ssh", "dir.", { shWord: `"$lc_home/.ssh"` }),
+      pathProbeScript("~/.ssh", "dir.", { shWord: raw(`"$lc_home/.ssh"`) }),
       pathProbeScript("~/.ssh/authorized_keys", "file.", {
         content: true,
-        shWord: `"$lc_home/.ssh/authorized_keys"`,
+        shWord: raw(`"$lc_home/.ssh/authorized_keys"`),
       }),
-      `else echo home=; fi`,
-    ].join("\n");
+      raw(`else echo home=; fi`),
+    ]);
     return {
       script,
       parse(stdout) {
@@ -244,21 +244,21 @@ export const authorizedKeyKind: ResourceKind<AuthorizedKeySpec, AuthorizedKeyFac
 
   apply(spec, facts, _changes, ctx) {
     const { write, content } = plan(spec, facts, ctx && { ...ctx, warn: undefined });
-    const u = shq(spec.user);
-    const out = [
-      `lc_home=$(getent passwd ${u} | cut -d: -f6)`,
-      `[ -n "$lc_home" ] || { echo ${shq(`authorized_key: user ${spec.user} does not exist`)} >&2; exit 1; }`,
-      `lc_grp=$(id -gn -- ${u})`,
-      `[ -d "$lc_home/.ssh" ] || mkdir -m 0700 -- "$lc_home/.ssh"`,
-      `chmod 0700 "$lc_home/.ssh"`,
-      `chown -- ${u}:"$lc_grp" "$lc_home/.ssh"`,
+    const u = spec.user;
+    const out: Sh[] = [
+      sh`lc_home=$(getent passwd ${u} | cut -d: -f6)`,
+      sh`[ -n "$lc_home" ] || { echo ${`authorized_key: user ${spec.user} does not exist`} >&2; exit 1; }`,
+      sh`lc_grp=$(id -gn -- ${u})`,
+      raw(`[ -d "$lc_home/.ssh" ] || mkdir -m 0700 -- "$lc_home/.ssh"`),
+      raw(`chmod 0700 "$lc_home/.ssh"`),
+      sh`chown -- ${u}:"$lc_grp" "$lc_home/.ssh"`,
     ];
-    const f = `"$lc_home/.ssh/authorized_keys"`;
+    const f = raw(`"$lc_home/.ssh/authorized_keys"`);
     if (write && spec.exclusive) {
       out.push(
         atomicWriteSh({
           target: f,
-          dir: `"$lc_home/.ssh"`,
+          dir: raw(`"$lc_home/.ssh"`),
           content,
           mode: "0600",
           defaultMode: "0600",
@@ -268,16 +268,16 @@ export const authorizedKeyKind: ResourceKind<AuthorizedKeySpec, AuthorizedKeyFac
       );
     } else if (write) {
       // append what is missing, judged on the host now (the file may have changed since the probe)
-      out.push(`[ -e ${f} ] || (umask 077 && : > ${f})`);
-      out.push(`if [ -s ${f} ] && [ -n "$(tail -c1 ${f})" ]; then echo >> ${f}; fi`);
+      out.push(sh`[ -e ${f} ] || (umask 077 && : > ${f})`);
+      out.push(sh`if [ -s ${f} ] && [ -n "$(tail -c1 ${f})" ]; then echo >> ${f}; fi`);
       for (const k of spec.keys) {
         const { type, blob } = parseKeyLine(k)!;
         out.push(
-          `if ! grep -qF -- ${shq(`${type} ${blob}`)} ${f}; then\n${base64Heredoc(`cat >> ${f}`, `${k}\n`)}\nfi`,
+          sh`if ! grep -qF -- ${`${type} ${blob}`} ${f}; then\n${base64Heredoc(sh`cat >> ${f}`, `${k}\n`)}\nfi`,
         );
       }
     }
-    out.push(`chmod 0600 ${f}`, `chown -- ${u}:"$lc_grp" ${f}`);
-    return out.join("\n");
+    out.push(sh`chmod 0600 ${f}`, sh`chown -- ${u}:"$lc_grp" ${f}`);
+    return shJoin(out);
   },
 };

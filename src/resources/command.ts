@@ -119,7 +119,7 @@ export const commandKind: ResourceKind<CommandSpec, CommandFacts> = {
     if (spec.unless) lines.push(sh`${quiet(spec, spec.unless)}; echo "unless=$?"`);
     if (spec.onlyif) lines.push(sh`${quiet(spec, spec.onlyif)}; echo "onlyif=$?"`);
     return {
-      script: String(shJoin(lines)),
+      script: shJoin(lines),
       parse(stdout) {
         const kv = new Map([...parseKeyValues(stdout)].map(([k, v]) => [k, v.trim()]));
         if (kv.get("command") !== "1") throw new Error("command probe printed no command=1 line");
@@ -166,7 +166,7 @@ export const commandKind: ResourceKind<CommandSpec, CommandFacts> = {
         sh`if [ "$lc_rc" -ne 0 ]; then ${fail}; fi`,
       ]);
     }
-    if (!hasGuard(spec)) return String(run);
-    return String(sh`if ${shouldRunSh(spec)}; then\n${run}\nfi`);
+    if (!hasGuard(spec)) return run;
+    return sh`if ${shouldRunSh(spec)}; then\n${run}\nfi`;
   },
 };

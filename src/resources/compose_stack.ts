@@ -23,7 +23,7 @@
  */
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { shq } from "../engine/shell.js";
+import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
 import { asRootlessUser } from "./docker_rootless.js";
 import { IMAGE_REF } from "../engine/var-types.js";
 import { absPath, userName } from "./common/schema.js";
@@ -133,47 +133,50 @@ export function healthOf(status: string): Health {
  * sh defining `lc_dk` (docker as the user) and `lc_cp` (compose as the user, v2 or v1) as functions, and
  * `lc_cv` (v2, v1 or none). Functions, not command strings in variables: the quoting survives.
  */
-function header(spec: ComposeStackSpec): string[] {
-  const u = shq(spec.user);
+function header(spec: ComposeStackSpec): Sh[] {
+  const u = spec.user;
   const as = asRootlessUser(spec.user);
-  const p = `-p ${shq(spec.project)} ${spec.files.map((f) => `-f ${shq(f)}`).join(" ")}`;
+  const p = sh`-p ${spec.project} ${shJoin(
+    spec.files.map((f) => sh`-f ${f}`),
+    " ",
+  )}`;
   const configs = configEntries(spec.config_files);
   const pins = pinEntries(spec.images);
   // the variables are expanded when lc_cp runs: pins resolved later in the script are seen
-  const env = [...configEnvWords(configs), ...pinEnvWords(pins)].join(" ");
-  const asEnv = env ? `${as} ${env}` : as;
+  const env = [...configEnvWords(configs), ...pinEnvWords(pins)];
+  const asEnv = env.length ? sh`${as} ${shJoin(env, " ")}` : as;
   return [
-    `lc_uid=$(id -u -- ${u} 2>/dev/null) || lc_uid=`,
-    `lc_dk() { ${as} docker "$@"; }`,
-    `lc_cv=none`,
-    `if [ -n "$lc_uid" ] && (cd / && lc_dk compose version) >/dev/null 2>&1; then lc_cv=v2`,
-    `elif command -v docker-compose >/dev/null 2>&1; then lc_cv=v1; fi`,
+    sh`lc_uid=$(id -u -- ${u} 2>/dev/null) || lc_uid=`,
+    sh`lc_dk() { ${as} docker "$@"; }`,
+    sh`lc_cv=none`,
+    sh`if [ -n "$lc_uid" ] && (cd / && lc_dk compose version) >/dev/null 2>&1; then lc_cv=v2`,
+    sh`elif command -v docker-compose >/dev/null 2>&1; then lc_cv=v1; fi`,
     ...configHashSh(spec.dir, configs),
     ...readPinsSh(spec.dir, pins, spec.repin),
-    `lc_cp() { if [ "$lc_cv" = v2 ]; then ${asEnv} docker compose ${p} "$@"; else ${asEnv} docker-compose ${p} "$@"; fi; }`,
+    sh`lc_cp() { if [ "$lc_cv" = v2 ]; then ${asEnv} docker compose ${p} "$@"; else ${asEnv} docker-compose ${p} "$@"; fi; }`,
   ];
 }
 
-export function composeStackProbeSh(spec: ComposeStackSpec): string {
-  const dir = shq(spec.dir);
-  return [
+export function composeStackProbeSh(spec: ComposeStackSpec): Sh {
+  const dir = spec.dir;
+  return shJoin([
     ...header(spec),
-    `if [ -z "$lc_uid" ]; then echo user=absent; else echo user=present`,
-    `if [ -d ${dir} ]; then echo dir=1; else echo dir=0; fi`,
-    `echo "compose=$lc_cv"`,
-    `for lc_k in $lc_unpinned; do echo "unpinned=$lc_k"; done`,
-    `if (cd / && lc_dk info --format '{{.ID}}') >/dev/null 2>&1; then echo daemon=1; lc_up=1; else echo daemon=0; lc_up=; fi`,
-    `if [ -n "$lc_up" ] && [ "$lc_cv" != none ] && [ -d ${dir} ]; then`,
+    sh`if [ -z "$lc_uid" ]; then echo user=absent; else echo user=present`,
+    sh`if [ -d ${dir} ]; then echo dir=1; else echo dir=0; fi`,
+    sh`echo "compose=$lc_cv"`,
+    sh`for lc_k in $lc_unpinned; do echo "unpinned=$lc_k"; done`,
+    sh`if (cd / && lc_dk info --format '{{.ID}}') >/dev/null 2>&1; then echo daemon=1; lc_up=1; else echo daemon=0; lc_up=; fi`,
+    sh`if [ -n "$lc_up" ] && [ "$lc_cv" != none ] && [ -d ${dir} ]; then`,
     // stderr of `config` names the problem (a missing secret file, a bad key); never values: keep one line
-    `  if lc_h=$(cd ${dir} && lc_cp config --hash '*' 2>&1); then echo config=ok`,
-    `    printf '%s\\n' "$lc_h" | while read -r lc_s lc_x; do [ -n "$lc_x" ] && printf 'want=%s %s\\n' "$lc_s" "$lc_x"; done`,
-    `  else printf 'config=error\\nconfig_error=%s\\n' "$(printf '%s' "$lc_h" | tr '\\n' ' ' | cut -c1-300)"; fi`,
-    `fi`,
-    `if [ -n "$lc_up" ]; then`,
-    `  (cd / && lc_dk ps -a --filter label=com.docker.compose.project=${shq(spec.project)} --format ${shq(PS_FORMAT)}) 2>/dev/null | sed 's/^/have=/'`,
-    `fi`,
-    `fi`,
-  ].join("\n");
+    sh`  if lc_h=$(cd ${dir} && lc_cp config --hash '*' 2>&1); then echo config=ok`,
+    sh`    printf '%s\\n' "$lc_h" | while read -r lc_s lc_x; do [ -n "$lc_x" ] && printf 'want=%s %s\\n' "$lc_s" "$lc_x"; done`,
+    sh`  else printf 'config=error\\nconfig_error=%s\\n' "$(printf '%s' "$lc_h" | tr '\\n' ' ' | cut -c1-300)"; fi`,
+    sh`fi`,
+    sh`if [ -n "$lc_up" ]; then`,
+    sh`  (cd / && lc_dk ps -a --filter label=com.docker.compose.project=${spec.project} --format ${PS_FORMAT}) 2>/dev/null | sed 's/^/have=/'`,
+    sh`fi`,
+    sh`fi`,
+  ]);
 }
 
 export function parseComposeStackFacts(stdout: string): ComposeStackFacts {
@@ -246,51 +249,51 @@ function plan(spec: ComposeStackSpec, f: ComposeStackFacts): Change[] {
   return c;
 }
 
-export function composeStackApplySh(spec: ComposeStackSpec, recreateUnhealthy: string[]): string {
-  const dir = shq(spec.dir);
-  const fail = (msg: string) => `{ echo ${shq(`compose_stack ${spec.project}: ${msg}`)} >&2; exit 1; }`;
-  const out = [
+export function composeStackApplySh(spec: ComposeStackSpec, recreateUnhealthy: string[]): Sh {
+  const dir = spec.dir;
+  const fail = (msg: string) => sh`{ echo ${`compose_stack ${spec.project}: ${msg}`} >&2; exit 1; }`;
+  const out: Sh[] = [
     ...header(spec),
-    `[ -n "$lc_uid" ] || ${fail(`user ${spec.user} does not exist`)}`,
-    `[ -d ${dir} ] || ${fail(`${spec.dir} does not exist`)}`,
-    `[ "$lc_cv" != none ] || ${fail("neither `docker compose` nor `docker-compose` is installed")}`,
+    sh`[ -n "$lc_uid" ] || ${fail(`user ${spec.user} does not exist`)}`,
+    sh`[ -d ${dir} ] || ${fail(`${spec.dir} does not exist`)}`,
+    sh`[ "$lc_cv" != none ] || ${fail("neither `docker compose` nor `docker-compose` is installed")}`,
     // the daemon may be restarting (a handler of the docker play restarts the user manager)
-    `lc_i=0; until (cd / && lc_dk info --format '{{.ID}}') >/dev/null 2>&1; do lc_i=$((lc_i + 1)); [ "$lc_i" -le 90 ] || ${fail(`${spec.user}'s Docker daemon does not answer`)}; sleep 1; done`,
+    sh`lc_i=0; until (cd / && lc_dk info --format '{{.ID}}') >/dev/null 2>&1; do lc_i=$((lc_i + 1)); [ "$lc_i" -le 90 ] || ${fail(`${spec.user}'s Docker daemon does not answer`)}; sleep 1; done`,
   ];
   if (spec.bundle_dir) {
-    const b = shq(spec.bundle_dir);
+    const b = spec.bundle_dir;
     out.push(
-      `[ -d ${b} ] || ${fail(`bundle directory ${spec.bundle_dir} does not exist on the host`)}`,
+      sh`[ -d ${b} ] || ${fail(`bundle directory ${spec.bundle_dir} does not exist on the host`)}`,
       // docker load reads the tarball as the user: hand it over on stdin, the user may not read the bundle
-      `for lc_f in ${b}/*.tar ${b}/*.tar.gz; do [ -f "$lc_f" ] || continue`,
-      `  if ! lc_o=$( (cd / && lc_dk load) < "$lc_f" 2>&1); then printf '%s\\n' "$lc_o" | tail -n 5 >&2; ${fail("docker load failed for a bundle tarball")}; fi`,
-      `done`,
+      sh`for lc_f in ${b}/*.tar ${b}/*.tar.gz; do [ -f "$lc_f" ] || continue`,
+      sh`  if ! lc_o=$( (cd / && lc_dk load) < "$lc_f" 2>&1); then printf '%s\\n' "$lc_o" | tail -n 5 >&2; ${fail("docker load failed for a bundle tarball")}; fi`,
+      sh`done`,
     );
   }
   out.push(...resolvePinsSh(spec.dir, spec.user, pinEntries(spec.images), fail));
   // an unhealthy container with an unchanged config is not recreated by `up`: force just those services
   const force = recreateUnhealthy.length
-    ? `(cd ${dir} && lc_cp up -d --force-recreate ${recreateUnhealthy.map(shq).join(" ")}) >/dev/null 2>&1 </dev/null || true`
-    : ":";
+    ? sh`(cd ${dir} && lc_cp up -d --force-recreate ${recreateUnhealthy}) >/dev/null 2>&1 </dev/null || true`
+    : raw(":");
   out.push(
-    `if ! lc_o=$(cd ${dir} && lc_cp up -d --remove-orphans 2>&1 </dev/null); then`,
-    `  printf '%s\\n' "$lc_o" | grep -iE 'error|denied|not found|invalid|no such' | tail -n 10 >&2`,
-    `  ${fail("compose up failed")}`,
-    `fi`,
+    sh`if ! lc_o=$(cd ${dir} && lc_cp up -d --remove-orphans 2>&1 </dev/null); then`,
+    sh`  printf '%s\\n' "$lc_o" | grep -iE 'error|denied|not found|invalid|no such' | tail -n 10 >&2`,
+    sh`  ${fail("compose up failed")}`,
+    sh`fi`,
     force,
     // wait: every container of the project running, none unhealthy or starting
-    `lc_i=0; while :; do`,
-    `  lc_ps=$( (cd / && lc_dk ps -a --filter label=com.docker.compose.project=${shq(spec.project)} --format '{{.Names}}\t{{.State}}\t{{.Status}}') 2>/dev/null)`,
-    `  lc_bad=$(printf '%s\\n' "$lc_ps" | awk -F'\\t' 'NF && ($2 != "running" || $3 ~ /\\((unhealthy|health: starting)\\)/)')`,
-    `  [ -n "$lc_ps" ] && [ -z "$lc_bad" ] && break`,
-    `  lc_i=$((lc_i + 2)); if [ "$lc_i" -gt ${spec.timeout} ]; then`,
-    `    printf 'not running/healthy after ${spec.timeout} s:\\n%s\\n' "$lc_bad" >&2`,
-    `    echo ${shq(`read the logs on the host: docker logs CONTAINER (as the operator, through its Docker context for ${spec.user}'s daemon)`)} >&2`,
-    `    exit 1`,
-    `  fi; sleep 2`,
-    `done`,
+    sh`lc_i=0; while :; do`,
+    sh`  lc_ps=$( (cd / && lc_dk ps -a --filter label=com.docker.compose.project=${spec.project} --format '{{.Names}}\t{{.State}}\t{{.Status}}') 2>/dev/null)`,
+    sh`  lc_bad=$(printf '%s\\n' "$lc_ps" | awk -F'\\t' 'NF && ($2 != "running" || $3 ~ /\\((unhealthy|health: starting)\\)/)')`,
+    sh`  [ -n "$lc_ps" ] && [ -z "$lc_bad" ] && break`,
+    sh`  lc_i=$((lc_i + 2)); if [ "$lc_i" -gt ${spec.timeout} ]; then`,
+    sh`    printf 'not running/healthy after ${spec.timeout} s:\\n%s\\n' "$lc_bad" >&2`,
+    sh`    echo ${`read the logs on the host: docker logs CONTAINER (as the operator, through its Docker context for ${spec.user}'s daemon)`} >&2`,
+    sh`    exit 1`,
+    sh`  fi; sleep 2`,
+    sh`done`,
   );
-  return out.join("\n");
+  return shJoin(out);
 }
 
 export const composeStackKind: ResourceKind<ComposeStackSpec, ComposeStackFacts> = {

@@ -9,7 +9,7 @@ import { readdirSync, statSync } from "node:fs";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import type { Change, ResourceKind, Upload } from "../engine/resource.js";
-import { shq } from "../engine/shell.js";
+import { sh, shJoin, type Sh } from "../engine/sh.js";
 import {
   attributeDrift,
   checksumMemoSh,
@@ -105,9 +105,11 @@ export const copyKind: ResourceKind<CopySpec, CopyFacts> = {
   probe(spec) {
     const entries = entriesOf(spec);
     return {
-      script: entries
-        .map((e, i) => pathProbeScript(e.dest, `f${i}.`, { checksum: true, checksumMemo: memoOf(e.dest) }))
-        .join("\n"),
+      script: shJoin(
+        entries.map((e, i) =>
+          pathProbeScript(e.dest, `f${i}.`, { checksum: true, checksumMemo: memoOf(e.dest) }),
+        ),
+      ),
       parse: (stdout) => {
         const kv = parseKeyValues(stdout);
         return entries.map((_, i) => parsePathState(kv, `f${i}.`));
@@ -120,26 +122,27 @@ export const copyKind: ResourceKind<CopySpec, CopyFacts> = {
       .filter((p) => p.send)
       .map((p) => ({ local: p.entry.local, remote: staged(p.entry) })),
   apply(spec, facts) {
-    const lines: string[] = [];
+    const lines: Sh[] = [];
     for (const p of plan(spec, facts)) {
-      const dest = shq(p.entry.dest);
+      const dest = sh`${p.entry.dest}`;
+      const up = staged(p.entry);
       if (p.send) {
         // the staged bytes are checked again on the host before they replace anything
         lines.push(
-          `[ "$(sha256sum < ${shq(staged(p.entry))} | cut -d' ' -f1)" = ${p.entry.sha256} ] || { echo ${shq(`copy: ${p.entry.dest}: upload corrupted`)} >&2; exit 1; }`,
-          `mkdir -p -- "$(dirname -- ${dest})"`,
-          `install -m ${spec.mode} -- ${shq(staged(p.entry))} ${dest}.lockclaw-new`,
-          chownSh(`${dest}.lockclaw-new`, spec.owner, spec.group),
-          `mv -f -- ${dest}.lockclaw-new ${dest}`,
-          `rm -f -- ${shq(staged(p.entry))}`,
+          sh`[ "$(sha256sum < ${up} | cut -d' ' -f1)" = ${p.entry.sha256} ] || { echo ${`copy: ${p.entry.dest}: upload corrupted`} >&2; exit 1; }`,
+          sh`mkdir -p -- "$(dirname -- ${dest})"`,
+          sh`install -m ${spec.mode} -- ${up} ${dest}.lockclaw-new`,
+          chownSh(sh`${dest}.lockclaw-new`, spec.owner, spec.group),
+          sh`mv -f -- ${dest}.lockclaw-new ${dest}`,
+          sh`rm -f -- ${up}`,
         );
       } else {
-        if (p.chmod) lines.push(`chmod ${spec.mode} -- ${dest}`);
+        if (p.chmod) lines.push(sh`chmod ${spec.mode} -- ${dest}`);
         if (p.chown) lines.push(chownSh(dest, spec.owner, spec.group));
       }
       // after the last write to it (chmod/chown change its ctime): the file now is the entry
       if (p.changes.length) lines.push(checksumMemoSh(p.entry.dest, p.entry.sha256, memoOf(p.entry.dest)));
     }
-    return lines.filter(Boolean).join("\n");
+    return shJoin(lines.filter((l) => String(l) !== ""));
   },
 };

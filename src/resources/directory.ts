@@ -5,7 +5,7 @@
 import { posix } from "node:path";
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { shq } from "../engine/shell.js";
+import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
 import { parsePathState, pathProbeScript, attributeDrift, type PathState } from "./common/fileState.js";
 import { chownSh } from "./common/fileWrite.js";
 import { absPath, bool, mode, presentAbsent, userName } from "./common/schema.js";
@@ -84,23 +84,25 @@ export const directoryKind: ResourceKind<DirectorySpec, DirectoryFacts> = {
   diff: (spec, facts) => plan(spec, facts).changes,
   apply(spec, facts) {
     const p = plan(spec, facts);
-    const target = shq(spec.path);
+    const target = sh`${spec.path}`;
     if (p.remove) {
       return spec.recurse
-        ? `rm -rf -- ${target}`
-        : `rmdir -- ${target} || { echo ${shq(`directory ${spec.path} is not empty; set recurse: true to remove it with its content`)} >&2; exit 1; }`;
+        ? sh`rm -rf -- ${target}`
+        : sh`rmdir -- ${target} || { echo ${`directory ${spec.path} is not empty; set recurse: true to remove it with its content`} >&2; exit 1; }`;
     }
-    const out: string[] = [];
+    const out: Sh[] = [];
     // new directories start private and are opened up by chmod, never the other way round
     if (p.create) {
       // the parents get the usual umask; the directory itself starts private when a mode will be set,
       // so it is never briefly wider open than asked
-      out.push(`mkdir -p -- ${shq(posix.dirname(spec.path))}`);
-      out.push(`mkdir ${spec.mode !== undefined ? "-m 0700 " : ""}-- ${target}`);
+      out.push(sh`mkdir -p -- ${posix.dirname(spec.path)}`);
+      out.push(sh`mkdir ${raw(spec.mode !== undefined ? "-m 0700 " : "")}-- ${target}`);
     }
     if (p.chown) out.push(chownSh(target, spec.owner, spec.group));
     // the extra leading 0: GNU chmod keeps a directory's setgid/setuid bits unless the mode has 5 digits
-    if (p.chmod || (p.chown && spec.mode !== undefined)) out.push(`chmod 0${spec.mode ?? ""} ${target}`);
-    return out.join("\n");
+    // (spec.mode is four octal digits, checked by the schema)
+    if (p.chmod || (p.chown && spec.mode !== undefined))
+      out.push(sh`chmod ${`0${spec.mode ?? ""}`} ${target}`);
+    return shJoin(out);
   },
 };

@@ -15,7 +15,7 @@
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
 import { parseKeyValues } from "../engine/resource.js";
-import { shq } from "../engine/shell.js";
+import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
 import { absPath, bool, userName } from "./common/schema.js";
 
 /** Where the setup tool lives: Debian's docker.io keeps it out of PATH; docker-ce-rootless-extras puts it in /usr/bin. */
@@ -69,16 +69,15 @@ export interface DockerRootlessFacts {
 }
 
 /** sh prefix running a command as the user with its runtime dir and socket (sudo/runuser skip pam_systemd). */
-export function asRootlessUser(user: string, uidWord = '"$lc_uid"'): string {
-  return (
-    `runuser -u ${shq(user)} -- env XDG_RUNTIME_DIR=/run/user/${uidWord}` +
-    ` DOCKER_HOST=unix:///run/user/${uidWord}/docker.sock`
-  );
+export function asRootlessUser(user: string, uidWord: Sh | string = raw('"$lc_uid"')): Sh {
+  // a string uidWord is a trusted literal ('"$lc_ocuid"'): accepted only until src/audit moves to Sh (deprecated)
+  if (typeof uidWord === "string") uidWord = raw(uidWord);
+  return sh`runuser -u ${user} -- env XDG_RUNTIME_DIR=/run/user/${uidWord} DOCKER_HOST=unix:///run/user/${uidWord}/docker.sock`;
 }
 
 /** awk summing the counts of a user's ranges in /etc/subuid or /etc/subgid (by name or uid). */
-const subidSum = (user: string, file: string) =>
-  `awk -F: -v u=${shq(user)} -v i="$lc_uid" '$1==u||$1==i{s+=$3} END{print s+0}' ${file} 2>/dev/null || echo 0`;
+const subidSum = (user: string, file: string): Sh =>
+  sh`awk -F: -v u=${user} -v i="$lc_uid" '$1==u||$1==i{s+=$3} END{print s+0}' ${file} 2>/dev/null || echo 0`;
 
 /** Socket before service: a stopped service is not started again by its socket. */
 const ROOTFUL_UNITS = ["docker.socket", "docker.service", "containerd.service"];
@@ -147,54 +146,54 @@ function plan(spec: DockerRootlessSpec, f: DockerRootlessFacts): Change[] {
 }
 
 /** The whole bring-up, each step guarded on the host so the fragment is idempotent by itself. */
-export function dockerRootlessApplySh(spec: DockerRootlessSpec, restart: boolean): string {
-  const u = shq(spec.user);
+export function dockerRootlessApplySh(spec: DockerRootlessSpec, restart: boolean): Sh {
+  const u = spec.user;
   const as = asRootlessUser(spec.user);
-  const sctl = `${as} systemctl --user`;
+  const sctl = sh`${as} systemctl --user`;
   const n = spec.subid_count;
   const tools = spec.setuptool ? [spec.setuptool] : SETUPTOOL_CANDIDATES;
-  const fail = (msg: string) => `{ echo ${shq(`docker_rootless ${spec.user}: ${msg}`)} >&2; exit 1; }`;
-  return [
-    `lc_uid=$(id -u -- ${u} 2>/dev/null) || ${fail(`user ${spec.user} does not exist (the host playbook creates it)`)}`,
-    `lc_home=$(getent passwd ${u} | cut -d: -f6)`,
+  const fail = (msg: string) => sh`{ echo ${`docker_rootless ${spec.user}: ${msg}`} >&2; exit 1; }`;
+  return shJoin([
+    sh`lc_uid=$(id -u -- ${u} 2>/dev/null) || ${fail(`user ${spec.user} does not exist (the host playbook creates it)`)}`,
+    sh`lc_home=$(getent passwd ${u} | cut -d: -f6)`,
     // one free range for both files: above every range already handed out, never below 100000
-    `lc_next=$(cat /etc/subuid /etc/subgid 2>/dev/null | awk -F: 'BEGIN{m=100000} NF>=3{e=$2+$3; if(e>m)m=e} END{print m}')`,
-    `if [ "$(${subidSum(spec.user, "/etc/subuid")})" -lt ${n} ]; then usermod --add-subuids "$lc_next-$((lc_next + ${n} - 1))" -- ${u}; fi`,
-    `if [ "$(${subidSum(spec.user, "/etc/subgid")})" -lt ${n} ]; then usermod --add-subgids "$lc_next-$((lc_next + ${n} - 1))" -- ${u}; fi`,
-    `[ -e "/var/lib/systemd/linger/$(id -un -- ${u})" ] || loginctl enable-linger ${u}`,
+    sh`lc_next=$(cat /etc/subuid /etc/subgid 2>/dev/null | awk -F: 'BEGIN{m=100000} NF>=3{e=$2+$3; if(e>m)m=e} END{print m}')`,
+    sh`if [ "$(${subidSum(spec.user, "/etc/subuid")})" -lt ${n} ]; then usermod --add-subuids "$lc_next-$((lc_next + ${n} - 1))" -- ${u}; fi`,
+    sh`if [ "$(${subidSum(spec.user, "/etc/subgid")})" -lt ${n} ]; then usermod --add-subgids "$lc_next-$((lc_next + ${n} - 1))" -- ${u}; fi`,
+    sh`[ -e "/var/lib/systemd/linger/$(id -un -- ${u})" ] || loginctl enable-linger ${u}`,
     // linger starts user@UID.service; make sure, then wait for its private socket
-    `systemctl start "user@$lc_uid.service" 2>/dev/null || true`,
-    `lc_i=0; while [ ! -S "/run/user/$lc_uid/systemd/private" ]; do lc_i=$((lc_i + 1)); [ "$lc_i" -le 30 ] || ${fail("its systemd user manager did not start within 30 s (is dbus-user-session installed?)")}; sleep 1; done`,
+    sh`systemctl start "user@$lc_uid.service" 2>/dev/null || true`,
+    sh`lc_i=0; while [ ! -S "/run/user/$lc_uid/systemd/private" ]; do lc_i=$((lc_i + 1)); [ "$lc_i" -le 30 ] || ${fail("its systemd user manager did not start within 30 s (is dbus-user-session installed?)")}; sleep 1; done`,
     spec.disable_rootful
-      ? `for lc_unit in ${ROOTFUL_UNITS.join(" ")}; do if [ "$(systemctl show -p LoadState --value "$lc_unit" 2>/dev/null)" = loaded ]; then systemctl disable --now "$lc_unit" >/dev/null 2>&1 || systemctl stop "$lc_unit"; fi; done`
-      : ":",
+      ? sh`for lc_unit in ${ROOTFUL_UNITS}; do if [ "$(systemctl show -p LoadState --value "$lc_unit" 2>/dev/null)" = loaded ]; then systemctl disable --now "$lc_unit" >/dev/null 2>&1 || systemctl stop "$lc_unit"; fi; done`
+      : raw(":"),
     // the setup tool only when the user unit does not exist yet
-    `if [ "$(${sctl} show -p LoadState --value docker.service 2>/dev/null)" != loaded ]; then`,
-    `  lc_tool=; for lc_c in ${tools.map(shq).join(" ")}; do if [ -x "$lc_c" ] || [ -f "$lc_c" ]; then lc_tool=$lc_c; break; fi; done`,
-    `  [ -n "$lc_tool" ] || ${fail(`dockerd-rootless-setuptool.sh not found (looked in ${tools.join(", ")}); install docker.io or docker-ce-rootless-extras`)}`,
+    sh`if [ "$(${sctl} show -p LoadState --value docker.service 2>/dev/null)" != loaded ]; then`,
+    sh`  lc_tool=; for lc_c in ${tools}; do if [ -x "$lc_c" ] || [ -f "$lc_c" ]; then lc_tool=$lc_c; break; fi; done`,
+    sh`  [ -n "$lc_tool" ] || ${fail(`dockerd-rootless-setuptool.sh not found (looked in ${tools.join(", ")}); install docker.io or docker-ce-rootless-extras`)}`,
     // The tool looks up dockerd-rootless.sh on PATH and refuses to run without it; Debian ships it next to
     // the tool, off PATH, so the tool's own dir goes first (it also becomes the unit's ExecStart dir).
     // Debian's copy then stops at its last step ("contrib/docker: not found") AFTER writing the unit:
     // tolerated when the unit exists; anything else fails with the tool's own output
-    `  if ! lc_out=$(cd "$lc_home" && ${as} PATH="\${lc_tool%/*}":/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin sh "$lc_tool" install 2>&1 </dev/null); then`,
-    `    if [ ! -f "$lc_home/.config/systemd/user/docker.service" ]; then printf '%s\\n' "$lc_out" | tail -n 20 >&2; ${fail("dockerd-rootless-setuptool.sh install failed")}; fi`,
-    `  fi`,
-    `fi`,
-    `${sctl} daemon-reload`,
-    `${sctl} enable docker.service >/dev/null 2>&1 || ${sctl} enable docker.service`,
-    restart ? `${sctl} restart docker.service` : `${sctl} start docker.service`,
+    sh`  if ! lc_out=$(cd "$lc_home" && ${as} PATH="\${lc_tool%/*}":/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin sh "$lc_tool" install 2>&1 </dev/null); then`,
+    sh`    if [ ! -f "$lc_home/.config/systemd/user/docker.service" ]; then printf '%s\\n' "$lc_out" | tail -n 20 >&2; ${fail("dockerd-rootless-setuptool.sh install failed")}; fi`,
+    sh`  fi`,
+    sh`fi`,
+    sh`${sctl} daemon-reload`,
+    sh`${sctl} enable docker.service >/dev/null 2>&1 || ${sctl} enable docker.service`,
+    restart ? sh`${sctl} restart docker.service` : sh`${sctl} start docker.service`,
     // without the client the poll below could only time out: say what is missing at once
-    `command -v docker >/dev/null 2>&1 || ${fail("the docker client is not installed (Debian 13 ships it in docker-cli, which docker.io only recommends)")}`,
+    sh`command -v docker >/dev/null 2>&1 || ${fail("the docker client is not installed (Debian 13 ships it in docker-cli, which docker.io only recommends)")}`,
     // first start can take ~10 s: poll docker info with a deadline
-    `lc_i=0; while :; do`,
-    `  lc_sec=$(cd "$lc_home" && ${as} docker info --format ${shq(INFO_FORMAT)} 2>/dev/null) || lc_sec=`,
-    `  case "$lc_sec" in *name=rootless*) break ;; esac`,
-    `  lc_i=$((lc_i + 1)); if [ "$lc_i" -gt ${spec.timeout} ]; then`,
-    `    ${sctl} status --no-pager docker.service 2>&1 | tail -n 15 >&2 || true`,
-    `    ${fail(`rootless Docker did not answer as rootless within ${spec.timeout} s`)}`,
-    `  fi; sleep 1`,
-    `done`,
-  ].join("\n");
+    sh`lc_i=0; while :; do`,
+    sh`  lc_sec=$(cd "$lc_home" && ${as} docker info --format ${INFO_FORMAT} 2>/dev/null) || lc_sec=`,
+    sh`  case "$lc_sec" in *name=rootless*) break ;; esac`,
+    sh`  lc_i=$((lc_i + 1)); if [ "$lc_i" -gt ${spec.timeout} ]; then`,
+    sh`    ${sctl} status --no-pager docker.service 2>&1 | tail -n 15 >&2 || true`,
+    sh`    ${fail(`rootless Docker did not answer as rootless within ${spec.timeout} s`)}`,
+    sh`  fi; sleep 1`,
+    raw(`done`),
+  ]);
 }
 
 export const dockerRootlessKind: ResourceKind<DockerRootlessSpec, DockerRootlessFacts> = {
@@ -204,26 +203,26 @@ export const dockerRootlessKind: ResourceKind<DockerRootlessSpec, DockerRootless
   describe: (spec) => `docker_rootless ${spec.user}`,
 
   probe(spec) {
-    const u = shq(spec.user);
+    const u = spec.user;
     const as = asRootlessUser(spec.user);
     return {
-      script: [
-        `if lc_uid=$(id -u -- ${u} 2>/dev/null); then`,
-        `echo user=present; echo "uid=$lc_uid"`,
-        `echo "subuid=$(${subidSum(spec.user, "/etc/subuid")})"`,
-        `echo "subgid=$(${subidSum(spec.user, "/etc/subgid")})"`,
-        `if [ -e "/var/lib/systemd/linger/$(id -un -- ${u})" ]; then echo linger=1; else echo linger=0; fi`,
-        `if [ -S "/run/user/$lc_uid/systemd/private" ]; then echo manager=1`,
-        `  echo "unit_enabled=$(${as} systemctl --user is-enabled docker.service 2>/dev/null | head -n1)"`,
-        `  echo "unit_active=$(${as} systemctl --user is-active docker.service 2>/dev/null)"`,
-        `else echo manager=0; fi`,
-        `if [ -S "/run/user/$lc_uid/docker.sock" ] && command -v docker >/dev/null 2>&1; then`,
-        `  echo "security=$(cd / && ${as} timeout 20 docker info --format ${shq(INFO_FORMAT)} 2>/dev/null | head -n1)"`,
-        `fi`,
-        `else echo user=absent; fi`,
-        `echo "rootful=$(systemctl is-enabled ${ROOTFUL_UNITS.join(" ")} 2>/dev/null | tr '\\n' ' ')"`,
-        `echo "rootful_active=$(systemctl is-active ${ROOTFUL_UNITS.join(" ")} 2>/dev/null | tr '\\n' ' ')"`,
-      ].join("\n"),
+      script: shJoin([
+        sh`if lc_uid=$(id -u -- ${u} 2>/dev/null); then`,
+        sh`echo user=present; echo "uid=$lc_uid"`,
+        sh`echo "subuid=$(${subidSum(spec.user, "/etc/subuid")})"`,
+        sh`echo "subgid=$(${subidSum(spec.user, "/etc/subgid")})"`,
+        sh`if [ -e "/var/lib/systemd/linger/$(id -un -- ${u})" ]; then echo linger=1; else echo linger=0; fi`,
+        sh`if [ -S "/run/user/$lc_uid/systemd/private" ]; then echo manager=1`,
+        sh`  echo "unit_enabled=$(${as} systemctl --user is-enabled docker.service 2>/dev/null | head -n1)"`,
+        sh`  echo "unit_active=$(${as} systemctl --user is-active docker.service 2>/dev/null)"`,
+        sh`else echo manager=0; fi`,
+        sh`if [ -S "/run/user/$lc_uid/docker.sock" ] && command -v docker >/dev/null 2>&1; then`,
+        sh`  echo "security=$(cd / && ${as} timeout 20 docker info --format ${INFO_FORMAT} 2>/dev/null | head -n1)"`,
+        sh`fi`,
+        sh`else echo user=absent; fi`,
+        sh`echo "rootful=$(systemctl is-enabled ${ROOTFUL_UNITS} 2>/dev/null | tr '\\n' ' ')"`,
+        sh`echo "rootful_active=$(systemctl is-active ${ROOTFUL_UNITS} 2>/dev/null | tr '\\n' ' ')"`,
+      ]),
       parse: parseDockerRootlessFacts,
     };
   },

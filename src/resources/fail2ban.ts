@@ -12,7 +12,7 @@
 import { z } from "zod";
 import { wholeNumber } from "./common/schema.js";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { base64Heredoc, shq } from "../engine/shell.js";
+import { base64Heredoc, raw, sh, shJoin, type Sh } from "../engine/sh.js";
 import { contentDiff } from "./common/diffText.js";
 
 export const DEFAULT_JAIL_FILE = "/etc/fail2ban/jail.d/lockclaw.local";
@@ -86,16 +86,17 @@ export interface Fail2banFacts {
 
 const M = "@@lockclaw-fail2ban";
 
-export function fail2banProbeScript(spec: Fail2banSpec): string {
-  return [
-    `if command -v fail2ban-client >/dev/null 2>&1; then echo '${M} installed'; fi`,
-    `echo "${M} active $(systemctl is-active fail2ban 2>/dev/null || true)"`,
-    `echo "${M} enabled $(systemctl is-enabled fail2ban 2>/dev/null || true)"`,
-    `if [ -f ${shq(spec.path)} ]; then echo '${M} file'; base64 -w0 < ${shq(spec.path)}; echo; fi`,
-    `echo '${M} jail'; lc_o=$(fail2ban-client status ${shq(spec.jail)} 2>&1); lc_rc=$?; printf '%s\\n' "$lc_o"`,
-    `echo "${M} jail-rc $lc_rc"`,
-    `echo '${M} end'`,
-  ].join("\n");
+export function fail2banProbeScript(spec: Fail2banSpec): Sh {
+  const m = raw(M);
+  return shJoin([
+    sh`if command -v fail2ban-client >/dev/null 2>&1; then echo '${m} installed'; fi`,
+    sh`echo "${m} active $(systemctl is-active fail2ban 2>/dev/null || true)"`,
+    sh`echo "${m} enabled $(systemctl is-enabled fail2ban 2>/dev/null || true)"`,
+    sh`if [ -f ${spec.path} ]; then echo '${m} file'; base64 -w0 < ${spec.path}; echo; fi`,
+    sh`echo '${m} jail'; lc_o=$(fail2ban-client status ${spec.jail} 2>&1); lc_rc=$?; printf '%s\\n' "$lc_o"`,
+    sh`echo "${m} jail-rc $lc_rc"`,
+    sh`echo '${m} end'`,
+  ]);
 }
 
 export function parseFail2banProbe(stdout: string): Fail2banFacts {
@@ -157,40 +158,40 @@ export function planFail2ban(spec: Fail2banSpec, facts: Fail2banFacts): Fail2ban
   return { content, write, restart: write || !running, enable, changes };
 }
 
-export function applyFail2ban(spec: Fail2banSpec, plan: Fail2banPlan): string {
-  const p = shq(spec.path);
-  const lines = [
-    `command -v fail2ban-client >/dev/null 2>&1 || { echo 'fail2ban: not installed; add a package task for fail2ban before this one' >&2; exit 1; }`,
+export function applyFail2ban(spec: Fail2banSpec, plan: Fail2banPlan): Sh {
+  const p = spec.path;
+  const lines: Sh[] = [
+    sh`command -v fail2ban-client >/dev/null 2>&1 || { echo 'fail2ban: not installed; add a package task for fail2ban before this one' >&2; exit 1; }`,
   ];
   if (plan.write) {
     lines.push(
-      `lc_old=$(mktemp /run/lockclaw-f2b.XXXXXXXX); lc_had=0; if [ -f ${p} ]; then cp -a ${p} "$lc_old"; lc_had=1; fi`,
-      `lc_t=$(mktemp /etc/fail2ban/jail.d/.lockclaw.XXXXXXXX)`,
-      base64Heredoc(`cat > "$lc_t"`, plan.content),
-      `chmod 0644 "$lc_t"; mv -f "$lc_t" ${p}`,
+      sh`lc_old=$(mktemp /run/lockclaw-f2b.XXXXXXXX); lc_had=0; if [ -f ${p} ]; then cp -a ${p} "$lc_old"; lc_had=1; fi`,
+      sh`lc_t=$(mktemp /etc/fail2ban/jail.d/.lockclaw.XXXXXXXX)`,
+      base64Heredoc(raw(`cat > "$lc_t"`), plan.content),
+      sh`chmod 0644 "$lc_t"; mv -f "$lc_t" ${p}`,
       // a config fail2ban cannot read would stop the service on restart: test first, put the old file back
-      `if ! lc_err=$(fail2ban-client -t 2>&1); then`,
-      `  if [ "$lc_had" = 1 ]; then cp -a "$lc_old" ${p}; else rm -f ${p}; fi; rm -f "$lc_old"`,
-      `  echo 'fail2ban: fail2ban-client -t rejected the configuration; the previous file is back:' >&2`,
-      `  printf '%s\\n' "$lc_err" | tail -n 5 >&2; exit 1`,
-      `fi`,
-      `rm -f "$lc_old"`,
+      sh`if ! lc_err=$(fail2ban-client -t 2>&1); then`,
+      sh`  if [ "$lc_had" = 1 ]; then cp -a "$lc_old" ${p}; else rm -f ${p}; fi; rm -f "$lc_old"`,
+      sh`  echo 'fail2ban: fail2ban-client -t rejected the configuration; the previous file is back:' >&2`,
+      sh`  printf '%s\\n' "$lc_err" | tail -n 5 >&2; exit 1`,
+      sh`fi`,
+      sh`rm -f "$lc_old"`,
     );
   }
-  if (plan.enable) lines.push(`systemctl enable -q fail2ban`);
+  if (plan.enable) lines.push(sh`systemctl enable -q fail2ban`);
   if (plan.restart) {
     lines.push(
-      `systemctl restart fail2ban`,
+      sh`systemctl restart fail2ban`,
       // the server answers on its socket only after reading every jail: poll until the jail is up
-      `lc_i=0; until fail2ban-client status ${shq(spec.jail)} >/dev/null 2>&1; do`,
-      `  lc_i=$((lc_i + 1)); if [ "$lc_i" -gt ${spec.wait_seconds * 5} ]; then`,
-      `    echo ${shq(`fail2ban: jail ${spec.jail} did not come up within ${spec.wait_seconds}s after the restart:`)} >&2`,
-      `    journalctl -u fail2ban -n 10 --no-pager >&2 2>/dev/null || true; exit 1`,
-      `  fi; sleep 0.2`,
-      `done`,
+      sh`lc_i=0; until fail2ban-client status ${spec.jail} >/dev/null 2>&1; do`,
+      sh`  lc_i=$((lc_i + 1)); if [ "$lc_i" -gt ${spec.wait_seconds * 5} ]; then`,
+      sh`    echo ${`fail2ban: jail ${spec.jail} did not come up within ${spec.wait_seconds}s after the restart:`} >&2`,
+      sh`    journalctl -u fail2ban -n 10 --no-pager >&2 2>/dev/null || true; exit 1`,
+      sh`  fi; sleep 0.2`,
+      sh`done`,
     );
   }
-  return lines.join("\n");
+  return shJoin(lines);
 }
 
 export const fail2ban: ResourceKind<Fail2banSpec, Fail2banFacts> = {

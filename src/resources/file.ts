@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { shq } from "../engine/shell.js";
+import { sh, shJoin, type Sh } from "../engine/sh.js";
 import { contentDiff, redactedDiff } from "./common/diffText.js";
 import {
   parsePathState,
@@ -130,14 +130,14 @@ export const fileKind: ResourceKind<FileSpec, FileFacts> = {
 
   apply(spec, facts) {
     const p = plan(spec, facts);
-    const target = shq(spec.path);
-    if (p.remove) return `rm -f -- ${target}`;
-    const out: string[] = [];
+    const target = sh`${spec.path}`;
+    if (p.remove) return sh`rm -f -- ${target}`;
+    const out: Sh[] = [];
     if (p.write !== undefined) {
       out.push(
         atomicWriteSh({
           target,
-          dir: shq(dirOf(spec.path)),
+          dir: sh`${dirOf(spec.path)}`,
           content: p.write,
           mode: spec.mode,
           defaultMode: spec.sensitive ? "0600" : "0644",
@@ -148,12 +148,12 @@ export const fileKind: ResourceKind<FileSpec, FileFacts> = {
           label: `file ${spec.path}`,
         }),
       );
-      return out.join("\n");
+      return shJoin(out);
     }
     if (p.chown) out.push(chownSh(target, spec.owner, spec.group));
     // chmod after chown: chown clears setuid/setgid bits
-    if (p.chmod || (p.chown && spec.mode !== undefined)) out.push(`chmod ${shq(spec.mode ?? "")} ${target}`);
-    return out.join("\n");
+    if (p.chmod || (p.chown && spec.mode !== undefined)) out.push(sh`chmod ${spec.mode ?? ""} ${target}`);
+    return shJoin(out);
   },
 
   secrets: (spec) => (spec.sensitive && spec.content ? [spec.content] : []),

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { shq } from "../engine/shell.js";
+import { raw, sh, type Sh } from "../engine/sh.js";
 import { bool } from "./common/schema.js";
 
 /** Debian policy: lowercase letters, digits, + - . ; at least two characters, starting alphanumeric. */
@@ -66,11 +66,13 @@ function plan(
   };
 }
 
-const APT = [
-  "DEBIAN_FRONTEND=noninteractive apt-get -q -y",
-  "-o DPkg::Lock::Timeout=300",
-  "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold",
-].join(" ");
+const APT = raw(
+  [
+    "DEBIAN_FRONTEND=noninteractive apt-get -q -y",
+    "-o DPkg::Lock::Timeout=300",
+    "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold",
+  ].join(" "),
+);
 
 export const packageKind: ResourceKind<PackageSpec, PackageFacts> = {
   name: "package",
@@ -81,7 +83,7 @@ export const packageKind: ResourceKind<PackageSpec, PackageFacts> = {
   probe(spec) {
     return {
       // unknown packages make dpkg-query complain on stderr and exit 1: both expected, both ignored
-      script: `dpkg-query -W -f '\${Package} \${db:Status-Status}\\n' -- ${spec.name.map(bare).map(shq).join(" ")} 2>/dev/null || :`,
+      script: sh`dpkg-query -W -f '\${Package} \${db:Status-Status}\\n' -- ${spec.name.map(bare)} 2>/dev/null || :`,
       parse(stdout) {
         const facts: PackageFacts = {};
         for (const line of stdout.split("\n")) {
@@ -102,13 +104,13 @@ export const packageKind: ResourceKind<PackageSpec, PackageFacts> = {
   apply(spec, facts) {
     const p = plan(spec, facts);
     if (p.install.length) {
-      const install = `${APT} install --no-install-recommends ${p.install.map(shq).join(" ")}`;
-      const update = `${APT} update`;
-      if (spec.update_cache) return `${update}\n${install}`;
+      const install: Sh = sh`${APT} install --no-install-recommends ${p.install}`;
+      const update: Sh = sh`${APT} update`;
+      if (spec.update_cache) return sh`${update}\n${install}`;
       // a fresh cloud image ships without package lists: refresh once, then try again
-      return `if ! ${install}; then\n  ${update}\n  ${install}\nfi`;
+      return sh`if ! ${install}; then\n  ${update}\n  ${install}\nfi`;
     }
-    if (p.remove.length) return `${APT} ${spec.purge ? "purge" : "remove"} ${p.remove.map(shq).join(" ")}`;
-    return "";
+    if (p.remove.length) return sh`${APT} ${raw(spec.purge ? "purge" : "remove")} ${p.remove}`;
+    return raw("");
   },
 };

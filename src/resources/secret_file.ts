@@ -13,7 +13,7 @@
  */
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { shq } from "../engine/shell.js";
+import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
 import { parsePathState, pathProbeScript, attributeDrift, type PathState } from "./common/fileState.js";
 import { chownSh, dirOf } from "./common/fileWrite.js";
 import { absPath, mode, userName } from "./common/schema.js";
@@ -79,24 +79,24 @@ function plan(spec: SecretFileSpec, f: SecretFileFacts): SecretPlan {
  * sh that creates the secret unless a non-empty file is already there. The check is repeated on the
  * host at apply time (an earlier task, or another run, may have created it since the probe).
  */
-export function generateSecretSh(spec: SecretFileSpec): string {
-  const target = shq(spec.path);
-  const dir = shq(dirOf(spec.path));
-  const label = shq(`secret_file ${spec.path}: directory`);
-  const own = chownSh(`"$lc_t"`, spec.owner, spec.group);
-  return [
-    `[ -d ${dir} ] || { echo ${label} ${dir} ${shq("does not exist (add a directory task before this one)")} >&2; exit 1; }`,
-    `if [ -L ${target} ] || { [ -e ${target} ] && [ ! -f ${target} ]; }; then echo ${shq(`${spec.path} is not a regular file; not writing a secret through it`)} >&2; exit 1; fi`,
-    `if [ ! -s ${target} ]; then`,
-    `lc_t=$(umask 077 && mktemp -- ${dir}/.lockclaw.XXXXXXXXXX)`,
+export function generateSecretSh(spec: SecretFileSpec): Sh {
+  const target = sh`${spec.path}`;
+  const dir = sh`${dirOf(spec.path)}`;
+  const label = `secret_file ${spec.path}: directory`;
+  const own = chownSh(raw(`"$lc_t"`), spec.owner, spec.group);
+  return shJoin([
+    sh`[ -d ${dir} ] || { echo ${label} ${dir} ${"does not exist (add a directory task before this one)"} >&2; exit 1; }`,
+    sh`if [ -L ${target} ] || { [ -e ${target} ] && [ ! -f ${target} ]; }; then echo ${`${spec.path} is not a regular file; not writing a secret through it`} >&2; exit 1; fi`,
+    sh`if [ ! -s ${target} ]; then`,
+    sh`lc_t=$(umask 077 && mktemp -- ${dir}/.lockclaw.XXXXXXXXXX)`,
     // tr keeps only the charset's bytes; head stops the endless stream. No newline: consumers read raw.
-    `(umask 077; LC_ALL=C tr -dc ${shq(SECRET_CHARSETS[spec.charset])} </dev/urandom | head -c ${spec.length} > "$lc_t")`,
-    `if [ "$(wc -c < "$lc_t")" -ne ${spec.length} ]; then rm -f -- "$lc_t"; echo ${shq(`secret_file ${spec.path}: could not read enough random bytes`)} >&2; exit 1; fi`,
-    `chmod ${shq(spec.mode)} "$lc_t"`,
-    ...(own ? [own] : []),
-    `mv -f -- "$lc_t" ${target}`,
-    `fi`,
-  ].join("\n");
+    sh`(umask 077; LC_ALL=C tr -dc ${SECRET_CHARSETS[spec.charset]} </dev/urandom | head -c ${spec.length} > "$lc_t")`,
+    sh`if [ "$(wc -c < "$lc_t")" -ne ${spec.length} ]; then rm -f -- "$lc_t"; echo ${`secret_file ${spec.path}: could not read enough random bytes`} >&2; exit 1; fi`,
+    sh`chmod ${spec.mode} "$lc_t"`,
+    ...(String(own) ? [own] : []),
+    sh`mv -f -- "$lc_t" ${target}`,
+    raw(`fi`),
+  ]);
 }
 
 export const secretFileKind: ResourceKind<SecretFileSpec, SecretFileFacts> = {
@@ -115,11 +115,11 @@ export const secretFileKind: ResourceKind<SecretFileSpec, SecretFileFacts> = {
   apply(spec, facts) {
     const p = plan(spec, facts);
     if (p.generate) return generateSecretSh(spec);
-    const target = shq(spec.path);
-    const out: string[] = [];
+    const target = sh`${spec.path}`;
+    const out: Sh[] = [];
     if (p.chown) out.push(chownSh(target, spec.owner, spec.group));
     // chmod after chown: chown clears setuid/setgid bits (and always restore the wanted mode)
-    if (p.chmod || p.chown) out.push(`chmod ${shq(spec.mode)} ${target}`);
-    return out.join("\n");
+    if (p.chmod || p.chown) out.push(sh`chmod ${spec.mode} ${target}`);
+    return shJoin(out);
   },
 };

@@ -10,7 +10,7 @@
  */
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { shq } from "../engine/shell.js";
+import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
 import { bool, userName } from "./common/schema.js";
 
 export const serviceSpec = z
@@ -103,10 +103,10 @@ function plan(spec: ServiceSpec, f: ServiceFacts): { ops: string[]; changes: Cha
 }
 
 /** The systemctl invocation for the spec's scope, as an sh prefix. */
-function systemctl(spec: ServiceSpec): string {
-  if (spec.scope === "system") return "systemctl";
-  const u = shq(spec.user ?? "");
-  return `runuser -u ${u} -- env XDG_RUNTIME_DIR=/run/user/"$(id -u -- ${u})" systemctl --user`;
+function systemctl(spec: ServiceSpec): Sh {
+  if (spec.scope === "system") return raw("systemctl");
+  const u = spec.user ?? "";
+  return sh`runuser -u ${u} -- env XDG_RUNTIME_DIR=/run/user/"$(id -u -- ${u})" systemctl --user`;
 }
 
 export const serviceKind: ResourceKind<ServiceSpec, ServiceFacts> = {
@@ -120,18 +120,18 @@ export const serviceKind: ResourceKind<ServiceSpec, ServiceFacts> = {
 
   probe(spec) {
     const sc = systemctl(spec);
-    const n = shq(spec.name);
+    const n = spec.name;
     const alive =
       spec.scope === "system"
-        ? `[ -d /run/systemd/system ]`
-        : `lc_uid=$(id -u -- ${shq(spec.user ?? "")} 2>/dev/null) && [ -S "/run/user/$lc_uid/systemd/private" ]`;
+        ? raw(`[ -d /run/systemd/system ]`)
+        : sh`lc_uid=$(id -u -- ${spec.user ?? ""} 2>/dev/null) && [ -S "/run/user/$lc_uid/systemd/private" ]`;
     return {
-      script: [
-        `if ${alive}; then echo systemd=1; else echo systemd=0; fi`,
-        `echo "load=$(${sc} show -p LoadState --value -- ${n} 2>/dev/null)"`,
-        `echo "enabled=$(${sc} is-enabled -- ${n} 2>/dev/null)"`,
-        `echo "active=$(${sc} is-active -- ${n} 2>/dev/null)"`,
-      ].join("\n"),
+      script: shJoin([
+        sh`if ${alive}; then echo systemd=1; else echo systemd=0; fi`,
+        sh`echo "load=$(${sc} show -p LoadState --value -- ${n} 2>/dev/null)"`,
+        sh`echo "enabled=$(${sc} is-enabled -- ${n} 2>/dev/null)"`,
+        sh`echo "active=$(${sc} is-active -- ${n} 2>/dev/null)"`,
+      ]),
       parse(stdout) {
         const kv = new Map<string, string>();
         for (const line of stdout.split("\n")) {
@@ -156,16 +156,15 @@ export const serviceKind: ResourceKind<ServiceSpec, ServiceFacts> = {
   apply(spec, facts) {
     const { ops } = plan(spec, facts);
     const sc = systemctl(spec);
-    const n = shq(spec.name);
-    const out: string[] = [];
-    if (spec.daemon_reload) out.push(`${sc} daemon-reload`);
+    const n = spec.name;
+    const out: Sh[] = [];
+    if (spec.daemon_reload) out.push(sh`${sc} daemon-reload`);
     if (ops.length) {
       out.push(
-        `if [ "$(${sc} show -p LoadState --value -- ${n} 2>/dev/null)" = not-found ]; then` +
-          ` echo ${shq(`service ${spec.name}: unit not found (is the package that provides it installed?)`)} >&2; exit 1; fi`,
+        sh`if [ "$(${sc} show -p LoadState --value -- ${n} 2>/dev/null)" = not-found ]; then echo ${`service ${spec.name}: unit not found (is the package that provides it installed?)`} >&2; exit 1; fi`,
       );
     }
-    for (const op of ops) out.push(`${sc} ${op} -- ${n}`);
-    return out.join("\n");
+    for (const op of ops) out.push(sh`${sc} ${op} -- ${n}`);
+    return shJoin(out);
   },
 };

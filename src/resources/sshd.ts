@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { Change, LockoutGuard, ResourceKind } from "../engine/resource.js";
-import { base64Heredoc, shq } from "../engine/shell.js";
+import { base64Heredoc, raw, safeWord, sh, shJoin, type Sh } from "../engine/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { bool, wholeNumber } from "./common/schema.js";
 import {
@@ -405,18 +405,18 @@ export function planSshd(spec: SshdSpec, facts: SshdFacts): SshdPlan {
 const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
 
 /** sh: atomically replace `path` with `content` (temp file in the same dir, mode set before the rename). */
-function writeFileSh(path: string, content: string, mode: string): string {
+function writeFileSh(path: string, content: string, mode: string): Sh {
   const dir = path.slice(0, path.lastIndexOf("/"));
-  return [
-    `mkdir -p ${shq(dir)}`,
-    `lc_t=$(mktemp ${shq(`${dir}/.lockclaw.XXXXXXXX`)})`,
-    base64Heredoc(`cat > "$lc_t"`, content),
-    `chmod ${mode} "$lc_t"`,
-    `mv -f "$lc_t" ${shq(path)}`,
-  ].join("\n");
+  return shJoin([
+    sh`mkdir -p ${dir}`,
+    sh`lc_t=$(mktemp ${`${dir}/.lockclaw.XXXXXXXX`})`,
+    base64Heredoc(raw(`cat > "$lc_t"`), content),
+    sh`chmod ${mode} "$lc_t"`,
+    sh`mv -f "$lc_t" ${path}`,
+  ]);
 }
 
-export function applySshd(spec: SshdSpec, facts: SshdFacts, plan: SshdPlan): string {
+export function applySshd(spec: SshdSpec, facts: SshdFacts, plan: SshdPlan): Sh {
   // every file this apply rewrites, with its new content and the content the probe saw
   const writes = new Map<string, { content: string; before?: string; mode: string }>();
   if (plan.writeDropin) {
@@ -442,39 +442,37 @@ export function applySshd(spec: SshdSpec, facts: SshdFacts, plan: SshdPlan): str
     writes.set(SOCKET_OVERRIDE, { content: plan.socketOverride, before: facts.socketOverride, mode: "0644" });
 
   const paths = [...writes.keys()];
-  const lines: string[] = [
+  const lines: Sh[] = [
     SSHD_BIN,
     // a private backup of exactly what we change, so a rejected config is undone before any reload
-    `lc_bk=$(mktemp -d /run/lockclaw-sshd.XXXXXXXX)`,
+    sh`lc_bk=$(mktemp -d /run/lockclaw-sshd.XXXXXXXX)`,
   ];
   paths.forEach((p, i) => {
     const w = writes.get(p)!;
     if (w.before !== undefined) {
       // refuse to overwrite a file someone changed since the probe (we would lose their edit)
       lines.push(
-        `if ! printf '%s  %s\\n' ${sha256(w.before)} ${shq(p)} | sha256sum -c --status -; then rm -rf "$lc_bk"; echo ${shq(`sshd: ${p} changed since it was read; run again`)} >&2; exit 1; fi`,
-        `cp -a ${shq(p)} "$lc_bk/${i}"`,
+        sh`if ! printf '%s  %s\\n' ${sha256(w.before)} ${p} | sha256sum -c --status -; then rm -rf "$lc_bk"; echo ${`sshd: ${p} changed since it was read; run again`} >&2; exit 1; fi`,
+        sh`cp -a ${p} "$lc_bk/${safeWord(i)}"`,
       );
     }
   });
-  const restore = paths
-    .map((p, i) =>
-      writes.get(p)!.before !== undefined ? `cp -a "$lc_bk/${i}" ${shq(p)}` : `rm -f ${shq(p)}`,
-    )
-    .join("; ");
+  const restore = paths.map((p, i) =>
+    writes.get(p)!.before !== undefined ? sh`cp -a "$lc_bk/${safeWord(i)}" ${p}` : sh`rm -f ${p}`,
+  );
   for (const p of paths) lines.push(writeFileSh(p, writes.get(p)!.content, writes.get(p)!.mode));
   lines.push(
-    `if ! lc_err=$("$lc_sshd" -t 2>&1); then`,
-    `  ${restore || ":"}`,
-    `  rm -rf "$lc_bk"`,
-    `  echo 'sshd: sshd -t rejected the new configuration; the previous files are back and sshd was NOT reloaded:' >&2`,
-    `  printf '%s\\n' "$lc_err" >&2`,
-    `  exit 1`,
-    `fi`,
-    `rm -rf "$lc_bk"`,
+    sh`if ! lc_err=$("$lc_sshd" -t 2>&1); then`,
+    sh`  ${restore.length ? shJoin(restore, "; ") : raw(":")}`,
+    sh`  rm -rf "$lc_bk"`,
+    sh`  echo 'sshd: sshd -t rejected the new configuration; the previous files are back and sshd was NOT reloaded:' >&2`,
+    sh`  printf '%s\\n' "$lc_err" >&2`,
+    sh`  exit 1`,
+    sh`fi`,
+    sh`rm -rf "$lc_bk"`,
     RELOAD_SH,
   );
-  return lines.join("\n");
+  return shJoin(lines);
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@
  */
 import { z } from "zod";
 import { parseKeyValues, type Change, type ResourceKind } from "../engine/resource.js";
-import { shq } from "../engine/shell.js";
+import { sh, shJoin, type Sh } from "../engine/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { parsePathState, pathProbeScript, sha256, type PathState } from "./common/fileState.js";
 import { atomicWriteSh, dirOf } from "./common/fileWrite.js";
@@ -115,17 +115,17 @@ export const sysctlKind: ResourceKind<SysctlSpec, SysctlFacts> = {
   probe(spec) {
     const lines = [pathProbeScript(spec.file, "file.", { content: true })];
     for (const key of Object.keys(spec.settings)) {
-      const p = shq(procPath(key));
-      const out = (status: KeyStatus) => shq(`key.${key}=${status} `);
+      const p = procPath(key);
+      const out = (status: KeyStatus) => `key.${key}=${status} `;
       lines.push(
-        `if [ ! -e ${p} ]; then echo ${out("missing")}`,
+        sh`if [ ! -e ${p} ]; then echo ${out("missing")}`,
         // read the file itself: `sysctl -n` would need the key form and prints tabs; tr keeps it one line
-        `elif [ -w ${p} ]; then printf '%s%s\\n' ${out("rw")} "$(tr '\\t\\n' '  ' < ${p} 2>/dev/null)"`,
-        `else printf '%s%s\\n' ${out("ro")} "$(tr '\\t\\n' '  ' < ${p} 2>/dev/null)"; fi`,
+        sh`elif [ -w ${p} ]; then printf '%s%s\\n' ${out("rw")} "$(tr '\\t\\n' '  ' < ${p} 2>/dev/null)"`,
+        sh`else printf '%s%s\\n' ${out("ro")} "$(tr '\\t\\n' '  ' < ${p} 2>/dev/null)"; fi`,
       );
     }
     return {
-      script: lines.join("\n"),
+      script: shJoin(lines),
       parse(stdout) {
         const kv = parseKeyValues(stdout);
         const keys: SysctlFacts["keys"] = {};
@@ -148,12 +148,12 @@ export const sysctlKind: ResourceKind<SysctlSpec, SysctlFacts> = {
 
   apply(spec, facts) {
     const p = plan(spec, facts);
-    const out: string[] = [];
+    const out: Sh[] = [];
     if (p.writeFile) {
       out.push(
         atomicWriteSh({
-          target: shq(spec.file),
-          dir: shq(dirOf(spec.file)),
+          target: sh`${spec.file}`,
+          dir: sh`${dirOf(spec.file)}`,
           content: sysctlFileContent(spec),
           mode: "0644",
           defaultMode: "0644",
@@ -165,11 +165,11 @@ export const sysctlKind: ResourceKind<SysctlSpec, SysctlFacts> = {
     }
     for (const [key, want] of Object.entries(spec.settings)) {
       const k = facts.keys[key];
-      const path = shq(procPath(key));
+      const path = procPath(key);
       if (p.live.includes(key)) {
         // writability is checked again: the probe may be older than a namespace or module change
         out.push(
-          `if [ -w ${path} ]; then sysctl -q -w ${shq(`${key}=${want}`)} >/dev/null; else ${warnSh(
+          sh`if [ -w ${path} ]; then sysctl -q -w ${`${key}=${want}`} >/dev/null; else ${warnSh(
             `sysctl ${key} is read-only here; kept in ${spec.file}`,
           )}; fi`,
         );
@@ -183,6 +183,6 @@ export const sysctlKind: ResourceKind<SysctlSpec, SysctlFacts> = {
         );
       }
     }
-    return out.join("\n");
+    return shJoin(out);
   },
 };

@@ -20,7 +20,7 @@
 import { z } from "zod";
 import { parseCidr, CidrError } from "../cloudflare/cidr.js";
 import type { Change, LockoutGuard, ResourceKind } from "../engine/resource.js";
-import { base64Heredoc, shq } from "../engine/shell.js";
+import { base64Heredoc, raw, safeWord, sh, shJoin, type Sh } from "../engine/sh.js";
 import {
   parseRulesFile,
   renderRule,
@@ -125,17 +125,18 @@ export interface UfwFacts {
 
 export const M = "@@lockclaw-ufw";
 
-export function ufwProbeScript(): string {
-  return [
-    `if command -v ufw >/dev/null 2>&1; then`,
-    `  echo '${M} status'; LC_ALL=C ufw status verbose 2>&1`,
-    `  for lc_f in ${USER_RULES} ${USER6_RULES} ${DEFAULTS_FILE} ${UFW_CONF}; do`,
-    `    [ -f "$lc_f" ] || continue; echo "${M} file $lc_f"; base64 -w0 < "$lc_f"; echo`,
-    `  done`,
-    ...liveProbeLines(M).map((l) => `  ${l}`),
-    `else echo '${M} missing'; fi`,
-    `echo '${M} end'`,
-  ].join("\n");
+export function ufwProbeScript(): Sh {
+  const m = raw(M);
+  return shJoin([
+    sh`if command -v ufw >/dev/null 2>&1; then`,
+    sh`  echo '${m} status'; LC_ALL=C ufw status verbose 2>&1`,
+    sh`  for lc_f in ${[USER_RULES, USER6_RULES, DEFAULTS_FILE, UFW_CONF]}; do`,
+    sh`    [ -f "$lc_f" ] || continue; echo "${m} file $lc_f"; base64 -w0 < "$lc_f"; echo`,
+    sh`  done`,
+    ...liveProbeLines(M).map((l) => sh`  ${l}`),
+    sh`else echo '${m} missing'; fi`,
+    sh`echo '${m} end'`,
+  ]);
 }
 
 /** `KEY=value` / `KEY="value"` lines of a shell-style config file. */
@@ -396,55 +397,55 @@ function planLive(
  * sh replacing the rules section of `file` with the text in the here-document. awk keeps everything
  * outside `### RULES ###`…`### END RULES ###` (chains, logging, rate limiting) exactly as ufw wrote it.
  */
-function spliceSh(file: string, section: string): string {
-  return [
-    `lc_s=$(mktemp /etc/ufw/.lockclaw.XXXXXXXX); lc_n=$(mktemp /etc/ufw/.lockclaw.XXXXXXXX)`,
-    base64Heredoc(`cat > "$lc_s"`, section),
-    `awk -v sect="$lc_s" '/^### RULES ###$/ { print; while ((getline l < sect) > 0) print l; skip = 1; next } /^### END RULES ###$/ { skip = 0 } !skip { print }' ${file} > "$lc_n"`,
-    `grep -q '^### END RULES ###$' "$lc_n" || { rm -f "$lc_s" "$lc_n"; echo ${shq(`ufw: ${file} has no END RULES marker after rewriting`)} >&2; exit 1; }`,
-    `chmod 0640 "$lc_n"; mv -f "$lc_n" ${file}; rm -f "$lc_s"`,
-  ].join("\n");
+function spliceSh(file: string, section: string): Sh {
+  return shJoin([
+    sh`lc_s=$(mktemp /etc/ufw/.lockclaw.XXXXXXXX); lc_n=$(mktemp /etc/ufw/.lockclaw.XXXXXXXX)`,
+    base64Heredoc(raw(`cat > "$lc_s"`), section),
+    sh`awk -v sect="$lc_s" '/^### RULES ###$/ { print; while ((getline l < sect) > 0) print l; skip = 1; next } /^### END RULES ###$/ { skip = 0 } !skip { print }' ${file} > "$lc_n"`,
+    sh`grep -q '^### END RULES ###$' "$lc_n" || { rm -f "$lc_s" "$lc_n"; echo ${`ufw: ${file} has no END RULES marker after rewriting`} >&2; exit 1; }`,
+    sh`chmod 0640 "$lc_n"; mv -f "$lc_n" ${file}; rm -f "$lc_s"`,
+  ]);
 }
 
-export function applyUfw(spec: UfwSpec, facts: UfwFacts, plan: UfwPlan): string {
-  const lines: string[] = [
-    `command -v ufw >/dev/null 2>&1 || { echo 'ufw: not installed; add a package task for ufw before this one' >&2; exit 1; }`,
+export function applyUfw(spec: UfwSpec, facts: UfwFacts, plan: UfwPlan): Sh {
+  const lines: Sh[] = [
+    sh`command -v ufw >/dev/null 2>&1 || { echo 'ufw: not installed; add a package task for ufw before this one' >&2; exit 1; }`,
   ];
   const level = plan.logging ?? facts.loglevel ?? "low";
   if (plan.v4Section !== undefined || plan.v6Section !== undefined) {
     // The package ships minimal rule files; ufw writes its full layout (with the logging chains that
     // the loader expects) on its first command. `ufw logging` is that command and changes nothing else.
     lines.push(
-      `if ! grep -q '^### END RULES ###$' ${USER_RULES} || ! grep -q '^### END RULES ###$' ${USER6_RULES}; then ufw logging ${shq(level)} >/dev/null; fi`,
+      sh`if ! grep -q '^### END RULES ###$' ${USER_RULES} || ! grep -q '^### END RULES ###$' ${USER6_RULES}; then ufw logging ${level} >/dev/null; fi`,
     );
     if (plan.v4Section !== undefined) lines.push(spliceSh(USER_RULES, plan.v4Section));
     if (plan.v6Section !== undefined) lines.push(spliceSh(USER6_RULES, plan.v6Section));
   }
-  if (plan.logging !== undefined) lines.push(`ufw logging ${shq(plan.logging)} >/dev/null`);
-  for (const p of plan.policies) lines.push(`ufw default ${shq(p.value)} ${p.direction} >/dev/null`);
+  if (plan.logging !== undefined) lines.push(sh`ufw logging ${plan.logging} >/dev/null`);
+  for (const p of plan.policies) lines.push(sh`ufw default ${p.value} ${raw(p.direction)} >/dev/null`);
   for (const f of plan.restoreFiles)
     lines.push(
-      `cp ${STOCK_DIR}/${f}.rules /etc/ufw/${f}.rules.lockclaw-new && chmod 0640 /etc/ufw/${f}.rules.lockclaw-new && mv -f /etc/ufw/${f}.rules.lockclaw-new /etc/ufw/${f}.rules`,
+      sh`cp ${STOCK_DIR}/${f}.rules /etc/ufw/${f}.rules.lockclaw-new && chmod 0640 /etc/ufw/${f}.rules.lockclaw-new && mv -f /etc/ufw/${f}.rules.lockclaw-new /etc/ufw/${f}.rules`,
     );
   const rulesChanged = plan.v4Section !== undefined || plan.v6Section !== undefined || plan.reload;
   if (plan.enable) {
     // loads the files just written; established sessions pass (before.rules accepts ESTABLISHED first)
-    lines.push(`ufw --force enable >/dev/null`);
+    lines.push(sh`ufw --force enable >/dev/null`);
   } else if (plan.disable) {
-    lines.push(`ufw disable >/dev/null`);
+    lines.push(sh`ufw disable >/dev/null`);
   } else if (rulesChanged) {
-    lines.push(`if LC_ALL=C ufw status | grep -q '^Status: active$'; then ufw reload >/dev/null; fi`);
+    lines.push(sh`if LC_ALL=C ufw status | grep -q '^Status: active$'; then ufw reload >/dev/null; fi`);
   }
   // after the reload (which would not touch them): the stray ACCEPTs in INPUT or a foreign chain, each on
   // its own so one already gone does not keep the others; iptables-restore parses the rule, no sh word does
   for (const d of plan.deleteLive)
     lines.push(
       base64Heredoc(
-        `${d.v6 ? "ip6tables" : "iptables"}-restore --noflush || echo ${shq(`ufw: could not delete live rule ${d.line}`)} >&2`,
+        sh`${raw(d.v6 ? "ip6tables" : "iptables")}-restore --noflush || echo ${`ufw: could not delete live rule ${d.line}`} >&2`,
         `*filter\n${d.line}\nCOMMIT\n`,
       ),
     );
-  return lines.join("\n");
+  return shJoin(lines);
 }
 
 const GUARD_FILES = [
@@ -462,19 +463,22 @@ const GUARD_FILES = [
 export function ufwGuard(spec: UfwSpec): LockoutGuard | undefined {
   if (spec.mode === "ensure") return undefined;
   return {
-    save: [
-      `mkdir -p "$LOCKCLAW_BACKUP/ufw"`,
-      ...GUARD_FILES.map((f, i) => `if [ -f ${f} ]; then cp -a ${f} "$LOCKCLAW_BACKUP/ufw/${i}"; fi`),
-      `if command -v ufw >/dev/null 2>&1 && LC_ALL=C ufw status | grep -q '^Status: active$'; then echo active; else echo inactive; fi > "$LOCKCLAW_BACKUP/ufw/state"`,
-    ].join("\n"),
-    restore: [
-      `if [ -f "$LOCKCLAW_BACKUP/ufw/state" ] && command -v ufw >/dev/null 2>&1; then`,
+    save: shJoin([
+      sh`mkdir -p "$LOCKCLAW_BACKUP/ufw"`,
       ...GUARD_FILES.map(
-        (f, i) => `  if [ -f "$LOCKCLAW_BACKUP/ufw/${i}" ]; then cp -a "$LOCKCLAW_BACKUP/ufw/${i}" ${f}; fi`,
+        (f, i) => sh`if [ -f ${f} ]; then cp -a ${f} "$LOCKCLAW_BACKUP/ufw/${safeWord(i)}"; fi`,
       ),
-      `  if [ "$(cat "$LOCKCLAW_BACKUP/ufw/state")" = active ]; then ufw reload || ufw --force enable; else ufw disable; fi`,
-      `fi`,
-    ].join("\n"),
+      sh`if command -v ufw >/dev/null 2>&1 && LC_ALL=C ufw status | grep -q '^Status: active$'; then echo active; else echo inactive; fi > "$LOCKCLAW_BACKUP/ufw/state"`,
+    ]),
+    restore: shJoin([
+      sh`if [ -f "$LOCKCLAW_BACKUP/ufw/state" ] && command -v ufw >/dev/null 2>&1; then`,
+      ...GUARD_FILES.map(
+        (f, i) =>
+          sh`  if [ -f "$LOCKCLAW_BACKUP/ufw/${safeWord(i)}" ]; then cp -a "$LOCKCLAW_BACKUP/ufw/${safeWord(i)}" ${f}; fi`,
+      ),
+      sh`  if [ "$(cat "$LOCKCLAW_BACKUP/ufw/state")" = active ]; then ufw reload || ufw --force enable; else ufw disable; fi`,
+      sh`fi`,
+    ]),
   };
 }
 

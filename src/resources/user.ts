@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { shq } from "../engine/shell.js";
+import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
 import { absPath, bool, presentAbsent, userName } from "./common/schema.js";
 
 export const userSpec = z.strictObject({
@@ -103,13 +103,13 @@ function plan(spec: UserSpec, facts: UserFacts): UserPlan {
 }
 
 /** sh that fails with a clear message when one of `groups` does not exist (it may come from a package). */
-function groupsExistSh(name: string, groups: string[]): string {
-  return groups
-    .map(
+function groupsExistSh(name: string, groups: string[]): Sh {
+  return shJoin(
+    groups.map(
       (g) =>
-        `getent group ${shq(g)} >/dev/null || { echo ${shq(`user ${name}: group ${g} does not exist (create it or install the package that does)`)} >&2; exit 1; }`,
-    )
-    .join("\n");
+        sh`getent group ${g} >/dev/null || { echo ${`user ${name}: group ${g} does not exist (create it or install the package that does)`} >&2; exit 1; }`,
+    ),
+  );
 }
 
 export const userKind: ResourceKind<UserSpec, UserFacts> = {
@@ -119,21 +119,21 @@ export const userKind: ResourceKind<UserSpec, UserFacts> = {
   describe: (spec) => `user ${spec.name}`,
 
   probe(spec) {
-    const u = shq(spec.name);
-    const script = [
-      `if lc_pw=$(getent passwd ${u}); then`,
-      `  echo "passwd=$lc_pw"`,
-      `  echo "primary=$(id -gn -- ${u})"`,
-      `  echo "groups=$(id -nG -- ${u})"`,
+    const u = spec.name;
+    const script = shJoin([
+      sh`if lc_pw=$(getent passwd ${u}); then`,
+      raw(`  echo "passwd=$lc_pw"`),
+      sh`  echo "primary=$(id -gn -- ${u})"`,
+      sh`  echo "groups=$(id -nG -- ${u})"`,
       // only the first character class of the shadow field leaves the host, never the hash
-      `  case "$(getent shadow ${u} | cut -d: -f2)" in`,
-      `    '!'|'!!'|'!*'|'') echo locked=1; echo hash=0 ;;`,
-      `    '!'*) echo locked=1; echo hash=1 ;;`,
-      `    '*') echo locked=0; echo hash=0 ;;`,
-      `    *) echo locked=0; echo hash=1 ;;`,
-      `  esac`,
-      `else echo passwd=; fi`,
-    ].join("\n");
+      sh`  case "$(getent shadow ${u} | cut -d: -f2)" in`,
+      raw(`    '!'|'!!'|'!*'|'') echo locked=1; echo hash=0 ;;`),
+      raw(`    '!'*) echo locked=1; echo hash=1 ;;`),
+      raw(`    '*') echo locked=0; echo hash=0 ;;`),
+      raw(`    *) echo locked=0; echo hash=1 ;;`),
+      raw(`  esac`),
+      raw(`else echo passwd=; fi`),
+    ]);
     return { script, parse: (stdout) => parseUserFacts(stdout, spec.name) };
   },
 
@@ -141,30 +141,30 @@ export const userKind: ResourceKind<UserSpec, UserFacts> = {
 
   apply(spec, facts) {
     const p = plan(spec, facts);
-    const u = shq(spec.name);
-    if (p.remove) return `userdel -- ${u}`;
-    const out: string[] = [];
+    const u = spec.name;
+    if (p.remove) return sh`userdel -- ${u}`;
+    const out: Sh[] = [];
     if (p.create) {
       if (spec.groups?.length) out.push(groupsExistSh(spec.name, spec.groups));
       const args: string[] = [];
       if (spec.system) args.push("-r");
       // system users get no home unless one is asked for; people get theirs from /etc/skel
       if (!spec.system || spec.home) args.push("-m");
-      if (spec.home) args.push("-d", shq(spec.home));
-      if (spec.shell) args.push("-s", shq(spec.shell));
-      if (spec.groups?.length) args.push("-G", shq(spec.groups.join(",")));
-      out.push(["useradd", ...args, "--", u].join(" "));
-      if (spec.password_locked) out.push(`usermod -L -- ${u}`);
-      return out.join("\n");
+      if (spec.home) args.push("-d", spec.home);
+      if (spec.shell) args.push("-s", spec.shell);
+      if (spec.groups?.length) args.push("-G", spec.groups.join(","));
+      out.push(sh`useradd ${[...args, "--", u]}`);
+      if (spec.password_locked) out.push(sh`usermod -L -- ${u}`);
+      return shJoin(out);
     }
     if (p.usermod.length) {
       const gi = p.usermod.indexOf("-G");
       if (gi >= 0 && p.usermod[gi + 1]) out.push(groupsExistSh(spec.name, p.usermod[gi + 1]!.split(",")));
-      out.push(`usermod ${p.usermod.map(shq).join(" ")} -- ${u}`);
+      out.push(sh`usermod ${p.usermod} -- ${u}`);
     }
-    if (p.lock === true) out.push(`usermod -L -- ${u}`);
-    if (p.lock === false) out.push(`usermod -U -- ${u}`);
-    return out.join("\n");
+    if (p.lock === true) out.push(sh`usermod -L -- ${u}`);
+    if (p.lock === false) out.push(sh`usermod -U -- ${u}`);
+    return shJoin(out);
   },
 };
 

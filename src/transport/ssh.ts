@@ -13,7 +13,7 @@ import ssh2, {
   type ServerHostKeyAlgorithm,
 } from "ssh2";
 import { ConfigError, ConnectionError, ConnectionLostError, ExecTimeoutError } from "../engine/errors.js";
-import { shq } from "../engine/shell.js";
+import { sh } from "../engine/sh.js";
 
 import {
   fingerprint,
@@ -97,7 +97,7 @@ function where(t: ConnectionTarget): string {
 /** Wrap a command so it runs as root through sudo when the login user is not root. */
 export function becomeCommand(command: string, loginUser: string, become: boolean | undefined): string {
   if (!become || loginUser === "root") return command;
-  return `sudo -n sh -c ${shq(command)}`;
+  return String(sh`sudo -n sh -c ${command}`);
 }
 
 interface AuthPlan {

@@ -5,7 +5,7 @@ import type { Change } from "../../engine/resource.js";
  * facts the same way. Output is `PREFIXkey=value` lines, so several paths can share one probe section.
  */
 import { createHash } from "node:crypto";
-import { shq } from "../../engine/shell.js";
+import { raw, sh, shJoin, type Sh } from "../../engine/sh.js";
 import { parseKeyValues } from "../../engine/resource.js";
 import { normalizeMode } from "./schema.js";
 
@@ -40,60 +40,52 @@ export interface PathProbeOptions {
    */
   checksumMemo?: string;
   /** An sh word to use instead of the quoted path, e.g. `"$lc_home/.ssh"` when the path is known only on the host. */
-  shWord?: string;
+  shWord?: Sh;
 }
 
 /**
  * A file's identity for checksum memos: device, inode, size, mtime and ctime. ctime cannot be set back by
  * anyone (touch -d sets mtime only), so a file written after its memo never matches it.
  */
-const FILE_IDENTITY = "stat -c '%d:%i:%s:%.9Y:%.9Z'";
+const FILE_IDENTITY = raw("stat -c '%d:%i:%s:%.9Y:%.9Z'");
 
 /** sh recording that `path` (a regular file) has `sha256` now, for pathProbeScript's checksumMemo. */
-export function checksumMemoSh(path: string, sha256: string, memo: string): string {
-  return (
-    `mkdir -p -m 0700 -- "$(dirname -- ${shq(memo)})" &&` +
-    ` printf '%s %s\n' ${sha256} "$(${FILE_IDENTITY} -- ${shq(path)})" > ${shq(memo)}`
-  );
+export function checksumMemoSh(path: string, sha256: string, memo: string): Sh {
+  return sh`mkdir -p -m 0700 -- "$(dirname -- ${memo})" && printf '%s %s\n' ${sha256} "$(${FILE_IDENTITY} -- ${path})" > ${memo}`;
 }
 
 /**
  * POSIX sh that prints the state of `path` as `${prefix}key=value` lines. Reads only; a symlink is
  * reported as a link (not followed): writing over it replaces the link, never its target.
  */
-export function pathProbeScript(path: string, prefix = "", opts: PathProbeOptions = {}): string {
-  const p = opts.shWord ?? shq(path);
-  const k = (key: string) => shq(`${prefix}${key}`);
+export function pathProbeScript(path: string, prefix = "", opts: PathProbeOptions = {}): Sh {
+  const p = opts.shWord ?? sh`${path}`;
+  const k = (key: string) => `${prefix}${key}`;
   const lines = [
-    `if [ -L ${p} ]; then echo ${k("type=link")}`,
-    `elif [ -d ${p} ]; then echo ${k("type=directory")}`,
-    `elif [ -f ${p} ]; then echo ${k("type=file")}`,
-    `elif [ -e ${p} ]; then echo ${k("type=other")}`,
-    `else echo ${k("type=absent")}; fi`,
+    sh`if [ -L ${p} ]; then echo ${k("type=link")}`,
+    sh`elif [ -d ${p} ]; then echo ${k("type=directory")}`,
+    sh`elif [ -f ${p} ]; then echo ${k("type=file")}`,
+    sh`elif [ -e ${p} ]; then echo ${k("type=other")}`,
+    sh`else echo ${k("type=absent")}; fi`,
     // one stat call; %a has no leading zero, parse() pads it
-    `if [ -e ${p} ] || [ -L ${p} ]; then stat --printf ${shq(
-      `${prefix}mode=%a\\n${prefix}uid=%u\\n${prefix}owner=%U\\n${prefix}gid=%g\\n${prefix}group=%G\\n${prefix}size=%s\\n`,
-    )} -- ${p}; fi`,
+    sh`if [ -e ${p} ] || [ -L ${p} ]; then stat --printf ${`${prefix}mode=%a\\n${prefix}uid=%u\\n${prefix}owner=%U\\n${prefix}gid=%g\\n${prefix}group=%G\\n${prefix}size=%s\\n`} -- ${p}; fi`,
   ];
   if (opts.checksum && opts.checksumMemo) {
-    const m = shq(opts.checksumMemo);
+    const m = opts.checksumMemo;
     lines.push(
-      `if [ -f ${p} ] && [ ! -L ${p} ]; then printf '%s' ${k("sha256=")};` +
-        ` if [ -f ${m} ] && [ "$(cut -d' ' -f2 ${m})" = "$(${FILE_IDENTITY} -- ${p})" ]; then cut -d' ' -f1 ${m};` +
-        ` else sha256sum < ${p} | cut -d' ' -f1; fi; fi`,
+      sh`if [ -f ${p} ] && [ ! -L ${p} ]; then printf '%s' ${k("sha256=")}; if [ -f ${m} ] && [ "$(cut -d' ' -f2 ${m})" = "$(${FILE_IDENTITY} -- ${p})" ]; then cut -d' ' -f1 ${m}; else sha256sum < ${p} | cut -d' ' -f1; fi; fi`,
     );
   } else if (opts.checksum || opts.content) {
     lines.push(
-      `if [ -f ${p} ] && [ ! -L ${p} ]; then printf '%s' ${k("sha256=")}; sha256sum < ${p} | cut -d' ' -f1; fi`,
+      sh`if [ -f ${p} ] && [ ! -L ${p} ]; then printf '%s' ${k("sha256=")}; sha256sum < ${p} | cut -d' ' -f1; fi`,
     );
   }
   if (opts.content) {
     lines.push(
-      `if [ -f ${p} ] && [ ! -L ${p} ] && [ "$(stat -c %s -- ${p})" -le ${MAX_PROBED_CONTENT} ]; then` +
-        ` printf '%s' ${k("content_b64=")}; base64 -w0 < ${p}; echo; fi`,
+      sh`if [ -f ${p} ] && [ ! -L ${p} ] && [ "$(stat -c %s -- ${p})" -le ${MAX_PROBED_CONTENT} ]; then printf '%s' ${k("content_b64=")}; base64 -w0 < ${p}; echo; fi`,
     );
   }
-  return lines.join("\n");
+  return shJoin(lines);
 }
 
 /** Read the lines pathProbeScript printed. Throws when the type line is missing (the probe did not run). */

@@ -4,13 +4,13 @@
  * BEFORE it becomes visible, is optionally validated, and only then replaces the target.
  */
 import { posix } from "node:path";
-import { base64Heredoc, shq } from "../../engine/shell.js";
+import { base64Heredoc, raw, sh, shJoin, type Sh } from "../../engine/sh.js";
 
 export interface AtomicWriteOptions {
-  /** sh word (already quoted or a "$var") naming the target path. */
-  target: string;
+  /** The target path as an sh word (sh`${path}`, or a "$var"). */
+  target: Sh;
   /** The target's directory as an sh word. */
-  dir: string;
+  dir: Sh;
   content: string;
   /** Mode for the new file; undefined keeps the current file's mode, or `defaultMode` for a new one. */
   mode?: string;
@@ -26,52 +26,52 @@ export interface AtomicWriteOptions {
 }
 
 /** sh for one chown/chgrp of `target` (an sh word); empty when neither is wanted. */
-export function chownSh(target: string, owner?: string, group?: string): string {
-  if (owner !== undefined && group !== undefined) return `chown -- ${shq(`${owner}:${group}`)} ${target}`;
-  if (owner !== undefined) return `chown -- ${shq(owner)} ${target}`;
-  if (group !== undefined) return `chgrp -- ${shq(group)} ${target}`;
-  return "";
+export function chownSh(target: Sh, owner?: string, group?: string): Sh {
+  if (owner !== undefined && group !== undefined) return sh`chown -- ${`${owner}:${group}`} ${target}`;
+  if (owner !== undefined) return sh`chown -- ${owner} ${target}`;
+  if (group !== undefined) return sh`chgrp -- ${group} ${target}`;
+  return raw("");
 }
 
 /**
  * sh that writes `content` to the target atomically. Uses the shell variable `lc_t` for the temp file.
  * A failed validation removes the temp file and exits 1 with the validator's output on stderr.
  */
-export function atomicWriteSh(o: AtomicWriteOptions): string {
-  const lines: string[] = [
-    `[ -d ${o.dir} ] || { echo ${shq(`${o.label}: directory`)} ${o.dir} ${shq("does not exist (add a directory task before this one)")} >&2; exit 1; }`,
+export function atomicWriteSh(o: AtomicWriteOptions): Sh {
+  const lines: Sh[] = [
+    sh`[ -d ${o.dir} ] || { echo ${`${o.label}: directory`} ${o.dir} ${"does not exist (add a directory task before this one)"} >&2; exit 1; }`,
     // mktemp creates 0600; the umask also covers anything the shell creates on the way
-    `lc_t=$(umask 077 && mktemp -- ${o.dir}/.lockclaw.XXXXXXXXXX)`,
-    base64Heredoc(`cat > "$lc_t"`, o.content),
+    sh`lc_t=$(umask 077 && mktemp -- ${o.dir}/.lockclaw.XXXXXXXXXX)`,
+    base64Heredoc(raw(`cat > "$lc_t"`), o.content),
   ];
   // mode/owner on the temp file first, so the target never exists with the wrong ones
   lines.push(
     o.mode !== undefined
-      ? `chmod ${shq(o.mode)} "$lc_t"`
-      : `if [ -f ${o.target} ]; then chmod --reference=${o.target} "$lc_t"; else chmod ${shq(o.defaultMode)} "$lc_t"; fi`,
+      ? sh`chmod ${o.mode} "$lc_t"`
+      : sh`if [ -f ${o.target} ]; then chmod --reference=${o.target} "$lc_t"; else chmod ${o.defaultMode} "$lc_t"; fi`,
   );
   if (o.owner === undefined && o.group === undefined) {
-    lines.push(`if [ -f ${o.target} ]; then chown --reference=${o.target} "$lc_t"; fi`);
+    lines.push(sh`if [ -f ${o.target} ]; then chown --reference=${o.target} "$lc_t"; fi`);
   } else {
     if (o.owner === undefined || o.group === undefined) {
-      lines.push(`if [ -f ${o.target} ]; then chown --reference=${o.target} "$lc_t"; fi`);
+      lines.push(sh`if [ -f ${o.target} ]; then chown --reference=${o.target} "$lc_t"; fi`);
     }
-    lines.push(chownSh(`"$lc_t"`, o.owner, o.group));
+    lines.push(chownSh(raw(`"$lc_t"`), o.owner, o.group));
   }
   if (o.validate !== undefined) {
-    const cmd = o.validate.split("%s").join(`"$lc_t"`);
+    // the validator is the playbook's sh (its {{x}} already quoted by render-sh), %s the temp file
+    const cmd = raw(o.validate.split("%s").join(`"$lc_t"`));
     lines.push(
-      `if ! lc_out=$( (${cmd}) 2>&1 </dev/null); then rm -f -- "$lc_t";` +
-        ` printf '%s: validate failed (%s):\\n%s\\n' ${shq(o.label)} ${shq(o.validate)} "$lc_out" >&2; exit 1; fi`,
+      sh`if ! lc_out=$( (${cmd}) 2>&1 </dev/null); then rm -f -- "$lc_t"; printf '%s: validate failed (%s):\\n%s\\n' ${o.label} ${o.validate} "$lc_out" >&2; exit 1; fi`,
     );
   }
   if (o.backup) {
     lines.push(
-      `if [ -f ${o.target} ]; then cp -p -- ${o.target} ${o.target}.lockclaw-bak.$(date +%Y%m%d%H%M%S); fi`,
+      sh`if [ -f ${o.target} ]; then cp -p -- ${o.target} ${o.target}.lockclaw-bak.$(date +%Y%m%d%H%M%S); fi`,
     );
   }
-  lines.push(`mv -f -- "$lc_t" ${o.target}`);
-  return lines.join("\n");
+  lines.push(sh`mv -f -- "$lc_t" ${o.target}`);
+  return shJoin(lines);
 }
 
 /** The directory of an absolute path, as the file kinds need it for the temp file. */

@@ -8,9 +8,9 @@
  * is read-only inside a container. A real failure still exits non-zero with a message on stderr.
  */
 import { WARNING_PREFIX } from "../../engine/resource.js";
-import { shq } from "../../engine/shell.js";
+import { sh, type Sh } from "../../engine/sh.js";
 
 /** sh that prints one warning line (the message is quoted: no expansion). */
-export function warnSh(message: string): string {
-  return `printf '%s\\n' ${shq(WARNING_PREFIX + message.replace(/[\r\n]+/g, " "))}`;
+export function warnSh(message: string): Sh {
+  return sh`printf '%s\\n' ${WARNING_PREFIX + message.replace(/[\r\n]+/g, " ")}`;
 }

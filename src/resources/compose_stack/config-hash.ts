@@ -5,7 +5,7 @@
  * that service's config hash, so `up` recreates exactly that service, at once and only once, and the
  * probe sees the drift. No restart handler, no restart right after the first `up`.
  */
-import { shq } from "../../engine/shell.js";
+import { raw, sh, type Sh } from "../../engine/sh.js";
 
 export const configVar = (service: string) =>
   `LOCKCLAW_CONFIG_${service.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
@@ -26,12 +26,13 @@ export function configEntries(configFiles: Record<string, string[]>): ConfigEntr
  * sh setting each entry's variable to a short hash of its files' content (read as root: some are 0600).
  * A missing file hashes as empty; the paths are relative to dir.
  */
-export function configHashSh(dir: string, entries: ConfigEntry[]): string[] {
+export function configHashSh(dir: string, entries: ConfigEntry[]): Sh[] {
   return entries.map(
     (e) =>
-      `${e.shellVar}=$(cd ${shq(dir)} 2>/dev/null && cat -- ${e.files.map(shq).join(" ")} 2>/dev/null | sha256sum | cut -c1-16)`,
+      sh`${raw(e.shellVar)}=$(cd ${dir} 2>/dev/null && cat -- ${e.files} 2>/dev/null | sha256sum | cut -c1-16)`,
   );
 }
 
-export const configEnvWords = (entries: ConfigEntry[]) =>
-  entries.map((e) => `${configVar(e.service)}="$${e.shellVar}"`);
+/** `NAME="$shellvar"` words (both names are made here from checked keys: letters, digits, _). */
+export const configEnvWords = (entries: ConfigEntry[]): Sh[] =>
+  entries.map((e) => raw(`${configVar(e.service)}="$${e.shellVar}"`));

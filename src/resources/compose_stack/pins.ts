@@ -13,7 +13,7 @@
  * Lock file: one line per key, `KEY<TAB>reference as given<TAB>pinned reference`; a key whose reference
  * in the playbook changed is resolved again.
  */
-import { shq } from "../../engine/shell.js";
+import { raw, safeWord, sh, type Sh } from "../../engine/sh.js";
 
 export const LOCK_FILE = "images.lock";
 const DIGEST_REF = /@sha256:[0-9a-f]{64}$/;
@@ -52,22 +52,24 @@ export function pinEntries(images: Record<string, string>): PinEntry[] {
  * lock file's entry for exactly this reference). Entries without a pin get the reference as given and are
  * listed in `lc_unpinned` (space-separated keys).
  */
-export function readPinsSh(dir: string, entries: PinEntry[], repin: boolean): string[] {
-  const lock = shq(`${dir}/${LOCK_FILE}`);
-  const out = [`lc_unpinned=`];
+export function readPinsSh(dir: string, entries: PinEntry[], repin: boolean): Sh[] {
+  const lock = `${dir}/${LOCK_FILE}`;
+  const out: Sh[] = [raw(`lc_unpinned=`)];
   for (const e of entries) {
-    const ref = shq(e.ref);
+    const ref = e.ref;
+    const v = raw(e.shellVar);
     if (isDigestRef(e.ref)) {
-      out.push(`${e.shellVar}=${ref}`);
+      out.push(sh`${v}=${ref}`);
       continue;
     }
     const lookup = repin
-      ? ""
-      : `[ -f ${lock} ] && ${e.shellVar}=$(awk -F'\\t' -v k=${shq(e.key)} -v r=${ref} '$1==k && $2==r {print $3; exit}' ${lock})`;
+      ? undefined
+      : sh`[ -f ${lock} ] && ${v}=$(awk -F'\\t' -v k=${e.key} -v r=${ref} '$1==k && $2==r {print $3; exit}' ${lock})`;
     out.push(
-      `${e.shellVar}=`,
+      sh`${v}=`,
       ...(lookup ? [lookup] : []),
-      `if [ -z "$${e.shellVar}" ]; then ${e.shellVar}=${ref}; lc_unpinned="$lc_unpinned ${e.key}"; fi`,
+      // the key is UPPER_SNAKE_CASE (schema): a safe word inside "…"
+      sh`if [ -z "$${v}" ]; then ${v}=${ref}; lc_unpinned="$lc_unpinned ${safeWord(e.key)}"; fi`,
     );
   }
   return out;
@@ -83,34 +85,36 @@ export function resolvePinsSh(
   dir: string,
   user: string,
   entries: PinEntry[],
-  fail: (msg: string) => string,
-): string[] {
-  const lock = shq(`${dir}/${LOCK_FILE}`);
-  const out: string[] = [];
+  fail: (msg: string) => Sh,
+): Sh[] {
+  const lock = `${dir}/${LOCK_FILE}`;
+  const out: Sh[] = [];
   for (const e of entries) {
     if (isDigestRef(e.ref)) continue;
-    const ref = shq(e.ref);
-    const repo = shq(`${repositoryOf(e.ref)}@sha256:`);
+    const ref = e.ref;
+    const v = raw(e.shellVar);
+    const repo = `${repositoryOf(e.ref)}@sha256:`;
     out.push(
-      `case " $lc_unpinned " in *" ${e.key} "*)`,
-      `  if ! (cd / && lc_dk image inspect ${ref}) >/dev/null 2>&1; then`,
-      `    lc_o=$( (cd / && lc_dk pull -q ${ref}) 2>&1 </dev/null) || { printf '%s\\n' "$lc_o" | tail -n 3 >&2; ${fail(`cannot pull ${e.ref} (no network? give the images with --bundle)`)}; }`,
-      `  fi`,
-      `  lc_p=$( (cd / && lc_dk image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' ${ref}) 2>/dev/null | grep -F -- ${repo} | head -n 1)`,
-      `  [ -n "$lc_p" ] || lc_p=$( (cd / && lc_dk image inspect --format '{{.Id}}' ${ref}) 2>/dev/null)`,
-      `  printf '%s\\n' "$lc_p" | grep -Eq 'sha256:[0-9a-f]{64}$' || ${fail(`no digest for ${e.ref}`)}`,
-      `  ${e.shellVar}=$lc_p`,
-      `  lc_t=$(mktemp ${shq(`${dir}/.${LOCK_FILE}.XXXXXX`)})`,
-      `  { [ -f ${lock} ] && awk -F'\\t' -v k=${shq(e.key)} '$1!=k' ${lock}; printf '%s\\t%s\\t%s\\n' ${shq(e.key)} ${ref} "$lc_p"; } > "$lc_t"`,
-      `  chown -- ${shq(user)}: "$lc_t" && chmod 0644 "$lc_t" && mv -f "$lc_t" ${lock}`,
+      sh`case " $lc_unpinned " in *" ${safeWord(e.key)} "*)`,
+      sh`  if ! (cd / && lc_dk image inspect ${ref}) >/dev/null 2>&1; then`,
+      sh`    lc_o=$( (cd / && lc_dk pull -q ${ref}) 2>&1 </dev/null) || { printf '%s\\n' "$lc_o" | tail -n 3 >&2; ${fail(`cannot pull ${e.ref} (no network? give the images with --bundle)`)}; }`,
+      sh`  fi`,
+      sh`  lc_p=$( (cd / && lc_dk image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' ${ref}) 2>/dev/null | grep -F -- ${repo} | head -n 1)`,
+      sh`  [ -n "$lc_p" ] || lc_p=$( (cd / && lc_dk image inspect --format '{{.Id}}' ${ref}) 2>/dev/null)`,
+      sh`  printf '%s\\n' "$lc_p" | grep -Eq 'sha256:[0-9a-f]{64}$' || ${fail(`no digest for ${e.ref}`)}`,
+      sh`  ${v}=$lc_p`,
+      sh`  lc_t=$(mktemp ${`${dir}/.${LOCK_FILE}.XXXXXX`})`,
+      sh`  { [ -f ${lock} ] && awk -F'\\t' -v k=${e.key} '$1!=k' ${lock}; printf '%s\\t%s\\t%s\\n' ${e.key} ${ref} "$lc_p"; } > "$lc_t"`,
+      sh`  chown -- ${user}: "$lc_t" && chmod 0644 "$lc_t" && mv -f "$lc_t" ${lock}`,
       // the reference as one quoted word: inside "…" a $(…) in it would run as root
-      `  printf 'pinned %s -> %s\\n' ${ref} "$lc_p" >&2`,
-      `  ;;`,
-      `esac`,
+      sh`  printf 'pinned %s -> %s\\n' ${ref} "$lc_p" >&2`,
+      sh`  ;;`,
+      sh`esac`,
     );
   }
   return out;
 }
 
 /** `NAME="$shellvar"` words that hand the pins to compose. */
-export const pinEnvWords = (entries: PinEntry[]) => entries.map((e) => `${imageVar(e.key)}="$${e.shellVar}"`);
+export const pinEnvWords = (entries: PinEntry[]): Sh[] =>
+  entries.map((e) => raw(`${imageVar(e.key)}="$${e.shellVar}"`));

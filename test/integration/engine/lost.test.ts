@@ -12,7 +12,7 @@ import type { LockclawEvent } from "../../../src/engine/events.js";
 import { ROLLBACK_ROOT } from "../../../src/engine/guard.js";
 import type { ResourceKind } from "../../../src/engine/resource.js";
 import { runPlaybook, type RunOptions } from "../../../src/engine/run.js";
-import { shq } from "../../../src/engine/shell.js";
+import { raw, sh } from "../../../src/engine/sh.js";
 import { HostStateStore } from "../../../src/engine/state.js";
 import { resourceKinds } from "../../../src/resources/index.js";
 import { connect } from "../../../src/transport/ssh.js";
@@ -41,10 +41,10 @@ const guardedStep: ResourceKind<{ cmd: string; restored: string }, string> = {
   name: "guarded_step",
   spec: z.strictObject({ cmd: z.string(), restored: z.string() }),
   describe: () => "guarded step",
-  probe: () => ({ script: "echo probed", parse: (s) => s.trim() }),
+  probe: () => ({ script: raw("echo probed"), parse: (s) => s.trim() }),
   diff: () => [{ summary: "run it" }],
-  apply: (s) => s.cmd,
-  guard: (s) => ({ save: ":", restore: `touch ${shq(s.restored)}` }),
+  apply: (s) => raw(s.cmd),
+  guard: (s) => ({ save: raw(":"), restore: sh`touch ${s.restored}` }),
   verifiable: false,
 };
 

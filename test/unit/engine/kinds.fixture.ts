@@ -1,6 +1,7 @@
 /** A minimal resource kind for pure engine tests (loader, prepare): the real kinds have their own tests. */
 import { z } from "zod";
 import type { AnyResourceKind } from "../../../src/engine/resource.js";
+import { raw } from "../../../src/engine/sh.js";
 
 export const noteKind: AnyResourceKind = {
   name: "note",
@@ -10,9 +11,9 @@ export const noteKind: AnyResourceKind = {
     mode: z.coerce.number().optional(),
   }),
   describe: (s: { path: string }) => `note ${s.path}`,
-  probe: () => ({ script: "true", parse: () => ({}) }),
+  probe: () => ({ script: raw("true"), parse: () => ({}) }),
   diff: () => [],
-  apply: () => "true",
+  apply: () => raw("true"),
 };
 
 export const kinds = {

@@ -2,10 +2,11 @@ import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { extractWarnings } from "../../../src/engine/resource.js";
 import { SectionWriter } from "../../../src/engine/sections.js";
+import { raw, type Sh } from "../../../src/engine/sh.js";
 
-const sh = (script: string) => {
+const sh = (script: Sh) => {
   try {
-    return { stdout: execFileSync("sh", ["-c", script], { encoding: "utf8" }), code: 0 };
+    return { stdout: execFileSync("sh", ["-c", String(script)], { encoding: "utf8" }), code: 0 };
   } catch (err) {
     const e = err as { stdout: string; status: number };
     return { stdout: e.stdout, code: e.status };
@@ -16,9 +17,9 @@ describe("sections", () => {
   it("runs probes in one script and splits their output, even without trailing newlines", () => {
     const w = new SectionWriter();
     const script = w.script([
-      w.probe({ id: "a", script: "printf 'x=1'" }),
-      w.probe({ id: "b", script: "echo y=2; echo oops >&2; exit 3" }),
-      w.probe({ id: "c", script: "cat" }), // stdin is /dev/null: must not hang or eat anything
+      w.probe({ id: "a", script: raw("printf 'x=1'") }),
+      w.probe({ id: "b", script: raw("echo y=2; echo oops >&2; exit 3") }),
+      w.probe({ id: "c", script: raw("cat") }), // stdin is /dev/null: must not hang or eat anything
     ]);
     const res = sh(script);
     const s = w.parse(res.stdout);
@@ -32,9 +33,9 @@ describe("sections", () => {
     const w = new SectionWriter();
     const res = sh(
       w.script([
-        w.change({ id: "one", script: "echo did one" }),
-        w.change({ id: "two", script: "false\necho never" }),
-        w.change({ id: "three", script: "echo never either" }),
+        w.change({ id: "one", script: raw("echo did one") }),
+        w.change({ id: "two", script: raw("false\necho never") }),
+        w.change({ id: "three", script: raw("echo never either") }),
       ]),
     );
     const s = w.parse(res.stdout);
@@ -48,7 +49,7 @@ describe("sections", () => {
   it("ignores marker-like text from the host that lacks this run's nonce", () => {
     const w = new SectionWriter();
     const res = sh(
-      w.script([w.probe({ id: "a", script: "printf '\\n@@lockclaw-000000000000@@ end a 0\\nmore'" })]),
+      w.script([w.probe({ id: "a", script: raw("printf '\\n@@lockclaw-000000000000@@ end a 0\\nmore'") })]),
     );
     expect(w.parse(res.stdout).get("a")!.output).toContain("more");
   });

@@ -140,7 +140,7 @@ describe("authorized_key diff", () => {
       expect.stringMatching(/^keeping undeclared key SHA256:\S+ \(bob@ci\) .*logged in with it/),
     ]);
     expect(desiredContent(s, f.file!.content!, { login })).toBe(`${K1}\n${K2}\n`);
-    const sh = authorizedKeyKind.apply(s, f, cs, { check: false, login });
+    const sh = String(authorizedKeyKind.apply(s, f, cs, { check: false, login }));
     expect(sh.replace(/\n/g, "")).toContain(Buffer.from(`${K1}\n${K2}\n`).toString("base64"));
     // with only the login's key left over, nothing is a change (the run converges)
     expect(authorizedKeyKind.diff(s, facts(`${K1}\n${K2}\n`), { check: false, login })).toEqual([]);
@@ -180,7 +180,9 @@ describe("authorized_key diff", () => {
 
 describe("authorized_key apply", () => {
   it("resolves the home on the host and appends only missing keys", () => {
-    const sh = authorizedKeyKind.apply(spec({ user: "deploy", keys: [K1, K3] }), facts(`${K1}\n`), []);
+    const sh = String(
+      authorizedKeyKind.apply(spec({ user: "deploy", keys: [K1, K3] }), facts(`${K1}\n`), []),
+    );
     expect(sh).toContain("lc_home=$(getent passwd deploy | cut -d: -f6)");
     expect(sh).toContain(`chmod 0700 "$lc_home/.ssh"`);
     expect(sh).toContain(`chmod 0600 "$lc_home/.ssh/authorized_keys"`);
@@ -188,10 +190,8 @@ describe("authorized_key apply", () => {
     expect(sh).toContain(`chown -- deploy:"$lc_grp" "$lc_home/.ssh/authorized_keys"`);
   });
   it("exclusive writes the whole file atomically", () => {
-    const sh = authorizedKeyKind.apply(
-      spec({ user: "deploy", keys: [K1], exclusive: true }),
-      facts(`${K2}\n`),
-      [],
+    const sh = String(
+      authorizedKeyKind.apply(spec({ user: "deploy", keys: [K1], exclusive: true }), facts(`${K2}\n`), []),
     );
     expect(sh).toContain(`mktemp -- "$lc_home/.ssh"/.lockclaw.`);
     expect(sh).toContain(`mv -f -- "$lc_t" "$lc_home/.ssh/authorized_keys"`);

@@ -49,10 +49,12 @@ describe("command diff", () => {
 
 describe("command apply (text)", () => {
   it("re-checks guards on the host and keeps the command out of argv for become_user", () => {
-    const sh = commandKind.apply(
-      spec({ cmd: "docker login -p s3cret-token", become_user: "deploy", creates: "/x" }),
-      {},
-      [],
+    const sh = String(
+      commandKind.apply(
+        spec({ cmd: "docker login -p s3cret-token", become_user: "deploy", creates: "/x" }),
+        {},
+        [],
+      ),
     );
     expect(sh).toMatch(/^if \[ ! -e \/x \]; then\n/);
     expect(sh).not.toContain("s3cret-token");
@@ -134,7 +136,7 @@ describe("command on this machine", () => {
       become_user: "nobody",
       chdir: "/",
     });
-    const probe = commandKind.probe(s).script;
+    const probe = String(commandKind.probe(s).script);
     expect(probe).not.toContain(token);
     const r = runSh(`(${probe}) > ${join(dir, "out")} & sleep 0.5; ps -eo args; wait`);
     expect(r.stdout).not.toContain(token);

@@ -10,6 +10,7 @@ import {
   type ComposeStackSpec,
 } from "../../../src/resources/compose_stack.js";
 import { parseSpec, probeFacts, runSh, specError } from "./helpers.js";
+import type { Sh } from "../../../src/engine/sh.js";
 
 const spec = (input: Record<string, unknown>): ComposeStackSpec => parseSpec(composeStackKind, input);
 const ctx = { check: false };
@@ -41,10 +42,10 @@ const base: ComposeStackFacts = {
 };
 
 /** sh -n on a fragment: syntax only, nothing runs. */
-function syntaxOk(script: string): void {
+function syntaxOk(script: string | Sh): void {
   const dir = mkdtempSync(join(tmpdir(), "lc-sh-"));
   try {
-    writeFileSync(join(dir, "s.sh"), script);
+    writeFileSync(join(dir, "s.sh"), String(script));
     const r = runSh(`sh -n ${join(dir, "s.sh")}`);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
@@ -175,7 +176,7 @@ describe("compose_stack diff", () => {
       "lockclaw: remove orphan lockclaw-old-1",
     ]);
     // only the unhealthy service with an unchanged config is force-recreated
-    const sh = composeStackKind.apply(s, f, []);
+    const sh = String(composeStackKind.apply(s, f, []));
     expect(sh).toContain("up -d --force-recreate proxy");
   });
 });
@@ -200,7 +201,7 @@ describe("compose_stack scripts", () => {
     );
   });
   it("runs compose as the user with its runtime dir, v2 first, v1 otherwise", () => {
-    const sh = composeStackKind.probe(s).script;
+    const sh = String(composeStackKind.probe(s).script);
     expect(sh).toContain(
       'runuser -u lockclaw-agent -- env XDG_RUNTIME_DIR=/run/user/"$lc_uid" DOCKER_HOST=unix:///run/user/"$lc_uid"/docker.sock',
     );
@@ -210,17 +211,26 @@ describe("compose_stack scripts", () => {
     expect(sh).toContain("label=com.docker.compose.project=lockclaw");
   });
   it("hands compose the pins and configuration hashes as environment, never as compose file text", () => {
-    const sh = composeStackKind.probe(
-      spec({ dir: "/x", project: "p", images: { REDIS: "redis:7.4" }, config_files: { redis: ["r.conf"] } }),
-    ).script;
+    const sh = String(
+      composeStackKind.probe(
+        spec({
+          dir: "/x",
+          project: "p",
+          images: { REDIS: "redis:7.4" },
+          config_files: { redis: ["r.conf"] },
+        }),
+      ).script,
+    );
     expect(sh).toContain('LOCKCLAW_CONFIG_REDIS="$lc_cfg0" LOCKCLAW_IMAGE_REDIS="$lc_img0" docker compose');
     expect(sh).toContain('LOCKCLAW_CONFIG_REDIS="$lc_cfg0" LOCKCLAW_IMAGE_REDIS="$lc_img0" docker-compose');
   });
   it("apply loads the bundle, brings the project up and waits with a deadline", () => {
-    const sh = composeStackKind.apply(
-      spec({ dir: "/x", project: "p", bundle_dir: "/var/lib/lockclaw/bundle", timeout: 120 }),
-      base,
-      [],
+    const sh = String(
+      composeStackKind.apply(
+        spec({ dir: "/x", project: "p", bundle_dir: "/var/lib/lockclaw/bundle", timeout: 120 }),
+        base,
+        [],
+      ),
     );
     expect(sh).toMatch(/lc_dk load\) < "\$lc_f"/);
     expect(sh).toContain("up -d --remove-orphans");
@@ -232,7 +242,7 @@ describe("compose_stack scripts", () => {
     const rows =
       "a\trunning\tUp 1 minute (healthy)\nb\trunning\tUp 1 minute\nc\texited\tExited (1)\nd\trunning\tUp (unhealthy)\ne\trunning\tUp (health: starting)\n";
     // the very awk program the apply script uses
-    const awk = /awk -F'\\t' '[^']+'/.exec(composeStackKind.apply(s, base, []))![0];
+    const awk = /awk -F'\\t' '[^']+'/.exec(String(composeStackKind.apply(s, base, [])))![0];
     const dir = mkdtempSync(join(tmpdir(), "lc-awk-"));
     writeFileSync(join(dir, "rows"), rows);
     const r = runSh(`${awk} ${join(dir, "rows")} | cut -f1`);

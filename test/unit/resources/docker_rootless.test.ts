@@ -112,20 +112,20 @@ describe("docker_rootless diff", () => {
   it("a running daemon that is not rootless is restarted", () => {
     const f = { ...good, rootless: false, securityOptions: `["name=seccomp"]` };
     expect(dockerRootlessKind.diff(s, f, ctx)[0]!.summary).toMatch(/does not report rootless.*restart/);
-    expect(dockerRootlessKind.apply(s, f, [])).toMatch(/systemctl --user restart docker.service/);
-    expect(dockerRootlessKind.apply(s, { ...good, unitActive: "inactive" }, [])).toMatch(
+    expect(String(dockerRootlessKind.apply(s, f, []))).toMatch(/systemctl --user restart docker.service/);
+    expect(String(dockerRootlessKind.apply(s, { ...good, unitActive: "inactive" }, []))).toMatch(
       /systemctl --user start docker.service/,
     );
   });
   it("leaves a rootful daemon alone when told to", () => {
     const keep = spec({ user: "deploy", disable_rootful: false });
     expect(dockerRootlessKind.diff(keep, { ...good, rootfulActive: true }, ctx)).toEqual([]);
-    expect(dockerRootlessKind.apply(keep, good, [])).not.toMatch(/disable --now/);
+    expect(String(dockerRootlessKind.apply(keep, good, []))).not.toMatch(/disable --now/);
   });
 });
 
 describe("docker_rootless apply script", () => {
-  const sh = dockerRootlessKind.apply(spec({ user: "deploy", timeout: 30 }), good, []);
+  const sh = String(dockerRootlessKind.apply(spec({ user: "deploy", timeout: 30 }), good, []));
   it("is valid POSIX sh", () => {
     const r = runSh(`sh -n <<'LC_EOF'\n${sh}\nLC_EOF`);
     expect(r.stderr).toBe("");

@@ -57,7 +57,7 @@ describe("fail2ban", () => {
     expect(fail2ban.diff(spec, f, { check: false }).map((c) => c.summary)).toEqual([
       "fail2ban service inactive → active",
     ]);
-    const script = fail2ban.apply(spec, f, []);
+    const script = String(fail2ban.apply(spec, f, []));
     expect(script).toContain("systemctl restart fail2ban");
     expect(script).toMatch(/until fail2ban-client status sshd/);
     expect(script).not.toContain("fail2ban-client -t"); // nothing written
@@ -69,7 +69,7 @@ describe("fail2ban", () => {
       "fail2ban service inactive → active",
       "fail2ban service disabled at boot → enabled",
     ]);
-    const script = fail2ban.apply(spec, f, []);
+    const script = String(fail2ban.apply(spec, f, []));
     expect(script.indexOf("fail2ban-client -t")).toBeLessThan(script.indexOf("systemctl restart fail2ban"));
     expect(script).toContain(`-gt ${30 * 5}`);
   });

@@ -68,8 +68,8 @@ describe("file parse", () => {
     );
   });
   it("does not fetch the content of a sensitive file", () => {
-    expect(fileKind.probe(spec({ path: "/x", sensitive: true })).script).not.toContain("base64");
-    expect(fileKind.probe(spec({ path: "/x" })).script).toContain("base64 -w0");
+    expect(String(fileKind.probe(spec({ path: "/x", sensitive: true })).script)).not.toContain("base64");
+    expect(String(fileKind.probe(spec({ path: "/x" })).script)).toContain("base64 -w0");
   });
 });
 
@@ -154,7 +154,7 @@ describe("file apply (text)", () => {
       validate: "visudo -cf %s",
       backup: true,
     });
-    const sh = fileKind.apply(s, present("old\n"), []);
+    const sh = String(fileKind.apply(s, present("old\n"), []));
     expect(sh).toContain("mktemp -- /etc/sudoers.d/.lockclaw.");
     expect(sh).toContain(`base64 -d <<'LOCKCLAW_B64_EOF'`);
     expect(sh).toContain(`chmod 0440 "$lc_t"`);
@@ -167,22 +167,22 @@ describe("file apply (text)", () => {
     expect(sh.indexOf("visudo")).toBeLessThan(sh.indexOf("mv -f"));
   });
   it("only chmods/chowns when only attributes drift", () => {
-    const sh = fileKind.apply(
-      spec({ path: "/x", content: "a", mode: "0600", owner: "deploy" }),
-      present("a"),
-      [],
+    const sh = String(
+      fileKind.apply(spec({ path: "/x", content: "a", mode: "0600", owner: "deploy" }), present("a"), []),
     );
     expect(sh).toBe("chown -- deploy /x\nchmod 0600 /x");
   });
   it("never puts sensitive content in plain text", () => {
     const secret = "password=hunter2-very-secret";
-    const sh = fileKind.apply(spec({ path: "/x", content: secret, sensitive: true }), { type: "absent" }, []);
+    const sh = String(
+      fileKind.apply(spec({ path: "/x", content: secret, sensitive: true }), { type: "absent" }, []),
+    );
     expect(sh).not.toContain("hunter2");
     expect(sh).toContain(Buffer.from(secret).toString("base64").slice(0, 20));
     expect(sh).toContain("chmod 0600"); // a new sensitive file defaults to 0600
   });
   it("quotes paths", () => {
-    expect(fileKind.apply(spec({ path: "/tmp/a b'c", state: "absent" }), present(""), [])).toBe(
+    expect(String(fileKind.apply(spec({ path: "/tmp/a b'c", state: "absent" }), present(""), []))).toBe(
       `rm -f -- '/tmp/a b'\\''c'`,
     );
   });

@@ -2,6 +2,7 @@
 import { spawnSync } from "node:child_process";
 import type { AnyResourceKind, ResourceKind } from "../../../src/engine/resource.js";
 import { extractWarnings } from "../../../src/engine/resource.js";
+import type { Sh } from "../../../src/engine/sh.js";
 
 export interface ShResult {
   stdout: string;
@@ -10,7 +11,7 @@ export interface ShResult {
 }
 
 /** Run a fragment under /bin/sh (dash on Debian), stdin /dev/null, like the engine does. */
-export function runSh(script: string, opts: { setE?: boolean; env?: NodeJS.ProcessEnv } = {}): ShResult {
+export function runSh(script: string | Sh, opts: { setE?: boolean; env?: NodeJS.ProcessEnv } = {}): ShResult {
   const r = spawnSync("/bin/sh", ["-c", `${opts.setE ? "set -e\n" : ""}${script}`], {
     encoding: "utf8",
     env: opts.env ?? process.env,
@@ -29,7 +30,7 @@ export function probeFacts<S, F>(kind: ResourceKind<S, F>, spec: S, env?: NodeJS
 export function converge<S, F>(kind: ResourceKind<S, F>, spec: S, env?: NodeJS.ProcessEnv) {
   const facts = probeFacts(kind, spec, env);
   const changes = kind.diff(spec, facts, { check: false });
-  const script = kind.apply(spec, facts, changes);
+  const script = String(kind.apply(spec, facts, changes));
   const applied = runSh(script, { setE: true, env });
   if (applied.code !== 0)
     throw new Error(`apply failed (${applied.code}): ${applied.stderr}\n--- script:\n${script}`);

@@ -47,7 +47,7 @@ describe("secret_file spec", () => {
 
 describe("secret_file probe and diff", () => {
   it("the probe never reads the value: no checksum, no content", () => {
-    const script = secretFileKind.probe(spec({ path: "/s/token" })).script;
+    const script = String(secretFileKind.probe(spec({ path: "/s/token" })).script);
     expect(script).not.toMatch(/sha256sum|base64|cat |head |od /);
     expect(script).toMatch(/stat --printf/);
   });
@@ -68,7 +68,7 @@ describe("secret_file probe and diff", () => {
       "/s/token owner root → deploy",
       "/s/token group root → deploy",
     ]);
-    const sh = secretFileKind.apply(s, f, []);
+    const sh = String(secretFileKind.apply(s, f, []));
     expect(sh).toBe("chown -- deploy:deploy /s/token\nchmod 0600 /s/token");
   });
   it("refuses to write through a symlink or over a directory", () => {

@@ -50,7 +50,7 @@ describe("service parse", () => {
     expect(["inactive", "unknown", ""]).toContain(facts.active);
   });
   it("runs systemctl --user as the user with its runtime dir", () => {
-    const script = serviceKind.probe(spec({ name: "docker", scope: "user", user: "deploy" })).script;
+    const script = String(serviceKind.probe(spec({ name: "docker", scope: "user", user: "deploy" })).script);
     expect(script).toContain(
       `runuser -u deploy -- env XDG_RUNTIME_DIR=/run/user/"$(id -u -- deploy)" systemctl --user is-active -- docker`,
     );
@@ -69,13 +69,13 @@ describe("service diff/apply", () => {
       "enable fail2ban",
       "start fail2ban",
     ]);
-    const sh = serviceKind.apply(s, facts, []);
+    const sh = String(serviceKind.apply(s, facts, []));
     expect(sh).toMatch(/^systemctl daemon-reload\n/);
     expect(sh).toContain("unit not found");
     expect(sh).toMatch(/systemctl enable -- fail2ban\nsystemctl start -- fail2ban$/);
-    expect(serviceKind.apply(spec({ name: "docker", enabled: false, state: "stopped" }), f(), [])).toMatch(
-      /systemctl disable -- docker\nsystemctl stop -- docker$/,
-    );
+    expect(
+      String(serviceKind.apply(spec({ name: "docker", enabled: false, state: "stopped" }), f(), [])),
+    ).toMatch(/systemctl disable -- docker\nsystemctl stop -- docker$/);
     expect(
       serviceKind.diff(spec({ name: "x", enabled: true }), f({ enabled: "masked", load: "masked" }), ctx)[0]!
         .summary,
@@ -96,7 +96,7 @@ describe("service diff/apply", () => {
     expect(serviceKind.diff(spec({ name: "ssh", state: "restarted" }), f(), ctx)).toEqual([
       { summary: "restart ssh" },
     ]);
-    expect(serviceKind.apply(spec({ name: "ssh", state: "reloaded" }), f(), [])).toMatch(
+    expect(String(serviceKind.apply(spec({ name: "ssh", state: "reloaded" }), f(), []))).toMatch(
       /systemctl reload-or-restart -- ssh$/,
     );
     expect(isVerifiable(serviceKind, spec({ name: "ssh", state: "restarted" }))).toBe(false);

@@ -107,7 +107,7 @@ describe("sysctl parse/diff/apply", () => {
       "net.ipv4.tcp_syncookies 0 → 1",
     ]);
     expect(cs[0]!.diff).toContain("+net.ipv4.tcp_syncookies = 1");
-    const sh = sysctlKind.apply(s, facts, cs);
+    const sh = String(sysctlKind.apply(s, facts, cs));
     expect(sh).toContain(
       "if [ -w /proc/sys/net/ipv4/tcp_syncookies ]; then sysctl -q -w net.ipv4.tcp_syncookies=1",
     );

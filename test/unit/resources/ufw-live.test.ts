@@ -16,7 +16,7 @@ import {
   ufwProbeScript,
   ufwSpec,
 } from "../../../src/resources/ufw.js";
-import { base64Heredoc } from "../../../src/engine/shell.js";
+import { base64Heredoc, raw } from "../../../src/engine/sh.js";
 import { renderRule } from "../../../src/resources/ufw/rules.js";
 import {
   canonicalRule,
@@ -260,7 +260,7 @@ function ufwProbe(o: {
 
 describe("ufw exact mode holds the live filter (plan and apply)", () => {
   it("the probe reads the live filter in the same script as the rule files", () => {
-    const script = ufwProbeScript();
+    const script = String(ufwProbeScript());
     expect(script).toContain("iptables-save");
     expect(script).toContain("ip6tables-save");
     expect(script).toContain("/usr/share/ufw/iptables");
@@ -288,7 +288,7 @@ describe("ufw exact mode holds the live filter (plan and apply)", () => {
         "/etc/ufw/before.rules differs from ufw's stock file: + -A ufw-before-input -p tcp --dport 443 -j ACCEPT",
       ]),
     );
-    const script = ufw.apply(hostSpec(), f, []);
+    const script = String(ufw.apply(hostSpec(), f, []));
     expect(script).toContain("cp /usr/share/ufw/iptables/before.rules /etc/ufw/before.rules.lockclaw-new");
     expect(script).not.toContain("/usr/share/ufw/iptables/after.rules");
     expect(script.match(/ufw reload/g)).toHaveLength(1);
@@ -297,9 +297,13 @@ describe("ufw exact mode holds the live filter (plan and apply)", () => {
     const restore = script.indexOf("iptables-restore --noflush");
     expect(restore).toBeGreaterThan(script.indexOf("ufw reload"));
     expect(script).toContain(
-      base64Heredoc(
-        "iptables-restore --noflush || echo 'ufw: could not delete live rule -D INPUT -p tcp -m tcp --dport 443 -j ACCEPT' >&2",
-        "*filter\n-D INPUT -p tcp -m tcp --dport 443 -j ACCEPT\nCOMMIT\n",
+      String(
+        base64Heredoc(
+          raw(
+            "iptables-restore --noflush || echo 'ufw: could not delete live rule -D INPUT -p tcp -m tcp --dport 443 -j ACCEPT' >&2",
+          ),
+          "*filter\n-D INPUT -p tcp -m tcp --dport 443 -j ACCEPT\nCOMMIT\n",
+        ),
       ),
     );
     expect(script).not.toContain("ip6tables-restore"); // nothing stray outside ufw6's chains
@@ -317,7 +321,7 @@ describe("ufw exact mode holds the live filter (plan and apply)", () => {
       "live ACCEPT not from ufw: iptables: -A INPUT -p tcp -m tcp --dport 443 -j ACCEPT",
     ]);
     expect(plan.restoreFiles).toEqual([]);
-    const script = ufw.apply(hostSpec(), f, []);
+    const script = String(ufw.apply(hostSpec(), f, []));
     expect(script).toContain("ufw reload");
     expect(script).not.toContain("awk -v sect="); // user.rules untouched
   });

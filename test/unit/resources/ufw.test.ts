@@ -230,20 +230,20 @@ describe("ufw diff", () => {
     const f = probe({ missing: true });
     expect(f.installed).toBe(false);
     expect(planUfw(exact(), f).changes[0]!.summary).toMatch(/not installed/);
-    expect(ufw.apply(exact(), f, [])).toContain("not installed; add a package task");
+    expect(String(ufw.apply(exact(), f, []))).toContain("not installed; add a package task");
   });
 });
 
 describe("ufw apply (one batch)", () => {
   it("rewrites the rule sections and reloads/enables once; never `ufw allow` per rule, never `limit`", () => {
-    const script = ufw.apply(exact(), probe(), []);
+    const script = String(ufw.apply(exact(), probe(), []));
     expect(script).toContain(`ufw logging low`); // pristine files → ufw writes its full layout first
     expect(script.match(/awk -v sect=/g)).toHaveLength(2);
     expect(script.match(/ufw --force enable/g)).toHaveLength(1);
     expect(script).not.toMatch(/ufw (allow|limit|insert|delete)\b/);
     const active = probe({ v4: byUfwV4, v6: byUfwV6, status: ACTIVE, enabled: true });
     const fewer = { ipv4: cf.ipv4.slice(1), ipv6: cf.ipv6 };
-    const s2 = ufw.apply(exact(fewer), active, []);
+    const s2 = String(ufw.apply(exact(fewer), active, []));
     expect(s2).toContain("ufw reload");
     expect(s2).not.toContain("--force enable");
     expect(s2.match(/awk -v sect=/g)).toHaveLength(2);
@@ -251,12 +251,14 @@ describe("ufw apply (one batch)", () => {
   it("guard saves the four files and the active state, restore reloads or disables", () => {
     const g = ufw.guard!(exact())!;
     expect(ufw.guard!(ufwSpec.parse({ mode: "ensure", rules: [{ port: 2222 }] }))).toBeUndefined();
-    for (const f of [USER_RULES, USER6_RULES, DEFAULTS_FILE, UFW_CONF]) expect(g.save).toContain(f);
-    expect(g.save).toContain('"$LOCKCLAW_BACKUP/ufw/state"');
-    expect(g.restore).toMatch(/= active \]; then ufw reload \|\| ufw --force enable; else ufw disable; fi/);
+    for (const f of [USER_RULES, USER6_RULES, DEFAULTS_FILE, UFW_CONF]) expect(String(g.save)).toContain(f);
+    expect(String(g.save)).toContain('"$LOCKCLAW_BACKUP/ufw/state"');
+    expect(String(g.restore)).toMatch(
+      /= active \]; then ufw reload \|\| ufw --force enable; else ufw disable; fi/,
+    );
   });
   it("probe script reads status and files only", () => {
-    const s = ufw.probe(exact()).script;
+    const s = String(ufw.probe(exact()).script);
     expect(s).toContain("ufw status verbose");
     expect(s).not.toMatch(/ufw (allow|enable|reload|default|logging)/);
   });

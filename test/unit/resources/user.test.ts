@@ -43,7 +43,7 @@ describe("user parse", () => {
     );
   });
   it("never asks the host for the hash itself", () => {
-    const script = userKind.probe(spec({ name: "deploy" })).script;
+    const script = String(userKind.probe(spec({ name: "deploy" })).script);
     expect(script).toContain("getent shadow");
     expect(script).not.toMatch(/echo "?\$\(getent shadow/);
   });
@@ -71,38 +71,42 @@ describe("user diff/apply", () => {
     expect(userKind.diff(s, { exists: false }, ctx)[0]!.summary).toBe(
       "create user deploy (shell /bin/bash, groups sudo)",
     );
-    const sh = userKind.apply(s, { exists: false }, []);
+    const sh = String(userKind.apply(s, { exists: false }, []));
     expect(sh).toContain("getent group sudo >/dev/null || {");
     expect(sh).toContain("useradd -m -s /bin/bash -G sudo -- deploy");
-    expect(userKind.apply(spec({ name: "svc", system: true }), { exists: false }, [])).toBe(
+    expect(String(userKind.apply(spec({ name: "svc", system: true }), { exists: false }, []))).toBe(
       "useradd -r -- svc",
     );
   });
   it("appends missing groups, or sets them exactly", () => {
     const s = spec({ name: "deploy", groups: ["sudo", "docker"] });
     expect(userKind.diff(s, deploy, ctx)[0]!.summary).toBe("add user deploy to docker");
-    expect(userKind.apply(s, deploy, [])).toMatch(/usermod -a -G docker -- deploy$/);
+    expect(String(userKind.apply(s, deploy, []))).toMatch(/usermod -a -G docker -- deploy$/);
     const exact = spec({ name: "deploy", groups: ["docker"], append: false });
     expect(userKind.diff(exact, deploy, ctx)[0]!.summary).toBe("user deploy groups +docker -sudo");
-    expect(userKind.apply(exact, deploy, [])).toMatch(/usermod -G docker -- deploy$/);
+    expect(String(userKind.apply(exact, deploy, []))).toMatch(/usermod -G docker -- deploy$/);
   });
   it("shell/home drift, locking, removal", () => {
-    expect(userKind.apply(spec({ name: "deploy", shell: "/bin/sh", home: "/srv/d" }), deploy, [])).toBe(
-      "usermod -s /bin/sh -d /srv/d -- deploy",
-    );
+    expect(
+      String(userKind.apply(spec({ name: "deploy", shell: "/bin/sh", home: "/srv/d" }), deploy, [])),
+    ).toBe("usermod -s /bin/sh -d /srv/d -- deploy");
     const unlocked = { ...deploy, locked: false, hasHash: true };
-    expect(userKind.apply(spec({ name: "deploy", password_locked: true }), unlocked, [])).toBe(
+    expect(String(userKind.apply(spec({ name: "deploy", password_locked: true }), unlocked, []))).toBe(
       "usermod -L -- deploy",
     );
     // locked with no hash: unlocking would make a passwordless account, so it is left alone
     expect(userKind.diff(spec({ name: "deploy", password_locked: false }), deploy, ctx)).toEqual([]);
     expect(
-      userKind.apply(spec({ name: "deploy", password_locked: false }), { ...deploy, hasHash: true }, []),
+      String(
+        userKind.apply(spec({ name: "deploy", password_locked: false }), { ...deploy, hasHash: true }, []),
+      ),
     ).toBe("usermod -U -- deploy");
     expect(userKind.diff(spec({ name: "deploy", state: "absent" }), deploy, ctx)[0]!.summary).toMatch(
       /remove user deploy/,
     );
-    expect(userKind.apply(spec({ name: "deploy", state: "absent" }), deploy, [])).toBe("userdel -- deploy");
+    expect(String(userKind.apply(spec({ name: "deploy", state: "absent" }), deploy, []))).toBe(
+      "userdel -- deploy",
+    );
     expect(userKind.diff(spec({ name: "deploy", state: "absent" }), { exists: false }, ctx)).toEqual([]);
   });
 });

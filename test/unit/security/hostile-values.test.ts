@@ -3,6 +3,7 @@
  * found by attacking the pipeline as a hostile --var, vars file or inventory would, and each run
  * through the real sh (`sh -c` in a scratch directory) or the kind's own schema.
  */
+import { raw } from "../../../src/engine/sh.js";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,7 +36,9 @@ describe("compose_stack images: a reference reaches sh only as one quoted word",
     const script = [
       dk,
       `lc_unpinned=" REDIS "`,
-      ...resolvePinsSh(dir, String(process.getuid?.() ?? 0), entries, () => `{ echo fail >&2; exit 1; }`),
+      ...resolvePinsSh(dir, String(process.getuid?.() ?? 0), entries, () =>
+        raw(`{ echo fail >&2; exit 1; }`),
+      ),
     ].join("\n");
     const r = runSh(script, dir);
     expect(existsSync(proof)).toBe(false);
