@@ -23,7 +23,7 @@ import { runScript } from "../transport/script.js";
 import { candidateTargets, connectFirst, type Connector } from "./connect.js";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
-import { sh, type Sh } from "./sh.js";
+import { raw, safeWord, sh, shJoin, type Sh } from "./sh.js";
 
 /**
  * Run at the end of a run that changed the host (folded into its last exec): the executables of
@@ -33,15 +33,20 @@ import { sh, type Sh } from "./sh.js";
  */
 export const AFTER_CHANGE_DIR = "/etc/lockclaw/after-change.d";
 
-export function afterChangeHooksSh(dir: string = AFTER_CHANGE_DIR): string {
+export function afterChangeHooksSh(dir: string = AFTER_CHANGE_DIR): Sh {
   if (!/^\/[A-Za-z0-9_./-]+$/.test(dir)) throw new Error(`bad after-change directory ${dir}`);
-  return [
-    `for lc_h in ${dir}/*; do`,
-    `  [ -f "$lc_h" ] && [ -x "$lc_h" ] && [ ! -L "$lc_h" ] || continue`,
-    `  [ "$(stat -c '%u' -- "$lc_h")" = 0 ] && [ -z "$(find "$lc_h" -maxdepth 0 -perm /022)" ] || { printf 'LOCKCLAW_WARNING: after-change hook %s skipped: not owned by root, or writable by others\\n' "$lc_h"; continue; }`,
-    `  if lc_out=$("$lc_h" </dev/null 2>&1); then :; else printf 'LOCKCLAW_WARNING: after-change hook %s failed (exit %s): %s\\n' "$lc_h" "$?" "$(printf '%s' "$lc_out" | tail -n 3 | tr '\\n' ' ')"; fi`,
-    `done`,
-  ].join("\n");
+  // the directory is a checked safe word: it stands unquoted before the glob
+  return shJoin([
+    sh`for lc_h in ${safeWord(dir)}/*; do`,
+    raw(`  [ -f "$lc_h" ] && [ -x "$lc_h" ] && [ ! -L "$lc_h" ] || continue`),
+    raw(
+      `  [ "$(stat -c '%u' -- "$lc_h")" = 0 ] && [ -z "$(find "$lc_h" -maxdepth 0 -perm /022)" ] || { printf 'LOCKCLAW_WARNING: after-change hook %s skipped: not owned by root, or writable by others\\n' "$lc_h"; continue; }`,
+    ),
+    raw(
+      `  if lc_out=$("$lc_h" </dev/null 2>&1); then :; else printf 'LOCKCLAW_WARNING: after-change hook %s failed (exit %s): %s\\n' "$lc_h" "$?" "$(printf '%s' "$lc_out" | tail -n 3 | tr '\\n' ' ')"; fi`,
+    ),
+    raw(`done`),
+  ]);
 }
 
 export interface HostRunOptions {

@@ -12,7 +12,7 @@
  */
 import { z } from "zod";
 import { WARNING_PREFIX, type Change, type ResourceKind } from "../engine/resource.js";
-import { shq } from "../engine/shell.js";
+import { raw, sh, shJoin, shq, type Sh } from "../engine/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { parsePathState, pathProbeScript, sha256, type PathState } from "./common/fileState.js";
 import { atomicWriteSh, dirOf } from "./common/fileWrite.js";
@@ -74,15 +74,15 @@ export function specKeys(spec: AuditRulesSpec): string[] {
 }
 
 /** sh that prints the kernel's audit state and the loaded rules' keys (shared with `lockclaw audit`). */
-export function auditKernelProbeSh(): string {
-  return [
+export function auditKernelProbeSh(): Sh {
+  return raw([
     `if ! command -v auditctl >/dev/null 2>&1; then echo kernel=absent`,
     `elif lc_as=$(auditctl -s 2>&1); then echo kernel=ok`,
     `else printf 'kernel=refused %s\\n' "$(printf '%s' "$lc_as" | tr '\\n' ' ' | cut -c1-200)"; fi`,
     // one line per loaded rule, its key only (the rest may name paths; the key is what is compared)
     `if command -v auditctl >/dev/null 2>&1; then auditctl -l 2>/dev/null | sed -n 's/.*\\(-k \\|key=\\)\\([A-Za-z0-9_-]*\\).*/loaded=\\2/p'; fi`,
     `echo "active=$(systemctl is-active auditd 2>/dev/null)"`,
-  ].join("\n");
+  ].join("\n"));
 }
 
 export function parseAuditKernel(stdout: string): {
@@ -140,7 +140,7 @@ export const auditRulesKind: ResourceKind<AuditRulesSpec, AuditRulesFacts> = {
 
   probe(spec) {
     return {
-      script: [pathProbeScript(spec.file, "file.", { content: true }), auditKernelProbeSh()].join("\n"),
+      script: shJoin([pathProbeScript(spec.file, "file.", { content: true }), auditKernelProbeSh()]),
       parse(stdout) {
         const file = parsePathState(stdout, "file.");
         return { file, ...parseAuditKernel(stdout) };
@@ -152,7 +152,7 @@ export const auditRulesKind: ResourceKind<AuditRulesSpec, AuditRulesFacts> = {
 
   apply(spec, facts) {
     const p = plan(spec, facts);
-    const out: string[] = [];
+    const out: Sh[] = [];
     if (p.writeFile) {
       out.push(
         atomicWriteSh({
@@ -169,16 +169,20 @@ export const auditRulesKind: ResourceKind<AuditRulesSpec, AuditRulesFacts> = {
     }
     // the kernel is asked again: the probe may predate the auditd package this run installed
     out.push(
-      `if ! command -v auditctl >/dev/null 2>&1; then echo 'audit_rules: auditctl not found (install auditd first)' >&2; exit 1; fi`,
-      `if lc_as=$(auditctl -s 2>&1); then`,
-      `  augenrules --load >/dev/null`,
-      `  systemctl enable auditd >/dev/null 2>&1 || :`,
-      `  systemctl is-active -q auditd || systemctl start auditd`,
-      `else`,
-      `  lc_as=$(printf '%s' "$lc_as" | tr '\\n' ' ' | cut -c1-200)`,
-      `  printf '%s%s\\n' ${shq(`${WARNING_PREFIX}the kernel refuses audit here (a container?); rules kept in ${spec.file}, auditd not started: `)} "$lc_as"`,
-      `fi`,
+      raw(
+        [
+          `if ! command -v auditctl >/dev/null 2>&1; then echo 'audit_rules: auditctl not found (install auditd first)' >&2; exit 1; fi`,
+          `if lc_as=$(auditctl -s 2>&1); then`,
+          `  augenrules --load >/dev/null`,
+          `  systemctl enable auditd >/dev/null 2>&1 || :`,
+          `  systemctl is-active -q auditd || systemctl start auditd`,
+          `else`,
+          `  lc_as=$(printf '%s' "$lc_as" | tr '\\n' ' ' | cut -c1-200)`,
+        ].join("\n"),
+      ),
+      sh`  printf '%s%s\\n' ${`${WARNING_PREFIX}the kernel refuses audit here (a container?); rules kept in ${spec.file}, auditd not started: `} "$lc_as"`,
+      raw(`fi`),
     );
-    return out.join("\n");
+    return shJoin(out);
   },
 };

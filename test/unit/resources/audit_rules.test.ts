@@ -121,7 +121,7 @@ describe("audit_rules probe and apply", () => {
 
   it("turns auditctl -l lines into keys (both the -k and the key= forms)", () => {
     // the sed of the probe, on what auditctl -l prints
-    const sed = auditKernelProbeSh()
+    const sed = String(auditKernelProbeSh())
       .split("\n")
       .find((l) => l.includes("auditctl -l"))!
       .replace(/^.*auditctl -l 2>\/dev\/null \| /, "")
