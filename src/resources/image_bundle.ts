@@ -30,6 +30,8 @@ export const RECORD = "image-ids";
 /** What earlier lockclaw versions left in dir (whole tarballs), or a run cut short: deleted. */
 const LEFTOVER = /^[A-Za-z0-9._-]+\.(tar|tar\.gz|part|lockclaw-new)$/;
 const HEX64 = /^[0-9a-f]{64}$/;
+/** The staging directory: root's alone (the user's daemon reads the tarball from root's stdin). */
+const DIR_STATE = "700 root root";
 
 export const imageBundleSpec = z.strictObject({
   /** A local directory of `docker save` tarballs, or one; relative to the playbook's directory. */
@@ -55,6 +57,8 @@ export interface ImageBundleFacts {
   record: Record<string, string>;
   /** Files to delete from dir, with their size. */
   leftovers: { name: string; size: number }[];
+  /** dir's `mode owner group` ("" when absent): kept 0700 root root. */
+  dirState: string;
 }
 
 /** A tag as the daemon prints it (`redis:7`, not `docker.io/library/redis:7`; `:latest` explicit). */
@@ -89,6 +93,7 @@ export function imageBundleProbeSh(spec: ImageBundleSpec): string {
     `  echo daemon=1; printf '%s\\n' "$lc_o" | sed -n 's/^sha256:/img=/p'`,
     `else echo daemon=0; fi`,
     `[ -f ${shq(`${spec.dir}/${RECORD}`)} ] && sed 's/^/rec=/' ${shq(`${spec.dir}/${RECORD}`)}`,
+    `if [ -L ${dir} ]; then echo dir=symlink; elif [ -d ${dir} ]; then stat -c 'dir=%a %U %G' ${dir}; fi`,
     `[ -d ${dir} ] && find ${dir} -maxdepth 1 -type f -printf 'left=%s %f\\n' 2>/dev/null`,
     `true`,
   ].join("\n");
@@ -107,6 +112,7 @@ export function parseImageBundleFacts(stdout: string): ImageBundleFacts {
     tags: {},
     record: {},
     leftovers: [],
+    dirState: lines.find((l) => l.startsWith("dir="))?.slice(4) ?? "",
   };
   const ids = new Set<string>();
   for (const l of lines) {
@@ -174,6 +180,9 @@ function changesOf(spec: ImageBundleSpec, f: ImageBundleFacts, p: Plan): Change[
   for (const [id, t] of p.retag) c.push({ summary: `tag image sha256:${id.slice(0, 12)} as ${t}` });
   for (const l of p.leftovers)
     c.push({ summary: `remove ${spec.dir}/${l.name} (${mb(l.size)}, no longer kept)` });
+  // absent is fine: the upload creates it root's, 0700, when there is something to send
+  if (f.dirState && f.dirState !== DIR_STATE)
+    c.push({ summary: `${spec.dir}: ${f.dirState} → ${DIR_STATE}` });
   return c;
 }
 
@@ -188,6 +197,9 @@ export function imageBundleApplySh(spec: ImageBundleSpec, f: ImageBundleFacts): 
     `[ -n "$lc_uid" ] || ${fail(`user ${spec.user} does not exist`)}`,
     // the daemon may be restarting (a handler of the docker play restarts the user manager)
     `lc_i=0; until (cd / && lc_dk info --format '{{.ID}}') >/dev/null 2>&1; do lc_i=$((lc_i + 1)); [ "$lc_i" -le 90 ] || ${fail(`${spec.user}'s Docker daemon does not answer`)}; sleep 1; done`,
+    // a symlink there is refused, not followed
+    `[ ! -L ${shq(spec.dir)} ] || ${fail(`${spec.dir} is a symlink`)}`,
+    `mkdir -p -- ${shq(spec.dir)} && chown root:root -- ${shq(spec.dir)} && chmod 0700 -- ${shq(spec.dir)}`,
   ];
   if (p.load.length) {
     out.push(

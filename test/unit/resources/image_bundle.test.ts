@@ -53,6 +53,7 @@ const facts = (over: Partial<ImageBundleFacts> = {}): ImageBundleFacts => ({
   tags: {},
   record: {},
   leftovers: [],
+  dirState: "700 root root",
   ...over,
 });
 
@@ -268,6 +269,24 @@ describe("image_bundle: what is sent", () => {
 });
 
 describe("image_bundle: probe output and apply script", () => {
+  it("the staging directory is kept root's and 0700; a symlink there is a change the apply refuses", () => {
+    const spec = prepared(bundleDir());
+    const all = holding(REDIS, SQUID, GATEWAY, PROXY);
+    const loose = imageBundleKind.diff(spec, facts({ ...all, dirState: "755 deploy root" }), {
+      check: false,
+    });
+    expect(loose.map((c) => c.summary)).toEqual([
+      "/var/lib/lockclaw/bundle: 755 deploy root → 700 root root",
+    ]);
+    const sh = imageBundleKind.apply(spec, facts({ ...all, dirState: "symlink" }), []);
+    expect(sh).toContain("[ ! -L /var/lib/lockclaw/bundle ] ||");
+    expect(sh).toContain(
+      "chown root:root -- /var/lib/lockclaw/bundle && chmod 0700 -- /var/lib/lockclaw/bundle",
+    );
+    // absent is no change of its own: the upload creates it (umask 077) when there is something to send
+    expect(imageBundleKind.diff(spec, facts({ ...all, dirState: "" }), { check: false })).toEqual([]);
+  });
+
   it("parses the daemon's IDs and tags, the record and the leftovers (only names it would delete)", () => {
     const a = "a".repeat(64);
     const b = "b".repeat(64);
@@ -284,6 +303,7 @@ describe("image_bundle: probe output and apply script", () => {
         "left=99 image-ids",
         "left=5 ../../etc/passwd.tar",
         "left=5 weird name.tar",
+        "dir=700 root root",
       ].join("\n"),
     );
     expect(f).toEqual({
@@ -296,6 +316,7 @@ describe("image_bundle: probe output and apply script", () => {
         { name: ".images.tar.part", size: 10 },
         { name: "redis.tar", size: 235 },
       ],
+      dirState: "700 root root",
     });
     expect(() => parseImageBundleFacts("daemon=1")).toThrow(/no valid user= line/);
     expect(() => parseImageBundleFacts("user=present\nimg=xyz foo:1")).toThrow(/bad image line/);
