@@ -63,8 +63,8 @@ export async function benchStack(): Promise<void> {
       `no-op re-run: ${(sentNoop / 1e3).toFixed(0)} kB sent per run (the host has every image: none sent)`,
     );
   } finally {
+    for (const l of lines) console.log(l);
     await labDown(name, { labDir });
     rmSync(work, { recursive: true, force: true });
-    for (const l of lines) console.log(l);
   }
 }
