@@ -415,14 +415,14 @@ export class HostRun {
   private async upload(batch: Planned[], become: boolean): Promise<void> {
     for (const p of batch) {
       for (const u of p.task.kind.uploads?.(p.task.spec, p.facts, p.changes) ?? []) {
-        const size = (await stat(u.local)).size;
+        const size = u.size ?? (await stat(u.local)).size;
         const dir = u.remote.slice(0, u.remote.lastIndexOf("/")) || "/";
         const res = await this.tracked({ what: `upload of ${u.local}`, tasks: [p.task.name] }, () =>
           this.transport!.exec(
             String(
               sh`umask 077 && mkdir -p ${dir} && cat > ${`${u.remote}.part`} && mv -f ${`${u.remote}.part`} ${u.remote}`,
             ),
-            { stdin: createReadStream(u.local), become },
+            { stdin: u.open ? u.open() : createReadStream(u.local), become },
           ),
         );
         this.debug(`exec #${this.transport!.execCount}: upload ${u.local} (${size} bytes), exit ${res.code}`);

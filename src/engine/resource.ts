@@ -7,6 +7,7 @@
  * turns changes into sh; the engine batches the apply fragments of many tasks into as few execs as it
  * can, and re-probes what changed to verify it converged.
  */
+import type { Readable } from "node:stream";
 import type { z } from "zod";
 import type { Sh } from "./sh.js";
 
@@ -41,10 +42,14 @@ export interface LockoutGuard {
 
 /** A local file streamed to the host before apply (large payloads never go through the batched script). */
 export interface Upload {
-  /** Path on the control machine. */
+  /** Path on the control machine (or, with `open`, what the bytes are, for messages). */
   local: string;
   /** Where it lands on the host (root-owned, 0600); apply() moves it into place. */
   remote: string;
+  /** The bytes when they are not the file `local` as is (e.g. a tarball assembled as it is sent). */
+  open?: () => Readable;
+  /** Their length, with `open`. */
+  size?: number;
 }
 
 /** What a kind may use while it is prepared on the control machine, before anything connects. */

@@ -75,14 +75,16 @@ export function specKeys(spec: AuditRulesSpec): string[] {
 
 /** sh that prints the kernel's audit state and the loaded rules' keys (shared with `lockclaw audit`). */
 export function auditKernelProbeSh(): Sh {
-  return raw([
-    `if ! command -v auditctl >/dev/null 2>&1; then echo kernel=absent`,
-    `elif lc_as=$(auditctl -s 2>&1); then echo kernel=ok`,
-    `else printf 'kernel=refused %s\\n' "$(printf '%s' "$lc_as" | tr '\\n' ' ' | cut -c1-200)"; fi`,
-    // one line per loaded rule, its key only (the rest may name paths; the key is what is compared)
-    `if command -v auditctl >/dev/null 2>&1; then auditctl -l 2>/dev/null | sed -n 's/.*\\(-k \\|key=\\)\\([A-Za-z0-9_-]*\\).*/loaded=\\2/p'; fi`,
-    `echo "active=$(systemctl is-active auditd 2>/dev/null)"`,
-  ].join("\n"));
+  return raw(
+    [
+      `if ! command -v auditctl >/dev/null 2>&1; then echo kernel=absent`,
+      `elif lc_as=$(auditctl -s 2>&1); then echo kernel=ok`,
+      `else printf 'kernel=refused %s\\n' "$(printf '%s' "$lc_as" | tr '\\n' ' ' | cut -c1-200)"; fi`,
+      // one line per loaded rule, its key only (the rest may name paths; the key is what is compared)
+      `if command -v auditctl >/dev/null 2>&1; then auditctl -l 2>/dev/null | sed -n 's/.*\\(-k \\|key=\\)\\([A-Za-z0-9_-]*\\).*/loaded=\\2/p'; fi`,
+      `echo "active=$(systemctl is-active auditd 2>/dev/null)"`,
+    ].join("\n"),
+  );
 }
 
 export function parseAuditKernel(stdout: string): {

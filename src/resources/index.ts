@@ -17,9 +17,10 @@ import { fail2banKind } from "./fail2ban.js";
 import { sshdKind } from "./sshd.js";
 import { ufwKind } from "./ufw.js";
 import { auditRulesKind } from "./audit_rules.js";
-// -- stack kinds (docker_rootless, compose_stack, secret_file) --
+// -- stack kinds (docker_rootless, compose_stack, image_bundle, secret_file) --
 import { composeStackKind } from "./compose_stack.js";
 import { dockerRootlessKind } from "./docker_rootless.js";
+import { imageBundleKind } from "./image_bundle.js";
 import { secretFileKind } from "./secret_file.js";
 
 export const resourceKinds: Record<string, AnyResourceKind> = {
@@ -42,5 +43,6 @@ export const resourceKinds: Record<string, AnyResourceKind> = {
   // -- stack kinds --
   docker_rootless: dockerRootlessKind,
   compose_stack: composeStackKind,
+  image_bundle: imageBundleKind,
   secret_file: secretFileKind,
 };

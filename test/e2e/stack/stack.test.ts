@@ -3,11 +3,12 @@
  * --bundle <image tarballs>` run hardens the host, installs rootless Docker and deploys the stack (images
  * loaded from the bundle and pinned by digest on the host); all containers healthy and hardened, egress and
  * Docker API confined, no secret in the run's output, in `ps` on the host during the run, or in `docker
- * inspect`; re-run 0 changed; a removed container, an edited compose file and a changed setting are
- * detected by --check and corrected.
+ * inspect`; re-run 0 changed; a removed container, a removed image, an edited compose file and a changed
+ * setting are detected by --check and corrected. The bundle travels as one tarball of the images the host
+ * lacks, each shared layer once, and is not kept on the host.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -22,6 +23,15 @@ const PROJECT = "lockclaw";
 const STACK = "/srv/lockclaw";
 /** The rootless daemon's user (playbooks/docker.yml): no sudo, no login. */
 const AGENT = "lockclaw-agent";
+/** Where image_bundle stages the one tarball it sends (playbooks/stack.yml's bundle_host_dir). */
+const BUNDLE_HOST_DIR = "/var/lib/lockclaw/bundle";
+/** Bytes of each upload of a `--json -v` run (the engine's debug events). */
+const uploadedBytes = (out: string) =>
+  events(out)
+    .filter((e) => e.type === "debug")
+    .map((e) => /: upload .* \((\d+) bytes\), exit 0$/.exec(String(e.message))?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number);
 const SERVICES = ["egress", "gateway", "ingress", "litellm", "redis", "socket-proxy"];
 /** Networks per service as compose.yml.hbs declares them (compose prefixes the project name). */
 const NETWORKS: Record<string, string[]> = {
@@ -181,6 +191,20 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
       const img = await dk(`inspect --format '{{.Config.Image}}' ${id}`);
       expect(img.stdout.trim(), svc).toMatch(/(^|@)sha256:[0-9a-f]{64}$/);
     }
+  }, 300_000);
+
+  it("the bundle went as one tarball smaller than its tarballs, and none is kept on the host", async () => {
+    const bundleBytes = readdirSync(images.dir).reduce((n, f) => n + statSync(join(images.dir, f)).size, 0);
+    const sent = uploadedBytes(firstRun);
+    log(`bundle: ${bundleBytes} bytes of tarballs; sent ${sent.join(" + ")} bytes`);
+    // the five images share their Debian base: each layer once is far less than the five tarballs
+    expect(sent.length).toBe(1);
+    expect(sent[0]!).toBeLessThan(bundleBytes * 0.75);
+    const dir = await deploy(
+      `sudo -n stat -c '%a %U %G' ${BUNDLE_HOST_DIR} && sudo -n ls -A ${BUNDLE_HOST_DIR}`,
+    );
+    expect(dir.code, dir.stderr).toBe(0);
+    expect(dir.stdout.trim().split("\n")).toEqual(["700 root root", "image-ids"]);
   }, 300_000);
 
   it("no secret value in the run's --json -v output, in ps on the host, or in docker inspect", async () => {
@@ -403,6 +427,29 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
     // a successful apply exits 0; what changed is in the recap
     expect(fix.code, show(fix)).toBe(0);
     expect(fix.stdout).toMatch(/\bchanged=[1-9]/);
+    const ps = await dk(
+      `ps --filter label=com.docker.compose.project=${PROJECT} --filter label=com.docker.compose.service=redis --format '{{.Status}}'`,
+    );
+    expect(ps.stdout).toMatch(/\(healthy\)/);
+    const again = await cli(["provision", "stack", target(machine()), ...stackArgs, "--check"]);
+    expect(again.code, show(again)).toBe(0);
+  }, 900_000);
+
+  it("a removed image is found by --check and restored by a run that sends that image only", async () => {
+    const [id] = await containerOf("redis");
+    expect((await dk(`rm -f ${id}`)).code).toBe(0);
+    const rmi = await dk("rmi lockclaw-lab/redis:latest");
+    expect(rmi.code, rmi.stderr).toBe(0);
+    const check = await cli(["provision", "stack", target(machine()), ...stackArgs, "--check"]);
+    expect(check.code, show(check)).toBe(2);
+    expect(check.stdout + check.stderr).toMatch(/load image lockclaw-lab\/redis:latest/);
+    const fix = await cli(["provision", "stack", target(machine()), ...stackArgs, "--json", "-v"]);
+    expect(fix.code, show(fix)).toBe(0);
+    // the other four images are in the daemon: only redis's config and its one layer travel
+    const sent = uploadedBytes(fix.stdout);
+    log(`restoring the redis image sent ${sent.join(" + ")} bytes`);
+    expect(sent.length).toBe(1);
+    expect(sent[0]!).toBeLessThan(statSync(join(images.dir, "redis.tar")).size + 1e6);
     const ps = await dk(
       `ps --filter label=com.docker.compose.project=${PROJECT} --filter label=com.docker.compose.service=redis --format '{{.Status}}'`,
     );

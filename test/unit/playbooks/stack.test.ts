@@ -16,6 +16,7 @@ import { Redactor } from "../../../src/engine/redact.js";
 import { parseVarArg } from "../../../src/engine/vars.js";
 import { resourceKinds } from "../../../src/resources/index.js";
 import { packagesFromPlaybooks } from "../../../src/lab/packages.js";
+import { saveTarball } from "../resources/image_bundle/fixtures.js";
 
 const ROOT = join(__dirname, "..", "..", "..");
 const STACK = join(ROOT, "playbooks", "stack.yml");
@@ -377,25 +378,31 @@ describe("playbooks/stack.yml other files and guards", () => {
     });
   });
 
-  it("--bundle (bundle_src) copies the local tarballs to the host and loads them from there", () => {
+  it("--bundle (bundle_src): image_bundle sends what lockclaw-agent's daemon lacks; compose_stack loads nothing", () => {
     const plain = prepare(STACK, PINNED).plays[0]!.tasks;
-    expect(task(plain, "Image tarballs from the control machine (--bundle)").skippedByWhen).toBe(true);
-    expect(task(plain, "Bundle directory").skippedByWhen).toBe(true);
+    expect(task(plain, "Images from the control machine (--bundle)").skippedByWhen).toBe(true);
     const bundle = mkdtempSync(join(tmpdir(), "lc-bundle-"));
-    writeFileSync(join(bundle, "redis.tar"), "not really a tarball");
+    saveTarball(join(bundle, "redis.tar"), [{ tags: ["lockclaw-lab/redis:latest"], layers: ["base"] }]);
     const air = prepare(STACK, [...PINNED, `bundle_src=${bundle}`]).plays[0]!.tasks;
-    const copy = task(air, "Image tarballs from the control machine (--bundle)");
-    expect(copy.skippedByWhen).toBe(false);
-    expect(copy.spec).toMatchObject({
+    // no directory task: the upload comes before any task of its batch runs (image_bundle keeps it 0700)
+    expect(air.find((t) => t.name === "Bundle directory")).toBeUndefined();
+    const images = task(air, "Images from the control machine (--bundle)");
+    expect(images.skippedByWhen).toBe(false);
+    expect(images.kind.name).toBe("image_bundle");
+    expect(images.spec).toMatchObject({
       src: bundle,
-      path: "/var/lib/lockclaw/bundle",
-      mode: "0600",
-      owner: "root",
+      dir: "/var/lib/lockclaw/bundle",
+      user: "lockclaw-agent",
     });
-    expect((copy.spec as { entries: { dest: string }[] }).entries.map((e) => e.dest)).toEqual([
-      "/var/lib/lockclaw/bundle/redis.tar",
-    ]);
-    expect(task(air, "Stack up and healthy").spec).toMatchObject({ bundle_dir: "/var/lib/lockclaw/bundle" });
+    const b = (images.spec as { bundle: { images: { tags: string[] }[] } }).bundle;
+    expect(b.images.map((i) => i.tags)).toEqual([["lockclaw-lab/redis:latest"]]);
+    // the images are in the daemon before `up`: compose_stack has no tarball to load
+    expect((task(air, "Stack up and healthy").spec as { bundle_dir?: string }).bundle_dir).toBeUndefined();
+    // a bundle that is not one is refused before anything connects, naming the file
+    writeFileSync(join(bundle, "notes.txt"), "x");
+    expect(() => prepare(STACK, [...PINNED, `bundle_src=${bundle}`])).toThrow(
+      /notes\.txt is not an image tarball/,
+    );
   });
 
   it("the gateway's home and entrypoint can be set (the lab's lockclaw:openclaw image)", () => {
