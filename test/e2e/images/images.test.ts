@@ -78,7 +78,12 @@ describe.skipIf(unavailable !== undefined)("LockClaw images on a private dockerd
   });
 
   it("lockclaw:openclaw runs the gateway as lockclaw on 127.0.0.1:18789 only, and passes", async () => {
-    const r = await testImage("openclaw", { host, progress: log });
+    // the same generous wait as start(): the gateway's first start is slow on a loaded 2-core host
+    const r = await testImage("openclaw", {
+      host,
+      progress: log,
+      runArgs: ["-e", "LOCKCLAW_SMOKE_WAIT=120"],
+    });
     expect(r.exitCode).toBe(0);
     expect(r.failed).toBe(0);
     expect(r.checks.find((c) => c.check === "runtime")?.message).toContain("tcp 127.0.0.1:18789");
