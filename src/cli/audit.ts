@@ -10,7 +10,7 @@ import { resolvePlayVars, resolveReconnect } from "../engine/prepare.js";
 import { Redactor } from "../engine/redact.js";
 import { mapLimit } from "../engine/run.js";
 import { HostStateStore } from "../engine/state.js";
-import { parseVarArg, readVarsFile, type VarOverride, type Vars } from "../engine/vars.js";
+import { parseVarOption, readVarsFile, type VarOverride, type Vars } from "../engine/vars.js";
 import { resourceKinds } from "../resources/index.js";
 import { connect } from "../transport/ssh.js";
 import type { CommandResult } from "./main.js";
@@ -37,10 +37,10 @@ export function registerAuditCommand(program: Command, done: (r: Promise<Command
     .description(
       "read the live host and check sshd, listeners, UFW and fail2ban against the host playbook's values",
     )
-    .argument("<target...>", "as for provision")
+    .argument("[target...]", "as for provision (none with -i: all the inventory's hosts)")
     .option(
       "-e, --var <key=value>",
-      "the variables the host was provisioned with (e.g. ssh_port=2200)",
+      "the variables the host was provisioned with (e.g. ssh_port=2200, @vars.yml, a JSON mapping)",
       collect,
       [],
     )
@@ -77,7 +77,7 @@ function dockerExpected(hostVars: Vars, stack: Vars): DockerAuditExpected {
 
 async function auditAction(targets: string[], o: AuditOptions): Promise<CommandResult> {
   const playbook = loadPlaybook(o.playbook ?? builtinPlaybook("host"), resourceKinds);
-  const overrides = [...o.varsFile.flatMap(readVarsFile), ...o.var.map(parseVarArg)];
+  const overrides = [...o.varsFile.flatMap(readVarsFile), ...o.var.flatMap(parseVarOption)];
   const hosts = await resolveHosts(targets, o);
   const stackVars = (hostVars: VarOverride[]) => stackVarsFor([...hostVars, ...overrides], !!o.allowWorld);
   // an inventory shared with provision may set docker.yml's variables too (docker_source): known here

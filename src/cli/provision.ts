@@ -8,7 +8,7 @@ import { Redactor } from "../engine/redact.js";
 import { knownTags, runPlaybook } from "../engine/run.js";
 import { loadPlaybook } from "../engine/playbook/loader.js";
 import { selectedByTags, type PreparedTask } from "../engine/prepare.js";
-import { parseVarArg, readVarsFile, type VarOverride } from "../engine/vars.js";
+import { parseVarOption, readVarsFile, type VarOverride } from "../engine/vars.js";
 import { connect } from "../transport/ssh.js";
 import { builtinVars } from "../engine/builtins.js";
 import { resourceKinds } from "../resources/index.js";
@@ -65,7 +65,7 @@ export function registerProvisionCommands(program: Command, done: (r: Promise<Co
       .command(name)
       .description(what)
       .argument(
-        "<target...>",
+        "[target...]",
         "user@host[:port], an ssh config alias, an inventory host or group, lab:NAME or vagrant:NAME",
       )
       .option("--playbook <file>", "run this playbook instead of the built-in one")
@@ -74,7 +74,7 @@ export function registerProvisionCommands(program: Command, done: (r: Promise<Co
       .option("-D, --diff", "show content diffs of files and rule sets")
       .option(
         "-e, --var <key=value>",
-        "set a playbook variable (repeatable; wins over --vars-file)",
+        "set a playbook variable (repeatable; wins over --vars-file): key=value, @vars.yml or a JSON mapping",
         collect,
         [],
       )
@@ -134,7 +134,7 @@ async function provisionAction(
   const overrides: VarOverride[] = [
     ...(o.bundle ? [{ name: "bundle_src", value: resolve(o.bundle), from: { file: "--bundle" } }] : []),
     ...o.varsFile.flatMap(readVarsFile),
-    ...o.var.map(parseVarArg),
+    ...o.var.flatMap(parseVarOption),
   ];
   const hosts = await resolveHosts(targets, o);
   const explicitKeys = o.authorizedKey.flatMap((f) => readPublicKeys(f));
@@ -154,7 +154,7 @@ async function provisionAction(
     json: !!o.json,
     tty: !!process.stdout.isTTY,
     diff: !!o.diff,
-    verbose: !!o.verbose,
+    verbose: (o.verbose ?? 0) > 0,
     out: process.stdout,
     redactor,
   });
@@ -185,6 +185,7 @@ async function provisionAction(
     redactor,
     confirmDelayMs: Number(process.env.LOCKCLAW_TEST_CONFIRM_DELAY_MS) || undefined,
     allowWorld: !!o.allowWorld,
+    verbosity: o.verbose ?? 0,
   })
     .catch((err: unknown) => {
       // an error raised once secrets are known (e.g. by a later play's template) is printed masked

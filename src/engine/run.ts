@@ -43,6 +43,8 @@ export interface RunOptions {
   confirmDelayMs?: number;
   /** --allow-world: a CIDR list variable may hold 0.0.0.0/0 or ::/0. */
   allowWorld?: boolean;
+  /** -v count: 2 adds each exec's output, 3 each exec's generated sh (masked) to the debug events. */
+  verbosity?: number;
 }
 
 export interface RunResult {
@@ -110,6 +112,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
       redactor,
       emit,
       confirmDelayMs: opts.confirmDelayMs,
+      verbosity: opts.verbosity,
     }).run();
     emit({ type: "host-recap", recap });
     return recap;
