@@ -9,7 +9,7 @@ import { loadPlaybook } from "../engine/playbook/loader.js";
 import { resolvePlayVars, resolveReconnect } from "../engine/prepare.js";
 import { Redactor } from "../engine/redact.js";
 import { mapLimit } from "../engine/run.js";
-import { HostStateStore } from "../engine/state.js";
+import { HostStateStore, stateKeyOf } from "../engine/state.js";
 import { parseVarOption, readVarsFile, type VarOverride, type Vars } from "../engine/vars.js";
 import { resourceKinds } from "../resources/index.js";
 import { connect } from "../transport/ssh.js";
@@ -125,7 +125,7 @@ async function auditAction(targets: string[], o: AuditOptions): Promise<CommandR
     let transport;
     try {
       transport = await connectFirst(
-        candidateTargets(h.target, state.get(h.target.name), reconnect ? [reconnect] : []),
+        candidateTargets(h.target, state.get(stateKeyOf(h.target)), reconnect ? [reconnect] : []),
         connect,
       );
     } catch (err) {

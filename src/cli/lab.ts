@@ -4,6 +4,7 @@ import { LabError } from "../lab/errors.js";
 import { labDown, labList, labUp, type LabMachine } from "../lab/machine.js";
 import { defaultLabDir } from "../lab/paths.js";
 import { DISTROS, type Distro } from "../lab/state.js";
+import { HostStateStore, labStatePrefix } from "../engine/state.js";
 import { stackLabImages } from "../stack/lab-bundle.js";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -81,10 +82,12 @@ export function registerLabCommands(program: Command): void {
         throw new LabError("lab down needs a machine name or --all\n  fix: lockclaw lab ls");
       if (name && o.all) throw new LabError("give either a machine name or --all, not both");
       requireRoot();
-      const stopped = await labDown(o.all ? { all: true } : name!, {
-        labDir: o.labDir ?? defaultLabDir(),
-        log: err,
-      });
+      const labDir = o.labDir ?? defaultLabDir();
+      const stopped = await labDown(o.all ? { all: true } : name!, { labDir, log: err });
+      // the logins lockclaw remembered for those machines: a new machine of the name is another host
+      const state = new HostStateStore();
+      if (o.all) state.forget(labStatePrefix(labDir));
+      else state.forget(labStatePrefix(labDir, name!));
       process.stdout.write(stopped.length ? `stopped: ${stopped.join(" ")}\n` : "no lab machines\n");
     });
 

@@ -17,7 +17,7 @@ import { selectedByTags, type PreparedPlay, type PreparedTask } from "./prepare.
 import type { Redactor } from "./redact.js";
 import { extractWarnings, verifies, type Change, type ResourceContext } from "./resource.js";
 import { SectionWriter } from "./sections.js";
-import type { HostStateStore } from "./state.js";
+import { stateKeyOf, type HostStateStore } from "./state.js";
 import type { ConnectionTarget, Transport } from "../transport/types.js";
 import { runScript } from "../transport/script.js";
 import { candidateTargets, connectFirst, type Connector } from "./connect.js";
@@ -106,7 +106,7 @@ export class HostRun {
   }
 
   private async connect(): Promise<void> {
-    const remembered = this.opt.state.get(this.host);
+    const remembered = this.opt.state.get(stateKeyOf(this.target));
     const planned = this.plays.flatMap((p) => (p.reconnect ? [p.reconnect] : []));
     const targets = candidateTargets(this.target, remembered, planned);
     this.transport = await connectFirst(targets, this.opt.connector, (t, err) =>
@@ -556,7 +556,7 @@ export class HostRun {
           reason: `fresh login ${where} works but sudo or the disarm failed (exit ${res.code}): ${excerpt(res.stdout + res.stderr, 3)}`,
         };
       }
-      this.opt.state.set(this.host, {
+      this.opt.state.set(stateKeyOf(this.target), {
         host: target.host,
         user: login.user,
         port: login.port,

@@ -47,7 +47,7 @@ describe("remembered host key vs known_hosts", () => {
     writeFileSync(
       join(stateHome, "lockclaw", "hosts.json"),
       JSON.stringify({
-        [target]: {
+        [`ssh:127.0.0.1:${sshd.port}`]: {
           host: "127.0.0.1",
           user: sshd.unprivilegedUser,
           port: sshd.port,
@@ -67,7 +67,7 @@ describe("remembered host key vs known_hosts", () => {
         target,
         "--playbook",
         join(ROOT, "examples/hello/playbook.yml"),
-        "-k",
+        "--key",
         sshd.clientKeyPath,
         "--known-hosts",
         knownHosts,
