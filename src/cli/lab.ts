@@ -1,14 +1,11 @@
 /** `lockclaw lab up|down|ls`: real Debian machines (systemd-nspawn) to provision, on this host. */
 import { Option, type Command } from "commander";
 import { LabError } from "../lab/errors.js";
-import { labDown, labList, labUp, type LabMachine } from "../lab/machine.js";
+import type { LabMachine } from "../lab/machine.js";
 import { defaultLabDir } from "../lab/paths.js";
 import { DISTROS, type Distro } from "../lab/state.js";
-import { HostStateStore, labStatePrefix } from "../engine/state.js";
-import { stackLabImages } from "../stack/lab-bundle.js";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { stringify } from "yaml";
 
 const labDirOption = () =>
   new Option("--lab-dir <dir>", "lab state directory (default ~/.cache/lockclaw/lab)").env(
@@ -59,6 +56,7 @@ export function registerLabCommands(program: Command): void {
         o: { distro: Distro; sshSocket?: boolean; user: "root" | "debian"; json?: boolean; labDir?: string },
       ) => {
         requireRoot();
+        const { labUp } = await import("../lab/machine.js");
         const m = await labUp({
           name,
           distro: o.distro,
@@ -83,6 +81,10 @@ export function registerLabCommands(program: Command): void {
       if (name && o.all) throw new LabError("give either a machine name or --all, not both");
       requireRoot();
       const labDir = o.labDir ?? defaultLabDir();
+      const [{ labDown }, { HostStateStore, labStatePrefix }] = await Promise.all([
+        import("../lab/machine.js"),
+        import("../engine/state.js"),
+      ]);
       const stopped = await labDown(o.all ? { all: true } : name!, { labDir, log: err });
       // the logins lockclaw remembered for those machines: a new machine of the name is another host
       const state = new HostStateStore();
@@ -97,6 +99,7 @@ export function registerLabCommands(program: Command): void {
     .option("--json", "print them as JSON")
     .addOption(labDirOption())
     .action(async (o: { json?: boolean; labDir?: string }) => {
+      const { labList } = await import("../lab/machine.js");
       const machines = await labList({ labDir: o.labDir ?? defaultLabDir() });
       if (o.json) {
         process.stdout.write(`${JSON.stringify(machines, null, 2)}\n`);
@@ -139,6 +142,10 @@ export function registerLabCommands(program: Command): void {
     .option("--json", "print the bundle directory, variables and substitutions as JSON")
     .action(async (o: { varsOut?: string; json?: boolean }) => {
       requireRoot();
+      const [{ stackLabImages }, { stringify }] = await Promise.all([
+        import("../stack/lab-bundle.js"),
+        import("yaml"),
+      ]);
       const images = await stackLabImages(err);
       if (o.varsOut) {
         writeFileSync(resolve(o.varsOut), stringify({ ...images.vars, bundle_src: images.dir }), {

@@ -1,15 +1,17 @@
-/** Options shared by the commands that talk to hosts (provision, audit), and turning them into targets. */
+/**
+ * Options shared by the commands that talk to hosts (provision, audit), and turning them into targets.
+ * Only commander is loaded to declare the options (`--help`, `--version` stay fast): the engine, ssh2,
+ * zod and yaml are imported when a command runs.
+ */
 import { readFileSync, existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import { Option, type Command } from "commander";
-import ssh2 from "ssh2";
+import type ssh2Module from "ssh2";
 import { ConfigError } from "../engine/errors.js";
-import { expandTargets, loadInventory } from "../engine/inventory.js";
 import type { HostEntry } from "../engine/run.js";
-import { resolveHost, type TargetResolution } from "../engine/targets.js";
+import type { TargetResolution } from "../engine/targets.js";
 import { defaultLabDir } from "../lab/paths.js";
-import { resolveLabTarget } from "../lab/machine.js";
-import { resolveVagrantTarget } from "../lab/vagrant.js";
-import { KEEPALIVE_ENV, parseKeepalive } from "../transport/ssh.js";
+import { KEEPALIVE_ENV } from "../transport/keepalive-env.js";
 import type { ConnectionTarget } from "../transport/types.js";
 
 export interface ConnectionOptions {
@@ -91,8 +93,8 @@ export function targetResolution(o: ConnectionOptions): TargetResolution {
   const labDir = o.labDir ?? defaultLabDir();
   return {
     prefixes: {
-      lab: (name) => resolveLabTarget(name, labDir),
-      vagrant: (name) => resolveVagrantTarget(name),
+      lab: async (name) => (await import("../lab/machine.js")).resolveLabTarget(name, labDir),
+      vagrant: async (name) => (await import("../lab/vagrant.js")).resolveVagrantTarget(name),
     },
     ssh: {
       keyFiles: [...o.key, ...(o.privateKey ?? [])],
@@ -126,6 +128,11 @@ export async function resolveHosts(targets: string[], o: ConnectionOptions): Pro
       "name a target: user@host[:port], an inventory host or group, lab:NAME or vagrant:NAME (or -i FILE for all its hosts)",
     );
   }
+  const [{ expandTargets, loadInventory }, { resolveHost }, { parseKeepalive }] = await Promise.all([
+    import("../engine/inventory.js"),
+    import("../engine/targets.js"),
+    import("../transport/ssh.js"),
+  ]);
   const keepalive =
     o.sshKeepalive === undefined
       ? undefined
@@ -146,6 +153,7 @@ export async function resolveHosts(targets: string[], o: ConnectionOptions): Pro
 
 /** Public key lines for the private keys used to log in (KEY.pub when present, else derived). */
 export function publicKeysOf(identityFiles: string[]): string[] {
+  const ssh2 = createRequire(import.meta.url)("ssh2") as typeof ssh2Module;
   const keys: string[] = [];
   for (const file of identityFiles) {
     if (existsSync(`${file}.pub`)) {

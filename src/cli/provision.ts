@@ -4,16 +4,8 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { ConfigError, ExitCode } from "../engine/errors.js";
 import { builtinPlaybook } from "../engine/paths.js";
-import { Redactor } from "../engine/redact.js";
-import { knownTags, runPlaybook } from "../engine/run.js";
-import { loadPlaybook } from "../engine/playbook/loader.js";
-import { selectedByTags, type PreparedTask } from "../engine/prepare.js";
-import { parseVarOption, readVarsFile, type VarOverride } from "../engine/vars.js";
-import { connect } from "../transport/ssh.js";
-import { builtinVars } from "../engine/builtins.js";
-import { resourceKinds } from "../resources/index.js";
-import { createRenderer } from "../report/index.js";
-import { RunProgress } from "../report/interrupt.js";
+import type { PreparedTask } from "../engine/prepare.js";
+import type { VarOverride } from "../engine/vars.js";
 import { addConnectionOptions, publicKeysOf, resolveHosts, type ConnectionOptions } from "./options.js";
 import type { CommandResult } from "./main.js";
 
@@ -131,6 +123,26 @@ async function provisionAction(
   }
   const playbookFiles = o.playbook ?? builtinPlaybooks(kind, o.stack !== false);
   if (o.listTasks || o.listTags || o.listHosts) return listOnly(playbookFiles, targets, o);
+  // the engine is loaded when a run starts, not to print --help or --version
+  const [
+    { Redactor },
+    { runPlaybook },
+    { parseVarOption, readVarsFile },
+    { connect },
+    { builtinVars },
+    { resourceKinds },
+    { createRenderer },
+    { RunProgress },
+  ] = await Promise.all([
+    import("../engine/redact.js"),
+    import("../engine/run.js"),
+    import("../engine/vars.js"),
+    import("../transport/ssh.js"),
+    import("../engine/builtins.js"),
+    import("../resources/index.js"),
+    import("../report/index.js"),
+    import("../report/interrupt.js"),
+  ]);
   const overrides: VarOverride[] = [
     ...(o.bundle ? [{ name: "bundle_src", value: resolve(o.bundle), from: { file: "--bundle" } }] : []),
     ...o.varsFile.flatMap(readVarsFile),
@@ -203,6 +215,12 @@ async function listOnly(
   targets: string[],
   o: ProvisionOptions,
 ): Promise<CommandResult> {
+  const [{ knownTags }, { loadPlaybook }, { selectedByTags }, { resourceKinds }] = await Promise.all([
+    import("../engine/run.js"),
+    import("../engine/playbook/loader.js"),
+    import("../engine/prepare.js"),
+    import("../resources/index.js"),
+  ]);
   const playbooks = [files].flat().map((f) => loadPlaybook(f, resourceKinds));
   const out: string[] = [];
   if (o.listHosts) {

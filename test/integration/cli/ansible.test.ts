@@ -126,7 +126,8 @@ describe("Ansible habits", () => {
       "--key",
       sshd.clientKeyPath,
       "-e",
-      `root=${join(work, "v")}`,
+      // a directory per run: each one creates the token file, so its apply script carries the secret
+      `root=${join(work, `v${v.length}`)}`,
       "-e",
       `api_token=${secret}`,
       v,
@@ -142,7 +143,7 @@ describe("Ansible habits", () => {
     const v3 = await lockclaw(args("-vvv"));
     expect(v3.code, v3.stderr).toBe(0);
     expect(v3.stdout).toMatch(/debug: exec #1: probe of 5 tasks: sh( \(as root\))?:\n/);
-    expect(v3.stdout).toContain(join(work, "v"));
+    expect(v3.stdout).toContain(join(work, "v4"));
     expect(v3.stdout + v1.stdout + v2.stdout).not.toContain(secret);
     // nor in the base64 of the file's here-document
     expect(v3.stdout).toMatch(/bytes of base64 data, not shown/);
