@@ -167,3 +167,21 @@ export function publicKeysOf(identityFiles: string[]): string[] {
   }
   return [...new Set(keys)];
 }
+
+/**
+ * The public keys of the ssh-agent's identities (as ssh-copy-id takes them when no key file is given);
+ * none when there is no agent or it cannot be asked.
+ */
+export async function agentPublicKeys(socket: string | undefined): Promise<string[]> {
+  if (!socket) return [];
+  const ssh2 = createRequire(import.meta.url)("ssh2") as typeof ssh2Module;
+  const agent = new ssh2.OpenSSHAgent(socket);
+  const keys = await new Promise<ssh2Module.ParsedKey[]>((resolve) => {
+    const timer = setTimeout(() => resolve([]), 5_000);
+    agent.getIdentities((err, ids) => {
+      clearTimeout(timer);
+      resolve(err || !ids ? [] : ids.filter((k): k is ssh2Module.ParsedKey => "getPublicSSH" in k));
+    });
+  });
+  return [...new Set(keys.map((k) => `${k.type} ${k.getPublicSSH().toString("base64")}`))];
+}

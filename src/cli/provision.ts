@@ -6,7 +6,13 @@ import { ConfigError, ExitCode } from "../engine/errors.js";
 import { builtinPlaybook } from "../engine/paths.js";
 import type { PreparedTask } from "../engine/prepare.js";
 import type { VarOverride } from "../engine/vars.js";
-import { addConnectionOptions, publicKeysOf, resolveHosts, type ConnectionOptions } from "./options.js";
+import {
+  addConnectionOptions,
+  agentPublicKeys,
+  publicKeysOf,
+  resolveHosts,
+  type ConnectionOptions,
+} from "./options.js";
 import type { CommandResult } from "./main.js";
 
 interface ProvisionOptions extends ConnectionOptions {
@@ -151,7 +157,17 @@ async function provisionAction(
   const hosts = await resolveHosts(targets, o);
   const explicitKeys = o.authorizedKey.flatMap((f) => readPublicKeys(f));
   for (const h of hosts) {
-    const keys = explicitKeys.length ? explicitKeys : publicKeysOf(h.target.identityFiles);
+    let keys = explicitKeys.length ? explicitKeys : publicKeysOf(h.target.identityFiles);
+    // the login key only in ssh-agent: its identities, as ssh-copy-id does
+    if (!keys.length) keys = await agentPublicKeys(h.target.agent);
+    const given = [...h.vars, ...overrides].some((v) => v.name === "authorized_keys");
+    if (!keys.length && !given && !o.playbook && kind === "host") {
+      throw new ConfigError(
+        `no public key for the deploy user of ${h.target.name}: no key file is given or found, and ssh-agent holds none`,
+        { file: "--authorized-key" },
+        "give the key(s) deploy will log in with: --authorized-key FILE (e.g. ~/.ssh/id_ed25519.pub)",
+      );
+    }
     // a default, below inventory vars and --var; plays that do not declare it ignore it
     if (keys.length)
       h.vars = [
