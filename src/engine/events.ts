@@ -49,7 +49,8 @@ export type LockclawEvent =
       rollbackAt?: string;
     }
   | { type: "warning"; host?: string; message: string }
-  | { type: "debug"; host?: string; message: string }
+  /** level: how many -v show it (1 when absent): 2 an exec's output, 3 its generated sh. */
+  | { type: "debug"; host?: string; message: string; level?: number }
   | { type: "host-recap"; recap: HostRecap }
   | {
       type: "recap";

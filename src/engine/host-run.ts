@@ -17,7 +17,7 @@ import { selectedByTags, type PreparedPlay, type PreparedTask } from "./prepare.
 import type { Redactor } from "./redact.js";
 import { extractWarnings, verifies, type Change, type ResourceContext } from "./resource.js";
 import { SectionWriter } from "./sections.js";
-import type { HostStateStore } from "./state.js";
+import { stateKeyOf, type HostStateStore } from "./state.js";
 import type { ConnectionTarget, Transport } from "../transport/types.js";
 import { runScript } from "../transport/script.js";
 import { candidateTargets, connectFirst, type Connector } from "./connect.js";
@@ -63,6 +63,8 @@ export interface HostRunOptions {
   confirmDelayMs?: number;
   /** Test hook: where the host's after-change hooks live (default AFTER_CHANGE_DIR). */
   afterChangeDir?: string;
+  /** -vv: each exec's output; -vvv: each exec's generated sh too (both masked) as debug events. */
+  verbosity?: number;
 }
 
 /** One exec of the run: what it does, for which tasks, and the rollback it arms first (guarded). */
@@ -139,7 +141,7 @@ export class HostRun {
   }
 
   private async connect(): Promise<void> {
-    const remembered = this.opt.state.get(this.host);
+    const remembered = this.opt.state.get(stateKeyOf(this.target));
     const planned = this.plays.flatMap((p) => (p.reconnect ? [p.reconnect] : []));
     const targets = candidateTargets(this.target, remembered, planned);
     this.transport = await connectFirst(targets, this.opt.connector, (t, err) =>
@@ -149,8 +151,14 @@ export class HostRun {
     this.opt.emit({ type: "host-connected", host: this.host, user: t.user, port: t.port });
   }
 
-  private debug(message: string): void {
-    this.opt.emit({ type: "debug", host: this.host, message: this.opt.redactor.text(message) });
+  private debug(message: string, level = 1): void {
+    if (level > 1 && (this.opt.verbosity ?? 0) < level) return;
+    this.opt.emit({
+      type: "debug",
+      host: this.host,
+      message: this.opt.redactor.text(message),
+      ...(level > 1 ? { level } : {}),
+    });
   }
 
   /**
@@ -205,12 +213,20 @@ export class HostRun {
     guarded?: ArmedRollback,
   ) {
     const t0 = Date.now();
+    // -vvv: the sh as generated, before it runs (masked like every event)
+    if ((this.opt.verbosity ?? 0) >= 3) {
+      this.debug(
+        `exec #${this.transport!.execCount + 1}: ${what}: sh${become ? " (as root)" : ""}:\n${shown(String(script))}`,
+        3,
+      );
+    }
     const res = await this.tracked({ what, tasks, guarded }, () =>
       runScript(this.transport!, String(script), { become, errexit: false }),
     );
     this.debug(
       `exec #${this.transport!.execCount}: ${what} (${(Date.now() - t0) / 1000}s, exit ${res.code})`,
     );
+    this.debug(`exec #${this.transport!.execCount} output:\n${outputTail(res.stdout, res.stderr)}`, 2);
     return res;
   }
 
@@ -654,7 +670,7 @@ export class HostRun {
           reason: `fresh login ${where} works but sudo or the disarm failed (exit ${res.code}): ${excerpt(res.stdout + res.stderr, 3)}`,
         };
       }
-      this.opt.state.set(this.host, {
+      this.opt.state.set(stateKeyOf(this.target), {
         host: target.host,
         user: login.user,
         port: login.port,
@@ -673,4 +689,25 @@ export class HostRun {
       }
     }
   }
+}
+
+/** -vv: what an exec printed, its last 4 KiB of each stream (a probe prints a lot). */
+function outputTail(stdout: string, stderr: string): string {
+  const tail = (s: string) => (s.length > 4096 ? `…${s.slice(-4096)}` : s);
+  return [
+    `stdout: ${tail(stdout.trimEnd()) || "(none)"}`,
+    `stderr: ${tail(stderr.trimEnd()) || "(none)"}`,
+  ].join("\n");
+}
+
+/**
+ * -vvv: the script without its here-document data. That base64 carries file contents and command
+ * scripts, secrets among them, in a form the redactor cannot recognise: it is never printed.
+ */
+export function shown(script: string): string {
+  return script.replace(
+    /(<<'LOCKCLAW_B64_EOF'[^\n]*\n)([\s\S]*?)(\nLOCKCLAW_B64_EOF)/g,
+    (_m, head: string, body: string, tail: string) =>
+      `${head}(${Buffer.from(body, "base64").length} bytes of base64 data, not shown)${tail}`,
+  );
 }
