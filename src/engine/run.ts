@@ -52,6 +52,8 @@ export interface RunOptions {
   allowWorld?: boolean;
   /** -v count: 2 adds each exec's output, 3 each exec's generated sh (masked) to the debug events. */
   verbosity?: number;
+  /** At most one `upload` progress event per this many ms per file (default 500). */
+  progressIntervalMs?: number;
   /**
    * The caller's own check of the run (e.g. that the deploy user gets a key): after the playbooks' (unknown
    * variables and tags, every host's values: those errors are named first), before the tasks are rendered
@@ -176,6 +178,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
       confirmDelayMs: opts.confirmDelayMs,
       afterChangeDir: opts.afterChangeDir,
       verbosity: opts.verbosity,
+      progressIntervalMs: opts.progressIntervalMs,
     }).run();
     emit({ type: "host-recap", recap });
     return recap;

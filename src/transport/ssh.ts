@@ -551,7 +551,15 @@ class SshTransport implements Transport {
         const errOut: Buffer[] = [];
         let code: number | null | undefined;
         let signal: string | undefined;
-        ch.on("data", (d: Buffer) => out.push(d));
+        ch.on("data", (d: Buffer) => {
+          out.push(d);
+          // a listener's failure is its own: it never breaks the exec
+          try {
+            options.onStdout?.(d);
+          } catch {
+            /* ignored */
+          }
+        });
         ch.stderr.on("data", (d: Buffer) => errOut.push(d));
         ch.on("exit", (c: number | null, sig?: string) => {
           code = c ?? null;

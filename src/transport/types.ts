@@ -12,6 +12,8 @@ export interface ExecOptions {
   become?: boolean;
   /** Fail with a timeout error after this long. */
   timeoutMs?: number;
+  /** Each piece of stdout as it arrives (the live view); the result still holds all of it. */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 export interface ExecResult {
