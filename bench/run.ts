@@ -21,6 +21,7 @@ import { connect } from "../src/transport/ssh.js";
 import { startSshd } from "../test/integration/fixtures/sshd.js";
 import { benchLabFleet, benchLoopbackFleet, buildCli } from "./fleet.js";
 import { benchLab } from "./lab.js";
+import { benchProcess, benchStartup, printProcessFigures } from "./startup.js";
 import { benchStack } from "./stack.js";
 import { median, rows, timed, type Row } from "./measure.js";
 
@@ -44,6 +45,25 @@ async function benchLoopback(): Promise<void> {
     writeFileSync(join(root, "app.conf"), "drift\n");
     for (let i = 0; i < 3; i++)
       await timed("example playbook, loopback sshd", "--check after drift", { ...base(), check: true });
+    // the same no-op as a whole process, as an operator types it (start-up included)
+    const t = sshd.target({ name: "loopback" });
+    benchProcess(
+      "lockclaw provision host (example playbook, loopback), no-op",
+      [
+        "provision",
+        "host",
+        `${t.user}@${t.host}:${t.port}`,
+        "--playbook",
+        join(import.meta.dirname, "../examples/hello/playbook.yml"),
+        "--var",
+        `root=${root}`,
+        "--key",
+        t.identityFiles[0]!,
+        "--known-hosts",
+        t.knownHostsFile,
+      ],
+      { ...process.env, XDG_STATE_HOME: join(work, "xdg"), SSH_AUTH_SOCK: "" },
+    );
   } finally {
     await sshd.stop();
     rmSync(work, { recursive: true, force: true });
@@ -51,6 +71,7 @@ async function benchLoopback(): Promise<void> {
 }
 
 function print(): void {
+  printProcessFigures();
   const groups = new Map<string, Row[]>();
   for (const r of rows) {
     const k = `${r.scenario}|${r.run}`;
@@ -75,6 +96,7 @@ function print(): void {
   console.log(`\npeak RSS of this process: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 }
 
+benchStartup();
 await benchLoopback();
 const fleet = process.env.LOCKCLAW_BENCH_FLEET !== "0";
 if (fleet) {

@@ -1,21 +1,13 @@
 /** `lockclaw lab up|down|ls`: real Debian machines (systemd-nspawn) to provision, on this host. */
 import { Option, type Command } from "commander";
 import { LabError } from "../lab/errors.js";
-import { labDown, labList, labUp, type LabMachine } from "../lab/machine.js";
+import type { LabMachine } from "../lab/machine.js";
 import { defaultLabDir } from "../lab/paths.js";
 import { DISTROS, type Distro } from "../lab/state.js";
-import { stackLabImages } from "../stack/lab-bundle.js";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { packageRoot } from "../engine/paths.js";
-import {
-  labBox,
-  vagrantNetDown,
-  vagrantNetStatus,
-  vagrantNetUp,
-  VAGRANT_BRIDGE,
-} from "../lab/vagrant-box.js";
-import { stringify } from "yaml";
+import { VAGRANT_BRIDGE } from "../lab/vagrant-net-names.js";
 
 const labDirOption = () =>
   new Option("--lab-dir <dir>", "lab state directory (default ~/.cache/lockclaw/lab)").env(
@@ -66,6 +58,7 @@ export function registerLabCommands(program: Command): void {
         o: { distro: Distro; sshSocket?: boolean; user: "root" | "debian"; json?: boolean; labDir?: string },
       ) => {
         requireRoot();
+        const { labUp } = await import("../lab/machine.js");
         const m = await labUp({
           name,
           distro: o.distro,
@@ -89,10 +82,16 @@ export function registerLabCommands(program: Command): void {
         throw new LabError("lab down needs a machine name or --all\n  fix: lockclaw lab ls");
       if (name && o.all) throw new LabError("give either a machine name or --all, not both");
       requireRoot();
-      const stopped = await labDown(o.all ? { all: true } : name!, {
-        labDir: o.labDir ?? defaultLabDir(),
-        log: err,
-      });
+      const labDir = o.labDir ?? defaultLabDir();
+      const [{ labDown }, { HostStateStore, labStatePrefix }] = await Promise.all([
+        import("../lab/machine.js"),
+        import("../engine/state.js"),
+      ]);
+      const stopped = await labDown(o.all ? { all: true } : name!, { labDir, log: err });
+      // the logins lockclaw remembered for those machines: a new machine of the name is another host
+      const state = new HostStateStore();
+      if (o.all) state.forget(labStatePrefix(labDir));
+      else state.forget(labStatePrefix(labDir, name!));
       process.stdout.write(stopped.length ? `stopped: ${stopped.join(" ")}\n` : "no lab machines\n");
     });
 
@@ -102,6 +101,7 @@ export function registerLabCommands(program: Command): void {
     .option("--json", "print them as JSON")
     .addOption(labDirOption())
     .action(async (o: { json?: boolean; labDir?: string }) => {
+      const { labList } = await import("../lab/machine.js");
       const machines = await labList({ labDir: o.labDir ?? defaultLabDir() });
       if (o.json) {
         process.stdout.write(`${JSON.stringify(machines, null, 2)}\n`);
@@ -145,6 +145,7 @@ export function registerLabCommands(program: Command): void {
     .action(async (o: { distro: Distro; add: boolean; net: boolean; labDir?: string }) => {
       requireRoot();
       const labDir = o.labDir ?? defaultLabDir();
+      const { labBox, vagrantNetUp } = await import("../lab/vagrant-box.js");
       const box = await labBox({ labDir, distro: o.distro, add: o.add, log: err });
       if (o.net) await vagrantNetUp(labDir, boxesJson(), err);
       process.stdout.write(
@@ -169,6 +170,7 @@ export function registerLabCommands(program: Command): void {
     .addOption(labDirOption())
     .action(async (o: { labDir?: string }) => {
       requireRoot();
+      const { vagrantNetUp } = await import("../lab/vagrant-box.js");
       const s = await vagrantNetUp(o.labDir ?? defaultLabDir(), boxesJson(), err);
       process.stdout.write(`bridge ${VAGRANT_BRIDGE} up; dnsmasq PID ${s.dnsmasqPid}\n`);
     });
@@ -178,6 +180,7 @@ export function registerLabCommands(program: Command): void {
     .addOption(labDirOption())
     .action(async (o: { labDir?: string }) => {
       requireRoot();
+      const { vagrantNetDown } = await import("../lab/vagrant-box.js");
       await vagrantNetDown(o.labDir ?? defaultLabDir(), err);
       process.stdout.write(`bridge ${VAGRANT_BRIDGE} and its DHCP server removed\n`);
     });
@@ -186,6 +189,7 @@ export function registerLabCommands(program: Command): void {
     .description("whether the bridge and the dnsmasq are there")
     .addOption(labDirOption())
     .action(async (o: { labDir?: string }) => {
+      const { vagrantNetStatus } = await import("../lab/vagrant-box.js");
       const s = await vagrantNetStatus(o.labDir ?? defaultLabDir());
       process.stdout.write(
         `bridge ${VAGRANT_BRIDGE}: ${s.bridge ? "up" : "absent"}; dnsmasq: ${s.dnsmasqPid ? `PID ${s.dnsmasqPid}` : "not running"}\n`,
@@ -204,6 +208,10 @@ export function registerLabCommands(program: Command): void {
     .option("--json", "print the bundle directory, variables and substitutions as JSON")
     .action(async (o: { varsOut?: string; json?: boolean }) => {
       requireRoot();
+      const [{ stackLabImages }, { stringify }] = await Promise.all([
+        import("../stack/lab-bundle.js"),
+        import("yaml"),
+      ]);
       const images = await stackLabImages(err);
       if (o.varsOut) {
         writeFileSync(resolve(o.varsOut), stringify({ ...images.vars, bundle_src: images.dir }), {

@@ -5,20 +5,16 @@ import type { Command } from "commander";
 import { parseMaxFailPercentage, parseSerial } from "../engine/batches.js";
 import { ConfigError, ExitCode } from "../engine/errors.js";
 import { builtinPlaybook } from "../engine/paths.js";
-import { Redactor } from "../engine/redact.js";
-import { knownTags, runPlaybook } from "../engine/run.js";
-import { loadPlaybook } from "../engine/playbook/loader.js";
-import { selectedByTags, type PreparedTask } from "../engine/prepare.js";
-import { parseVarArg, readVarsFile, type VarOverride } from "../engine/vars.js";
-import { connect } from "../transport/ssh.js";
+import type { PreparedTask } from "../engine/prepare.js";
+import type { VarOverride } from "../engine/vars.js";
+import {
+  addConnectionOptions,
+  agentPublicKeys,
+  publicKeysOf,
+  resolveHosts,
+  type ConnectionOptions,
+} from "./options.js";
 import type { ConnectionTarget } from "../transport/types.js";
-import { HostStateStore } from "../engine/state.js";
-import { recordVagrantLogin } from "../lab/vagrant.js";
-import { builtinVars } from "../engine/builtins.js";
-import { resourceKinds } from "../resources/index.js";
-import { createRenderer } from "../report/index.js";
-import { RunProgress } from "../report/interrupt.js";
-import { addConnectionOptions, publicKeysOf, resolveHosts, type ConnectionOptions } from "./options.js";
 import type { CommandResult } from "./main.js";
 
 interface ProvisionOptions extends ConnectionOptions {
@@ -71,7 +67,7 @@ export function registerProvisionCommands(program: Command, done: (r: Promise<Co
       .command(name)
       .description(what)
       .argument(
-        "<target...>",
+        "[target...]",
         "user@host[:port], an ssh config alias, an inventory host or group, lab:NAME or vagrant:NAME",
       )
       .option("--playbook <file>", "run this playbook instead of the built-in one")
@@ -80,7 +76,7 @@ export function registerProvisionCommands(program: Command, done: (r: Promise<Co
       .option("-D, --diff", "show content diffs of files and rule sets")
       .option(
         "-e, --var <key=value>",
-        "set a playbook variable (repeatable; wins over --vars-file)",
+        "set a playbook variable (repeatable; wins over --vars-file): key=value, @vars.yml or a JSON mapping",
         collect,
         [],
       )
@@ -155,15 +151,40 @@ async function provisionAction(
   }
   const playbookFiles = o.playbook ?? builtinPlaybooks(kind, o.stack !== false);
   if (o.listTasks || o.listTags || o.listHosts) return listOnly(playbookFiles, targets, o);
+  // the engine is loaded when a run starts, not to print --help or --version
+  const [
+    { Redactor },
+    { runPlaybook },
+    { parseVarOption, readVarsFile },
+    { connect },
+    { builtinVars },
+    { resourceKinds },
+    { createRenderer },
+    { RunProgress },
+  ] = await Promise.all([
+    import("../engine/redact.js"),
+    import("../engine/run.js"),
+    import("../engine/vars.js"),
+    import("../transport/ssh.js"),
+    import("../engine/builtins.js"),
+    import("../resources/index.js"),
+    import("../report/index.js"),
+    import("../report/interrupt.js"),
+  ]);
   const overrides: VarOverride[] = [
     ...(o.bundle ? [{ name: "bundle_src", value: resolve(o.bundle), from: { file: "--bundle" } }] : []),
     ...o.varsFile.flatMap(readVarsFile),
-    ...o.var.map(parseVarArg),
+    ...o.var.flatMap(parseVarOption),
   ];
   const hosts = await resolveHosts(targets, o);
   const explicitKeys = o.authorizedKey.flatMap((f) => readPublicKeys(f));
+  let keyless: string | undefined;
   for (const h of hosts) {
-    const keys = explicitKeys.length ? explicitKeys : publicKeysOf(h.target.identityFiles);
+    let keys = explicitKeys.length ? explicitKeys : publicKeysOf(h.target.identityFiles);
+    // the login key only in ssh-agent: its identities, as ssh-copy-id does
+    if (!keys.length) keys = await agentPublicKeys(h.target.agent);
+    const given = [...h.vars, ...overrides].some((v) => v.name === "authorized_keys");
+    if (!keys.length && !given && !o.playbook && kind === "host") keyless ??= h.target.name;
     // a default, below inventory vars and --var; plays that do not declare it ignore it
     if (keys.length)
       h.vars = [
@@ -178,7 +199,7 @@ async function provisionAction(
     json: !!o.json,
     tty: !!process.stdout.isTTY,
     diff: !!o.diff,
-    verbose: !!o.verbose,
+    verbose: (o.verbose ?? 0) > 0,
     out: process.stdout,
     redactor,
   });
@@ -210,6 +231,19 @@ async function provisionAction(
     redactor,
     confirmDelayMs: Number(process.env.LOCKCLAW_TEST_CONFIRM_DELAY_MS) || undefined,
     allowWorld: !!o.allowWorld,
+    verbosity: o.verbose ?? 0,
+    // after the playbooks' own checks: a tag typo or a bad value is named before a missing key
+    ...(keyless === undefined
+      ? {}
+      : {
+          preflight: () => {
+            throw new ConfigError(
+              `no public key for the deploy user of ${keyless}: no key file is given or found, and ssh-agent holds none`,
+              { file: "--authorized-key" },
+              "give the key(s) deploy will log in with: --authorized-key FILE (e.g. ~/.ssh/id_ed25519.pub)",
+            );
+          },
+        }),
   })
     .catch((err: unknown) => {
       // an error raised once secrets are known (e.g. by a later play's template) is printed masked
@@ -227,10 +261,16 @@ async function provisionAction(
  * to the file the Vagrantfile reads, so `vagrant ssh`/`up`/`halt` follow the box onto its new port and user.
  */
 async function recordVagrantLogins(targets: ConnectionTarget[]): Promise<void> {
+  if (!targets.some((t) => t.name.startsWith("vagrant:"))) return;
+  const [{ HostStateStore, stateKeyOf }, { recordVagrantLogin }] = await Promise.all([
+    import("../engine/state.js"),
+    import("../lab/vagrant.js"),
+  ]);
   const state = new HostStateStore();
   for (const t of targets) {
     if (!t.name.startsWith("vagrant:")) continue;
-    const login = state.get(t.name);
+    // remembered under the machine's key (the box's project, name and index_uuid), as the engine wrote it
+    const login = state.get(stateKeyOf(t));
     if (!login) continue;
     const file = await recordVagrantLogin(t.name.slice("vagrant:".length), {
       user: login.user,
@@ -253,6 +293,12 @@ async function listOnly(
   targets: string[],
   o: ProvisionOptions,
 ): Promise<CommandResult> {
+  const [{ knownTags }, { loadPlaybook }, { selectedByTags }, { resourceKinds }] = await Promise.all([
+    import("../engine/run.js"),
+    import("../engine/playbook/loader.js"),
+    import("../engine/prepare.js"),
+    import("../resources/index.js"),
+  ]);
   const playbooks = [files].flat().map((f) => loadPlaybook(f, resourceKinds));
   const out: string[] = [];
   if (o.listHosts) {

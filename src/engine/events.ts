@@ -26,7 +26,25 @@ export type LockclawEvent =
   | { type: "batch-start"; batch: number; of: number; hosts: string[] }
   | { type: "host-connected"; host: string; user: string; port: number }
   | { type: "play-start"; host: string; play: string }
+  /** The task's probe began on the host (its section of the batched probe is running). */
   | { type: "task-start"; host: string; task: string; handler?: boolean }
+  /** Its change began on the host (its section of an apply exec is running); the result follows. */
+  | { type: "task-apply"; host: string; task: string; handler?: boolean }
+  /**
+   * A local file on its way to the host: at the start, then at most one per interval, then `done`.
+   * `rate` is bytes per second so far; `etaSeconds` is at that rate.
+   */
+  | {
+      type: "upload";
+      host: string;
+      task: string;
+      file: string;
+      bytes: number;
+      total: number;
+      rate: number;
+      etaSeconds?: number;
+      done?: boolean;
+    }
   | {
       type: "task-result";
       host: string;
@@ -49,7 +67,8 @@ export type LockclawEvent =
       rollbackAt?: string;
     }
   | { type: "warning"; host?: string; message: string }
-  | { type: "debug"; host?: string; message: string }
+  /** level: how many -v show it (1 when absent): 2 an exec's output, 3 its generated sh. */
+  | { type: "debug"; host?: string; message: string; level?: number }
   | { type: "host-recap"; recap: HostRecap }
   | {
       type: "recap";

@@ -16,12 +16,14 @@ import { armScript, disarmScript, newRollback, rollbackNowScript, type ArmedRoll
 import { selectedByTags, type PreparedPlay, type PreparedTask } from "./prepare.js";
 import type { Redactor } from "./redact.js";
 import { extractWarnings, verifies, type Change, type ResourceContext } from "./resource.js";
-import { SectionWriter } from "./sections.js";
-import type { HostStateStore } from "./state.js";
+import { SectionWriter, type SectionEvents } from "./sections.js";
+import { Throttle, transferFigures } from "./progress.js";
+import { stateKeyOf, type HostStateStore } from "./state.js";
 import type { ConnectionTarget, Transport } from "../transport/types.js";
 import { runScript } from "../transport/script.js";
 import { candidateTargets, connectFirst, type Connector } from "./connect.js";
 import { createReadStream } from "node:fs";
+import { Transform, type Readable } from "node:stream";
 import { stat } from "node:fs/promises";
 import { raw, safeWord, sh, shJoin, type Sh } from "./sh.js";
 
@@ -63,6 +65,10 @@ export interface HostRunOptions {
   confirmDelayMs?: number;
   /** Test hook: where the host's after-change hooks live (default AFTER_CHANGE_DIR). */
   afterChangeDir?: string;
+  /** -vv: each exec's output; -vvv: each exec's generated sh too (both masked) as debug events. */
+  verbosity?: number;
+  /** At most one `upload` progress event per this many ms (default 500; a test sets 0). */
+  progressIntervalMs?: number;
 }
 
 /** One exec of the run: what it does, for which tasks, and the rollback it arms first (guarded). */
@@ -98,6 +104,8 @@ export class HostRun {
    * Valid while nothing has changed on the host since: any change drops them and the next play probes anew.
    */
   private readonly prefetched = new Map<number, Map<string, string | undefined>>();
+  /** Active tasks of the play now running whose task-start has not been emitted yet (id → task). */
+  private unstarted = new Map<string, PreparedTask>();
 
   constructor(
     private readonly target: ConnectionTarget,
@@ -139,7 +147,7 @@ export class HostRun {
   }
 
   private async connect(): Promise<void> {
-    const remembered = this.opt.state.get(this.host);
+    const remembered = this.opt.state.get(stateKeyOf(this.target));
     const planned = this.plays.flatMap((p) => (p.reconnect ? [p.reconnect] : []));
     const targets = candidateTargets(this.target, remembered, planned);
     this.transport = await connectFirst(targets, this.opt.connector, (t, err) =>
@@ -149,8 +157,14 @@ export class HostRun {
     this.opt.emit({ type: "host-connected", host: this.host, user: t.user, port: t.port });
   }
 
-  private debug(message: string): void {
-    this.opt.emit({ type: "debug", host: this.host, message: this.opt.redactor.text(message) });
+  private debug(message: string, level = 1): void {
+    if (level > 1 && (this.opt.verbosity ?? 0) < level) return;
+    this.opt.emit({
+      type: "debug",
+      host: this.host,
+      message: this.opt.redactor.text(message),
+      ...(level > 1 ? { level } : {}),
+    });
   }
 
   /**
@@ -203,14 +217,29 @@ export class HostRun {
     what: string,
     tasks: string[] = [],
     guarded?: ArmedRollback,
+    live?: { w: SectionWriter; events: SectionEvents },
   ) {
     const t0 = Date.now();
+    // the live view: each fragment's begin and end as the script prints them, while the exec runs
+    const stream = live?.w.stream(live.events);
+    // -vvv: the sh as generated, before it runs (masked like every event)
+    if ((this.opt.verbosity ?? 0) >= 3) {
+      this.debug(
+        `exec #${this.transport!.execCount + 1}: ${what}: sh${become ? " (as root)" : ""}:\n${shown(String(script))}`,
+        3,
+      );
+    }
     const res = await this.tracked({ what, tasks, guarded }, () =>
-      runScript(this.transport!, String(script), { become, errexit: false }),
+      runScript(this.transport!, String(script), {
+        become,
+        errexit: false,
+        ...(stream ? { onStdout: (c: Buffer) => stream.push(c) } : {}),
+      }),
     );
     this.debug(
       `exec #${this.transport!.execCount}: ${what} (${(Date.now() - t0) / 1000}s, exit ${res.code})`,
     );
+    this.debug(`exec #${this.transport!.execCount} output:\n${outputTail(res.stdout, res.stderr)}`, 2);
     return res;
   }
 
@@ -221,6 +250,7 @@ export class HostRun {
     handler = false,
     error?: string,
   ): void {
+    this.announce(task);
     this.counts[status]++;
     this.opt.emit({
       type: "task-result",
@@ -231,6 +261,12 @@ export class HostRun {
       ...(handler ? { handler } : {}),
       ...(error ? { error: this.opt.redactor.text(error) } : {}),
     });
+  }
+
+  /** The task's task-start, once (when its probe section begins, else just before its result). */
+  private announce(task: PreparedTask): void {
+    if (!this.unstarted.delete(task.id)) return;
+    this.opt.emit({ type: "task-start", host: this.host, task: task.name });
   }
 
   private warn(message: string): void {
@@ -250,7 +286,8 @@ export class HostRun {
     this.opt.emit({ type: "play-start", host: this.host, play: play.name });
     const active = this.activeTasks(play);
     for (const task of play.tasks) if (!active.includes(task)) this.result(task, "skipped", []);
-    for (const t of active) this.opt.emit({ type: "task-start", host: this.host, task: t.name });
+    // each task-start goes out when its probe begins on the host (see probeAndDiff), not all at once
+    this.unstarted = new Map(active.map((t) => [t.id, t]));
     const handlers = [...play.handlers.values()];
     const changedBefore = this.counts.changed;
     try {
@@ -269,19 +306,32 @@ export class HostRun {
     active: PreparedTask[],
     handlers: PreparedTask[],
   ): Promise<void> {
-    const planned = await this.probeAndDiff(index, [...active, ...handlers], play.become);
+    const reported = new Set<string>();
+    // a task's outcome as far as the probe tells it: under --check all of it, otherwise "ok" when
+    // nothing differs; sent as its section ends, while the probe still runs
+    const report = (p: Planned) => {
+      if (reported.has(p.task.id)) return;
+      if (this.opt.check) this.result(p.task, p.changes.length ? "changed" : "ok", p.changes);
+      else if (!p.changes.length) this.result(p.task, "ok", []);
+      else return;
+      reported.add(p.task.id);
+    };
+    const activeIds = new Set(active.map((t) => t.id));
+    const planned = await this.probeAndDiff(index, [...active, ...handlers], play.become, (p) => {
+      if (activeIds.has(p.task.id)) report(p);
+    });
     const tasks = planned.slice(0, active.length);
     const notified = new Set<string>();
     for (const p of tasks) if (p.changes.length) p.task.notify.forEach((n) => notified.add(n));
     const handlerPlans = planned.slice(active.length).filter((p) => notified.has(p.task.name));
 
     if (this.opt.check) {
-      for (const p of tasks) this.result(p.task, p.changes.length ? "changed" : "ok", p.changes);
+      tasks.forEach(report);
       for (const h of handlerPlans)
         this.result(h.task, "changed", [{ summary: "would run (notified)" }], true);
       return;
     }
-    for (const p of tasks) if (!p.changes.length) this.result(p.task, "ok", []);
+    tasks.forEach(report);
     const changed = tasks.filter((p) => p.changes.length);
     if ((changed.length || handlerPlans.length) && play.become) this.hooksDue = true;
     await this.apply(play, changed, handlerPlans, index === this.plays.length - 1);
@@ -310,11 +360,43 @@ export class HostRun {
    * again, after the change; a play's `reconnect:` only matters once it changed the login, which is
    * such a change.
    */
-  private async probeAndDiff(index: number, tasks: PreparedTask[], become: boolean): Promise<Planned[]> {
+  private async probeAndDiff(
+    index: number,
+    tasks: PreparedTask[],
+    become: boolean,
+    onPlanned: (p: Planned) => void = () => undefined,
+  ): Promise<Planned[]> {
     if (!tasks.length) return [];
     let outputs = this.prefetched.get(index);
     this.prefetched.delete(index);
+    /** Planned while the probe ran (its section ended), in order; none after the first failure. */
+    const early = new Map<string, Planned>();
+    let failedEarly = false;
+    const plan = (task: PreparedTask, output: string | undefined): Planned => {
+      const facts = this.parseFacts(task, output, task.kind.probe(task.spec).parse);
+      const ctx = { ...this.context(this.opt.check), warn: (m: string) => this.warn(`${task.name}: ${m}`) };
+      return { task, facts, changes: task.kind.diff(task.spec, facts, ctx) };
+    };
     if (!outputs) {
+      const byId = new Map(tasks.map((t) => [`${index}.${t.id}`, t]));
+      const events: SectionEvents = {
+        begin: (id) => {
+          const t = byId.get(id);
+          if (t) this.announce(t);
+        },
+        end: (id, r) => {
+          const t = byId.get(id);
+          if (!t || failedEarly) return;
+          try {
+            const p = plan(t, r.output);
+            early.set(t.id, p);
+            onPlanned(p);
+          } catch {
+            // read again after the exec, where the error is raised as before
+            failedEarly = true;
+          }
+        },
+      };
       const group = [index];
       for (let j = index + 1; j < this.plays.length && this.plays[j]!.become === become; j++) group.push(j);
       const w = new SectionWriter();
@@ -328,6 +410,9 @@ export class HostRun {
         w.script(parts),
         become,
         `probe of ${count} tasks${group.length > 1 ? ` (plays ${group[0]! + 1}-${group.at(-1)! + 1})` : ""}`,
+        [],
+        undefined,
+        { w, events },
       );
       if (res.code !== 0) {
         throw new ApplyError("probe", "batched probe", res.code, this.opt.redactor.text(res.stderr));
@@ -340,11 +425,7 @@ export class HostRun {
         else this.prefetched.set(k, out);
       }
     }
-    return tasks.map((task) => {
-      const facts = this.parseFacts(task, outputs!.get(task.id), task.kind.probe(task.spec).parse);
-      const ctx = { ...this.context(this.opt.check), warn: (m: string) => this.warn(`${task.name}: ${m}`) };
-      return { task, facts, changes: task.kind.diff(task.spec, facts, ctx) };
-    });
+    return tasks.map((task) => early.get(task.id) ?? plan(task, outputs!.get(task.id)));
   }
 
   private parseFacts(task: PreparedTask, output: string | undefined, parse: (s: string) => unknown): unknown {
@@ -417,14 +498,16 @@ export class HostRun {
       for (const u of p.task.kind.uploads?.(p.task.spec, p.facts, p.changes) ?? []) {
         const size = u.size ?? (await stat(u.local)).size;
         const dir = u.remote.slice(0, u.remote.lastIndexOf("/")) || "/";
+        const progress = this.uploadProgress(p.task.name, u.local, size);
         const res = await this.tracked({ what: `upload of ${u.local}`, tasks: [p.task.name] }, () =>
           this.transport!.exec(
             String(
               sh`umask 077 && mkdir -p ${dir} && cat > ${`${u.remote}.part`} && mv -f ${`${u.remote}.part`} ${u.remote}`,
             ),
-            { stdin: u.open ? u.open() : createReadStream(u.local), become },
+            { stdin: progress.count(u.open ? u.open() : createReadStream(u.local)), become },
           ),
         );
+        if (res.code === 0) progress.done();
         this.debug(`exec #${this.transport!.execCount}: upload ${u.local} (${size} bytes), exit ${res.code}`);
         if (res.code !== 0) {
           throw new ApplyError(
@@ -436,6 +519,42 @@ export class HostRun {
         }
       }
     }
+  }
+
+  /**
+   * `upload` events for one file: at the start, then as its bytes are read into the channel (which
+   * takes them only as fast as the host does: ssh2 pipes with backpressure), at most one per interval.
+   */
+  private uploadProgress(task: string, file: string, total: number) {
+    const t0 = Date.now();
+    const throttle = new Throttle(this.opt.progressIntervalMs ?? 500);
+    let bytes = 0;
+    const emit = (done: boolean) =>
+      this.opt.emit({
+        type: "upload",
+        host: this.host,
+        task,
+        file,
+        ...transferFigures(bytes, total, Date.now() - t0),
+        ...(done ? { done } : {}),
+      });
+    throttle.take();
+    emit(false);
+    return {
+      count: (source: Readable): Readable => {
+        const counter = new Transform({
+          transform(chunk: Buffer, _enc, next) {
+            bytes += chunk.length;
+            if (throttle.take()) emit(false);
+            next(null, chunk);
+          },
+        });
+        // the transport fails the exec on an error of the stream it is given
+        source.once("error", (err) => counter.destroy(err));
+        return source.pipe(counter);
+      },
+      done: () => emit(true),
+    };
   }
 
   /** What kinds are told about this run; the login is what authorized_key must never lock out. */
@@ -467,11 +586,15 @@ export class HostRun {
     // after every change and its verification (a failed change exits the script before this)
     if (withHooks)
       parts.push(w.probe({ id: "after-change-hooks", script: afterChangeHooksSh(this.opt.afterChangeDir) }));
+    const firstHandlerAt = batch.length - handlerCount;
+    const byId = new Map(batch.map((p, i) => [p.task.id, { p, handler: i >= firstHandlerAt }]));
     const res = await this.exec(
       w.script(parts),
       become,
       `apply ${batch.length} changes${final ? " + handlers" : ""}`,
       batch.map((p) => p.task.name),
+      undefined,
+      { w, events: { begin: (id) => this.applying(byId.get(id)) } },
     );
     const sections = w.parse(res.stdout);
     const firstHandler = batch.length - handlerCount;
@@ -517,6 +640,17 @@ export class HostRun {
     }
   }
 
+  /** A change section began on the host: the live view says which task is being applied. */
+  private applying(at: { p: Planned; handler: boolean } | undefined): void {
+    if (!at) return;
+    this.opt.emit({
+      type: "task-apply",
+      host: this.host,
+      task: at.p.task.name,
+      ...(at.handler ? { handler: true } : {}),
+    });
+  }
+
   /** Re-read facts after apply; returns the remaining drift, or undefined when converged. */
   private verifyDrift(p: Planned, output: string | undefined): string | undefined {
     if (!verifies(p.task.kind, p.task.spec)) return undefined;
@@ -558,7 +692,10 @@ export class HostRun {
       detail: `arming a rollback (${rb.unit}) and applying`,
       ...armedUntil,
     });
-    const res = await this.exec(script, play.become, "guarded apply", [p.task.name], rb);
+    const res = await this.exec(script, play.become, "guarded apply", [p.task.name], rb, {
+      w,
+      events: { begin: (id) => (id === p.task.id ? this.applying({ p, handler: false }) : undefined) },
+    });
     const sections = w.parse(res.stdout);
     const arm = sections.get("arm");
     if (!arm || arm.rc !== 0) {
@@ -654,7 +791,7 @@ export class HostRun {
           reason: `fresh login ${where} works but sudo or the disarm failed (exit ${res.code}): ${excerpt(res.stdout + res.stderr, 3)}`,
         };
       }
-      this.opt.state.set(this.host, {
+      this.opt.state.set(stateKeyOf(this.target), {
         host: target.host,
         user: login.user,
         port: login.port,
@@ -673,4 +810,25 @@ export class HostRun {
       }
     }
   }
+}
+
+/** -vv: what an exec printed, its last 4 KiB of each stream (a probe prints a lot). */
+function outputTail(stdout: string, stderr: string): string {
+  const tail = (s: string) => (s.length > 4096 ? `…${s.slice(-4096)}` : s);
+  return [
+    `stdout: ${tail(stdout.trimEnd()) || "(none)"}`,
+    `stderr: ${tail(stderr.trimEnd()) || "(none)"}`,
+  ].join("\n");
+}
+
+/**
+ * -vvv: the script without its here-document data. That base64 carries file contents and command
+ * scripts, secrets among them, in a form the redactor cannot recognise: it is never printed.
+ */
+export function shown(script: string): string {
+  return script.replace(
+    /(<<'LOCKCLAW_B64_EOF'[^\n]*\n)([\s\S]*?)(\nLOCKCLAW_B64_EOF)/g,
+    (_m, head: string, body: string, tail: string) =>
+      `${head}(${Buffer.from(body, "base64").length} bytes of base64 data, not shown)${tail}`,
+  );
 }

@@ -7,7 +7,7 @@ import { ConfigError, ExitCode, type SourceLocation } from "./errors.js";
 import type { EventSink, HostRecap } from "./events.js";
 import { HostRun } from "./host-run.js";
 import { loadPlaybook, type KindRegistry, type Playbook } from "./playbook/loader.js";
-import { preparePlaybook, type PreparedPlay } from "./prepare.js";
+import { preparePlaybook, resolvePlayVars, type PreparedPlay } from "./prepare.js";
 import { Redactor } from "./redact.js";
 import { HostStateStore } from "./state.js";
 import type { VarOverride, Vars } from "./vars.js";
@@ -50,6 +50,16 @@ export interface RunOptions {
   afterChangeDir?: string;
   /** --allow-world: a CIDR list variable may hold 0.0.0.0/0 or ::/0. */
   allowWorld?: boolean;
+  /** -v count: 2 adds each exec's output, 3 each exec's generated sh (masked) to the debug events. */
+  verbosity?: number;
+  /** At most one `upload` progress event per this many ms per file (default 500). */
+  progressIntervalMs?: number;
+  /**
+   * The caller's own check of the run (e.g. that the deploy user gets a key): after the playbooks' (unknown
+   * variables and tags, every host's values: those errors are named first), before the tasks are rendered
+   * (where the missing value would be blamed on the playbook) and before anything connects. Throws.
+   */
+  preflight?: () => void;
 }
 
 export interface RunResult {
@@ -85,16 +95,22 @@ export function prepareRun(opts: RunOptions): {
   rejectUnknownVars(playbooks, [...opts.hosts.flatMap((h) => h.vars), ...opts.overrides]);
   rejectUnknownTags(playbooks, opts);
   const rolling = rollingOf(playbooks, opts);
+  const prepareOptions = (entry: HostEntry) => ({
+    overrides: [...entry.vars, ...opts.overrides],
+    builtins: { ...opts.builtins, login_user: entry.target.user },
+    redactor,
+    allowWorld: opts.allowWorld,
+  });
+  if (opts.preflight) {
+    // every host's values first: a bad --var or inventory value is named before what the caller checks
+    for (const entry of opts.hosts)
+      for (const pb of playbooks)
+        for (const play of pb.plays) resolvePlayVars(pb, play, prepareOptions(entry));
+    opts.preflight();
+  }
   const perHost = opts.hosts.map((entry) => ({
     entry,
-    plays: playbooks.flatMap((playbook) =>
-      preparePlaybook(playbook, opts.kinds, {
-        overrides: [...entry.vars, ...opts.overrides],
-        builtins: { ...opts.builtins, login_user: entry.target.user },
-        redactor,
-        allowWorld: opts.allowWorld,
-      }),
-    ),
+    plays: playbooks.flatMap((playbook) => preparePlaybook(playbook, opts.kinds, prepareOptions(entry))),
   }));
   return { perHost, redactor, rolling };
 }
@@ -161,6 +177,8 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
       emit,
       confirmDelayMs: opts.confirmDelayMs,
       afterChangeDir: opts.afterChangeDir,
+      verbosity: opts.verbosity,
+      progressIntervalMs: opts.progressIntervalMs,
     }).run();
     emit({ type: "host-recap", recap });
     return recap;

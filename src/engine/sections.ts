@@ -3,6 +3,7 @@
  * the output is split back per fragment. A per-run nonce in the marker keeps host data from forging one.
  */
 import { randomBytes } from "node:crypto";
+import { StringDecoder } from "node:string_decoder";
 import { raw, safeWord, sh, shJoin, type Sh } from "./sh.js";
 
 export interface Fragment {
@@ -54,6 +55,11 @@ export class SectionWriter {
     ]);
   }
 
+  /** An incremental reader of this script's output, for the live view (see SectionStream). */
+  stream(events: SectionEvents): SectionStream {
+    return new SectionStream(this.marker, events);
+  }
+
   parse(stdout: string): Map<string, SectionResult> {
     const sections = new Map<string, SectionResult>();
     const begin = `\n${this.marker} begin `;
@@ -78,5 +84,79 @@ export class SectionWriter {
       pos = rcEnd < 0 ? stdout.length : rcEnd;
     }
     return sections;
+  }
+}
+
+export interface SectionEvents {
+  /** A fragment's begin marker arrived: it is running now. */
+  begin?(id: string): void;
+  /** Its end marker arrived: what it printed and its status, as parse() gives them. */
+  end?(id: string, result: SectionResult): void;
+}
+
+/**
+ * Reads a script's stdout as it arrives (chunks split anywhere, even inside a UTF-8 character or a
+ * marker) and says when each fragment begins and ends, while the exec still runs. Only the live view
+ * listens: the outcome of the exec is read from its whole stdout with parse(), as before.
+ */
+export class SectionStream {
+  private readonly decoder = new StringDecoder("utf8");
+  /** Output not yet consumed (what precedes it has been reported). */
+  private text = "";
+  /** The fragment now running: its id and where its output starts in `text`. */
+  private open?: { id: string; start: number };
+  /** Where the next marker search starts (a failed search need not look at the same text again). */
+  private from = 0;
+
+  constructor(
+    private readonly marker: string,
+    private readonly events: SectionEvents,
+  ) {}
+
+  push(chunk: Buffer | string): void {
+    this.text += typeof chunk === "string" ? chunk : this.decoder.write(chunk);
+    for (;;) {
+      if (!this.open) {
+        const begin = `\n${this.marker} begin `;
+        const b = this.text.indexOf(begin, this.from);
+        if (b < 0) return this.rewind(begin.length);
+        const idEnd = this.text.indexOf("\n", b + begin.length);
+        if (idEnd < 0) {
+          this.from = b;
+          return;
+        }
+        const id = this.text.slice(b + begin.length, idEnd);
+        this.open = { id, start: idEnd + 1 };
+        this.from = idEnd;
+        this.events.begin?.(id);
+        continue;
+      }
+      const endMark = `\n${this.marker} end ${this.open.id} `;
+      const e = this.text.indexOf(endMark, Math.max(this.from, this.open.start - 1));
+      if (e < 0) return this.rewind(endMark.length);
+      const rcEnd = this.text.indexOf("\n", e + endMark.length);
+      if (rcEnd < 0) {
+        this.from = e;
+        return;
+      }
+      const rc = Number(this.text.slice(e + endMark.length, rcEnd));
+      const output = this.text.slice(this.open.start, e).replace(/\n$/, "");
+      const { id } = this.open;
+      // what is reported is dropped: a long exec's output is not held twice
+      this.text = this.text.slice(rcEnd);
+      this.open = undefined;
+      this.from = 0;
+      this.events.end?.(id, { output, rc });
+    }
+  }
+
+  /** Nothing found: the next search starts where a marker cut off at the end could begin. */
+  private rewind(markLength: number): void {
+    this.from = Math.max(this.open ? this.open.start - 1 : 0, this.text.length - markLength);
+    if (!this.open) {
+      // outside a fragment nothing before that point is needed again
+      this.text = this.text.slice(this.from);
+      this.from = 0;
+    }
   }
 }

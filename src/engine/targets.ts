@@ -31,6 +31,9 @@ export async function resolveHost(host: InventoryHost, res: TargetResolution): P
   } else {
     target = resolveTarget(host.address, {
       ...res.ssh,
+      // ansible_user / ansible_port of an inventory host
+      ...(host.user ? { user: host.user } : {}),
+      ...(host.port ? { port: host.port } : {}),
       keyFiles: [...(res.ssh.keyFiles ?? []), ...(host.key ? [host.key] : [])],
     });
   }

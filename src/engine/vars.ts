@@ -33,8 +33,43 @@ export function parseVarArg(arg: string): VarOverride {
   return { name, value: arg.slice(i + 1), from: { file: "--var", path: name } };
 }
 
+/**
+ * One `-e`/`--var` as Ansible takes it: `key=value`, `@vars.yml` (a vars file), or a JSON (or YAML flow)
+ * mapping `{"ssh_port": 2200}`, whose numbers are taken as written like a vars file's.
+ */
+export function parseVarOption(arg: string): VarOverride[] {
+  if (arg.startsWith("@")) return readVarsFile(arg.slice(1));
+  if (arg.trim().startsWith("{")) {
+    const source = YamlSource.parse(arg, "--var");
+    const value = source.value;
+    if (!value || typeof value !== "object" || Array.isArray(value)) {
+      throw new ConfigError(
+        "--var {…} is not a mapping",
+        { file: "--var" },
+        `write --var '{"name": "value"}'`,
+      );
+    }
+    return Object.entries(value).map(([name, v]) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+        throw new ConfigError(
+          `--var: '${name}' is not a variable name`,
+          { file: "--var" },
+          "names are letters, digits and _",
+        );
+      }
+      return { name, value: asWritten(source, [name], v), from: { file: "--var", path: name } };
+    });
+  }
+  return [parseVarArg(arg)];
+}
+
 export function readVarsFile(file: string): VarOverride[] {
   const source = YamlSource.readFile(file, "vars file");
+  return varsOf(source);
+}
+
+function varsOf(source: YamlSource): VarOverride[] {
+  const file = source.file;
   const value = source.value;
   if (value === null || value === undefined) return [];
   if (typeof value !== "object" || Array.isArray(value)) {

@@ -94,6 +94,13 @@ export class YamlSource {
     // for unknown keys point at the key itself, not at its parent mapping
     const keys = (issue as { keys?: string[] }).keys;
     const locPath = keys?.length ? [...issuePath, keys[0]!] : issuePath;
+    if (keys?.length && !fix) {
+      // a misspelled key: "did you mean" the key the schema knows there, as for module names
+      const known = objectKeysAt(schema, issue.path as Array<string | number>);
+      const near = closest(keys[0]!, known);
+      if (near) fix = `did you mean '${near}'? (remove '${keys[0]}' or check its spelling)`;
+      else if (known.length) fix = `remove '${keys[0]}': the keys here are ${known.join(", ")}`;
+    }
     throw new ConfigError(issue.message, this.locate(locPath), fix ?? fixFor(issue));
   }
 }
@@ -113,4 +120,70 @@ function fixFor(issue: z.core.$ZodIssue): string | undefined {
     default:
       return undefined;
   }
+}
+
+type AnySchema = { def: Record<string, unknown> & { type: string }; shape?: Record<string, unknown> };
+
+/** The keys an object schema declares at `path` (best effort through records, arrays, unions, wrappers). */
+export function objectKeysAt(schema: unknown, path: ReadonlyArray<string | number>): string[] {
+  const out = new Set<string>();
+  const walk = (s: AnySchema | undefined, i: number, depth: number): void => {
+    if (!s?.def || depth > 40) return;
+    const d = s.def;
+    switch (d.type) {
+      case "optional":
+      case "nullable":
+      case "default":
+      case "readonly":
+      case "catch":
+        return walk(d.innerType as AnySchema, i, depth + 1);
+      case "lazy":
+        return walk((d.getter as () => AnySchema)(), i, depth + 1);
+      case "pipe":
+        return walk(d.in as AnySchema, i, depth + 1);
+      case "union":
+        return (d.options as AnySchema[]).forEach((o) => walk(o, i, depth + 1));
+      case "intersection":
+        walk(d.left as AnySchema, i, depth + 1);
+        return walk(d.right as AnySchema, i, depth + 1);
+    }
+    if (i === path.length) {
+      if (d.type === "object" && s.shape) Object.keys(s.shape).forEach((k) => out.add(k));
+      return;
+    }
+    const key = path[i]!;
+    if (d.type === "object" && s.shape) walk(s.shape[key] as AnySchema, i + 1, depth + 1);
+    else if (d.type === "record") walk(d.valueType as AnySchema, i + 1, depth + 1);
+    else if (d.type === "array") walk(d.element as AnySchema, i + 1, depth + 1);
+  };
+  walk(schema as AnySchema, 0, 0);
+  return [...out];
+}
+
+/** The known name within edit distance 2 (a transposition counts 1), for "did you mean". */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDist = 3;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestDist) [best, bestDist] = [c, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  // optimal string alignment: Levenshtein plus adjacent transpositions (childern → children is 1)
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+      }
+    }
+  }
+  return d[a.length]![b.length]!;
 }

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appendFile, chmod, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { excerpt } from "../engine/errors.js";
 import type { ConnectionTarget } from "../transport/types.js";
 import { LabError } from "./errors.js";
@@ -426,6 +426,8 @@ export async function resolveLabTarget(
   const p = machinePaths(labDir, name);
   return {
     name: `lab:${name}`,
+    // the machine, not its name: `lab:t1` of another lab directory, or a new t1 here, is another one
+    stateKey: `lab:${resolve(labDir)}/${name}@${s.createdAt}`,
     host: s.address,
     port: 22,
     user: s.user,

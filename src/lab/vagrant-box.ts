@@ -17,11 +17,9 @@ import { ensureRootfs } from "./rootfs.js";
 import { run, runRaw } from "./run.js";
 import type { Distro } from "./state.js";
 import { storePackages } from "./store.js";
+import { VAGRANT_BRIDGE, VAGRANT_HOST_ADDRESS, VAGRANT_NET_PREFIX } from "./vagrant-net-names.js";
 
-export const VAGRANT_BRIDGE = "lcvagrant0";
-/** The boxes' network: VirtualBox's default host-only range, the addresses vagrant/boxes.json gives. */
-export const VAGRANT_NET_PREFIX = "192.168.56";
-export const VAGRANT_HOST_ADDRESS = `${VAGRANT_NET_PREFIX}.1`;
+export { VAGRANT_BRIDGE, VAGRANT_HOST_ADDRESS, VAGRANT_NET_PREFIX } from "./vagrant-net-names.js";
 
 /** Bump when the box's contents below change, so boxes built by older code are not reused. */
 const BOX_LAYOUT = 1;

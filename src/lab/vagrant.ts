@@ -134,7 +134,23 @@ export async function resolveVagrantTarget(
   const blocks = parseVagrantSshConfig(text);
   const cfg = blocks.find((b) => b.host === name) ?? (blocks.length === 1 ? blocks[0] : undefined);
   if (!cfg) throw new LabError(`vagrant ssh-config ${name} printed no Host ${name} block`);
-  return vagrantTarget(name, cfg);
+  const target = vagrantTarget(name, cfg);
+  // boxes share 127.0.0.1:222x: the local state knows the box by its project, name and index_uuid, so a
+  // re-created box (or another project's box on the port) is never sent the old box's login
+  const dir = vagrantProjectDir(options.cwd);
+  const uuid = dir ? vagrantBoxId(dir, name) : undefined;
+  return uuid ? { ...target, stateKey: `vagrant:${dir}/${name}@${uuid}` } : target;
+}
+
+/** Vagrant's index_uuid of box `name` of the project in `dir`, when Vagrant has created it. */
+export function vagrantBoxId(dir: string, name: string): string | undefined {
+  const machine = join(dir, ".vagrant", "machines", name);
+  return existsSync(machine)
+    ? readdirSync(machine)
+        .map((p) => join(machine, p, "index_uuid"))
+        .filter((f) => existsSync(f))
+        .map((f) => readFileSync(f, "utf8").trim())[0]
+    : undefined;
 }
 
 /** The directory of the Vagrantfile `vagrant` uses from `cwd`: VAGRANT_CWD, else `cwd` or a parent. */
@@ -177,13 +193,7 @@ export async function recordVagrantLogin(
 ): Promise<string | undefined> {
   const dir = vagrantProjectDir(options.cwd, options.env);
   if (!dir || !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(name)) return undefined;
-  const machine = join(dir, ".vagrant", "machines", name);
-  const uuid = existsSync(machine)
-    ? readdirSync(machine)
-        .map((p) => join(machine, p, "index_uuid"))
-        .filter((f) => existsSync(f))
-        .map((f) => readFileSync(f, "utf8").trim())[0]
-    : undefined;
+  const uuid = vagrantBoxId(dir, name);
   if (!uuid) return undefined;
   const file = vagrantLoginFile(dir, name);
   const body: VagrantLogin = { user: login.user, port: login.port, keys: login.keys, index_uuid: uuid };

@@ -4,6 +4,7 @@
  */
 import { Listr, ListrLogger, ProcessOutput, type ListrTask } from "listr2";
 import type { HostRecap, LockclawEvent } from "../engine/events.js";
+import { formatTransfer } from "../engine/progress.js";
 import { PlainRenderer } from "./plain.js";
 import type { Renderer, RendererOptions } from "./renderer.js";
 
@@ -29,12 +30,20 @@ export class TtyRenderer implements Renderer {
     const e = this.opt.redactor ? this.opt.redactor.value(event) : event;
     if (e.type === "run-start") this.start(e.hosts, e.check);
     const view = "host" in e && typeof e.host === "string" ? this.hosts.get(e.host) : undefined;
+    // the line follows the host: the task whose probe or change is running there now, an upload's figures
     if (e.type === "task-start" && view?.task) view.task.output = `▸ ${e.task}`;
+    if (e.type === "task-apply" && view?.task)
+      view.task.output = `▸ applying: ${e.handler ? "handler: " : ""}${e.task}`;
+    if (e.type === "upload" && view?.task) {
+      const name = e.file.split("/").pop() ?? e.file;
+      view.task.output = `▸ ${e.task}: ${e.done ? "sent" : "sending"} ${name} ${formatTransfer(e)}`;
+    }
     if (e.type === "task-result" && view?.task) view.task.output = `${e.status}: ${e.task}`;
     if (e.type === "host-recap") this.hosts.get(e.recap.host)?.resolve(e.recap);
     if (e.type === "recap") for (const h of e.notStarted ?? []) this.hosts.get(h)?.resolve(undefined);
     // details are printed after the live view, in order
-    if (e.type !== "run-start" && e.type !== "task-start" && e.type !== "play-start") this.buffered.push(e);
+    if (!["run-start", "task-start", "play-start", "task-apply", "upload"].includes(e.type))
+      this.buffered.push(e);
   }
 
   private start(hosts: string[], check: boolean): void {

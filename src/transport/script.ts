@@ -44,6 +44,8 @@ export interface RunScriptOptions {
   /** Stop at the first failing command (sh -e). Default true. */
   errexit?: boolean;
   timeoutMs?: number;
+  /** The script's stdout as it arrives (see ExecOptions.onStdout). */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 /** Run `script` with sh on the host; the result is the script's own stdout/stderr/exit status. */
@@ -57,5 +59,6 @@ export function runScript(
     stdin: `${body}${SCRIPT_TRAILER}\n`,
     become: options.become,
     timeoutMs: options.timeoutMs,
+    onStdout: options.onStdout,
   });
 }

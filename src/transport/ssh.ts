@@ -44,7 +44,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
  * silently is noticed after ~3 min, not seconds (a closed TCP connection is noticed at once anyway).
  */
 export const DEFAULT_KEEPALIVE: KeepaliveSettings = { intervalMs: 15_000, countMax: 12 };
-export const KEEPALIVE_ENV = "LOCKCLAW_SSH_KEEPALIVE";
+export { KEEPALIVE_ENV } from "./keepalive-env.js";
+import { KEEPALIVE_ENV } from "./keepalive-env.js";
 /** ssh2's default host key algorithm order (we reorder it, never extend it). */
 const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = [
   "ssh-ed25519",
@@ -550,7 +551,15 @@ class SshTransport implements Transport {
         const errOut: Buffer[] = [];
         let code: number | null | undefined;
         let signal: string | undefined;
-        ch.on("data", (d: Buffer) => out.push(d));
+        ch.on("data", (d: Buffer) => {
+          out.push(d);
+          // a listener's failure is its own: it never breaks the exec
+          try {
+            options.onStdout?.(d);
+          } catch {
+            /* ignored */
+          }
+        });
         ch.stderr.on("data", (d: Buffer) => errOut.push(d));
         ch.on("exit", (c: number | null, sig?: string) => {
           code = c ?? null;

@@ -19,6 +19,8 @@ export interface ResolveTargetOptions {
   /** Overrides the spec and ssh config. */
   port?: number;
   user?: string;
+  /** -u: the login for a target whose spec names none; wins over the ssh config's User. */
+  defaultUser?: string;
   /** Default ~/.ssh/config; a missing file is fine. */
   sshConfigPath?: string;
   /** Default: ssh config's UserKnownHostsFile, else ~/.ssh/known_hosts. */
@@ -205,7 +207,12 @@ function resolveOne(
       })
     : {};
 
-  const user = (isFinal ? options.user : undefined) ?? parsed.user ?? first(cfg.user) ?? localUser;
+  const user =
+    (isFinal ? options.user : undefined) ??
+    parsed.user ??
+    (isFinal ? options.defaultUser : undefined) ??
+    first(cfg.user) ??
+    localUser;
   let port: number;
   const explicitPort = (isFinal ? options.port : undefined) ?? parsed.port;
   if (explicitPort !== undefined) {

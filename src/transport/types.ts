@@ -12,6 +12,8 @@ export interface ExecOptions {
   become?: boolean;
   /** Fail with a timeout error after this long. */
   timeoutMs?: number;
+  /** Each piece of stdout as it arrives (the live view); the result still holds all of it. */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 export interface ExecResult {
@@ -36,8 +38,13 @@ export interface KeepaliveSettings {
 
 /** Where and how to connect, after ~/.ssh/config and the inventory were applied. */
 export interface ConnectionTarget {
-  /** The name the user gave (inventory name, `lab:t1`, `user@host`): used in reports and local state. */
+  /** The name the user gave (inventory name, `lab:t1`, `user@host`): used in reports. */
   name: string;
+  /**
+   * What identifies the machine in lockclaw's local state (engine/state.ts stateKeyOf): set by a
+   * resolver that knows better than the address (a lab machine); default the SSH address.
+   */
+  stateKey?: string;
   host: string;
   port: number;
   user: string;

@@ -8,7 +8,7 @@ import { ConfigError, type SourceLocation } from "../errors.js";
 import type { AnyResourceKind } from "../resource.js";
 import { enumType, namedType, optionalType, TYPE_NAMES, type VarType } from "../var-types.js";
 import { checkTyped } from "../vars.js";
-import { YamlSource, type KeyPath } from "../yaml-source.js";
+import { closest, YamlSource, type KeyPath } from "../yaml-source.js";
 import { parseWhen, playShape, taskShape, TASK_CONTROL_KEYS } from "./schema.js";
 
 export interface RawTask {
@@ -168,6 +168,17 @@ function readTask(
   const task = source.validate(taskShape, raw, keyPath);
   const control = new Set<string>(TASK_CONTROL_KEYS);
   const kindKeys = Object.keys(task).filter((k) => !control.has(k));
+  // a misspelled control key (notfy:, tag:) reads as a second module: name it for what it is
+  for (const k of kindKeys) {
+    const near = k in kinds ? undefined : closest(k, [...TASK_CONTROL_KEYS]);
+    if (near && (kindKeys.length > 1 || !closest(k, Object.keys(kinds)))) {
+      throw new ConfigError(
+        `unknown task key '${k}'`,
+        source.locate([...keyPath, k]),
+        `did you mean '${near}'?`,
+      );
+    }
+  }
   if (kindKeys.length !== 1) {
     throw new ConfigError(
       kindKeys.length === 0
@@ -324,29 +335,4 @@ function checkShVars(
       }
     }
   }
-}
-
-/** The known name within edit distance 2, for "did you mean". */
-function closest(word: string, candidates: string[]): string | undefined {
-  let best: string | undefined;
-  let bestDist = 3;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestDist) [best, bestDist] = [c, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length]!;
 }

@@ -27,7 +27,7 @@ afterAll(async () => {
 const args = () => [
   "audit",
   `root@127.0.0.1:${sshd.port}`,
-  "-k",
+  "--key",
   sshd.clientKeyPath,
   "--known-hosts",
   sshd.knownHostsFile,
@@ -55,7 +55,7 @@ describe("lockclaw audit (CLI output)", () => {
   });
 
   it("an unreachable host says so, not 0/0 checks passed", async () => {
-    const r = await lockclaw(["audit", "root@127.0.0.1:1", "-k", sshd.clientKeyPath], env);
+    const r = await lockclaw(["audit", "root@127.0.0.1:1", "--key", sshd.clientKeyPath], env);
     expect(r.code).toBe(4);
     expect(r.stdout).toContain("UNREACHABLE");
     expect(r.stdout).toContain("no checks ran: the host could not be reached");

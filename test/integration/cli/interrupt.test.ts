@@ -46,7 +46,7 @@ afterAll(async () => {
 });
 
 const target = () => `${sshd.unprivilegedUser}@127.0.0.1:${sshd.port}`;
-const conn = () => ["-k", sshd.clientKeyPath, "--known-hosts", sshd.knownHostsFile];
+const conn = () => ["--key", sshd.clientKeyPath, "--known-hosts", sshd.knownHostsFile];
 let n = 0;
 function freshRoot(): string {
   const root = join(work, `root${++n}`);

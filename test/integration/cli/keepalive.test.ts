@@ -29,7 +29,7 @@ afterAll(async () => {
 const env = () => ({ ...process.env, XDG_STATE_HOME: join(work, "state"), SSH_AUTH_SOCK: "" });
 const common = () => [
   `root@127.0.0.1:${sshd.port}`,
-  "-k",
+  "--key",
   sshd.clientKeyPath,
   "--known-hosts",
   sshd.knownHostsFile,

@@ -29,7 +29,7 @@ const target = () => `${sshd.unprivilegedUser}@127.0.0.1:${sshd.port}`;
 const common = () => [
   "--playbook",
   join(ROOT, "examples/hello/playbook.yml"),
-  "-k",
+  "--key",
   sshd.clientKeyPath,
   "--known-hosts",
   sshd.knownHostsFile,
@@ -139,7 +139,7 @@ describe("lockclaw provision (CLI)", () => {
       target(),
       "--playbook",
       pb,
-      "-k",
+      "--key",
       sshd.clientKeyPath,
       "--known-hosts",
       sshd.knownHostsFile,

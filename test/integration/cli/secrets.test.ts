@@ -61,7 +61,7 @@ const args = (...extra: string[]) => [
   // a fresh directory each run, so the token file is new and its diff shows
   "--var",
   `root=${join(work, `run${++runs}`)}`,
-  "-k",
+  "--key",
   sshd.clientKeyPath,
   "--known-hosts",
   sshd.knownHostsFile,

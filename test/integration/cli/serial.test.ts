@@ -53,7 +53,7 @@ const common = (pb: string) => [
   join(work, pb),
   "-i",
   join(work, "inventory.yml"),
-  "-k",
+  "--key",
   sshd.clientKeyPath,
   "--known-hosts",
   sshd.knownHostsFile,

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSshd, type SshdFixture } from "../fixtures/sshd.js";
+import { BUILD_TIMEOUT_MS, buildCli } from "./cli.js";
 
 const ROOT = join(__dirname, "../../..");
 const BIN = join(ROOT, "bin/lockclaw.js");
@@ -16,14 +17,14 @@ let sshd: SshdFixture;
 let work: string;
 
 beforeAll(async () => {
-  const build = spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT, encoding: "utf8" });
-  expect(build.status, build.stdout + build.stderr).toBe(0);
+  // asynchronous, with the long hook limit: a synchronous tsc on a loaded machine missed the 60 s default
+  await buildCli();
   sshd = await startSshd({ user: { sudo: true } });
   work = mkdtempSync(join(tmpdir(), "lc-state-hk-"));
-});
+}, BUILD_TIMEOUT_MS);
 afterAll(async () => {
   await sshd?.stop();
-  rmSync(work, { recursive: true, force: true });
+  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 const accepted = () => (sshd.logs().match(/Accepted publickey/g) ?? []).length;
@@ -47,7 +48,7 @@ describe("remembered host key vs known_hosts", () => {
     writeFileSync(
       join(stateHome, "lockclaw", "hosts.json"),
       JSON.stringify({
-        [target]: {
+        [`ssh:127.0.0.1:${sshd.port}`]: {
           host: "127.0.0.1",
           user: sshd.unprivilegedUser,
           port: sshd.port,
@@ -67,7 +68,7 @@ describe("remembered host key vs known_hosts", () => {
         target,
         "--playbook",
         join(ROOT, "examples/hello/playbook.yml"),
-        "-k",
+        "--key",
         sshd.clientKeyPath,
         "--known-hosts",
         knownHosts,

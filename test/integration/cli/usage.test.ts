@@ -3,11 +3,11 @@
  * as `lockclaw help provision host`, the version is package.json's, a tag typo is an error, and the
  * --list-* options print without connecting to anything.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BUILD_TIMEOUT_MS, ROOT, buildCli, cliEnv, lockclaw } from "./cli.js";
+import { BIN, BUILD_TIMEOUT_MS, ROOT, buildCli, cliEnv, lockclaw, run } from "./cli.js";
 
 let work: string;
 let env: NodeJS.ProcessEnv;
@@ -53,6 +53,46 @@ describe("usage errors and help", () => {
     const r = await lockclaw(["--version"], { ...env, npm_package_version: "9.9.9" });
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe(pkg.version);
+  });
+});
+
+describe("start-up (issue 11.12)", () => {
+  /** The modules a run of the built CLI loads (a resolve hook prints each), as paths under the checkout. */
+  async function loaded(args: string[]): Promise<string[]> {
+    const hook = join(work, "hook.mjs");
+    writeFileSync(
+      hook,
+      `import { register } from "node:module";\n` +
+        `register("data:text/javascript," + encodeURIComponent(${JSON.stringify(
+          'export async function resolve(s, c, next) { const r = await next(s, c); if (r.url.startsWith("file:")) process.stderr.write("LOADED " + r.url + "\\n"); return r; }',
+        )}));\n`,
+    );
+    const r = await run(process.execPath, ["--import", hook, BIN, ...args], env);
+    expect(r.code, r.stderr).toBe(0);
+    return [...r.stderr.matchAll(/^LOADED (\S+)$/gm)].map((m) => decodeURIComponent(m[1]!));
+  }
+  const packages = (urls: string[]) =>
+    [...new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []))].sort();
+
+  it("--version loads nothing but the launcher; declaring the commands loads commander and no engine", async () => {
+    expect(await loaded(["--version"])).toEqual([`file://${BIN}`]);
+    for (const args of [
+      ["--help"],
+      ["provision", "host", "--help"],
+      ["audit", "--help"],
+      ["lab", "box", "--help"],
+      ["lab", "net", "--help"],
+    ]) {
+      const urls = await loaded(args);
+      expect(packages(urls), args.join(" ")).toEqual(["commander"]);
+      // the engine, the transport, the audit and the lab's machinery load when a command runs
+      const heavy = urls.filter((u) =>
+        /\/dist\/src\/(engine\/(run|host-run|prepare|vars|state)|transport\/ssh|(audit|resources)\/[\w/-]+|lab\/(machine|vagrant|vagrant-box|rootfs))\.js$/.test(
+          u,
+        ),
+      );
+      expect(heavy, args.join(" ")).toEqual([]);
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cleanEvidence, fixFor, formatAudit, useColor } from "../../../src/cli/audit.js";
+import { cleanEvidence, fixFor, formatAudit, useColor } from "../../../src/cli/audit-run.js";
 
 const checks = [
   { id: "sshd.port", title: "sshd port", pass: true, evidence: "2222" },

@@ -57,6 +57,19 @@ handlers:
     expect(e.location).toMatchObject({ line: 3, path: "tasks[0].nite" });
   });
 
+  it("says 'did you mean' for a misspelled task key and a misspelled key inside a module (issue 11.9)", () => {
+    const e = errorOf(() => load("tasks:\n  - name: x\n    note: { path: /x, text: y }\n    notfy: h\n"));
+    expect(e.message).toMatch(/pb\.yml:4:\d+ \(at tasks\[0\]\.notfy\): unknown task key 'notfy'/);
+    expect(e.message).toContain("did you mean 'notify'?");
+    // a module's own keys: the kind's schema, read where the task is prepared
+    const src = YamlSource.parse("tasks:\n  - file: { path: /x, mdoe: '0644' }\n", "pb.yml");
+    const f = errorOf(() =>
+      src.validate(resourceKinds.file!.spec, { path: "/x", mdoe: "0644" }, ["tasks", 0, "file"]),
+    );
+    expect(f.message).toMatch(/pb\.yml:2:\d+ \(at tasks\[0\]\.file\.mdoe\)/);
+    expect(f.message).toContain("did you mean 'mode'?");
+  });
+
   it("rejects a task with two modules", () => {
     const e = errorOf(() => load("tasks:\n  - note: {}\n    template: {}\n"));
     expect(e.message).toMatch(/several modules: note, template/);

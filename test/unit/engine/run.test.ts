@@ -91,3 +91,19 @@ describe("run", () => {
     expect(peak).toBe(2);
   });
 });
+
+describe("-vvv script display", () => {
+  it("never shows a here-document's base64 (file contents, secrets among them)", async () => {
+    const { shown } = await import("../../../src/engine/host-run.js");
+    const { base64Heredoc, raw } = await import("../../../src/engine/sh.js");
+    const secret = "s3cr3t-token-0123456789";
+    const script = `echo a\n${base64Heredoc(raw('cat > "$f"'), secret).text}\necho b`;
+    const out = shown(script);
+    expect(out).toContain("echo a");
+    expect(out).toContain("echo b");
+    expect(out).toContain(
+      `<<'LOCKCLAW_B64_EOF' | cat > "$f"\n(23 bytes of base64 data, not shown)\nLOCKCLAW_B64_EOF`,
+    );
+    expect(out).not.toContain(Buffer.from(secret).toString("base64").slice(0, 12));
+  });
+});

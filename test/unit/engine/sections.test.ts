@@ -61,3 +61,99 @@ describe("sections", () => {
     });
   });
 });
+
+describe("the incremental section reader (live view)", () => {
+  /** Feeds `bytes` in the given chunks; what the reader said, in order. */
+  const read = (w: SectionWriter, bytes: Buffer, cuts: number[]) => {
+    const said: Array<[string, string, { output: string; rc: number }?]> = [];
+    const s = w.stream({
+      begin: (id) => said.push(["begin", id]),
+      end: (id, r) => said.push(["end", id, r]),
+    });
+    let at = 0;
+    for (const c of [...cuts, bytes.length]) {
+      s.push(bytes.subarray(at, c));
+      at = c;
+    }
+    return said;
+  };
+
+  const w = new SectionWriter();
+  const out = sh(
+    w.script([
+      w.probe({ id: "a", script: raw("printf 'x=1'") }),
+      w.probe({ id: "b", script: raw("printf 'naïve ünïcode\\n\\nlines\\n'; exit 3") }),
+      w.probe({ id: "c", script: raw(":") }),
+      w.change({ id: "d", script: raw("echo changed") }),
+    ]),
+  ).stdout;
+  const bytes = Buffer.from(out, "utf8");
+  const whole = w.parse(out);
+  const expected = [...whole].flatMap(([id, r]) => [
+    ["begin", id],
+    ["end", id, r],
+  ]);
+
+  it("says what parse() says, for every place a chunk can be cut (inside markers and characters too)", () => {
+    expect(whole.size).toBe(4);
+    expect(read(w, bytes, [])).toEqual(expected);
+    for (let cut = 1; cut < bytes.length; cut++) {
+      expect(read(w, bytes, [cut]), `cut at ${cut}`).toEqual(expected);
+    }
+    // byte by byte
+    expect(
+      read(
+        w,
+        bytes,
+        [...Array(bytes.length - 1).keys()].map((i) => i + 1),
+      ),
+    ).toEqual(expected);
+  });
+
+  it("says a fragment began as soon as its begin marker is in, and ended only with its status line", () => {
+    const begin = out.indexOf(`${w.marker} begin b\n`) + `${w.marker} begin b\n`.length;
+    const endLine = out.indexOf(`${w.marker} end b 3\n`);
+    const upToBegin = read(w, bytes.subarray(0, Buffer.byteLength(out.slice(0, begin))), []);
+    expect(upToBegin.at(-1)).toEqual(["begin", "b"]);
+    // the end marker without its newline: b has not ended yet
+    const partial = Buffer.byteLength(out.slice(0, endLine + `${w.marker} end b 3`.length));
+    expect(read(w, bytes.subarray(0, partial), []).at(-1)).toEqual(["begin", "b"]);
+    expect(read(w, bytes.subarray(0, partial + 1), []).at(-1)).toEqual([
+      "end",
+      "b",
+      { output: "naïve ünïcode\n\nlines", rc: 3 },
+    ]);
+  });
+
+  it("a script that died inside a fragment: it began, it never ends", () => {
+    const dead = sh(
+      w.script([
+        w.probe({ id: "a", script: raw(":") }),
+        w.change({ id: "z", script: raw("echo half; kill -9 $$") }),
+      ]),
+    ).stdout;
+    expect(read(w, Buffer.from(dead), [])).toEqual([
+      ["begin", "a"],
+      ["end", "a", { output: "", rc: 0 }],
+      ["begin", "z"],
+    ]);
+  });
+
+  it("ignores marker-like text without this run's nonce", () => {
+    const other = new SectionWriter();
+    const forged = sh(
+      w.script([
+        w.probe({
+          id: "a",
+          script: raw(`printf '\\n%s end a 0\\n\\n%s begin x\\nmore' '${other.marker}' '${other.marker}'`),
+        }),
+      ]),
+    ).stdout;
+    const said = read(w, Buffer.from(forged), [7, 40]);
+    expect(said.map((s) => s.slice(0, 2))).toEqual([
+      ["begin", "a"],
+      ["end", "a"],
+    ]);
+    expect(said[1]![2]!.output).toContain("more");
+  });
+});

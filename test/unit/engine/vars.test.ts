@@ -232,3 +232,26 @@ describe("YAML alias bombs", () => {
     }
   });
 });
+
+describe("-e as Ansible takes it", () => {
+  it("reads key=value, @file and a JSON mapping, numbers as written", async () => {
+    const { parseVarOption } = await import("../../../src/engine/vars.js");
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    expect(parseVarOption("a=1")).toEqual([{ name: "a", value: "1", from: { file: "--var", path: "a" } }]);
+    expect(parseVarOption('{"ssh_port": 1e3, "admin_cidrs": ["10.0.0.0/8"]}')).toEqual([
+      { name: "ssh_port", value: "1e3", from: { file: "--var", path: "ssh_port" } },
+      { name: "admin_cidrs", value: ["10.0.0.0/8"], from: { file: "--var", path: "admin_cidrs" } },
+    ]);
+    const f = join(mkdtempSync(join(tmpdir(), "lc-vars-")), "v.yml");
+    writeFileSync(f, "x: 1\ny: [a]\n");
+    expect(parseVarOption(`@${f}`).map((o) => [o.name, o.value, o.from.line])).toEqual([
+      ["x", "1", 1],
+      ["y", ["a"], 2],
+    ]);
+    expect(() => parseVarOption('{"a": ')).toThrowError(/--var.*YAML syntax error/);
+    expect(() => parseVarOption('{"a b": 1}')).toThrowError(/not a variable name/);
+    expect(() => parseVarOption("@/nonexistent/v.yml")).toThrowError(/cannot read vars file/);
+  });
+});

@@ -10,7 +10,13 @@ import {
   macForAddress,
   VAGRANT_BRIDGE,
 } from "../../../src/lab/vagrant-box.js";
-import { recordVagrantLogin, vagrantLoginFile, vagrantProjectDir } from "../../../src/lab/vagrant.js";
+import {
+  recordVagrantLogin,
+  resolveVagrantTarget,
+  vagrantLoginFile,
+  vagrantProjectDir,
+} from "../../../src/lab/vagrant.js";
+import { stateKeyOf } from "../../../src/engine/state.js";
 
 const BOXES = readFileSync(join(import.meta.dirname, "..", "..", "..", "vagrant", "boxes.json"), "utf8");
 
@@ -88,5 +94,27 @@ describe("the Vagrant login lockclaw writes for the Vagrantfile", () => {
     expect(JSON.parse(readFileSync(file!, "utf8"))).toEqual({ ...login, index_uuid: "abc123" });
     // a name that is not a Vagrant machine name never becomes a path
     expect(await recordVagrantLogin("../x", login, { cwd: dir, env: {} })).toBeUndefined();
+  });
+
+  it("the local state knows a box by its project, name and index_uuid, not by the 127.0.0.1 port boxes share", async () => {
+    const dir = project();
+    const fake = join(dir, "vagrant");
+    writeFileSync(
+      fake,
+      "#!/bin/sh\nprintf 'Host debian13\\n  HostName 127.0.0.1\\n  User vagrant\\n  Port 2222\\n'\n",
+      { mode: 0o755 },
+    );
+    // not created yet (no index_uuid): the SSH address, like any host
+    const before = await resolveVagrantTarget("debian13", { cwd: dir, vagrant: fake });
+    expect(stateKeyOf(before)).toBe("ssh:127.0.0.1:2222");
+    mkdirSync(join(dir, ".vagrant", "machines", "debian13", "lxc"), { recursive: true });
+    writeFileSync(join(dir, ".vagrant", "machines", "debian13", "lxc", "index_uuid"), "abc123\n");
+    const made = await resolveVagrantTarget("debian13", { cwd: dir, vagrant: fake });
+    expect(stateKeyOf(made)).toBe(`vagrant:${dir}/debian13@abc123`);
+    // destroyed and re-created: another box on the same port, another key
+    writeFileSync(join(dir, ".vagrant", "machines", "debian13", "lxc", "index_uuid"), "def456\n");
+    const again = await resolveVagrantTarget("debian13", { cwd: dir, vagrant: fake });
+    expect(stateKeyOf(again)).not.toBe(stateKeyOf(made));
+    expect({ host: again.host, port: again.port }).toEqual({ host: "127.0.0.1", port: 2222 });
   });
 });
