@@ -193,7 +193,7 @@ export function applyFail2ban(spec: Fail2banSpec, plan: Fail2banPlan): string {
   return lines.join("\n");
 }
 
-export const fail2ban: ResourceKind<Fail2banSpec, Fail2banFacts> = {
+export const fail2banKind: ResourceKind<Fail2banSpec, Fail2banFacts> = {
   name: "fail2ban",
   spec: fail2banSpec,
   describe: (spec) => `fail2ban jail ${spec.jail} (port ${spec.port})`,
@@ -202,6 +202,3 @@ export const fail2ban: ResourceKind<Fail2banSpec, Fail2banFacts> = {
   apply: (spec, facts) => applyFail2ban(spec, planFail2ban(spec, facts)),
   verifiable: true,
 };
-
-export default fail2ban;
-export { fail2ban as fail2banKind };

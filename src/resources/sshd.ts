@@ -442,7 +442,7 @@ export function applySshd(spec: SshdSpec, facts: SshdFacts, plan: SshdPlan): str
 
 // ---------------------------------------------------------------------------------------------------
 
-export const sshd: ResourceKind<SshdSpec, SshdFacts> = {
+export const sshdKind: ResourceKind<SshdSpec, SshdFacts> = {
   name: "sshd",
   spec: sshdSpec,
   describe: (spec) => `sshd port ${spec.port}`,
@@ -452,6 +452,3 @@ export const sshd: ResourceKind<SshdSpec, SshdFacts> = {
   guard: (): LockoutGuard => ({ save: GUARD_SAVE, restore: GUARD_RESTORE }),
   verifiable: true,
 };
-
-export default sshd;
-export { sshd as sshdKind };

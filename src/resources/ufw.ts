@@ -478,7 +478,7 @@ export function ufwGuard(spec: UfwSpec): LockoutGuard | undefined {
   };
 }
 
-export const ufw: ResourceKind<UfwSpec, UfwFacts> = {
+export const ufwKind: ResourceKind<UfwSpec, UfwFacts> = {
   name: "ufw",
   spec: ufwSpec,
   describe: (spec) => `ufw (${spec.mode}, ${spec.rules.length} rule${spec.rules.length === 1 ? "" : "s"})`,
@@ -488,6 +488,3 @@ export const ufw: ResourceKind<UfwSpec, UfwFacts> = {
   guard: ufwGuard,
   verifiable: true,
 };
-
-export default ufw;
-export { ufw as ufwKind };
