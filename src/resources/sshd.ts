@@ -63,11 +63,20 @@ const settingsSpec = z.strictObject(
       .enum(["no", "yes", "prohibit-password", "forced-commands-only"], {
         error: "PermitRootLogin must be no, prohibit-password, forced-commands-only or yes",
       })
-      .optional(),
-    PasswordAuthentication: bool("PasswordAuthentication").optional(),
-    KbdInteractiveAuthentication: bool("KbdInteractiveAuthentication").optional(),
-    PermitEmptyPasswords: bool("PermitEmptyPasswords").optional(),
-    PubkeyAuthentication: bool("PubkeyAuthentication").optional(),
+      .optional()
+      .describe("Whether root may log in (lockclaw's default: no)."),
+    PasswordAuthentication: bool("PasswordAuthentication")
+      .optional()
+      .describe("Password logins (default: false)."),
+    KbdInteractiveAuthentication: bool("KbdInteractiveAuthentication")
+      .optional()
+      .describe("Keyboard-interactive logins (default: false)."),
+    PermitEmptyPasswords: bool("PermitEmptyPasswords")
+      .optional()
+      .describe("Logins with an empty password (default: false)."),
+    PubkeyAuthentication: bool("PubkeyAuthentication")
+      .optional()
+      .describe("Public key logins (default: true)."),
     AllowUsers: z
       .preprocess(
         (v) => (typeof v === "string" ? [v] : v),
@@ -75,12 +84,23 @@ const settingsSpec = z.strictObject(
           error: "AllowUsers must name at least one user (leave it out to allow every user)",
         }),
       )
-      .optional(),
-    MaxAuthTries: wholeNumber("MaxAuthTries", 1, 100).optional(),
-    ClientAliveInterval: wholeNumber("ClientAliveInterval", 0, 86400).optional(),
-    ClientAliveCountMax: wholeNumber("ClientAliveCountMax", 0, 100).optional(),
-    DisableForwarding: bool("DisableForwarding").optional(),
-    LoginGraceTime: wholeNumber("LoginGraceTime", 0, 3600).optional(),
+      .optional()
+      .describe("The only users who may log in (a name or a list)."),
+    MaxAuthTries: wholeNumber("MaxAuthTries", 1, 100)
+      .optional()
+      .describe("Authentication attempts per connection (default: 3)."),
+    ClientAliveInterval: wholeNumber("ClientAliveInterval", 0, 86400)
+      .optional()
+      .describe("Seconds of silence before sshd checks the client is alive (default: 300)."),
+    ClientAliveCountMax: wholeNumber("ClientAliveCountMax", 0, 100)
+      .optional()
+      .describe("Unanswered checks before sshd drops the client (default: 2)."),
+    DisableForwarding: bool("DisableForwarding")
+      .optional()
+      .describe("No agent, X11, TCP or stream-local forwarding (default: true)."),
+    LoginGraceTime: wholeNumber("LoginGraceTime", 0, 3600)
+      .optional()
+      .describe("Seconds to authenticate before sshd drops the connection (default: 30)."),
   },
   {
     error: (i) =>
@@ -90,20 +110,37 @@ const settingsSpec = z.strictObject(
   },
 );
 
-export const sshdSpec = z.strictObject({
-  port: wholeNumber("port", 1, 65535),
-  settings: settingsSpec.default({}),
-  kex: algList("kex").optional(),
-  ciphers: algList("ciphers").optional(),
-  macs: algList("macs").optional(),
-  host_key_algorithms: algList("host_key_algorithms").optional(),
-  dropin: z
-    .string()
-    .regex(new RegExp(`^${DROPIN_DIR.replace(/[./]/g, "\\$&")}/[A-Za-z0-9._-]+\\.conf$`), {
-      error: `dropin must be a file ${DROPIN_DIR}/NAME.conf (sshd_config includes only that directory)`,
-    })
-    .default(DEFAULT_DROPIN),
-});
+export const sshdSpec = z
+  .strictObject({
+    port: wholeNumber("port", 1, 65535).describe(
+      "The one port sshd listens on (ssh.socket too when sshd is socket-activated).",
+    ),
+    settings: settingsSpec
+      .default({})
+      .describe("sshd settings over lockclaw's hardened defaults (the ones listed here)."),
+    kex: algList("kex")
+      .optional()
+      .describe(
+        "Key exchange algorithms allowed (default: lockclaw's hardened list, as the host's OpenSSH supports).",
+      ),
+    ciphers: algList("ciphers").optional().describe("Ciphers allowed (default: the hardened list)."),
+    macs: algList("macs").optional().describe("MACs allowed (default: the hardened list)."),
+    host_key_algorithms: algList("host_key_algorithms")
+      .optional()
+      .describe("Host key signature algorithms allowed (default: the hardened list)."),
+    dropin: z
+      .string()
+      .regex(new RegExp(`^${DROPIN_DIR.replace(/[./]/g, "\\$&")}/[A-Za-z0-9._-]+\\.conf$`), {
+        error: `dropin must be a file ${DROPIN_DIR}/NAME.conf (sshd_config includes only that directory)`,
+      })
+      .default(DEFAULT_DROPIN)
+      .describe("The drop-in file that holds lockclaw's settings, read before any other."),
+  })
+  .meta({
+    description:
+      "The SSH daemon's effective configuration, through one drop-in read first, proven with sshd -T (for real logins too, Match blocks applied); lines elsewhere that would override it are commented out.",
+    examples: [{ port: "{{ssh_port}}", settings: { AllowUsers: ["{{deploy_user}}"] } }],
+  });
 export type SshdSpec = z.output<typeof sshdSpec>;
 
 // ---------------------------------------------------------------------------------------------------

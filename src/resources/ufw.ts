@@ -68,35 +68,76 @@ const source = z.string({ error: "from must be a CIDR, an address or any" }).sup
 });
 
 const ruleSpec = z.strictObject({
-  port,
-  proto: z.enum(["tcp", "udp"], { error: "proto must be tcp or udp" }).default("tcp"),
+  port: port.describe("The port to allow."),
+  proto: z.enum(["tcp", "udp"], { error: "proto must be tcp or udp" }).default("tcp").describe("tcp or udp."),
   /** Absent: from anywhere. A list: one rule per entry; an EMPTY list means no rule (see if_empty). */
-  from: z.union([source, z.array(source, { error: "from must be a list of CIDRs" })]).optional(),
+  from: z
+    .union([source, z.array(source, { error: "from must be a list of CIDRs" })])
+    .optional()
+    .describe("A CIDR, an address or any, or a list (one rule per entry); not given: from anywhere."),
   /** What an empty `from` list means: `none` (no rule) or `any` (open to everyone). */
-  if_empty: z.enum(["none", "any"], { error: "if_empty must be none or any" }).default("none"),
+  if_empty: z
+    .enum(["none", "any"], { error: "if_empty must be none or any" })
+    .default("none")
+    .describe("What an empty from list means: none (no rule) or any (open to everyone)."),
   comment: z
     .string()
     .max(64, { error: "comment must be at most 64 characters" })
     .regex(/^[^\n\r\0]*$/, { error: "comment must be a single line" })
-    .optional(),
+    .optional()
+    .describe("ufw's comment on the rule (at most 64 characters)."),
 });
 export type UfwRuleSpec = z.output<typeof ruleSpec>;
 
 const policy = (what: string) =>
   z.enum(["deny", "reject", "allow"], { error: `${what} must be deny, reject or allow` });
 
-export const ufwSpec = z.strictObject({
-  mode: z.enum(["exact", "ensure"], { error: "mode must be exact or ensure" }).default("exact"),
-  state: z.enum(["enabled", "disabled"], { error: "state must be enabled or disabled" }).default("enabled"),
-  default_incoming: policy("default_incoming").default("deny"),
-  default_outgoing: policy("default_outgoing").default("allow"),
-  logging: z
-    .enum(["off", "low", "medium", "high", "full"], {
-      error: "logging must be off, low, medium, high or full",
-    })
-    .optional(),
-  rules: z.array(ruleSpec, { error: "rules must be a list" }).default([]),
-});
+export const ufwSpec = z
+  .strictObject({
+    mode: z
+      .enum(["exact", "ensure"], { error: "mode must be exact or ensure" })
+      .default("exact")
+      .describe(
+        "exact: the rule set becomes exactly these rules (others removed), policies and state as given; ensure: the rules are added, nothing else changes.",
+      ),
+    state: z
+      .enum(["enabled", "disabled"], { error: "state must be enabled or disabled" })
+      .default("enabled")
+      .describe("enabled or disabled (exact mode)."),
+    default_incoming: policy("default_incoming")
+      .default("deny")
+      .describe("Policy for incoming traffic no rule allows (exact mode)."),
+    default_outgoing: policy("default_outgoing")
+      .default("allow")
+      .describe("Policy for outgoing traffic (exact mode)."),
+    logging: z
+      .enum(["off", "low", "medium", "high", "full"], {
+        error: "logging must be off, low, medium, high or full",
+      })
+      .optional()
+      .describe("ufw's log level; not given: left as it is."),
+    rules: z.array(ruleSpec, { error: "rules must be a list" }).default([]).describe("The allow rules."),
+  })
+  .meta({
+    description:
+      "The host firewall: ufw's rule set (exact, or rules ensured), its policies, and a live packet filter holding only what ufw's files and these rules allow.",
+    examples: [
+      {
+        mode: "exact",
+        default_incoming: "deny",
+        rules: [
+          {
+            port: "{{ssh_port}}",
+            proto: "tcp",
+            from: "{{admin_cidrs}}",
+            if_empty: "any",
+            comment: "lockclaw ssh",
+          },
+          { port: 443, proto: "tcp", from: ["{{cloudflare_ranges.ipv4}}", "{{cloudflare_ranges.ipv6}}"] },
+        ],
+      },
+    ],
+  });
 export type UfwSpec = z.output<typeof ufwSpec>;
 
 // ---------------------------------------------------------------------------------------------------
