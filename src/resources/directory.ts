@@ -16,9 +16,7 @@ export const directorySpec = z
     mode: mode.optional().describe('Octal mode as a string, e.g. "0750"; left as it is when not given.'),
     owner: userName("owner").optional().describe("Owner (user name or uid); left as it is when not given."),
     group: userName("group").optional().describe("Group (name or gid); left as it is when not given."),
-    state: presentAbsent
-      .default("present")
-      .describe("present: the directory exists (parents created); absent: it is removed."),
+    state: presentAbsent.default("present").describe("present: the directory exists; absent: it is removed."),
     recurse: bool("recurse")
       .default(false)
       .describe(

@@ -1,5 +1,5 @@
 /**
- * `fail2ban`: one jail (the `[sshd]` jail of SPEC §5) in a lockclaw-owned jail.d file, proven running with
+ * `fail2ban`: one jail (the host playbook's `[sshd]` jail) in a lockclaw-owned jail.d file, proven running with
  * `fail2ban-client status JAIL`.
  *
  * Choices, and why:

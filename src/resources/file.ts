@@ -22,7 +22,9 @@ export const fileBaseShape = {
   path: absPath.describe("Absolute path of the file on the host."),
   mode: mode
     .optional()
-    .describe('Octal mode as a string, e.g. "0640"; left as it is when not given (a new file gets 0644).'),
+    .describe(
+      'Octal mode as a string, e.g. "0640"; left as it is when not given (a new file gets 0644, 0600 when sensitive).',
+    ),
   owner: userName("owner").optional().describe("Owner (user name or uid); left as it is when not given."),
   group: userName("group").optional().describe("Group (name or gid); left as it is when not given."),
   state: presentAbsent
@@ -40,7 +42,7 @@ export const fileBaseShape = {
     ),
   backup: bool("backup")
     .default(false)
-    .describe("Keep the previous content as PATH.lockclaw-bak before replacing it."),
+    .describe("Keep the previous content as PATH.lockclaw-bak.TIMESTAMP before replacing it."),
   sensitive: bool("sensitive")
     .default(false)
     .describe("The content is secret: diffs and logs show it redacted."),

@@ -1,5 +1,5 @@
 /**
- * `sshd`: the SSH daemon's effective configuration (SPEC §2), through one drop-in that is read first,
+ * `sshd`: the SSH daemon's effective configuration (root login off, keys only, hardened algorithms), through one drop-in that is read first,
  * proven with `sshd -T`. Also handles socket-activated sshd (the port lives in ssh.socket) and lines
  * elsewhere that would override or widen the drop-in (commented out, `# lockclaw: disabled …`).
  *
