@@ -1,5 +1,5 @@
 /**
- * The audit's Docker part (SPEC §8): rootless Docker active for its own user, that user with no way to
+ * The audit's Docker part: rootless Docker active for its own user, that user with no way to
  * root (no sudo, no sudo/admin group, none of the operator's groups, no password, no login shell), no
  * rootful dockerd,
  * and every container of the stack with no capability (CapEff 0), NoNewPrivs 1, a read-only root where

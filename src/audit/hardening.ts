@@ -2,34 +2,19 @@
  * `lockclaw audit`, the deeper host hardening of issue 12 (the host playbook's block "deeper hardening:
  * kernel, sudo, accounts, logs"): sudo's effective Defaults, the kernel sysctls and module blacklist,
  * login.defs, the root password, journald, fail2ban's .local files and the login banner. The sshd
- * directives of that block are judged with the rest of sshd (host.ts, through `hardeningSshdSettings`).
+ * directives of that block are the sshd task's (`explicit:`), judged with the rest of sshd (host.ts).
  *
  * Each check reads the effective state where the host can tell it (`sudo -l`, /proc/sys, `modprobe -c`,
  * `systemd-analyze cat-config`), not lockclaw's own files. A kernel key a container cannot change is SKIP
  * with the reason, never a failure: the drop-in is still checked, it takes effect on a VM's next boot.
  */
+import type { Coverage } from "./derive.js";
 import type { AuditCheck } from "./host.js";
-import { EXPLICIT_SETTINGS, type Settings } from "../resources/sshd/config.js";
-import { procPath } from "../resources/sysctl.js";
+import type { PreparedPlay } from "../engine/prepare.js";
+import { desiredSettings, type SshdSpec } from "../resources/sshd.js";
+import { procPath, type SysctlSpec } from "../resources/sysctl.js";
 import { shq } from "../engine/shell.js";
 
-/** The host playbook's "Kernel hardening sysctls" (a unit test keeps the two the same). */
-export const KERNEL_SYSCTLS: Record<string, string> = {
-  "kernel.kptr_restrict": "2",
-  "kernel.dmesg_restrict": "1",
-  "kernel.yama.ptrace_scope": "1",
-  "kernel.unprivileged_bpf_disabled": "1",
-  "net.core.bpf_jit_harden": "2",
-  "kernel.sysrq": "0",
-  "kernel.core_uses_pid": "1",
-  "kernel.perf_event_paranoid": "3",
-  "dev.tty.ldisc_autoload": "0",
-  "fs.protected_hardlinks": "1",
-  "fs.protected_symlinks": "1",
-  "fs.protected_fifos": "2",
-  "fs.protected_regular": "2",
-  "fs.suid_dumpable": "0",
-};
 export const KERNEL_SYSCTL_FILE = "/etc/sysctl.d/60-lockclaw-kernel.conf";
 export const LOGIN_DEFS_WANT: Record<string, string> = { UMASK: "027", ENCRYPT_METHOD: "YESCRYPT" };
 export const SUDO_LOGFILE = "/var/log/sudo.log";
@@ -38,42 +23,73 @@ export const SUDO_LOGFILE = "/var/log/sudo.log";
 export interface HardeningExpected {
   deployUser: string;
   sudo?: { timestampTimeout: number };
-  kernel?: boolean;
+  /** The kernel sysctls task's settings (the sysctl task that writes KERNEL_SYSCTL_FILE). */
+  kernel?: Record<string, string>;
   modules?: string[];
   loginDefs?: boolean;
   rootLocked?: boolean;
   journald?: { maxUse: string };
   fail2banLocal?: boolean;
-  banner?: boolean;
+  /** The sshd task's Banner file (explicit: or settings.Banner). */
+  banner?: string;
 }
 
-/** From the host playbook's variables (their defaults, --var, vars files, inventory). */
-export function hardeningExpectedFromVars(vars: Record<string, unknown>): HardeningExpected {
+/**
+ * From the prepared plays: the kernel sysctls and the banner from the tasks that set them (the sysctl task
+ * writing KERNEL_SYSCTL_FILE, the sshd task's Banner), the rest from the host play's variables (the
+ * values its templates and commands were rendered with); a task skipped by its `when:` is not expected.
+ */
+export function hardeningExpectedFromPlays(plays: readonly PreparedPlay[]): HardeningExpected {
+  const vars: Record<string, unknown> = plays[0]?.vars ?? {};
+  const tasks = plays.flatMap((p) => p.tasks).filter((t) => !t.skippedByWhen);
   const on = (name: string) => vars[name] === true;
+  const kernelTask = tasks.find(
+    (t) => t.kind.name === "sysctl" && (t.spec as SysctlSpec).file === KERNEL_SYSCTL_FILE,
+  );
+  const sshd = tasks.filter((t) => t.kind.name === "sshd").at(-1);
+  const banner = sshd ? desiredSettings(sshd.spec as SshdSpec).Banner : undefined;
   return {
     deployUser: String(vars.deploy_user),
     ...(on("sudo_hardening") ? { sudo: { timestampTimeout: Number(vars.sudo_timestamp_timeout) } } : {}),
+    ...(kernelTask
+      ? {
+          kernel: Object.fromEntries(
+            Object.entries((kernelTask.spec as SysctlSpec).settings).map(([k, v]) => [k, String(v)]),
+          ),
+        }
+      : {}),
     ...(on("kernel_hardening")
-      ? { kernel: true, modules: ((vars.blacklisted_modules as string[] | undefined) ?? []).map(String) }
+      ? { modules: ((vars.blacklisted_modules as string[] | undefined) ?? []).map(String) }
       : {}),
     ...(on("login_defs_hardening") ? { loginDefs: true } : {}),
     ...(on("lock_root_password") ? { rootLocked: true } : {}),
     ...(on("journald_persistent") ? { journald: { maxUse: String(vars.journald_max_use) } } : {}),
     ...(on("fail2ban_jail_local") ? { fail2banLocal: true } : {}),
-    ...(on("ssh_explicit") ? { banner: true } : {}),
+    ...(typeof banner === "string" && banner !== "none" ? { banner } : {}),
   };
 }
 
-/** The sshd values the host playbook's sshd task adds (explicit: ssh_explicit, MaxSessions). */
-export function hardeningSshdSettings(vars: Record<string, unknown>): Settings {
-  return {
-    ...(vars.ssh_explicit === true ? EXPLICIT_SETTINGS : {}),
-    ...(typeof vars.ssh_max_sessions === "number" ? { MaxSessions: vars.ssh_max_sessions } : {}),
-  };
+/**
+ * The tasks each part judges more deeply than their module's diff (by the files, packages and services
+ * they manage): ./derive.ts reports a covered task's drift once, under this part's failing check.
+ */
+export function hardeningCoverage(exp: HardeningExpected): Coverage[] {
+  return [
+    ...(exp.sudo ? [{ checks: ["sudo."], paths: [`/etc/sudoers.d/${exp.deployUser}`, "/etc/sudoers"] }] : []),
+    ...(exp.kernel
+      ? [{ checks: Object.keys(exp.kernel).map((k) => `kernel.${k}`), paths: [KERNEL_SYSCTL_FILE] }]
+      : []),
+    ...(exp.modules?.length ? [{ checks: ["kernel.modules"], paths: [MODULES_FILE] }] : []),
+    ...(exp.journald ? [{ checks: ["journald."], paths: [JOURNALD_DROPIN] }] : []),
+    ...(exp.fail2banLocal ? [{ checks: ["fail2ban.local_files"], paths: ["/etc/fail2ban/jail.local"] }] : []),
+    ...(exp.banner ? [{ checks: ["sshd.banner_file"], paths: [exp.banner] }] : []),
+  ];
 }
 
 const M = "@@lockclaw-hardening";
 const MODULE_RE = /^[A-Za-z0-9_-]+$/;
+const MODULES_FILE = "/etc/modprobe.d/lockclaw-blacklist.conf";
+const JOURNALD_DROPIN = "/etc/systemd/journald.conf.d/60-lockclaw.conf";
 const USER_RE = /^[a-z_][a-z0-9_.-]*$/;
 
 /** One read-only sh script (run as root); sections are delimited by marker lines. */
@@ -89,7 +105,7 @@ export function hardeningAuditScript(exp: HardeningExpected): string {
   }
   if (exp.kernel) {
     out.push(`echo '${M} sysctl-file'; base64 -w0 < ${KERNEL_SYSCTL_FILE} 2>/dev/null; echo`);
-    for (const key of Object.keys(KERNEL_SYSCTLS)) {
+    for (const key of Object.keys(exp.kernel)) {
       const p = shq(procPath(key));
       out.push(
         `if [ ! -e ${p} ]; then echo ${shq(`${M} sysctl ${key} missing`)}; ` +
@@ -129,7 +145,7 @@ export function hardeningAuditScript(exp: HardeningExpected): string {
     );
   }
   if (exp.banner) {
-    out.push(`echo "${M} banner $(wc -c < /etc/issue.net 2>/dev/null || echo 0)"`);
+    out.push(`echo "${M} banner $(wc -c < ${shq(exp.banner)} 2>/dev/null || echo 0)"`);
   }
   out.push(`echo '${M} end'`);
   return out.join("\n");
@@ -242,7 +258,7 @@ export function evaluateHardeningAudit(stdout: string, exp: HardeningExpected): 
   if (exp.kernel) {
     const file = Buffer.from((get("sysctl-file")?.body ?? []).join("").trim(), "base64").toString("utf8");
     const inFile = lastValues(file.split("\n"), /^([A-Za-z0-9_.-]+)\s*=\s*(.*)$/);
-    for (const [key, want] of Object.entries(KERNEL_SYSCTLS)) {
+    for (const [key, want] of Object.entries(exp.kernel)) {
       const m = /^(rw|ro|missing) ?(.*)$/.exec(arg(`sysctl ${key}`) ?? "");
       const status = m?.[1];
       const live = (m?.[2] ?? "").trim().split(/\s+/).join(" ");
@@ -382,7 +398,7 @@ export function evaluateHardeningAudit(stdout: string, exp: HardeningExpected): 
   if (exp.banner) {
     const bytes = Number(arg("banner") ?? "0");
     checks.push(
-      check("sshd.banner_file", "the login banner /etc/issue.net has text", bytes > 0, `${bytes} bytes`),
+      check("sshd.banner_file", `the login banner ${exp.banner} has text`, bytes > 0, `${bytes} bytes`),
     );
   }
   return checks;

@@ -1,5 +1,5 @@
 /**
- * `lockclaw audit`, authorized keys (SPEC §8): every key that can log in as root or as any user with a
+ * `lockclaw audit`, authorized keys: every key that can log in as root or as any user with a
  * login shell, each named by fingerprint and comment, and any key nobody declared fails the audit (an
  * added key is the first thing an intruder leaves behind to keep access).
  */

@@ -1,5 +1,5 @@
 /**
- * The audit's OpenClaw part (SPEC §9): OpenClaw's own verdicts, from INSIDE the running gateway
+ * The audit's OpenClaw part: OpenClaw's own verdicts, from INSIDE the running gateway
  * container: `openclaw security audit --deep --json` and `openclaw sandbox explain --json`.
  *
  * Nothing those commands print leaves the container as it is. A small Node program (the gateway image

@@ -6,8 +6,15 @@
  * A part turned off by its variable is one SKIP naming the variable; a kernel that refuses audit (a
  * container) is a SKIP with the kernel's answer, never a failure.
  */
-import { auditKernelProbeSh, parseAuditKernel, ruleKey } from "../resources/audit_rules.js";
-import type { RawPlay } from "../engine/playbook/loader.js";
+import type { PreparedPlay } from "../engine/prepare.js";
+import {
+  DEFAULT_AUDIT_RULES_FILE,
+  auditKernelProbeSh,
+  parseAuditKernel,
+  ruleKey,
+  type AuditRulesSpec,
+} from "../resources/audit_rules.js";
+import type { Coverage } from "./derive.js";
 import type { AuditCheck } from "./host.js";
 
 const M = "@@lockclaw-pkgaudit";
@@ -25,13 +32,14 @@ export interface PackagesAuditExpected {
   off?: Partial<Record<"auto_updates" | "auditd" | "file_integrity", string>>;
 }
 
-/** The expectation from the host play's variables and its audit_rules task. */
-export function packagesExpectedFromPlay(
-  play: RawPlay,
-  vars: Record<string, unknown>,
-): PackagesAuditExpected {
-  const task = play.tasks.find((t) => t.kind === "audit_rules");
-  const args = (task?.args ?? {}) as { file?: unknown; rules?: unknown };
+/**
+ * The expectation from the prepared plays: the host play's variables and its audit_rules task's spec
+ * (rules and file as provision renders them); a task skipped by its `when:` is not expected.
+ */
+export function packagesExpectedFromPlays(plays: readonly PreparedPlay[]): PackagesAuditExpected {
+  const vars: Record<string, unknown> = plays[0]?.vars ?? {};
+  const task = plays.flatMap((p) => p.tasks).find((t) => t.kind.name === "audit_rules" && !t.skippedByWhen);
+  const spec = task?.spec as AuditRulesSpec | undefined;
   // a playbook without the variable (a custom --playbook) does not manage that part: nothing to expect
   const off: NonNullable<PackagesAuditExpected["off"]> = {};
   for (const v of ["auto_updates", "auditd", "file_integrity"] as const) {
@@ -44,10 +52,38 @@ export function packagesExpectedFromPlay(
     autoReboot: vars.auto_reboot === true,
     autoRebootTime: typeof vars.auto_reboot_time === "string" ? vars.auto_reboot_time : "03:30",
     auditd: vars.auditd === true,
-    auditRules: Array.isArray(args.rules) ? args.rules.filter((r): r is string => typeof r === "string") : [],
-    auditRulesFile: typeof args.file === "string" ? args.file : "/etc/audit/rules.d/50-lockclaw.rules",
+    auditRules: spec?.rules ?? [],
+    auditRulesFile: spec?.file ?? DEFAULT_AUDIT_RULES_FILE,
     fileIntegrity: vars.file_integrity === true,
   };
+}
+
+/**
+ * The tasks each part judges more deeply than their module's diff (the files, packages and services it
+ * reads): ./derive.ts reports a covered task's drift once, under this part's failing check.
+ */
+export function packagesCoverage(e: PackagesAuditExpected): Coverage[] {
+  return [
+    ...(e.autoUpdates
+      ? [
+          {
+            checks: ["updates."],
+            paths: [
+              "/etc/apt/apt.conf.d/50unattended-upgrades",
+              "/etc/apt/apt.conf.d/52lockclaw-reboot",
+              "/etc/apt/apt.conf.d/20auto-upgrades",
+              "/etc/needrestart/conf.d/50-lockclaw.conf",
+            ],
+            packages: ["unattended-upgrades", "needrestart"],
+            services: ["apt-daily-upgrade.timer"],
+          },
+        ]
+      : []),
+    ...(e.auditd ? [{ checks: ["auditd."], paths: [e.auditRulesFile], packages: ["auditd"] }] : []),
+    ...(e.fileIntegrity
+      ? [{ checks: ["integrity."], paths: ["/etc/aide/aide.conf"], packages: ["aide"] }]
+      : []),
+  ];
 }
 
 /** The read-only script; its path arguments are lockclaw's own constants or the validated rules file. */

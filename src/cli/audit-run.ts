@@ -1,20 +1,16 @@
-/** `lockclaw audit`'s work: read the live host and check every hardened value (SPEC §8). Loaded when audit runs. */
-import {
-  auditAll,
-  expectedFromHostVars,
-  hardeningExpectedFromVars,
-  hardeningSshdSettings,
-  packagesExpectedFromPlay,
-  type AuditCheck,
-  type DockerAuditExpected,
-} from "../audit/index.js";
+/**
+ * `lockclaw audit`'s work, loaded when audit runs: read the live host and check every hardened value
+ * against the host playbook it was provisioned with (the built-in one, or --playbook), prepared as
+ * provision prepares it.
+ */
+import { auditAll, expectedFromPlays, type AuditCheck, type DockerAuditExpected } from "../audit/index.js";
 import { formatLynis, lynisCheck, runLynis, type LynisResult } from "../audit/lynis.js";
 import { builtinVars } from "../engine/builtins.js";
 import { candidateTargets, connectFirst } from "../engine/connect.js";
 import { ConfigError, ExitCode, LockclawError } from "../engine/errors.js";
 import { builtinPlaybook } from "../engine/paths.js";
 import { loadPlaybook } from "../engine/playbook/loader.js";
-import { resolvePlayVars, resolveReconnect } from "../engine/prepare.js";
+import { preparePlaybook, resolvePlayVars, resolveReconnect } from "../engine/prepare.js";
 import { Redactor } from "../engine/redact.js";
 import { mapLimit } from "../engine/run.js";
 import { HostStateStore, stateKeyOf } from "../engine/state.js";
@@ -40,7 +36,6 @@ export interface HostAudit {
   unreachable?: boolean;
 }
 
-/** The stack playbook's values for this host (its user, project and directory), with the same overrides. */
 function stackVarsFor(overrides: VarOverride[], allowWorld: boolean): Vars {
   const stack = loadPlaybook(builtinPlaybook("stack"), resourceKinds);
   const play = stack.plays[0]!;
@@ -72,7 +67,7 @@ export async function auditAction(targets: string[], o: AuditOptions): Promise<C
   const dockerPb = loadPlaybook(builtinPlaybook("docker"), resourceKinds);
   const docker = dockerPb.plays[0]!;
   const known = new Set([
-    ...Object.keys(playbook.plays[0]!.vars),
+    ...playbook.plays.flatMap((p) => Object.keys(p.vars)),
     ...Object.keys(stackVars([])),
     ...Object.keys(docker.vars),
   ]);
@@ -86,17 +81,37 @@ export async function auditAction(targets: string[], o: AuditOptions): Promise<C
       );
     }
   }
-  // only the variables matter here: the tasks (and their inputs, like the operator's key) are not needed
-  const play = playbook.plays[0]!;
-  const hostVars = hosts.map((h) =>
-    resolvePlayVars(playbook, play, {
-      overrides: [...h.vars, ...overrides].filter((o) => o.name in play.vars),
+  // the playbook as provision prepares it for each host (the same implicit authorized_keys: the login
+  // key's public half), so the audit expects exactly what that run declared
+  const prepareFor = (h: (typeof hosts)[number], loginKeys: string[]) =>
+    preparePlaybook(playbook, resourceKinds, {
+      overrides: [
+        ...(loginKeys.length
+          ? [{ name: "authorized_keys", value: loginKeys, from: { file: "(login key)" }, implicit: true }]
+          : []),
+        ...h.vars,
+        ...overrides,
+      ],
       builtins: { ...builtinVars(), login_user: h.target.user },
       redactor: new Redactor(),
       allowWorld: !!o.allowWorld,
-    }),
-  );
+    });
+  // every host's values checked before the first connection; a host whose login key has no .pub here
+  // is prepared once connected, with the key it logged in with
+  const prepared = hosts.map((h) => {
+    const keys = publicKeysOf(h.target.identityFiles);
+    return keys.length ? prepareFor(h, keys) : undefined;
+  });
   for (const h of hosts) {
+    // every play's variables, also for a host prepared only once connected
+    for (const play of playbook.plays) {
+      resolvePlayVars(playbook, play, {
+        overrides: [...h.vars, ...overrides].filter((o) => o.name in play.vars),
+        builtins: { ...builtinVars(), login_user: h.target.user },
+        redactor: new Redactor(),
+        allowWorld: !!o.allowWorld,
+      });
+    }
     stackVars(h.vars);
     resolvePlayVars(dockerPb, docker, {
       overrides: [...h.vars, ...overrides].filter((o) => o.name in docker.vars),
@@ -107,11 +122,17 @@ export async function auditAction(targets: string[], o: AuditOptions): Promise<C
   }
   const state = new HostStateStore();
   const results = await mapLimit(hosts, 10, async (h): Promise<HostAudit> => {
-    const vars = hostVars[hosts.indexOf(h)]!;
+    const i = hosts.indexOf(h);
+    const play = playbook.plays[0]!;
+    const vars =
+      prepared[i]?.[0]?.vars ??
+      resolvePlayVars(playbook, play, {
+        overrides: [...h.vars, ...overrides].filter((o) => o.name in play.vars),
+        builtins: { ...builtinVars(), login_user: h.target.user },
+        redactor: new Redactor(),
+        allowWorld: !!o.allowWorld,
+      });
     const reconnect = resolveReconnect(playbook, play, vars);
-    const expected = expectedFromHostVars(vars as Parameters<typeof expectedFromHostVars>[0]);
-    // the deeper hardening's sshd directives are judged with the rest of sshd (issue 12)
-    expected.sshdSettings = { ...hardeningSshdSettings(vars), ...expected.sshdSettings };
     let transport;
     try {
       transport = await connectFirst(
@@ -121,21 +142,17 @@ export async function auditAction(targets: string[], o: AuditOptions): Promise<C
     } catch (err) {
       return { host: h.target.name, checks: [], unreachable: true, error: (err as Error).message };
     }
-    // declared keys: the playbook's (authorized_keys, extra_authorized_keys) and the operator's own, as
-    // provision deploys them by default (the login key files, the key this audit logged in with)
-    expected.authorizedKeys = [
-      ...(expected.authorizedKeys ?? []),
-      ...publicKeysOf(h.target.identityFiles),
-      ...(transport.authKeys ?? []),
-    ];
     try {
-      const checks = await auditAll(
-        transport,
-        expected,
-        dockerExpected(vars, stackVars(h.vars)),
-        hardeningExpectedFromVars(vars),
-        packagesExpectedFromPlay(play, vars),
-      );
+      const plays = prepared[i] ?? prepareFor(h, transport.authKeys ?? []);
+      const expected = expectedFromPlays(plays);
+      // declared keys: the playbook's authorized_key tasks and the operator's own, as provision deploys
+      // them by default (the login key files, the key this audit logged in with)
+      expected.host.authorizedKeys = [
+        ...(expected.host.authorizedKeys ?? []),
+        ...publicKeysOf(h.target.identityFiles),
+        ...(transport.authKeys ?? []),
+      ];
+      const checks = await auditAll(transport, expected, dockerExpected(plays[0]!.vars, stackVars(h.vars)));
       if (!o.lynis) return { host: h.target.name, checks };
       const lynis = await runLynis(transport);
       return { host: h.target.name, checks: [...checks, lynisCheck(lynis)], lynis };

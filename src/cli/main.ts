@@ -9,6 +9,7 @@ import { registerLabCommands } from "./lab.js";
 import { registerAuditCommand } from "./audit.js";
 import { registerCloudflareCommands } from "./cloudflare.js";
 import { registerImageCommands } from "./image.js";
+import { registerDocCommand } from "./doc.js";
 
 export interface CommandResult {
   exitCode: number;
@@ -36,6 +37,7 @@ export function buildProgram(done: (r: Promise<CommandResult>) => void): Command
   registerLabCommands(program);
   registerCloudflareCommands(program, done);
   registerImageCommands(program);
+  registerDocCommand(program, done);
   forEachCommand(program, (cmd) => {
     // a usage error is one line and where to look, not the error buried above 40 lines of help
     cmd.showHelpAfterError(`see: ${commandPath(cmd)} --help`);

@@ -1,5 +1,5 @@
 /**
- * Lock-out safety (SPEC §3). A change that can cut SSH access runs inside one exec that first saves
+ * Lock-out safety (docs/security-model.md, "The lock-out guard"). A change that can cut SSH access runs inside one exec that first saves
  * what it touches and arms a rollback timer ON THE HOST, so the host heals itself even if lockclaw
  * dies or the network drops. Only a fresh login (new connection, new port, deploy user, sudo) disarms it.
  */

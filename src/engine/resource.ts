@@ -29,7 +29,7 @@ export interface Probe<Facts> {
   parse(stdout: string): Facts;
 }
 
-/** Present on kinds whose apply can cut SSH access (sshd, ufw). See SPEC §3 and DESIGN "Lock-out safety". */
+/** Present on modules whose apply can cut SSH access (sshd, ufw): the engine's lock-out guard (./guard.ts, docs/security-model.md). */
 export interface LockoutGuard {
   /** sh run just before apply: copy what apply touches into the directory "$LOCKCLAW_BACKUP". */
   save: Sh;

@@ -38,16 +38,36 @@ const rule = z
     error: "an audit rule must carry a key (-k NAME): the live check compares the keys auditctl -l lists",
   });
 
-export const auditRulesSpec = z.strictObject({
-  file: absPath
-    .refine((p) => p.startsWith("/etc/audit/rules.d/") && p.endsWith(".rules"), {
-      error: "file must be /etc/audit/rules.d/NAME.rules (augenrules reads only those)",
-    })
-    .default(DEFAULT_AUDIT_RULES_FILE),
-  rules: z.array(rule, { error: "rules must be a list of audit rules" }).min(1, {
-    error: "rules must list at least one rule",
-  }),
-});
+export const auditRulesSpec = z
+  .strictObject({
+    file: absPath
+      .refine((p) => p.startsWith("/etc/audit/rules.d/") && p.endsWith(".rules"), {
+        error: "file must be /etc/audit/rules.d/NAME.rules (augenrules reads only those)",
+      })
+      .default(DEFAULT_AUDIT_RULES_FILE)
+      .describe("The rules.d file this task owns (written whole): /etc/audit/rules.d/NAME.rules."),
+    rules: z
+      .array(rule, { error: "rules must be a list of audit rules" })
+      .min(1, {
+        error: "rules must list at least one rule",
+      })
+      .describe(
+        "auditctl rules, one a line (-w PATH -p PERMS or -a LIST,ACTION …), each with a key (-k NAME): the live check compares the keys auditctl -l lists.",
+      ),
+  })
+  .meta({
+    description:
+      "Linux audit rules in one rules.d file, loaded live (augenrules --load) with auditd enabled and running; a kernel that refuses audit (a container) is a warning, and only the file is compared.",
+    examples: [
+      {
+        file: "/etc/audit/rules.d/50-lockclaw.rules",
+        rules: [
+          "-w /etc/sudoers -p wa -k lockclaw-sudoers",
+          "-w /etc/ssh/sshd_config -p wa -k lockclaw-sshd",
+        ],
+      },
+    ],
+  });
 export type AuditRulesSpec = z.output<typeof auditRulesSpec>;
 
 /** ok: the kernel answers audit requests; refused: it does not (the reason); absent: no auditctl yet. */

@@ -75,14 +75,25 @@ const keyLine = z
 
 export const authorizedKeySpec = z
   .strictObject({
-    user: userName("user"),
-    keys: z.array(keyLine, { error: "keys must be a list of public key lines" }),
-    exclusive: bool("exclusive").default(false),
+    user: userName("user").describe("The account whose ~/.ssh/authorized_keys is managed (it must exist)."),
+    keys: z
+      .array(keyLine, { error: "keys must be a list of public key lines" })
+      .describe("Public key lines (TYPE BASE64 [comment], options allowed), as in a .pub file."),
+    exclusive: bool("exclusive")
+      .default(false)
+      .describe(
+        "true: these are the ONLY keys (any other is removed and named; the key of the login in use is never removed); false: they are added.",
+      ),
   })
   .refine((s) => s.keys.length > 0, {
     // exclusive with no key would empty the file: a user nobody can log in as
     error: "keys is empty: list at least one key",
     path: ["keys"],
+  })
+  .meta({
+    description:
+      "The SSH public keys a user accepts, added to (or, exclusive, replacing) its authorized_keys.",
+    examples: [{ user: "deploy", keys: ["{{authorized_keys}}"], exclusive: true }],
   });
 export type AuthorizedKeySpec = z.output<typeof authorizedKeySpec>;
 

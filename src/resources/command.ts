@@ -20,15 +20,32 @@ const shText = (what: string) =>
     .string({ error: `${what} must be a shell command string` })
     .min(1, { error: `${what} must not be empty` });
 
-export const commandSpec = z.strictObject({
-  cmd: shText("cmd"),
-  creates: absPath.optional(),
-  removes: absPath.optional(),
-  unless: shText("unless").optional(),
-  onlyif: shText("onlyif").optional(),
-  chdir: absPath.optional(),
-  become_user: userName("become_user").optional(),
-});
+export const commandSpec = z
+  .strictObject({
+    cmd: shText("cmd").describe(
+      "POSIX sh run as root with set -e; a {{variable}} in it is one quoted word (declare its type in var_types).",
+    ),
+    creates: absPath.optional().describe("Skip the command when this path exists."),
+    removes: absPath.optional().describe("Run the command only when this path exists."),
+    unless: shText("unless")
+      .optional()
+      .describe("sh run first: the command is skipped when it exits 0 (the guard that makes it idempotent)."),
+    onlyif: shText("onlyif").optional().describe("sh run first: the command runs only when it exits 0."),
+    chdir: absPath.optional().describe("Directory the command runs in."),
+    become_user: userName("become_user")
+      .optional()
+      .describe("Run the command (and its guards) as this user instead of root."),
+  })
+  .meta({
+    description:
+      "A shell command, run when its guard (creates, removes, unless, onlyif) says so; an action, so the audit does not judge it.",
+    examples: [
+      {
+        cmd: "sed -i 's/^#\\?LLMNR=.*/LLMNR=no/' /etc/systemd/resolved.conf",
+        unless: "grep -qx LLMNR=no /etc/systemd/resolved.conf",
+      },
+    ],
+  });
 export type CommandSpec = z.output<typeof commandSpec>;
 
 export interface CommandFacts {

@@ -42,56 +42,92 @@ const keyedRecord = <V extends z.ZodType>(key: RegExp, keyError: string, value: 
     }
   });
 
-export const composeStackSpec = z.strictObject({
-  dir: absPath,
-  project: z.string({ error: "project must be a string" }).regex(/^[a-z0-9][a-z0-9_-]*$/, {
-    error: "project must be lowercase letters, digits, _ and - (compose's rule), e.g. lockclaw",
-  }),
-  files: z
-    .union([fileName, z.array(fileName).min(1, { error: "files must list at least one file" })])
-    .transform((f) => (Array.isArray(f) ? f : [f]))
-    .default(["compose.yml"]),
-  /** The rootless daemon's user (playbooks/docker.yml's docker_user). */
-  user: userName("user").default("lockclaw-agent"),
-  /** Directory ON THE HOST holding image tarballs (`docker save` output) to load before `up`; "" = none. */
-  bundle_dir: z.preprocess((v) => (v === "" || v === null ? undefined : v), absPath.optional()),
-  /** Seconds to wait for every container to be running and healthy. */
-  timeout: z.coerce
-    .number({ error: "timeout must be a number of seconds" })
-    .int({ error: "timeout must be a whole number of seconds" })
-    .min(10, { error: "timeout must be at least 10 seconds" })
-    .max(3600, { error: "timeout must be at most 3600 seconds" })
-    .default(300),
-  /**
-   * Images the compose file reads as `${LOCKCLAW_IMAGE_<KEY>}`: KEY → reference. A tag is pinned by
-   * digest on first deploy (compose_stack/pins.ts); "" = not used by this deployment.
-   */
-  images: keyedRecord(
-    /^[A-Z][A-Z0-9_]*$/,
-    "an images key is UPPER_SNAKE_CASE, e.g. OPENCLAW",
-    // narrowed here too, not only by a playbook's var_types: an untyped variable may fill it
-    z
-      .string({ error: "an image reference must be a string, e.g. redis:7.4 or redis@sha256:…" })
-      .refine((r) => r === "" || (r.length <= 512 && IMAGE_REF.test(r)), {
-        error: "not an image reference (name[:tag][@sha256:digest], not starting with -), e.g. redis:7.4",
-      }),
-  ).default({}),
-  /** Resolve every tag again (after an upstream release you want); otherwise pins never move. */
-  repin: z.boolean({ error: "repin must be true or false" }).default(false),
-  /**
-   * service → its configuration files (relative to dir), hashed into `${LOCKCLAW_CONFIG_<SERVICE>}` so
-   * a changed file recreates that service (compose_stack/config-hash.ts).
-   */
-  config_files: keyedRecord(
-    /^[a-z0-9][a-z0-9_-]*$/,
-    "a config_files key is a compose service name",
-    z.array(
-      z.string().regex(/^(?!\/)(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9._/-]+$/, {
-        error: "a config file is a path relative to dir, without '..', e.g. openclaw/openclaw.json",
-      }),
-    ),
-  ).default({}),
-});
+export const composeStackSpec = z
+  .strictObject({
+    dir: absPath.describe("Directory on the host holding the compose files (and their configuration files)."),
+    project: z
+      .string({ error: "project must be a string" })
+      .regex(/^[a-z0-9][a-z0-9_-]*$/, {
+        error: "project must be lowercase letters, digits, _ and - (compose's rule), e.g. lockclaw",
+      })
+      .describe("Compose project name: lowercase letters, digits, _ and -."),
+    files: z
+      .union([fileName, z.array(fileName).min(1, { error: "files must list at least one file" })])
+      .transform((f) => (Array.isArray(f) ? f : [f]))
+      .default(["compose.yml"])
+      .describe("Compose file name(s) in dir."),
+    /** The rootless daemon's user (playbooks/docker.yml's docker_user). */
+    user: userName("user")
+      .default("lockclaw-agent")
+      .describe("The rootless Docker daemon's user the stack runs under."),
+    /** Directory ON THE HOST holding image tarballs (`docker save` output) to load before `up`; "" = none. */
+    bundle_dir: z
+      .preprocess((v) => (v === "" || v === null ? undefined : v), absPath.optional())
+      .describe(
+        'Directory on the host with image tarballs (docker save output) loaded before up; "" or not given: none.',
+      ),
+    /** Seconds to wait for every container to be running and healthy. */
+    timeout: z.coerce
+      .number({ error: "timeout must be a number of seconds" })
+      .int({ error: "timeout must be a whole number of seconds" })
+      .min(10, { error: "timeout must be at least 10 seconds" })
+      .max(3600, { error: "timeout must be at most 3600 seconds" })
+      .default(300)
+      .describe("Seconds to wait for every container to be running and healthy."),
+    /**
+     * Images the compose file reads as `${LOCKCLAW_IMAGE_<KEY>}`: KEY → reference. A tag is pinned by
+     * digest on first deploy (compose_stack/pins.ts); "" = not used by this deployment.
+     */
+    images: keyedRecord(
+      /^[A-Z][A-Z0-9_]*$/,
+      "an images key is UPPER_SNAKE_CASE, e.g. OPENCLAW",
+      // narrowed here too, not only by a playbook's var_types: an untyped variable may fill it
+      z
+        .string({ error: "an image reference must be a string, e.g. redis:7.4 or redis@sha256:…" })
+        .refine((r) => r === "" || (r.length <= 512 && IMAGE_REF.test(r)), {
+          error: "not an image reference (name[:tag][@sha256:digest], not starting with -), e.g. redis:7.4",
+        }),
+    )
+      .default({})
+      .describe(
+        'Images the compose file reads as ${LOCKCLAW_IMAGE_KEY}: KEY (UPPER_SNAKE_CASE) to reference; a tag is pinned by digest on the first deploy; "" = not used.',
+      ),
+    /** Resolve every tag again (after an upstream release you want); otherwise pins never move. */
+    repin: z
+      .boolean({ error: "repin must be true or false" })
+      .default(false)
+      .describe("Resolve every tag again (otherwise a pinned digest never moves)."),
+    /**
+     * service → its configuration files (relative to dir), hashed into `${LOCKCLAW_CONFIG_<SERVICE>}` so
+     * a changed file recreates that service (compose_stack/config-hash.ts).
+     */
+    config_files: keyedRecord(
+      /^[a-z0-9][a-z0-9_-]*$/,
+      "a config_files key is a compose service name",
+      z.array(
+        z.string().regex(/^(?!\/)(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9._/-]+$/, {
+          error: "a config file is a path relative to dir, without '..', e.g. openclaw/openclaw.json",
+        }),
+      ),
+    )
+      .default({})
+      .describe(
+        "Service to its configuration files (relative to dir), hashed so a changed file recreates that service.",
+      ),
+  })
+  .meta({
+    description:
+      "A Docker Compose project brought up under rootless Docker, its images pinned by digest, every container running and healthy.",
+    examples: [
+      {
+        dir: "/srv/lockclaw",
+        project: "lockclaw",
+        user: "lockclaw-agent",
+        images: { REDIS: "redis:7.4-bookworm" },
+        config_files: { gateway: ["openclaw/openclaw.json"] },
+      },
+    ],
+  });
 export type ComposeStackSpec = z.output<typeof composeStackSpec>;
 
 export interface ContainerState {

@@ -29,17 +29,30 @@ const memoOf = (dest: string) => `${SUMS}/${createHash("sha256").update(dest).di
 
 const entrySpec = z.strictObject({ local: z.string(), dest: absPath, sha256: z.string(), size: z.number() });
 
-export const copySpec = z.strictObject({
-  /** A local file or directory; relative to the playbook's directory. */
-  src: singleLine("src"),
-  /** The destination file (src is a file) or directory (src is a directory). */
-  path: absPath,
-  mode: mode.default("0644"),
-  owner: userName("owner").optional(),
-  group: userName("group").optional(),
-  /** Filled on the control machine before connecting: what will be sent. */
-  entries: z.array(entrySpec).optional(),
-});
+export const copySpec = z
+  .strictObject({
+    /** A local file or directory; relative to the playbook's directory. */
+    src: singleLine("src").describe(
+      "A local file or directory on the control machine, relative to the playbook's directory.",
+    ),
+    /** The destination file (src is a file) or directory (src is a directory). */
+    path: absPath.describe("Where it lands: the file (src is a file) or the directory (src is a directory)."),
+    mode: mode.default("0644").describe('Octal mode of every file copied, e.g. "0644".'),
+    owner: userName("owner").optional().describe("Owner (user name or uid); left as it is when not given."),
+    group: userName("group").optional().describe("Group (name or gid); left as it is when not given."),
+    /** Filled on the control machine before connecting: what will be sent. */
+    entries: z
+      .array(entrySpec)
+      .optional()
+      .describe("Internal: what will be sent, filled by lockclaw before connecting."),
+  })
+  .meta({
+    description:
+      "Local files or a directory tree copied to the host, streamed once and only when their checksum differs.",
+    examples: [
+      { src: "files/app.conf", path: "/etc/app/app.conf", mode: "0640", owner: "root", group: "root" },
+    ],
+  });
 export type CopySpec = z.output<typeof copySpec>;
 type Entry = z.output<typeof entrySpec>;
 export type CopyFacts = PathState[];

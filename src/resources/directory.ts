@@ -12,14 +12,22 @@ import { absPath, bool, mode, presentAbsent, userName } from "./common/schema.js
 
 export const directorySpec = z
   .strictObject({
-    path: absPath,
-    mode: mode.optional(),
-    owner: userName("owner").optional(),
-    group: userName("group").optional(),
-    state: presentAbsent.default("present"),
-    recurse: bool("recurse").default(false),
+    path: absPath.describe("Absolute path of the directory."),
+    mode: mode.optional().describe('Octal mode as a string, e.g. "0750"; left as it is when not given.'),
+    owner: userName("owner").optional().describe("Owner (user name or uid); left as it is when not given."),
+    group: userName("group").optional().describe("Group (name or gid); left as it is when not given."),
+    state: presentAbsent.default("present").describe("present: the directory exists; absent: it is removed."),
+    recurse: bool("recurse")
+      .default(false)
+      .describe(
+        "With state absent: remove it with everything in it (otherwise only an empty directory is removed).",
+      ),
   })
-  .refine((s) => !(s.state === "absent" && s.path === "/"), { error: "refusing to remove /" });
+  .refine((s) => !(s.state === "absent" && s.path === "/"), { error: "refusing to remove /" })
+  .meta({
+    description: "A directory with its mode and ownership, or its absence.",
+    examples: [{ path: "/srv/app", mode: "0750", owner: "root", group: "root" }],
+  });
 export type DirectorySpec = z.output<typeof directorySpec>;
 export type DirectoryFacts = PathState;
 

@@ -24,29 +24,45 @@ export const SETUPTOOL_CANDIDATES = [
   "/usr/bin/dockerd-rootless-setuptool.sh",
 ];
 
-export const dockerRootlessSpec = z.strictObject({
-  user: userName("user"),
-  /** Subordinate uids and gids the user needs at least (a container's user namespace maps them). */
-  subid_count: z.coerce
-    .number({ error: "subid_count must be a number" })
-    .int({ error: "subid_count must be a whole number" })
-    .min(65536, { error: "subid_count must be at least 65536 (rootless Docker maps a full 16-bit range)" })
-    .default(65536),
-  /**
-   * Stop and disable the rootful daemons the packages start: docker.service/docker.socket and the system
-   * containerd.service (rootless dockerd runs its own containerd inside its namespace).
-   */
-  disable_rootful: bool("disable_rootful").default(true),
-  /** Seconds to wait for the first `docker info` to answer (the first start can take ~10 s). */
-  timeout: z.coerce
-    .number({ error: "timeout must be a number of seconds" })
-    .int({ error: "timeout must be a whole number of seconds" })
-    .min(5, { error: "timeout must be at least 5 seconds" })
-    .max(600, { error: "timeout must be at most 600 seconds" })
-    .default(90),
-  /** Override the setup tool's location (found automatically otherwise). */
-  setuptool: absPath.optional(),
-});
+export const dockerRootlessSpec = z
+  .strictObject({
+    user: userName("user").describe(
+      "The unprivileged user the Docker daemon runs as (it must exist; never root or an operator).",
+    ),
+    /** Subordinate uids and gids the user needs at least (a container's user namespace maps them). */
+    subid_count: z.coerce
+      .number({ error: "subid_count must be a number" })
+      .int({ error: "subid_count must be a whole number" })
+      .min(65536, { error: "subid_count must be at least 65536 (rootless Docker maps a full 16-bit range)" })
+      .default(65536)
+      .describe("Subordinate uids and gids the user gets at least (a container's user namespace maps them)."),
+    /**
+     * Stop and disable the rootful daemons the packages start: docker.service/docker.socket and the system
+     * containerd.service (rootless dockerd runs its own containerd inside its namespace).
+     */
+    disable_rootful: bool("disable_rootful")
+      .default(true)
+      .describe(
+        "Stop and disable the rootful docker.service, docker.socket and containerd.service the packages start.",
+      ),
+    /** Seconds to wait for the first `docker info` to answer (the first start can take ~10 s). */
+    timeout: z.coerce
+      .number({ error: "timeout must be a number of seconds" })
+      .int({ error: "timeout must be a whole number of seconds" })
+      .min(5, { error: "timeout must be at least 5 seconds" })
+      .max(600, { error: "timeout must be at most 600 seconds" })
+      .default(90)
+      .describe("Seconds to wait for the first docker info to answer."),
+    /** Override the setup tool's location (found automatically otherwise). */
+    setuptool: absPath
+      .optional()
+      .describe("Path of dockerd-rootless-setuptool.sh (found automatically when not given)."),
+  })
+  .meta({
+    description:
+      "Rootless Docker for one user: subordinate ids, lingering, the user's dockerd running, and no rootful daemon.",
+    examples: [{ user: "lockclaw-agent", disable_rootful: true }],
+  });
 export type DockerRootlessSpec = z.output<typeof dockerRootlessSpec>;
 
 export interface DockerRootlessFacts {

@@ -1,5 +1,5 @@
 /**
- * `fail2ban`: one jail (the `[sshd]` jail of SPEC §5) in a lockclaw-owned jail.d file, proven running with
+ * `fail2ban`: one jail (the host playbook's `[sshd]` jail) in a lockclaw-owned jail.d file, proven running with
  * `fail2ban-client status JAIL`.
  *
  * Choices, and why:
@@ -22,35 +22,52 @@ export const DEFAULT_JOURNALMATCH =
 const word = (what: string) =>
   z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: `${what} must be a single word (letters, digits, _ . -)` });
 
-export const fail2banSpec = z.strictObject({
-  jail: word("jail").default("sshd"),
-  port: wholeNumber("port", 1, 65535),
-  backend: z
-    .enum(["systemd", "auto", "pyinotify", "polling"], {
-      error: "backend must be systemd, auto, pyinotify or polling",
-    })
-    .default("systemd"),
-  journalmatch: z
-    .string()
-    .regex(/^[A-Za-z0-9_=.+@ -]+$/, { error: "journalmatch must be FIELD=value terms joined by +" })
-    .default(DEFAULT_JOURNALMATCH),
-  maxretry: wholeNumber("maxretry", 1, 100).default(3),
-  findtime: wholeNumber("findtime", 1, 604800).default(600),
-  bantime: wholeNumber("bantime", 1, 31536000).default(3600),
-  banaction: word("banaction").default("nftables-multiport"),
-  banaction_allports: word("banaction_allports").default("nftables-allports"),
-  ignoreip: z
-    .array(z.string().regex(/^[0-9A-Fa-f.:/]+$/, { error: "ignoreip entries must be addresses or CIDRs" }))
-    .default(["127.0.0.1/8", "::1"]),
-  path: z
-    .string()
-    .regex(/^\/etc\/fail2ban\/jail\.d\/[A-Za-z0-9._-]+\.local$/, {
-      error: "path must be /etc/fail2ban/jail.d/NAME.local",
-    })
-    .default(DEFAULT_JAIL_FILE),
-  /** How long apply waits for the jail to answer after the restart. */
-  wait_seconds: wholeNumber("wait_seconds", 1, 300).default(30),
-});
+export const fail2banSpec = z
+  .strictObject({
+    jail: word("jail").default("sshd").describe("The jail's name (its filter of the same name)."),
+    port: wholeNumber("port", 1, 65535).describe("The port its bans block (the SSH port)."),
+    backend: z
+      .enum(["systemd", "auto", "pyinotify", "polling"], {
+        error: "backend must be systemd, auto, pyinotify or polling",
+      })
+      .default("systemd")
+      .describe("Where fail2ban reads the log: systemd (the journal) on Debian 12 and later."),
+    journalmatch: z
+      .string()
+      .regex(/^[A-Za-z0-9_=.+@ -]+$/, { error: "journalmatch must be FIELD=value terms joined by +" })
+      .default(DEFAULT_JOURNALMATCH)
+      .describe("With backend systemd: the journal entries the jail reads."),
+    maxretry: wholeNumber("maxretry", 1, 100).default(3).describe("Failures that get an address banned."),
+    findtime: wholeNumber("findtime", 1, 604800)
+      .default(600)
+      .describe("Seconds in which maxretry failures count."),
+    bantime: wholeNumber("bantime", 1, 31536000).default(3600).describe("Seconds a ban lasts."),
+    banaction: word("banaction")
+      .default("nftables-multiport")
+      .describe("The action that bans (nftables: in fail2ban's own table, never in ufw's rule set)."),
+    banaction_allports: word("banaction_allports")
+      .default("nftables-allports")
+      .describe("The action for bans on every port."),
+    ignoreip: z
+      .array(z.string().regex(/^[0-9A-Fa-f.:/]+$/, { error: "ignoreip entries must be addresses or CIDRs" }))
+      .default(["127.0.0.1/8", "::1"])
+      .describe("Addresses and CIDRs never banned."),
+    path: z
+      .string()
+      .regex(/^\/etc\/fail2ban\/jail\.d\/[A-Za-z0-9._-]+\.local$/, {
+        error: "path must be /etc/fail2ban/jail.d/NAME.local",
+      })
+      .default(DEFAULT_JAIL_FILE)
+      .describe("The jail.d file lockclaw writes."),
+    /** How long apply waits for the jail to answer after the restart. */
+    wait_seconds: wholeNumber("wait_seconds", 1, 300)
+      .default(30)
+      .describe("Seconds apply waits for the jail to answer after the restart."),
+  })
+  .meta({
+    description: "One fail2ban jail in a lockclaw-owned jail.d file, proven running with fail2ban-client.",
+    examples: [{ jail: "sshd", port: "{{ssh_port}}", ignoreip: ["127.0.0.1/8", "::1", "{{admin_cidrs}}"] }],
+  });
 export type Fail2banSpec = z.output<typeof fail2banSpec>;
 
 export function renderJail(spec: Fail2banSpec): string {
@@ -194,7 +211,7 @@ export function applyFail2ban(spec: Fail2banSpec, plan: Fail2banPlan): Sh {
   return shJoin(lines);
 }
 
-export const fail2ban: ResourceKind<Fail2banSpec, Fail2banFacts> = {
+export const fail2banKind: ResourceKind<Fail2banSpec, Fail2banFacts> = {
   name: "fail2ban",
   spec: fail2banSpec,
   describe: (spec) => `fail2ban jail ${spec.jail} (port ${spec.port})`,
@@ -203,6 +220,3 @@ export const fail2ban: ResourceKind<Fail2banSpec, Fail2banFacts> = {
   apply: (spec, facts) => applyFail2ban(spec, planFail2ban(spec, facts)),
   verifiable: true,
 };
-
-export default fail2ban;
-export { fail2ban as fail2banKind };

@@ -19,26 +19,50 @@ import { absPath, bool, mode, presentAbsent, userName } from "./common/schema.js
 
 /** Fields file and template share (template swaps `content` for `src`). */
 export const fileBaseShape = {
-  path: absPath,
-  mode: mode.optional(),
-  owner: userName("owner").optional(),
-  group: userName("group").optional(),
-  state: presentAbsent.default("present"),
+  path: absPath.describe("Absolute path of the file on the host."),
+  mode: mode
+    .optional()
+    .describe(
+      'Octal mode as a string, e.g. "0640"; left as it is when not given (a new file gets 0644, 0600 when sensitive).',
+    ),
+  owner: userName("owner").optional().describe("Owner (user name or uid); left as it is when not given."),
+  group: userName("group").optional().describe("Group (name or gid); left as it is when not given."),
+  state: presentAbsent
+    .default("present")
+    .describe("present: the file exists with this content and attributes; absent: it is removed."),
   validate: z
     .string({ error: "validate must be a command string" })
     .refine((s) => s.includes("%s"), {
       error: "validate must contain %s (replaced by the temp file's path), e.g. `visudo -cf %s`",
     })
     .refine((s) => !/[\n\r\0]/.test(s), { error: "validate must be a single line" })
-    .optional(),
-  backup: bool("backup").default(false),
-  sensitive: bool("sensitive").default(false),
+    .optional()
+    .describe(
+      "A command run on the new content before it replaces the file, %s standing for a temp copy (e.g. visudo -cf %s); the file is not replaced when it fails.",
+    ),
+  backup: bool("backup")
+    .default(false)
+    .describe("Keep the previous content as PATH.lockclaw-bak.TIMESTAMP before replacing it."),
+  sensitive: bool("sensitive")
+    .default(false)
+    .describe("The content is secret: diffs and logs show it redacted."),
 };
 
-export const fileSpec = z.strictObject({
-  ...fileBaseShape,
-  content: z.string({ error: "content must be a string" }).optional(),
-});
+export const fileSpec = z
+  .strictObject({
+    ...fileBaseShape,
+    content: z
+      .string({ error: "content must be a string" })
+      .optional()
+      .describe("The whole content of the file; not given: only the attributes are managed."),
+  })
+  .meta({
+    description:
+      "A file with exact content, mode and ownership, replaced atomically (written beside it, then renamed).",
+    examples: [
+      { path: "/etc/motd", content: "Authorised use only.\n", mode: "0644", owner: "root", group: "root" },
+    ],
+  });
 export type FileSpec = z.output<typeof fileSpec>;
 export type FileFacts = PathState;
 

@@ -33,14 +33,23 @@ const HEX64 = /^[0-9a-f]{64}$/;
 /** The staging directory: root's alone (the user's daemon reads the tarball from root's stdin). */
 const DIR_STATE = "700 root root";
 
-export const imageBundleSpec = z.strictObject({
-  /** A local directory of `docker save` tarballs, or one; relative to the playbook's directory. */
-  src: singleLine("src"),
-  /** The rootless daemon's user (playbooks/docker.yml's docker_user). */
-  user: userName("user").default("lockclaw-agent"),
-  /** Root-owned directory on the host for the staging file and the ID record (0700). */
-  dir: absPath,
-});
+export const imageBundleSpec = z
+  .strictObject({
+    src: singleLine("src").describe(
+      "A local directory of docker save tarballs, or one tarball, on the control machine (relative to the playbook's directory).",
+    ),
+    user: userName("user")
+      .default("lockclaw-agent")
+      .describe("The rootless Docker daemon's user (playbooks/docker.yml's docker_user)."),
+    dir: absPath.describe(
+      "Root-owned directory on the host (kept 0700) for the staging tarball and the record of loaded image IDs.",
+    ),
+  })
+  .meta({
+    description:
+      "The images of a local bundle of docker save tarballs present in a rootless Docker user's daemon, for an air-gapped host: only the images the daemon lacks (by image ID) are sent, as one tarball with each shared layer once, loaded and deleted.",
+    examples: [{ src: "bundle", user: "lockclaw-agent", dir: "/var/lib/lockclaw/bundle" }],
+  });
 export type ImageBundleSpec = z.output<typeof imageBundleSpec> & {
   /** Filled on the control machine before connecting: what the bundle holds. */
   bundle?: Bundle;

@@ -14,18 +14,29 @@ const pkgName = z.string({ error: "a package name must be a string" }).regex(PKG
   error: "not a Debian package name (lowercase letters, digits, + - . ; optional :arch), e.g. fail2ban",
 });
 
-export const packageSpec = z.strictObject({
-  name: z
-    .union([pkgName, z.array(pkgName).min(1, { error: "name must list at least one package" })], {
-      error: "name must be a package name or a list of them",
-    })
-    .transform((n) => (Array.isArray(n) ? n : [n])),
-  state: z.enum(["present", "absent"], { error: 'state must be "present" or "absent"' }).default("present"),
-  /** Run `apt-get update` before installing. */
-  update_cache: bool("update_cache").default(false),
-  /** With state absent: purge (remove config files too) instead of remove. */
-  purge: bool("purge").default(false),
-});
+export const packageSpec = z
+  .strictObject({
+    name: z
+      .union([pkgName, z.array(pkgName).min(1, { error: "name must list at least one package" })], {
+        error: "name must be a package name or a list of them",
+      })
+      .transform((n) => (Array.isArray(n) ? n : [n]))
+      .describe("A Debian package name, or a list of them (name:arch allowed)."),
+    state: z
+      .enum(["present", "absent"], { error: 'state must be "present" or "absent"' })
+      .default("present")
+      .describe("present: installed (apt-get install); absent: removed."),
+    /** Run `apt-get update` before installing. */
+    update_cache: bool("update_cache").default(false).describe("Run apt-get update before installing."),
+    /** With state absent: purge (remove config files too) instead of remove. */
+    purge: bool("purge")
+      .default(false)
+      .describe("With state absent: purge (remove the configuration files too)."),
+  })
+  .meta({
+    description: "Debian packages installed or removed with apt, non-interactively.",
+    examples: [{ name: ["ufw", "fail2ban"] }],
+  });
 export type PackageSpec = z.output<typeof packageSpec>;
 
 /** dpkg's `db:Status-Status` per package (`not-installed` when dpkg does not know it). */

@@ -26,22 +26,30 @@ export const SECRET_CHARSETS = {
 } as const;
 export type SecretCharset = keyof typeof SECRET_CHARSETS;
 
-export const secretFileSpec = z.strictObject({
-  path: absPath,
-  owner: userName("owner").optional(),
-  group: userName("group").optional(),
-  mode: mode.default("0600"),
-  /** Characters in the generated value. 48 alnum characters ≈ 285 bits. */
-  length: z.coerce
-    .number({ error: "length must be a number of characters" })
-    .int({ error: "length must be a whole number" })
-    .min(16, { error: "length must be at least 16 characters (a shorter secret is guessable)" })
-    .max(4096, { error: "length must be at most 4096 characters" })
-    .default(48),
-  charset: z
-    .enum(["alnum", "hex", "base64url"], { error: 'charset must be one of "alnum", "hex", "base64url"' })
-    .default("alnum"),
-});
+export const secretFileSpec = z
+  .strictObject({
+    path: absPath.describe("Absolute path of the secret file."),
+    owner: userName("owner").optional().describe("Owner (user name or uid); left as it is when not given."),
+    group: userName("group").optional().describe("Group (name or gid); left as it is when not given."),
+    mode: mode.default("0600").describe('Octal mode, e.g. "0600".'),
+    /** Characters in the generated value. 48 alnum characters ≈ 285 bits. */
+    length: z.coerce
+      .number({ error: "length must be a number of characters" })
+      .int({ error: "length must be a whole number" })
+      .min(16, { error: "length must be at least 16 characters (a shorter secret is guessable)" })
+      .max(4096, { error: "length must be at most 4096 characters" })
+      .default(48)
+      .describe("Characters in the generated value (at least 16)."),
+    charset: z
+      .enum(["alnum", "hex", "base64url"], { error: 'charset must be one of "alnum", "hex", "base64url"' })
+      .default("alnum")
+      .describe("alnum (A-Z a-z 0-9), hex or base64url."),
+  })
+  .meta({
+    description:
+      "A random secret generated ON THE HOST once and never changed after (its value never reaches the control machine or a log).",
+    examples: [{ path: "/srv/lockclaw/secrets/gateway_token", owner: "root", mode: "0600", length: 48 }],
+  });
 export type SecretFileSpec = z.output<typeof secretFileSpec>;
 export type SecretFileFacts = PathState;
 

@@ -15,19 +15,32 @@ import { bool, userName } from "./common/schema.js";
 
 export const serviceSpec = z
   .strictObject({
-    name: z.string({ error: "name must be a unit name" }).regex(/^[A-Za-z0-9@._:\\-]+$/, {
-      error: "name must be a systemd unit name, e.g. ssh or fail2ban.service",
-    }),
-    enabled: bool("enabled").optional(),
+    name: z
+      .string({ error: "name must be a unit name" })
+      .regex(/^[A-Za-z0-9@._:\\-]+$/, {
+        error: "name must be a systemd unit name, e.g. ssh or fail2ban.service",
+      })
+      .describe("The systemd unit, e.g. ssh or fail2ban.service."),
+    enabled: bool("enabled")
+      .optional()
+      .describe("Started at boot (true) or not (false); not given: left as it is."),
     state: z
       .enum(["started", "stopped", "restarted", "reloaded"], {
         error: 'state must be one of "started", "stopped", "restarted", "reloaded"',
       })
-      .optional(),
-    scope: z.enum(["system", "user"], { error: 'scope must be "system" or "user"' }).default("system"),
-    user: userName("user").optional(),
+      .optional()
+      .describe(
+        "started or stopped: the unit is running or not; restarted, reloaded: done on every run (an action, e.g. in a handler).",
+      ),
+    scope: z
+      .enum(["system", "user"], { error: 'scope must be "system" or "user"' })
+      .default("system")
+      .describe("system: the system manager; user: the user manager of `user` (systemctl --user)."),
+    user: userName("user").optional().describe("With scope user: whose manager."),
     /** `systemctl daemon-reload` before acting (after a unit file or drop-in changed). */
-    daemon_reload: bool("daemon_reload").default(false),
+    daemon_reload: bool("daemon_reload")
+      .default(false)
+      .describe("Run systemctl daemon-reload first (after a unit file or drop-in changed)."),
   })
   .refine((s) => s.scope === "system" || s.user !== undefined, {
     error: "scope: user needs user: NAME (whose systemd instance to manage)",
@@ -36,6 +49,10 @@ export const serviceSpec = z
   .refine((s) => s.scope === "user" || s.user === undefined, {
     error: "user is only meaningful with scope: user",
     path: ["user"],
+  })
+  .meta({
+    description: "A systemd unit's state: running or stopped, enabled at boot or not, or restarted/reloaded.",
+    examples: [{ name: "fail2ban", enabled: true, state: "started" }],
   });
 export type ServiceSpec = z.output<typeof serviceSpec>;
 

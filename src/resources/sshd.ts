@@ -1,5 +1,5 @@
 /**
- * `sshd`: the SSH daemon's effective configuration (SPEC §2), through one drop-in that is read first,
+ * `sshd`: the SSH daemon's effective configuration (root login off, keys only, hardened algorithms), through one drop-in that is read first,
  * proven with `sshd -T`. Also handles socket-activated sshd (the port lives in ssh.socket) and lines
  * elsewhere that would override or widen the drop-in (commented out, `# lockclaw: disabled …`).
  *
@@ -71,11 +71,20 @@ const settingsSpec = z.strictObject(
       .enum(["no", "yes", "prohibit-password", "forced-commands-only"], {
         error: "PermitRootLogin must be no, prohibit-password, forced-commands-only or yes",
       })
-      .optional(),
-    PasswordAuthentication: bool("PasswordAuthentication").optional(),
-    KbdInteractiveAuthentication: bool("KbdInteractiveAuthentication").optional(),
-    PermitEmptyPasswords: bool("PermitEmptyPasswords").optional(),
-    PubkeyAuthentication: bool("PubkeyAuthentication").optional(),
+      .optional()
+      .describe("Whether root may log in (lockclaw's default: no)."),
+    PasswordAuthentication: bool("PasswordAuthentication")
+      .optional()
+      .describe("Password logins (default: false)."),
+    KbdInteractiveAuthentication: bool("KbdInteractiveAuthentication")
+      .optional()
+      .describe("Keyboard-interactive logins (default: false)."),
+    PermitEmptyPasswords: bool("PermitEmptyPasswords")
+      .optional()
+      .describe("Logins with an empty password (default: false)."),
+    PubkeyAuthentication: bool("PubkeyAuthentication")
+      .optional()
+      .describe("Public key logins (default: true)."),
     AllowUsers: z
       .preprocess(
         (v) => (typeof v === "string" ? [v] : v),
@@ -83,35 +92,59 @@ const settingsSpec = z.strictObject(
           error: "AllowUsers must name at least one user (leave it out to allow every user)",
         }),
       )
-      .optional(),
-    MaxAuthTries: wholeNumber("MaxAuthTries", 1, 100).optional(),
-    ClientAliveInterval: wholeNumber("ClientAliveInterval", 0, 86400).optional(),
-    ClientAliveCountMax: wholeNumber("ClientAliveCountMax", 0, 100).optional(),
-    DisableForwarding: bool("DisableForwarding").optional(),
-    LoginGraceTime: wholeNumber("LoginGraceTime", 0, 3600).optional(),
-    AllowTcpForwarding: yesNoWord("AllowTcpForwarding", ["yes", "no", "local", "remote"]).optional(),
-    AllowAgentForwarding: bool("AllowAgentForwarding").optional(),
-    AllowStreamLocalForwarding: yesNoWord("AllowStreamLocalForwarding", [
-      "yes",
-      "no",
-      "local",
-      "remote",
-    ]).optional(),
-    X11Forwarding: bool("X11Forwarding").optional(),
-    PermitTunnel: yesNoWord("PermitTunnel", ["yes", "no", "point-to-point", "ethernet"]).optional(),
-    Compression: bool("Compression").optional(),
-    TCPKeepAlive: bool("TCPKeepAlive").optional(),
-    MaxSessions: wholeNumber("MaxSessions", 1, 64).optional(),
+      .optional()
+      .describe("The only users who may log in (a name or a list)."),
+    MaxAuthTries: wholeNumber("MaxAuthTries", 1, 100)
+      .optional()
+      .describe("Authentication attempts per connection (default: 3)."),
+    ClientAliveInterval: wholeNumber("ClientAliveInterval", 0, 86400)
+      .optional()
+      .describe("Seconds of silence before sshd checks the client is alive (default: 300)."),
+    ClientAliveCountMax: wholeNumber("ClientAliveCountMax", 0, 100)
+      .optional()
+      .describe("Unanswered checks before sshd drops the client (default: 2)."),
+    DisableForwarding: bool("DisableForwarding")
+      .optional()
+      .describe("No agent, X11, TCP or stream-local forwarding (default: true)."),
+    LoginGraceTime: wholeNumber("LoginGraceTime", 0, 3600)
+      .optional()
+      .describe("Seconds to authenticate before sshd drops the connection (default: 30)."),
+    AllowTcpForwarding: yesNoWord("AllowTcpForwarding", ["yes", "no", "local", "remote"])
+      .optional()
+      .describe("TCP port forwarding (explicit: no)."),
+    AllowAgentForwarding: bool("AllowAgentForwarding")
+      .optional()
+      .describe("ssh-agent forwarding (explicit: false)."),
+    AllowStreamLocalForwarding: yesNoWord("AllowStreamLocalForwarding", ["yes", "no", "local", "remote"])
+      .optional()
+      .describe("Unix-domain socket forwarding (explicit: no)."),
+    X11Forwarding: bool("X11Forwarding").optional().describe("X11 forwarding (explicit: false)."),
+    PermitTunnel: yesNoWord("PermitTunnel", ["yes", "no", "point-to-point", "ethernet"])
+      .optional()
+      .describe("tun device forwarding (explicit: no)."),
+    Compression: bool("Compression")
+      .optional()
+      .describe("Compression after authentication (explicit: false; not allowed in a Match block)."),
+    TCPKeepAlive: bool("TCPKeepAlive")
+      .optional()
+      .describe(
+        "TCP keepalives (explicit: false; ClientAliveInterval checks the client inside the encrypted channel instead).",
+      ),
+    MaxSessions: wholeNumber("MaxSessions", 1, 64)
+      .optional()
+      .describe("Sessions (shells, execs, subsystems) per connection (explicit: 2)."),
     // as sshd -T prints them (upper case)
     LogLevel: z
       .enum(["QUIET", "FATAL", "ERROR", "INFO", "VERBOSE", "DEBUG1", "DEBUG2", "DEBUG3"], {
         error: "LogLevel must be one of QUIET, FATAL, ERROR, INFO, VERBOSE, DEBUG1-3 (upper case)",
       })
-      .optional(),
+      .optional()
+      .describe("sshd's log level, as sshd -T prints it (explicit: VERBOSE, which logs key fingerprints)."),
     Banner: z
       .string()
       .regex(/^(none|\/[A-Za-z0-9._/-]+)$/, { error: "Banner must be none or an absolute path" })
-      .optional(),
+      .optional()
+      .describe("A file shown before login, or none (explicit: /etc/issue.net)."),
   },
   {
     error: (i) =>
@@ -121,22 +154,42 @@ const settingsSpec = z.strictObject(
   },
 );
 
-export const sshdSpec = z.strictObject({
-  port: wholeNumber("port", 1, 65535),
-  settings: settingsSpec.default({}),
-  /** Also write EXPLICIT_SETTINGS (each forwarding directive, Compression, LogLevel…); `settings` wins. */
-  explicit: bool("explicit").default(false),
-  kex: algList("kex").optional(),
-  ciphers: algList("ciphers").optional(),
-  macs: algList("macs").optional(),
-  host_key_algorithms: algList("host_key_algorithms").optional(),
-  dropin: z
-    .string()
-    .regex(new RegExp(`^${DROPIN_DIR.replace(/[./]/g, "\\$&")}/[A-Za-z0-9._-]+\\.conf$`), {
-      error: `dropin must be a file ${DROPIN_DIR}/NAME.conf (sshd_config includes only that directory)`,
-    })
-    .default(DEFAULT_DROPIN),
-});
+export const sshdSpec = z
+  .strictObject({
+    port: wholeNumber("port", 1, 65535).describe(
+      "The one port sshd listens on (ssh.socket too when sshd is socket-activated).",
+    ),
+    settings: settingsSpec
+      .default({})
+      .describe("sshd settings over lockclaw's hardened defaults (the ones listed here)."),
+    explicit: bool("explicit")
+      .default(false)
+      .describe(
+        "Also write each directive scanners read (every forwarding directive, Compression, TCPKeepAlive, MaxSessions, LogLevel VERBOSE, Banner /etc/issue.net), even where it is sshd's default; settings win over these.",
+      ),
+    kex: algList("kex")
+      .optional()
+      .describe(
+        "Key exchange algorithms allowed (default: lockclaw's hardened list, as the host's OpenSSH supports).",
+      ),
+    ciphers: algList("ciphers").optional().describe("Ciphers allowed (default: the hardened list)."),
+    macs: algList("macs").optional().describe("MACs allowed (default: the hardened list)."),
+    host_key_algorithms: algList("host_key_algorithms")
+      .optional()
+      .describe("Host key signature algorithms allowed (default: the hardened list)."),
+    dropin: z
+      .string()
+      .regex(new RegExp(`^${DROPIN_DIR.replace(/[./]/g, "\\$&")}/[A-Za-z0-9._-]+\\.conf$`), {
+        error: `dropin must be a file ${DROPIN_DIR}/NAME.conf (sshd_config includes only that directory)`,
+      })
+      .default(DEFAULT_DROPIN)
+      .describe("The drop-in file that holds lockclaw's settings, read before any other."),
+  })
+  .meta({
+    description:
+      "The SSH daemon's effective configuration, through one drop-in read first, proven with sshd -T (for real logins too, Match blocks applied); lines elsewhere that would override it are commented out.",
+    examples: [{ port: "{{ssh_port}}", settings: { AllowUsers: ["{{deploy_user}}"] } }],
+  });
 export type SshdSpec = z.output<typeof sshdSpec>;
 
 // ---------------------------------------------------------------------------------------------------
@@ -282,12 +335,17 @@ function settingDrift(e: EffectiveConfig, desired: DesiredConfig, only?: Readonl
   return out;
 }
 
-export function desiredConfig(spec: SshdSpec, supported: SupportedAlgorithms): DesiredConfig {
-  const settings: Settings = {
+/** The settings a task declares: lockclaw's defaults, EXPLICIT_SETTINGS with `explicit`, then its own. */
+export function desiredSettings(spec: SshdSpec): Settings {
+  return {
     ...DEFAULT_SETTINGS,
     ...(spec.explicit ? EXPLICIT_SETTINGS : {}),
     ...(spec.settings as Settings),
   };
+}
+
+export function desiredConfig(spec: SshdSpec, supported: SupportedAlgorithms): DesiredConfig {
+  const settings = desiredSettings(spec);
   const wanted = {} as Record<AlgorithmField, string[]>;
   for (const field of Object.values(ALGORITHMS)) wanted[field] = spec[field] ?? DEFAULT_ALGORITHMS[field];
   return { port: spec.port, settings, algorithms: intersectAlgorithms(wanted, supported) };
@@ -477,7 +535,7 @@ export function applySshd(spec: SshdSpec, facts: SshdFacts, plan: SshdPlan): Sh 
 
 // ---------------------------------------------------------------------------------------------------
 
-export const sshd: ResourceKind<SshdSpec, SshdFacts> = {
+export const sshdKind: ResourceKind<SshdSpec, SshdFacts> = {
   name: "sshd",
   spec: sshdSpec,
   describe: (spec) => `sshd port ${spec.port}`,
@@ -487,6 +545,3 @@ export const sshd: ResourceKind<SshdSpec, SshdFacts> = {
   guard: (): LockoutGuard => ({ save: GUARD_SAVE, restore: GUARD_RESTORE }),
   verifiable: true,
 };
-
-export default sshd;
-export { sshd as sshdKind };

@@ -37,21 +37,37 @@ const sysctlValue = z
     error: "a sysctl value must be a non-empty single line without # or ;",
   });
 
-export const sysctlSpec = z.strictObject({
-  file: absPath
-    .refine((p) => p.endsWith(".conf"), { error: "file must end in .conf (sysctl.d ignores other names)" })
-    .default(DEFAULT_SYSCTL_FILE),
-  settings: z
-    .record(z.string(), sysctlValue, { error: "settings must map sysctl keys to values" })
-    .superRefine((settings, ctx) => {
-      const keys = Object.keys(settings);
-      if (keys.length === 0) ctx.addIssue({ code: "custom", message: "settings must list at least one key" });
-      for (const k of keys) {
-        const why = badKey(k);
-        if (why) ctx.addIssue({ code: "custom", message: why, path: [k] });
-      }
-    }),
-});
+export const sysctlSpec = z
+  .strictObject({
+    file: absPath
+      .refine((p) => p.endsWith(".conf"), { error: "file must end in .conf (sysctl.d ignores other names)" })
+      .default(DEFAULT_SYSCTL_FILE)
+      .describe("The sysctl.d file that holds the settings (read again at boot); must end in .conf."),
+    settings: z
+      .record(z.string(), sysctlValue, { error: "settings must map sysctl keys to values" })
+      .superRefine((settings, ctx) => {
+        const keys = Object.keys(settings);
+        if (keys.length === 0)
+          ctx.addIssue({ code: "custom", message: "settings must list at least one key" });
+        for (const k of keys) {
+          const why = badKey(k);
+          if (why) ctx.addIssue({ code: "custom", message: why, path: [k] });
+        }
+      })
+      .describe(
+        "Kernel parameters and their values, e.g. net.ipv4.tcp_syncookies: 1; each is also set live.",
+      ),
+  })
+  .meta({
+    description:
+      "Kernel parameters, written to a sysctl.d file and set live (a key the host cannot change is a warning, not a failure).",
+    examples: [
+      {
+        file: "/etc/sysctl.d/60-lockclaw-network.conf",
+        settings: { "net.ipv4.tcp_syncookies": 1, "net.ipv4.conf.all.accept_redirects": 0 },
+      },
+    ],
+  });
 export type SysctlSpec = z.output<typeof sysctlSpec>;
 
 export type KeyStatus = "rw" | "ro" | "missing";

@@ -13,15 +13,34 @@ import type { ResourceKind } from "../engine/resource.js";
 import { fileBaseShape, fileKind, type FileFacts, type FileSpec } from "./file.js";
 import { singleLine } from "./common/schema.js";
 
-export const templateSpec = z.strictObject({
-  ...fileBaseShape,
-  /** Template name relative to templates/, e.g. `sshd/00-lockclaw.conf.hbs`. */
-  src: singleLine("src").refine((s) => !s.startsWith("/") && !s.split("/").includes(".."), {
-    error: "src must be a template name relative to templates/ (no leading / and no ..)",
-  }),
-  /** Filled by the engine with the rendered template. */
-  content: z.string().optional(),
-});
+export const templateSpec = z
+  .strictObject({
+    ...fileBaseShape,
+    /** Template name relative to templates/, e.g. `sshd/00-lockclaw.conf.hbs`. */
+    src: singleLine("src")
+      .refine((s) => !s.startsWith("/") && !s.split("/").includes(".."), {
+        error: "src must be a template name relative to templates/ (no leading / and no ..)",
+      })
+      .describe(
+        "Handlebars template name, looked up in templates/ next to the playbook (then lockclaw's own); rendered with the play's variables, each value escaped for the file's format.",
+      ),
+    /** Filled by the engine with the rendered template. */
+    content: z.string().optional().describe("Internal: the rendered template, filled by lockclaw."),
+  })
+  .meta({
+    description:
+      "A file rendered from a template in templates/ with the play's variables, then managed like the file module (same options, src instead of content).",
+    examples: [
+      {
+        src: "sudoers-deploy.hbs",
+        path: "/etc/sudoers.d/{{deploy_user}}",
+        mode: "0440",
+        owner: "root",
+        group: "root",
+        validate: "visudo -cf %s",
+      },
+    ],
+  });
 export type TemplateSpec = z.output<typeof templateSpec>;
 
 /** The file spec a rendered template stands for. */

@@ -1,11 +1,11 @@
 /**
- * `ufw`: the host firewall (SPEC §4). Two modes:
+ * `ufw`: the host firewall. Two modes:
  * - `exact`: the user rule set becomes exactly the listed rules (stale and foreign rules removed),
  *   policies and enablement as specified;
  * - `ensure`: only adds missing rules, never removes, never changes policies or enablement. The host
  *   playbook uses it to open the new SSH port BEFORE sshd moves, while the old port stays open.
  *
- * Speed (BENCHMARKS.md): the probe reads ufw's rule files once; apply rewrites the rules section of
+ * Speed (measured by `npm run bench`, bench/): the probe reads ufw's rule files once; apply rewrites the rules section of
  * user.rules/user6.rules in ufw's own format and reloads ONCE, instead of one `ufw` process per rule.
  * Rules fail2ban's ufw action adds (comment "by Fail2Ban…", action deny or reject) are bans, not
  * configuration: kept as they are. An ALLOW with that comment is no ban, whoever wrote it: removed.
@@ -68,35 +68,76 @@ const source = z.string({ error: "from must be a CIDR, an address or any" }).sup
 });
 
 const ruleSpec = z.strictObject({
-  port,
-  proto: z.enum(["tcp", "udp"], { error: "proto must be tcp or udp" }).default("tcp"),
+  port: port.describe("The port to allow."),
+  proto: z.enum(["tcp", "udp"], { error: "proto must be tcp or udp" }).default("tcp").describe("tcp or udp."),
   /** Absent: from anywhere. A list: one rule per entry; an EMPTY list means no rule (see if_empty). */
-  from: z.union([source, z.array(source, { error: "from must be a list of CIDRs" })]).optional(),
+  from: z
+    .union([source, z.array(source, { error: "from must be a list of CIDRs" })])
+    .optional()
+    .describe("A CIDR, an address or any, or a list (one rule per entry); not given: from anywhere."),
   /** What an empty `from` list means: `none` (no rule) or `any` (open to everyone). */
-  if_empty: z.enum(["none", "any"], { error: "if_empty must be none or any" }).default("none"),
+  if_empty: z
+    .enum(["none", "any"], { error: "if_empty must be none or any" })
+    .default("none")
+    .describe("What an empty from list means: none (no rule) or any (open to everyone)."),
   comment: z
     .string()
     .max(64, { error: "comment must be at most 64 characters" })
     .regex(/^[^\n\r\0]*$/, { error: "comment must be a single line" })
-    .optional(),
+    .optional()
+    .describe("ufw's comment on the rule (at most 64 characters)."),
 });
 export type UfwRuleSpec = z.output<typeof ruleSpec>;
 
 const policy = (what: string) =>
   z.enum(["deny", "reject", "allow"], { error: `${what} must be deny, reject or allow` });
 
-export const ufwSpec = z.strictObject({
-  mode: z.enum(["exact", "ensure"], { error: "mode must be exact or ensure" }).default("exact"),
-  state: z.enum(["enabled", "disabled"], { error: "state must be enabled or disabled" }).default("enabled"),
-  default_incoming: policy("default_incoming").default("deny"),
-  default_outgoing: policy("default_outgoing").default("allow"),
-  logging: z
-    .enum(["off", "low", "medium", "high", "full"], {
-      error: "logging must be off, low, medium, high or full",
-    })
-    .optional(),
-  rules: z.array(ruleSpec, { error: "rules must be a list" }).default([]),
-});
+export const ufwSpec = z
+  .strictObject({
+    mode: z
+      .enum(["exact", "ensure"], { error: "mode must be exact or ensure" })
+      .default("exact")
+      .describe(
+        "exact: the rule set becomes exactly these rules (others removed), policies and state as given; ensure: the rules are added, nothing else changes.",
+      ),
+    state: z
+      .enum(["enabled", "disabled"], { error: "state must be enabled or disabled" })
+      .default("enabled")
+      .describe("enabled or disabled (exact mode)."),
+    default_incoming: policy("default_incoming")
+      .default("deny")
+      .describe("Policy for incoming traffic no rule allows (exact mode)."),
+    default_outgoing: policy("default_outgoing")
+      .default("allow")
+      .describe("Policy for outgoing traffic (exact mode)."),
+    logging: z
+      .enum(["off", "low", "medium", "high", "full"], {
+        error: "logging must be off, low, medium, high or full",
+      })
+      .optional()
+      .describe("ufw's log level; not given: left as it is."),
+    rules: z.array(ruleSpec, { error: "rules must be a list" }).default([]).describe("The allow rules."),
+  })
+  .meta({
+    description:
+      "The host firewall: ufw's rule set (exact, or rules ensured), its policies, and a live packet filter holding only what ufw's files and these rules allow.",
+    examples: [
+      {
+        mode: "exact",
+        default_incoming: "deny",
+        rules: [
+          {
+            port: "{{ssh_port}}",
+            proto: "tcp",
+            from: "{{admin_cidrs}}",
+            if_empty: "any",
+            comment: "lockclaw ssh",
+          },
+          { port: 443, proto: "tcp", from: ["{{cloudflare_ranges.ipv4}}", "{{cloudflare_ranges.ipv6}}"] },
+        ],
+      },
+    ],
+  });
 export type UfwSpec = z.output<typeof ufwSpec>;
 
 // ---------------------------------------------------------------------------------------------------
@@ -482,7 +523,7 @@ export function ufwGuard(spec: UfwSpec): LockoutGuard | undefined {
   };
 }
 
-export const ufw: ResourceKind<UfwSpec, UfwFacts> = {
+export const ufwKind: ResourceKind<UfwSpec, UfwFacts> = {
   name: "ufw",
   spec: ufwSpec,
   describe: (spec) => `ufw (${spec.mode}, ${spec.rules.length} rule${spec.rules.length === 1 ? "" : "s"})`,
@@ -492,6 +533,3 @@ export const ufw: ResourceKind<UfwSpec, UfwFacts> = {
   guard: ufwGuard,
   verifiable: true,
 };
-
-export default ufw;
-export { ufw as ufwKind };

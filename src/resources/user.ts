@@ -8,16 +8,36 @@ import type { Change, ResourceKind } from "../engine/resource.js";
 import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
 import { absPath, bool, presentAbsent, userName } from "./common/schema.js";
 
-export const userSpec = z.strictObject({
-  name: userName("name"),
-  shell: absPath.optional(),
-  groups: z.array(userName("group"), { error: "groups must be a list of group names" }).optional(),
-  append: bool("append").default(true),
-  home: absPath.optional(),
-  system: bool("system").default(false),
-  state: presentAbsent.default("present"),
-  password_locked: bool("password_locked").optional(),
-});
+export const userSpec = z
+  .strictObject({
+    name: userName("name").describe("The account's name."),
+    shell: absPath
+      .optional()
+      .describe("Login shell, e.g. /bin/bash or /usr/sbin/nologin; left as it is when not given."),
+    groups: z
+      .array(userName("group"), { error: "groups must be a list of group names" })
+      .optional()
+      .describe("Supplementary groups the user is in."),
+    append: bool("append")
+      .default(true)
+      .describe("true: add the groups to those the user has; false: the user is in exactly these groups."),
+    home: absPath
+      .optional()
+      .describe("Home directory (created with the account); left as it is when not given."),
+    system: bool("system").default(false).describe("Create a system account (uid below 1000, no aging)."),
+    state: presentAbsent
+      .default("present")
+      .describe("present: the account exists; absent: it is removed (its home directory is kept)."),
+    password_locked: bool("password_locked")
+      .optional()
+      .describe(
+        "true: no password can log in (the hash is locked with !); false: unlocked; not given: left as it is.",
+      ),
+  })
+  .meta({
+    description: "A local user account: shell, home, groups and whether its password is locked.",
+    examples: [{ name: "deploy", shell: "/bin/bash", groups: ["sudo"] }],
+  });
 export type UserSpec = z.output<typeof userSpec>;
 
 export interface UserFacts {

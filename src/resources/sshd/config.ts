@@ -73,7 +73,7 @@ export const MATCH_SETTINGS: ReadonlySet<SettingName> = new Set<SettingName>([
 export type SettingValue = boolean | number | string | string[];
 export type Settings = Partial<Record<SettingName, SettingValue>>;
 
-/** SPEC §2 values. AllowUsers has no default: the playbook names the deploy user. */
+/** lockclaw's hardened sshd values (docs/security-model.md). AllowUsers has no default: the playbook names the deploy user. */
 export const DEFAULT_SETTINGS: Settings = {
   PermitRootLogin: "no",
   PasswordAuthentication: false,
@@ -116,7 +116,7 @@ export const ALGORITHMS = {
 export type AlgorithmName = keyof typeof ALGORITHMS;
 export type AlgorithmField = (typeof ALGORITHMS)[AlgorithmName];
 
-/** SPEC §2 crypto, strongest first. Intersected with what the host's OpenSSH supports. */
+/** lockclaw's hardened algorithm lists, strongest first. Intersected with what the host's OpenSSH supports. */
 export const DEFAULT_ALGORITHMS: Record<AlgorithmField, string[]> = {
   kex: ["sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org"],
   ciphers: ["chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com"],

@@ -3,7 +3,7 @@
  * checks fail): FAIL red on a terminal unless NO_COLOR, failed checks one per line with their fix, no
  * temp-script path, and an unreachable host said so.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -60,5 +60,30 @@ describe("lockclaw audit (CLI output)", () => {
     expect(r.stdout).toContain("UNREACHABLE");
     expect(r.stdout).toContain("no checks ran: the host could not be reached");
     expect(r.stdout).not.toContain("0/0");
+  });
+
+  it("--playbook: the checks come from that playbook's tasks, each read through its module's probe", async () => {
+    const dir = join(work, "app");
+    const playbook = join(work, "custom.yml");
+    writeFileSync(
+      playbook,
+      `name: custom\ntasks:\n  - name: App directory\n    directory:\n      path: ${dir}\n      mode: "0750"\n`,
+    );
+    mkdirSync(dir, { mode: 0o750 });
+    const report = async () => {
+      const r = await lockclaw([...args(), "--playbook", playbook, "--json"], env);
+      const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
+      const checks = (JSON.parse(line!) as { checks: Array<{ id: string; pass: boolean; evidence: string }> })
+        .checks;
+      return { r, checks, app: checks.find((c) => c.id === "directory.app-directory") };
+    };
+    const ok = await report();
+    expect(ok.app, ok.r.stdout).toMatchObject({ pass: true, evidence: "nothing to change" });
+    // no sshd, ufw or fail2ban task in that playbook: none of their checks
+    expect(ok.checks.filter((c) => /^(sshd|ufw|fail2ban)\./.test(c.id))).toEqual([]);
+    rmSync(dir, { recursive: true });
+    const drift = await report();
+    expect(drift.r.code).toBe(1);
+    expect(drift.app).toMatchObject({ pass: false, evidence: `drift: create directory ${dir} (mode 0750)` });
   });
 });

@@ -3,16 +3,16 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import {
-  KERNEL_SYSCTLS,
   disabledModules,
   evaluateHardeningAudit,
   hardeningAuditScript,
-  hardeningExpectedFromVars,
-  hardeningSshdSettings,
+  hardeningExpectedFromPlays,
   parseSudoDefaults,
   type HardeningExpected,
 } from "../../../src/audit/hardening.js";
 import type { AuditCheck } from "../../../src/audit/host.js";
+import { desiredSettings, type SshdSpec } from "../../../src/resources/sshd.js";
+import { prepared } from "./support.js";
 
 // Samples captured on a Debian 13 lab machine (systemd-nspawn) after `provision host`.
 const M = "@@lockclaw-hardening";
@@ -21,6 +21,8 @@ const hostYml = parse(readFileSync(join(root, "playbooks/host.yml"), "utf8")) as
   vars: Record<string, unknown>;
   tasks: Array<Record<string, unknown> & { name: string }>;
 };
+/** The host playbook's kernel sysctls task, as the audit derives it from the prepared plays. */
+const KERNEL_SYSCTLS = hardeningExpectedFromPlays(prepared()).kernel!;
 const SUDO_L = `Matching Defaults entries for deploy on hx1:
     env_reset, mail_badpass, secure_path=/usr/local/sbin\\:/usr/local/bin\\:/usr/sbin\\:/usr/bin\\:/sbin\\:/bin, use_pty, use_pty, logfile=/var/log/sudo.log, timestamp_timeout=5
 
@@ -79,13 +81,13 @@ function output(p: Parts = {}): string {
 const EXPECTED: HardeningExpected = {
   deployUser: "deploy",
   sudo: { timestampTimeout: 5 },
-  kernel: true,
+  kernel: KERNEL_SYSCTLS,
   modules: MODULES,
   loginDefs: true,
   rootLocked: true,
   journald: { maxUse: "500M" },
   fail2banLocal: true,
-  banner: true,
+  banner: "/etc/issue.net",
 };
 const failed = (checks: AuditCheck[]) => checks.filter((c) => !c.pass).map((c) => `${c.id}: ${c.evidence}`);
 const byId = (checks: AuditCheck[], id: string) => checks.find((c) => c.id === id)!;
@@ -178,29 +180,39 @@ describe("deeper hardening audit (issue 12)", () => {
   });
 
   it("a part turned off by its variable is neither probed nor judged", () => {
-    const off = hardeningExpectedFromVars({
-      ...hostYml.vars,
-      kernel_hardening: false,
-      sudo_hardening: false,
-    });
+    const off = hardeningExpectedFromPlays(
+      prepared(undefined, { kernel_hardening: false, sudo_hardening: false }),
+    );
+    // the kernel sysctls task is skipped by its when: nothing to expect from it
     expect(off.kernel).toBeUndefined();
+    expect(off.modules).toBeUndefined();
     expect(off.sudo).toBeUndefined();
     const script = hardeningAuditScript(off);
     expect(script).not.toContain("sudo -n -l");
     expect(script).not.toContain("/proc/sys/kernel");
     const checks = evaluateHardeningAudit(output(), off);
     expect(checks.some((c) => c.id.startsWith("kernel.") || c.id.startsWith("sudo."))).toBe(false);
-    expect(hardeningSshdSettings({ ssh_explicit: false, ssh_max_sessions: 4 })).toEqual({ MaxSessions: 4 });
-    expect(hardeningSshdSettings({ ssh_explicit: true, ssh_max_sessions: 2 })).toMatchObject({
+  });
+
+  it("the sshd directives and the banner come from the sshd task's spec (explicit:)", () => {
+    const sshdOf = (vars: Record<string, unknown>) =>
+      desiredSettings(
+        prepared(undefined, vars)[0]!.tasks.find((t) => t.kind.name === "sshd")!.spec as SshdSpec,
+      );
+    expect(sshdOf({ ssh_explicit: false, ssh_max_sessions: 4 })).toMatchObject({ MaxSessions: 4 });
+    expect(sshdOf({ ssh_explicit: false, ssh_max_sessions: 4 }).AllowTcpForwarding).toBeUndefined();
+    expect(sshdOf({})).toMatchObject({
       AllowTcpForwarding: "no",
       TCPKeepAlive: false,
       LogLevel: "VERBOSE",
       MaxSessions: 2,
     });
+    expect(hardeningExpectedFromPlays(prepared()).banner).toBe("/etc/issue.net");
+    expect(hardeningExpectedFromPlays(prepared(undefined, { ssh_explicit: false })).banner).toBeUndefined();
   });
 
   it("the script never prints root's hash and refuses names it would have to quote", () => {
-    const script = hardeningAuditScript(hardeningExpectedFromVars(hostYml.vars));
+    const script = hardeningAuditScript(hardeningExpectedFromPlays(prepared()));
     expect(script).toMatch(/print "locked"/);
     const shadow = script.split("\n").filter((l) => l.includes("/etc/shadow"));
     expect(shadow).toHaveLength(1);
@@ -209,7 +221,7 @@ describe("deeper hardening audit (issue 12)", () => {
     expect(() => hardeningAuditScript({ ...EXPECTED, deployUser: "x'y" })).toThrow(/bad user/);
   });
 
-  it("its sysctl list is the host playbook's", () => {
+  it("its sysctl list is the host playbook's kernel sysctls task", () => {
     const task = hostYml.tasks.find((t) => t.name === "Kernel hardening sysctls")!.sysctl as {
       file: string;
       settings: Record<string, number>;

@@ -9,46 +9,31 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
-  auditProbeScript,
   evaluateAudit,
-  expectedFromHostVars,
-  sshConnections,
+  expectedFromPlays,
+  hostAuditFragments,
   type AuditCheck,
-} from "../../../src/audit/host.js";
+} from "../../../src/audit/index.js";
 import { authorizedKeysScript } from "../../../src/audit/keys.js";
-import { loadCloudflareRanges } from "../../../src/cloudflare/ranges.js";
+import type { SectionResult } from "../../../src/engine/sections.js";
+import { AUDIT_M as M, b64, fakeKey, prepared, sections, sshdOutput, PRE_EXPLICIT } from "./support.js";
 
 const fx = (name: string) => readFileSync(join(__dirname, "fixtures", name), "utf8");
-const M = "@@lockclaw-audit";
-const b64 = (s: string) => Buffer.from(s).toString("base64");
 const HARDENED_T = fx("sshd-T-debian12-hardened.txt");
 
-const expected = expectedFromHostVars({
-  deploy_user: "deploy",
-  ssh_port: 2222,
-  admin_cidrs: [],
-  cloudflare_ranges: loadCloudflareRanges(),
-});
+const expected = expectedFromPlays(prepared(undefined, PRE_EXPLICIT)).host;
 const DEPLOY_C = "user=deploy,host=lockclaw-check.invalid,addr=203.0.113.7,lport=2222";
 const ROOT_C = "user=root,host=lockclaw-check.invalid,addr=203.0.113.7,lport=2222";
 
-/** Only the sshd sections: the other parts' checks fail without their sections, and are ignored here. */
-function output(perConnection: Record<string, string>, extra: string[] = []): string {
-  return [
-    `${M} sshd-T`,
-    HARDENED_T,
-    `${M} sshd-T-rc 0`,
-    ...Object.entries(perConnection).flatMap(([c, t]) => [`${M} sshd-TC ${c}`, t, `${M} sshd-TC-rc 0`]),
-    ...extra,
-    `${M} end`,
-  ].join("\n");
+/** Only the sshd and keys sections: the other parts' checks fail without theirs, and are ignored here. */
+function output(perConnection: Record<string, string>, keys: string[] = []): Map<string, SectionResult> {
+  return sections({ sshd: sshdOutput(HARDENED_T, perConnection), keys: keys.join("\n") });
 }
 const sshdChecks = (checks: AuditCheck[]) => checks.filter((c) => c.id.startsWith("sshd."));
 
 describe("audit: sshd as a real login gets it", () => {
   it("asks sshd -T -C for the deploy user and for root, from a non-admin address, on the SSH port", () => {
-    expect(sshConnections(expected)).toEqual([DEPLOY_C, ROOT_C]);
-    const script = auditProbeScript({ sshConnections: sshConnections(expected) });
+    const script = String(hostAuditFragments(expected).find((f) => f.id === "sshd")!.script);
     expect(script).toContain(`"$lc_sshd" -T -C '${DEPLOY_C}'`);
     expect(script).toContain(`"$lc_sshd" -T -C '${ROOT_C}'`);
   });
@@ -84,17 +69,6 @@ describe("audit: sshd as a real login gets it", () => {
   });
 });
 
-/** A syntactically real public key: the blob embeds its type, as ssh-keygen writes it. */
-function fakeKey(seed: number, comment: string): string {
-  const t = Buffer.from("ssh-ed25519");
-  const body = Buffer.alloc(32, seed);
-  const u32 = (n: number) => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE(n);
-    return b;
-  };
-  return `ssh-ed25519 ${Buffer.concat([u32(t.length), t, u32(body.length), body]).toString("base64")} ${comment}`;
-}
 const fp = (k: string) =>
   `SHA256:${createHash("sha256")
     .update(Buffer.from(k.split(" ")[1]!, "base64"))
@@ -167,7 +141,9 @@ describe("audit: authorized keys of root and every login user", () => {
         encoding: "utf8",
         env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
       });
-      const checks = keyChecks(evaluateAudit(r.stdout, { ...expected, authorizedKeys: [OPERATOR] }));
+      const checks = keyChecks(
+        evaluateAudit(sections({ keys: r.stdout }), { ...expected, authorizedKeys: [OPERATOR] }),
+      );
       expect(checks.map((c) => `${c.id} ${c.pass}`)).toEqual(["keys.root true", "keys.alice false"]);
       expect(checks[1]!.evidence).toContain(`${home("alice")}/.ssh/keys_alice NOT DECLARED`);
     } finally {

@@ -2,21 +2,20 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
-  auditProbeScript,
   evaluateAudit,
-  expectedFromHostVars,
+  expectedFromPlays,
+  hostAuditFragments,
   isLocalOnly,
   parseSs,
   type AuditCheck,
-} from "../../../src/audit/host.js";
-import { loadCloudflareRanges } from "../../../src/cloudflare/ranges.js";
+} from "../../../src/audit/index.js";
+import type { SectionResult } from "../../../src/engine/sections.js";
+import { AUDIT_M as M, F2B_M, UFW_M, b64, prepared, sections, sshdOutput, PRE_EXPLICIT } from "./support.js";
 
 // Every sample here is real output captured on Debian 12: sshd -T with lockclaw's drop-in (and with an
 // earlier drop-in re-enabling passwords), ss -tulpnH with listeners opened in a scratch network
 // namespace, ufw's rule files and status, fail2ban-client status.
 const fx = (name: string) => readFileSync(join(__dirname, "fixtures", name), "utf8");
-const M = "@@lockclaw-audit";
-const b64 = (s: string) => Buffer.from(s).toString("base64");
 
 interface Parts {
   sshdT?: string;
@@ -37,71 +36,79 @@ const ufwFx = (name: string) => readFileSync(join(__dirname, "../resources/ufw/f
 function liveSections(p: Parts): string[] {
   if (p.noLive) return [];
   const out = [
-    `${M} fw-backend`,
+    `${UFW_M} fw-backend`,
     "iptables v1.8.11 (nf_tables)",
-    `${M} fw-save4`,
+    `${UFW_M} fw-save4`,
     p.live4 ?? ufwFx("iptables-save-provisioned.txt"),
-    `${M} fw-save4-rc 0`,
-    `${M} fw-save6`,
+    `${UFW_M} fw-save4-rc 0`,
+    `${UFW_M} fw-save6`,
     p.live6 ?? ufwFx("ip6tables-save-provisioned.txt"),
-    `${M} fw-save6-rc 0`,
+    `${UFW_M} fw-save6-rc 0`,
   ];
   for (const f of ["before", "after", "before6", "after6"]) {
     const stock = ufwFx(`usr-share-ufw-iptables-${f}.rules`);
     out.push(
-      `${M} fw-stock ${f}`,
+      `${UFW_M} fw-stock ${f}`,
       b64(stock),
-      `${M} fw-etc ${f}`,
+      `${UFW_M} fw-etc ${f}`,
       b64(f === "before" ? (p.before ?? stock) : stock),
     );
   }
   return out;
 }
-function output(p: Parts = {}): string {
-  return [
-    `${M} sshd-T`,
-    p.sshdT ?? fx("sshd-T-debian12-hardened.txt"),
-    `${M} sshd-T-rc 0`,
-    `${M} ss`,
-    p.ss ?? fx("ss-tulpnH-clean.txt"),
-    `${M} ss-rc 0`,
-    `${M} ufw-status`,
-    p.status ?? fx("ufw-status-verbose-hardened.txt"),
-    `${M} file /etc/ufw/user.rules`,
-    b64(p.v4 ?? fx("ufw-user.rules-cloudflare-by-ufw")),
-    `${M} file /etc/ufw/user6.rules`,
-    b64(p.v6 ?? fx("ufw-user6.rules-cloudflare-by-ufw")),
-    ...liveSections(p),
-    `${M} f2b-status`,
-    p.f2b ?? fx("fail2ban-status-sshd.txt"),
-    `${M} f2b-status-rc ${p.f2bRc ?? 0}`,
-    `${M} f2b-get maxretry`,
-    "3",
-    `${M} f2b-get findtime`,
-    "600",
-    `${M} f2b-get bantime`,
-    "3600",
-    `${M} f2b-action-port nftables-multiport`,
-    p.port ?? "2222",
-    `${M} end`,
-  ].join("\n");
+/** What each fragment of the host audit prints on the hardened host, with the parts given replaced. */
+function output(p: Parts = {}): Map<string, SectionResult> {
+  return sections({
+    sshd: sshdOutput(p.sshdT ?? fx("sshd-T-debian12-hardened.txt")),
+    keys: "",
+    ss: [`${M} ss`, p.ss ?? fx("ss-tulpnH-clean.txt"), `${M} ss-rc 0`].join("\n"),
+    ufw: [
+      `${UFW_M} status`,
+      p.status ?? fx("ufw-status-verbose-hardened.txt"),
+      `${UFW_M} file /etc/ufw/user.rules`,
+      b64(p.v4 ?? fx("ufw-user.rules-cloudflare-by-ufw")),
+      `${UFW_M} file /etc/ufw/user6.rules`,
+      b64(p.v6 ?? fx("ufw-user6.rules-cloudflare-by-ufw")),
+      ...liveSections(p),
+      `${UFW_M} end`,
+    ].join("\n"),
+    "fail2ban-0": [
+      `${F2B_M} installed`,
+      `${F2B_M} active active`,
+      `${F2B_M} enabled enabled`,
+      `${F2B_M} jail`,
+      p.f2b ?? fx("fail2ban-status-sshd.txt"),
+      `${F2B_M} jail-rc ${p.f2bRc ?? 0}`,
+      `${F2B_M} end`,
+    ].join("\n"),
+    "fail2ban-0-live": [
+      `${M} f2b-get maxretry`,
+      "3",
+      `${M} f2b-get findtime`,
+      "600",
+      `${M} f2b-get bantime`,
+      "3600",
+      `${M} f2b-action-port nftables-multiport`,
+      p.port ?? "2222",
+    ].join("\n"),
+  });
 }
 
-// the fixtures' rule set: ssh from anywhere, 443 from Cloudflare, plus the two admin sources
-const expected = {
-  ...expectedFromHostVars({
-    deploy_user: "deploy",
-    ssh_port: 2222,
-    admin_cidrs: [],
-    cloudflare_ranges: loadCloudflareRanges(),
-  }),
-};
-expected.ufwRules = [
-  ...expected.ufwRules,
-  { port: 443, proto: "tcp", from: ["198.51.100.7", "2001:db8::/48"], if_empty: "none" },
-];
+// the built-in host playbook as provision prepares it (ssh from anywhere, 443 from Cloudflare), plus the
+// two admin sources of the fixtures' rule set
+const expected = expectedFromPlays(prepared(undefined, PRE_EXPLICIT)).host;
+expected.ufw!.rules.push({
+  port: 443,
+  proto: "tcp",
+  from: ["198.51.100.7", "2001:db8::/48"],
+  if_empty: "none",
+});
 
 const failing = (checks: AuditCheck[]) => checks.filter((c) => !c.pass);
+const script = (e: typeof expected) =>
+  hostAuditFragments(e)
+    .map((f) => f.script)
+    .join("\n");
 
 describe("audit evaluation", () => {
   it("a hardened host passes every check", () => {
@@ -120,6 +127,22 @@ describe("audit evaluation", () => {
       ]),
     );
     expect(checks.length).toBeGreaterThan(20);
+  });
+  it("the sshd task's explicit: (the host playbook's default) expects each directive scanners read", () => {
+    // the task's spec says so, not a list in the audit: the fixture's host predates explicit:
+    const explicit = expectedFromPlays(prepared()).host;
+    const bad = failing(evaluateAudit(output(), explicit)).map((c) => `${c.id}: ${c.evidence}`);
+    expect(bad).toEqual(
+      expect.arrayContaining([
+        "sshd.AllowTcpForwarding: allowtcpforwarding yes",
+        "sshd.TCPKeepAlive: tcpkeepalive yes",
+        "sshd.MaxSessions: maxsessions 10",
+        "sshd.LogLevel: loglevel INFO",
+        "sshd.Banner: banner none",
+      ]),
+    );
+    // and without explicit: none of them (the pre-explicit fixture passes sshd, as above)
+    expect(failing(evaluateAudit(output(), expected)).filter((c) => c.id.startsWith("sshd."))).toEqual([]);
   });
   it("re-enabled password login fails, naming the setting and value", () => {
     const bad = failing(evaluateAudit(output({ sshdT: fx("sshd-T-debian12-password-yes.txt") }), expected));
@@ -186,8 +209,8 @@ describe("audit evaluation", () => {
       "/etc/ufw/before.rules differs from ufw's stock file: + -A ufw-before-input -p tcp --dport 443 -j ACCEPT",
     );
     // the probe reads the live filter in the same script
-    expect(auditProbeScript()).toContain("iptables-save");
-    expect(auditProbeScript()).toContain("ip6tables-save");
+    expect(script(expected)).toContain("iptables-save");
+    expect(script(expected)).toContain("ip6tables-save");
     // a probe that did not read it cannot pass
     expect(failing(evaluateAudit(output({ noLive: true }), expected)).map((c) => c.id)).toEqual(["ufw.live"]);
   });
@@ -230,8 +253,12 @@ describe("audit evaluation", () => {
     expect(bad.map((c) => c.id)).toEqual(["fail2ban.port"]);
   });
   it("a truncated run fails", () => {
-    const out = output().split(`${M} end`)[0]!;
-    expect(failing(evaluateAudit(out, expected)).map((c) => c.id)).toContain("audit.complete");
+    const out = output();
+    out.delete("fail2ban-0-live");
+    out.set("fail2ban-0", { output: out.get("fail2ban-0")!.output.split(`${F2B_M} jail-rc`)[0]!, rc: -1 });
+    const bad = failing(evaluateAudit(out, expected));
+    expect(bad.map((c) => c.id)).toContain("audit.complete");
+    expect(bad.find((c) => c.id === "audit.complete")!.evidence).toContain("fail2ban-0, fail2ban-0-live");
   });
 });
 
@@ -261,17 +288,23 @@ describe("listeners", () => {
 });
 
 describe("audit script", () => {
-  it("collects everything in one read-only script", () => {
-    const s = auditProbeScript();
+  it("collects everything in one read-only script, through the modules' own probes", () => {
+    const s = script(expected);
     for (const part of [
       '"$lc_sshd" -T',
       "ss -tulpnH",
       "ufw status verbose",
       "/etc/ufw/user6.rules",
       "fail2ban-client status sshd",
+      "fail2ban-client get sshd",
     ])
       expect(s).toContain(part);
     expect(s).not.toMatch(/\b(rm|mv|ufw (allow|enable|reload)|systemctl (restart|reload))\b/);
-    expect(() => auditProbeScript({ fail2banJail: "sshd; rm -rf /" })).toThrow();
+  });
+  it("a jail name reaches sh as one quoted word", () => {
+    const jail = "sshd; touch /tmp/pwned";
+    const s = script({ ...expected, fail2ban: [{ ...expected.fail2ban[0]!, jail }] });
+    expect(s).toContain(`fail2ban-client get 'sshd; touch /tmp/pwned' "$lc_k"`);
+    expect(s).not.toContain(`get ${jail}`);
   });
 });

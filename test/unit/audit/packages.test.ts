@@ -1,17 +1,15 @@
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadPlaybook } from "../../../src/engine/playbook/loader.js";
-import { resourceKinds } from "../../../src/resources/index.js";
 import {
   evaluateAide,
   evaluatePackagesAudit,
   isSecurityOrigin,
   packagesAuditScript,
-  packagesExpectedFromPlay,
+  packagesExpectedFromPlays,
   parseAptConfig,
   type PackagesAuditExpected,
 } from "../../../src/audit/packages.js";
 import { runSh } from "../resources/helpers.js";
+import { prepared } from "./support.js";
 
 const M = "@@lockclaw-pkgaudit";
 const RULES = ["-w /etc/passwd -p wa -k lockclaw-identity", "-w /etc/sudoers -p wa -k lockclaw-sudoers"];
@@ -218,17 +216,20 @@ describe("apt-config dump", () => {
 
 describe("expectation from the host play", () => {
   it("the built-in defaults check every part; a playbook without the variables (--playbook) checks none", () => {
-    const play = loadPlaybook(join(__dirname, "../../../playbooks/host.yml"), resourceKinds).plays[0]!;
-    const e = packagesExpectedFromPlay(play, play.vars);
+    const plays = prepared();
+    const e = packagesExpectedFromPlays(plays);
     expect(e).toMatchObject({ autoUpdates: true, auditd: true, fileIntegrity: true, autoReboot: false });
     expect(e.auditRules.length).toBeGreaterThan(10);
-    const custom = packagesExpectedFromPlay({ ...play, tasks: [] }, { deploy_user: "deploy" });
+    expect(e.auditRulesFile).toBe("/etc/audit/rules.d/50-lockclaw.rules");
+    const custom = packagesExpectedFromPlays([{ ...plays[0]!, tasks: [], vars: { deploy_user: "deploy" } }]);
     expect(evaluatePackagesAudit(output(), custom).map((c) => [c.id, c.skipped, c.evidence])).toEqual([
       ["updates", true, "not in the playbook (no auto_updates variable)"],
       ["auditd", true, "not in the playbook (no auditd variable)"],
       ["integrity", true, "not in the playbook (no file_integrity variable)"],
     ]);
-    const off = packagesExpectedFromPlay(play, { ...play.vars, auditd: false });
+    const off = packagesExpectedFromPlays(prepared(undefined, { auditd: false }));
+    // the audit_rules task is skipped by its when: no rules expected
+    expect(off.auditRules).toEqual([]);
     expect(evaluatePackagesAudit(output(), off).find((c) => c.id === "auditd")?.evidence).toBe(
       "turned off (auditd: false)",
     );

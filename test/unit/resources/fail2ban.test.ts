@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
-  fail2ban,
+  fail2banKind,
   fail2banSpec,
   parseFail2banProbe,
   renderJail,
@@ -45,7 +45,7 @@ describe("fail2ban", () => {
   it("parses the real status output; converged → no changes", () => {
     const f = probe({ file: renderJail(spec) });
     expect(f.jailStatus).toContain("Status for the jail: sshd");
-    expect(fail2ban.diff(spec, f, { check: false })).toEqual([]);
+    expect(fail2banKind.diff(spec, f, { check: false })).toEqual([]);
   });
   it("drift: service stopped (jail not answering) → named, restarted", () => {
     const f = probe({
@@ -54,22 +54,22 @@ describe("fail2ban", () => {
       rc: 255,
       status: "Failed to access socket path: /var/run/fail2ban/fail2ban.sock. Is fail2ban running?",
     });
-    expect(fail2ban.diff(spec, f, { check: false }).map((c) => c.summary)).toEqual([
+    expect(fail2banKind.diff(spec, f, { check: false }).map((c) => c.summary)).toEqual([
       "fail2ban service inactive → active",
     ]);
-    const script = String(fail2ban.apply(spec, f, []));
+    const script = String(fail2banKind.apply(spec, f, []));
     expect(script).toContain("systemctl restart fail2ban");
     expect(script).toMatch(/until fail2ban-client status sshd/);
     expect(script).not.toContain("fail2ban-client -t"); // nothing written
   });
   it("fresh host: file created, tested with fail2ban-client -t before the restart, enabled, polled", () => {
     const f = probe({ active: "inactive", enabled: "disabled", rc: 255, status: "" });
-    expect(fail2ban.diff(spec, f, { check: false }).map((c) => c.summary)).toEqual([
+    expect(fail2banKind.diff(spec, f, { check: false }).map((c) => c.summary)).toEqual([
       "create /etc/fail2ban/jail.d/lockclaw.local",
       "fail2ban service inactive → active",
       "fail2ban service disabled at boot → enabled",
     ]);
-    const script = String(fail2ban.apply(spec, f, []));
+    const script = String(fail2banKind.apply(spec, f, []));
     expect(script.indexOf("fail2ban-client -t")).toBeLessThan(script.indexOf("systemctl restart fail2ban"));
     expect(script).toContain(`-gt ${30 * 5}`);
   });

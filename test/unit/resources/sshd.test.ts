@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
-  sshd,
+  sshdKind,
   sshdSpec,
   parseSshdProbe,
   planSshd,
@@ -129,7 +129,7 @@ describe("sshd probe parsing (real Debian 12 output)", () => {
     expect(() => parseSshdProbe(probeOutput().replace(`${M} end\n`, ""))).toThrow(/incomplete/);
   });
   it("the probe script is read-only sh with sshd -T and ssh -Q", () => {
-    const s = String(sshd.probe(spec).script);
+    const s = String(sshdKind.probe(spec).script);
     expect(s).toContain('"$lc_sshd" -T');
     expect(s).toContain("ssh -Q key-sig");
     expect(s).not.toMatch(/\b(rm|mv|sed -i|systemctl (reload|restart))\b/);
@@ -227,7 +227,7 @@ describe("sshd diff", () => {
       `comment out /etc/ssh/deeper/pw.conf:2 "PasswordAuthentication yes" (overrides it inside a Match block)`,
     ]);
     // the run comments the line out where it is, after checking the file is still what the probe read
-    const script = String(sshd.apply(spec, f, plan.changes));
+    const script = String(sshdKind.apply(spec, f, plan.changes));
     expect(script).toContain("/etc/ssh/deeper/pw.conf");
     expect(script).toContain(
       Buffer.from(commentOutLines(files["/etc/ssh/deeper/pw.conf"], [2]))
@@ -255,7 +255,7 @@ describe("sshd diff", () => {
     expect(d.indexOf("AllowUsers")).toBeLessThan(d.indexOf("Match all"));
   });
   it("the probe reads every Included file and asks sshd -T -C for the deploy user and root", () => {
-    const s = String(sshd.probe(spec).script);
+    const s = String(sshdKind.probe(spec).script);
     expect(s).toContain(
       `"$lc_sshd" -T -C 'user=deploy,host=lockclaw-check.invalid,addr=203.0.113.7,lport=2222'`,
     );
@@ -270,7 +270,7 @@ describe("sshd diff", () => {
     const plan = planSshd(spec, f);
     expect(plan.addInclude).toBe(true);
     expect(readOrder(f.files, DEFAULT_DROPIN).includesDropins).toBe(false);
-    const script = String(sshd.apply(spec, f, plan.changes));
+    const script = String(sshdKind.apply(spec, f, plan.changes));
     expect(script).toContain(
       Buffer.from("Include /etc/ssh/sshd_config.d/*.conf\n").toString("base64").slice(0, 20),
     );
@@ -341,7 +341,7 @@ describe("sshd apply script", () => {
       "/etc/ssh/sshd_config.d/00-aaa.conf": "PasswordAuthentication yes\n",
     };
     const f = facts({ t: fx("sshd-T-debian12-password-yes.txt"), files });
-    const script = String(sshd.apply(spec, f, planSshd(spec, f).changes));
+    const script = String(sshdKind.apply(spec, f, planSshd(spec, f).changes));
     const test = script.indexOf('"$lc_sshd" -t');
     const reload = script.indexOf("systemctl reload-or-restart");
     expect(test).toBeGreaterThan(0);
@@ -362,14 +362,14 @@ describe("sshd apply script", () => {
     );
   });
   it("in socket mode stops ssh.service (sessions survive only with KillMode=process) before re-listening", () => {
-    const script = String(sshd.apply(spec, facts(), []));
+    const script = String(sshdKind.apply(spec, facts(), []));
     expect(script).toMatch(
       /KillMode --value ssh.service\)" != process \]; then\n\s+systemctl reload ssh.service[\s\S]*else\n\s+systemctl stop ssh.service\n\s+systemctl restart ssh.socket/,
     );
     expect(script).not.toMatch(/systemctl restart ssh(d)?(\.service)?\s*$/m);
   });
   it("guard saves and restores sshd_config, the drop-in dir and the socket override, then reloads", () => {
-    const g = sshd.guard!(spec)!;
+    const g = sshdKind.guard!(spec)!;
     expect(String(g.save)).toContain('cp -a /etc/ssh/sshd_config.d "$LOCKCLAW_BACKUP/sshd/sshd_config.d"');
     expect(String(g.restore)).toContain('cp -a "$lc_b/sshd_config" /etc/ssh/sshd_config');
     expect(String(g.restore)).toContain("ssh.socket.d");
@@ -377,7 +377,7 @@ describe("sshd apply script", () => {
     // files an Include reaches outside sshd_config.d are saved and put back too
     expect(String(g.save)).toContain("lc_sshd_files");
     expect(String(g.restore)).toContain('"$lc_b"/other/*.path');
-    expect(sshd.verifiable).toBe(true);
+    expect(sshdKind.verifiable).toBe(true);
   });
 });
 

@@ -12,7 +12,7 @@ import {
   desiredRules,
   parseUfwProbe,
   planUfw,
-  ufw,
+  ufwKind,
   ufwProbeScript,
   ufwSpec,
 } from "../../../src/resources/ufw.js";
@@ -278,7 +278,7 @@ describe("ufw exact mode holds the live filter (plan and apply)", () => {
       before: fx("etc-ufw-before.rules-drift"),
       f2bAllow: true,
     });
-    const summaries = ufw.diff(hostSpec(), f, { check: true }).map((c) => c.summary);
+    const summaries = ufwKind.diff(hostSpec(), f, { check: true }).map((c) => c.summary);
     expect(summaries).toEqual(
       expect.arrayContaining([
         "remove rule allow 8443/tcp from any (v4) # by Fail2Ban after 3 attempts",
@@ -288,7 +288,7 @@ describe("ufw exact mode holds the live filter (plan and apply)", () => {
         "/etc/ufw/before.rules differs from ufw's stock file: + -A ufw-before-input -p tcp --dport 443 -j ACCEPT",
       ]),
     );
-    const script = String(ufw.apply(hostSpec(), f, []));
+    const script = String(ufwKind.apply(hostSpec(), f, []));
     expect(script).toContain("cp /usr/share/ufw/iptables/before.rules /etc/ufw/before.rules.lockclaw-new");
     expect(script).not.toContain("/usr/share/ufw/iptables/after.rules");
     expect(script.match(/ufw reload/g)).toHaveLength(1);
@@ -321,7 +321,7 @@ describe("ufw exact mode holds the live filter (plan and apply)", () => {
       "live ACCEPT not from ufw: iptables: -A INPUT -p tcp -m tcp --dport 443 -j ACCEPT",
     ]);
     expect(plan.restoreFiles).toEqual([]);
-    const script = String(ufw.apply(hostSpec(), f, []));
+    const script = String(ufwKind.apply(hostSpec(), f, []));
     expect(script).toContain("ufw reload");
     expect(script).not.toContain("awk -v sect="); // user.rules untouched
   });

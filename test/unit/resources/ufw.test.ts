@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { loadCloudflareRanges } from "../../../src/cloudflare/ranges.js";
 import {
   M,
-  ufw,
+  ufwKind,
   ufwSpec,
   parseUfwProbe,
   planUfw,
@@ -157,7 +157,7 @@ describe("ufw diff", () => {
   it("re-run on the converged host: nothing", () => {
     const f = probe({ v4: byUfwV4, v6: byUfwV6, status: ACTIVE, enabled: true });
     expect(f.active).toBe(true);
-    expect(ufw.diff(exact(), f, { check: false })).toEqual([]);
+    expect(ufwKind.diff(exact(), f, { check: false })).toEqual([]);
   });
   it("a range dropped from the snapshot: its rule is removed, nothing else", () => {
     const f = probe({ v4: byUfwV4, v6: byUfwV6, status: ACTIVE, enabled: true });
@@ -165,7 +165,7 @@ describe("ufw diff", () => {
       ipv4: cf.ipv4.filter((r) => r !== "131.0.72.0/22"),
       ipv6: cf.ipv6.filter((r) => r !== "2c0f:f248::/32"),
     };
-    const s = ufw.diff(exact(fewer), f, { check: false }).map((c) => c.summary);
+    const s = ufwKind.diff(exact(fewer), f, { check: false }).map((c) => c.summary);
     expect(s).toEqual([
       "remove rule allow 443/tcp from 131.0.72.0/22 # cloudflare",
       "remove rule allow 443/tcp from 2c0f:f248::/32 # cloudflare",
@@ -179,7 +179,7 @@ describe("ufw diff", () => {
       enabled: true,
     });
     const spec = ufwSpec.parse({ rules: [{ port: 2222, comment: "ssh" }] });
-    const s = ufw.diff(spec, f, { check: false }).map((c) => c.summary);
+    const s = ufwKind.diff(spec, f, { check: false }).map((c) => c.summary);
     expect(s).toContain("remove rule allow 8080/any from any (v4)");
     expect(s).toContain("remove rule allow 8080/any from any (v6)");
     const ensure = ufwSpec.parse({ mode: "ensure", rules: [{ port: 2222, comment: "ssh" }, { port: 2223 }] });
@@ -206,7 +206,7 @@ describe("ufw diff", () => {
       enabled: true,
       defaults: DEFAULTS.replace('INPUT_POLICY="DROP"', 'INPUT_POLICY="ACCEPT"'),
     });
-    expect(ufw.diff(exact(), f, { check: false }).map((c) => c.summary)).toEqual([
+    expect(ufwKind.diff(exact(), f, { check: false }).map((c) => c.summary)).toEqual([
       "default incoming allow → deny",
     ]);
   });
@@ -230,27 +230,27 @@ describe("ufw diff", () => {
     const f = probe({ missing: true });
     expect(f.installed).toBe(false);
     expect(planUfw(exact(), f).changes[0]!.summary).toMatch(/not installed/);
-    expect(String(ufw.apply(exact(), f, []))).toContain("not installed; add a package task");
+    expect(String(ufwKind.apply(exact(), f, []))).toContain("not installed; add a package task");
   });
 });
 
 describe("ufw apply (one batch)", () => {
   it("rewrites the rule sections and reloads/enables once; never `ufw allow` per rule, never `limit`", () => {
-    const script = String(ufw.apply(exact(), probe(), []));
+    const script = String(ufwKind.apply(exact(), probe(), []));
     expect(script).toContain(`ufw logging low`); // pristine files → ufw writes its full layout first
     expect(script.match(/awk -v sect=/g)).toHaveLength(2);
     expect(script.match(/ufw --force enable/g)).toHaveLength(1);
     expect(script).not.toMatch(/ufw (allow|limit|insert|delete)\b/);
     const active = probe({ v4: byUfwV4, v6: byUfwV6, status: ACTIVE, enabled: true });
     const fewer = { ipv4: cf.ipv4.slice(1), ipv6: cf.ipv6 };
-    const s2 = String(ufw.apply(exact(fewer), active, []));
+    const s2 = String(ufwKind.apply(exact(fewer), active, []));
     expect(s2).toContain("ufw reload");
     expect(s2).not.toContain("--force enable");
     expect(s2.match(/awk -v sect=/g)).toHaveLength(2);
   });
   it("guard saves the four files and the active state, restore reloads or disables", () => {
-    const g = ufw.guard!(exact())!;
-    expect(ufw.guard!(ufwSpec.parse({ mode: "ensure", rules: [{ port: 2222 }] }))).toBeUndefined();
+    const g = ufwKind.guard!(exact())!;
+    expect(ufwKind.guard!(ufwSpec.parse({ mode: "ensure", rules: [{ port: 2222 }] }))).toBeUndefined();
     for (const f of [USER_RULES, USER6_RULES, DEFAULTS_FILE, UFW_CONF]) expect(String(g.save)).toContain(f);
     expect(String(g.save)).toContain('"$LOCKCLAW_BACKUP/ufw/state"');
     expect(String(g.restore)).toMatch(
@@ -258,7 +258,7 @@ describe("ufw apply (one batch)", () => {
     );
   });
   it("probe script reads status and files only", () => {
-    const s = String(ufw.probe(exact()).script);
+    const s = String(ufwKind.probe(exact()).script);
     expect(s).toContain("ufw status verbose");
     expect(s).not.toMatch(/ufw (allow|enable|reload|default|logging)/);
   });

@@ -1,0 +1,35 @@
+/** `lockclaw doc [MODULE]`: the modules a playbook task may use, from their schemas (src/resources/doc.ts). */
+import type { Command } from "commander";
+import { ConfigError, ExitCode } from "../engine/errors.js";
+import { formatModuleDoc, formatModuleList, moduleDoc, modulesMarkdown } from "../resources/doc.js";
+import { resourceKinds } from "../resources/index.js";
+import type { CommandResult } from "./main.js";
+
+export function registerDocCommand(program: Command, done: (r: Promise<CommandResult>) => void): void {
+  program
+    .command("doc")
+    .description("list the modules a playbook task may use, or print one module's options and an example")
+    .argument("[module]", "a module's name (e.g. ufw)")
+    .option("--markdown", "every module as markdown (docs/modules.md is this output)")
+    .action((module: string | undefined, o: { markdown?: boolean }) =>
+      done(
+        (async () => {
+          const docs = Object.values(resourceKinds).map(moduleDoc);
+          if (o.markdown) process.stdout.write(modulesMarkdown(docs));
+          else if (module === undefined) process.stdout.write(formatModuleList(docs));
+          else {
+            const d = docs.find((x) => x.name === module);
+            if (!d) {
+              throw new ConfigError(
+                `unknown module '${module}'`,
+                undefined,
+                `the modules are: ${docs.map((x) => x.name).join(", ")}`,
+              );
+            }
+            process.stdout.write(formatModuleDoc(d));
+          }
+          return { exitCode: ExitCode.Ok };
+        })(),
+      ),
+    );
+}
