@@ -24,6 +24,7 @@ import { candidateTargets, connectFirst, type Connector } from "./connect.js";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { raw, safeWord, sh, shJoin, type Sh } from "./sh.js";
+import { uploadWriteLine } from "../core/atomic-write.js";
 
 /**
  * Run at the end of a run that changed the host (folded into its last exec): the executables of
@@ -416,14 +417,11 @@ export class HostRun {
     for (const p of batch) {
       for (const u of p.task.kind.uploads?.(p.task.spec, p.facts, p.changes) ?? []) {
         const size = u.size ?? (await stat(u.local)).size;
-        const dir = u.remote.slice(0, u.remote.lastIndexOf("/")) || "/";
         const res = await this.tracked({ what: `upload of ${u.local}`, tasks: [p.task.name] }, () =>
-          this.transport!.exec(
-            String(
-              sh`umask 077 && mkdir -p ${dir} && cat > ${`${u.remote}.part`} && mv -f ${`${u.remote}.part`} ${u.remote}`,
-            ),
-            { stdin: u.open ? u.open() : createReadStream(u.local), become },
-          ),
+          this.transport!.exec(String(uploadWriteLine(u.remote)), {
+            stdin: u.open ? u.open() : createReadStream(u.local),
+            become,
+          }),
         );
         this.debug(`exec #${this.transport!.execCount}: upload ${u.local} (${size} bytes), exit ${res.code}`);
         if (res.code !== 0) {

@@ -17,7 +17,7 @@ import { fingerprint } from "../transport/known-hosts.js";
 import { base64Heredoc, raw, sh, shJoin, type Sh } from "../engine/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { parsePathState, pathProbeScript, type PathState } from "./common/fileState.js";
-import { atomicWriteSh } from "./common/fileWrite.js";
+import { atomicWriteSh } from "../core/atomic-write.js";
 import { bool, userName } from "./common/schema.js";
 
 const KEY_TYPES = [
@@ -259,7 +259,7 @@ export const authorizedKeyKind: ResourceKind<AuthorizedKeySpec, AuthorizedKeyFac
         atomicWriteSh({
           target: f,
           dir: raw(`"$lc_home/.ssh"`),
-          content,
+          source: { content },
           mode: "0600",
           defaultMode: "0600",
           owner: spec.user,

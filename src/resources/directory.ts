@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
 import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
 import { parsePathState, pathProbeScript, attributeDrift, type PathState } from "./common/fileState.js";
-import { chownSh } from "./common/fileWrite.js";
+import { chownSh } from "../core/atomic-write.js";
 import { absPath, bool, mode, presentAbsent, userName } from "./common/schema.js";
 
 export const directorySpec = z

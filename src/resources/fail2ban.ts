@@ -12,8 +12,9 @@
 import { z } from "zod";
 import { wholeNumber } from "./common/schema.js";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { base64Heredoc, raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
 import { contentDiff } from "./common/diffText.js";
+import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
 
 export const DEFAULT_JAIL_FILE = "/etc/fail2ban/jail.d/lockclaw.local";
 export const DEFAULT_JOURNALMATCH =
@@ -166,9 +167,14 @@ export function applyFail2ban(spec: Fail2banSpec, plan: Fail2banPlan): Sh {
   if (plan.write) {
     lines.push(
       sh`lc_old=$(mktemp /run/lockclaw-f2b.XXXXXXXX); lc_had=0; if [ -f ${p} ]; then cp -a ${p} "$lc_old"; lc_had=1; fi`,
-      sh`lc_t=$(mktemp /etc/fail2ban/jail.d/.lockclaw.XXXXXXXX)`,
-      base64Heredoc(raw(`cat > "$lc_t"`), plan.content),
-      sh`chmod 0644 "$lc_t"; mv -f "$lc_t" ${p}`,
+      atomicWriteSh({
+        target: sh`${p}`,
+        dir: sh`${dirOf(p)}`,
+        source: { content: plan.content },
+        mode: "0644",
+        keepOwner: false,
+        label: `fail2ban ${p}`,
+      }),
       // a config fail2ban cannot read would stop the service on restart: test first, put the old file back
       sh`if ! lc_err=$(fail2ban-client -t 2>&1); then`,
       sh`  if [ "$lc_had" = 1 ]; then cp -a "$lc_old" ${p}; else rm -f ${p}; fi; rm -f "$lc_old"`,

@@ -10,8 +10,9 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { Change, LockoutGuard, ResourceKind } from "../engine/resource.js";
-import { base64Heredoc, raw, safeWord, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, safeWord, sh, shJoin, type Sh } from "../engine/sh.js";
 import { contentDiff } from "./common/diffText.js";
+import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
 import { bool, wholeNumber } from "./common/schema.js";
 import {
   ALGORITHMS,
@@ -404,16 +405,17 @@ export function planSshd(spec: SshdSpec, facts: SshdFacts): SshdPlan {
 
 const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
 
-/** sh: atomically replace `path` with `content` (temp file in the same dir, mode set before the rename). */
+/** sh: atomically replace `path` with `content` (root's, `mode`; the directory made when missing). */
 function writeFileSh(path: string, content: string, mode: string): Sh {
-  const dir = path.slice(0, path.lastIndexOf("/"));
-  return shJoin([
-    sh`mkdir -p ${dir}`,
-    sh`lc_t=$(mktemp ${`${dir}/.lockclaw.XXXXXXXX`})`,
-    base64Heredoc(raw(`cat > "$lc_t"`), content),
-    sh`chmod ${mode} "$lc_t"`,
-    sh`mv -f "$lc_t" ${path}`,
-  ]);
+  return atomicWriteSh({
+    target: sh`${path}`,
+    dir: sh`${dirOf(path)}`,
+    source: { content },
+    mode,
+    keepOwner: false,
+    makeDir: "public",
+    label: `sshd ${path}`,
+  });
 }
 
 export function applySshd(spec: SshdSpec, facts: SshdFacts, plan: SshdPlan): Sh {

@@ -21,6 +21,7 @@ import { z } from "zod";
 import { parseCidr, CidrError } from "../cloudflare/cidr.js";
 import type { Change, LockoutGuard, ResourceKind } from "../engine/resource.js";
 import { base64Heredoc, raw, safeWord, sh, shJoin, type Sh } from "../engine/sh.js";
+import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
 import {
   parseRulesFile,
   renderRule,
@@ -398,13 +399,21 @@ function planLive(
  * outside `### RULES ###`…`### END RULES ###` (chains, logging, rate limiting) exactly as ufw wrote it.
  */
 function spliceSh(file: string, section: string): Sh {
-  return shJoin([
-    sh`lc_s=$(mktemp /etc/ufw/.lockclaw.XXXXXXXX); lc_n=$(mktemp /etc/ufw/.lockclaw.XXXXXXXX)`,
-    base64Heredoc(raw(`cat > "$lc_s"`), section),
-    sh`awk -v sect="$lc_s" '/^### RULES ###$/ { print; while ((getline l < sect) > 0) print l; skip = 1; next } /^### END RULES ###$/ { skip = 0 } !skip { print }' ${file} > "$lc_n"`,
-    sh`grep -q '^### END RULES ###$' "$lc_n" || { rm -f "$lc_s" "$lc_n"; echo ${`ufw: ${file} has no END RULES marker after rewriting`} >&2; exit 1; }`,
-    sh`chmod 0640 "$lc_n"; mv -f "$lc_n" ${file}; rm -f "$lc_s"`,
-  ]);
+  return atomicWriteSh({
+    target: sh`${file}`,
+    dir: sh`${dirOf(file)}`,
+    source: {
+      content: section,
+      through: sh`awk -v sect=- '/^### RULES ###$/ { print; while ((getline l < sect) > 0) print l; skip = 1; next } /^### END RULES ###$/ { skip = 0 } !skip { print }' ${file}`,
+    },
+    check: {
+      test: sh`grep -q '^### END RULES ###$' "$lc_t"`,
+      message: `${file} has no END RULES marker after rewriting`,
+    },
+    mode: "0640",
+    keepOwner: false,
+    label: "ufw",
+  });
 }
 
 export function applyUfw(spec: UfwSpec, facts: UfwFacts, plan: UfwPlan): Sh {
@@ -425,7 +434,14 @@ export function applyUfw(spec: UfwSpec, facts: UfwFacts, plan: UfwPlan): Sh {
   for (const p of plan.policies) lines.push(sh`ufw default ${p.value} ${raw(p.direction)} >/dev/null`);
   for (const f of plan.restoreFiles)
     lines.push(
-      sh`cp ${STOCK_DIR}/${f}.rules /etc/ufw/${f}.rules.lockclaw-new && chmod 0640 /etc/ufw/${f}.rules.lockclaw-new && mv -f /etc/ufw/${f}.rules.lockclaw-new /etc/ufw/${f}.rules`,
+      atomicWriteSh({
+        target: sh`/etc/ufw/${f}.rules`,
+        dir: raw("/etc/ufw"),
+        source: { command: sh`cat -- ${STOCK_DIR}/${f}.rules` },
+        mode: "0640",
+        keepOwner: false,
+        label: "ufw",
+      }),
     );
   const rulesChanged = plan.v4Section !== undefined || plan.v6Section !== undefined || plan.reload;
   if (plan.enable) {
