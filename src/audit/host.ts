@@ -23,6 +23,7 @@ import { connectionSpecs, sshdSpec } from "../resources/sshd.js";
 import { authorizedKeyChecks, authorizedKeysScript } from "./keys.js";
 import { desiredRules, describeTuple, isFail2banBan, ufwSpec, type UfwRuleSpec } from "../resources/ufw.js";
 import { describeVerdict, evaluateLive, liveProbeLines, parseLiveSections } from "../resources/ufw/live.js";
+import { Marks } from "../core/marks.js";
 import { parseRulesFile, renderRule, type TupleRule } from "../resources/ufw/rules.js";
 
 export interface AuditCheck {
@@ -112,7 +113,7 @@ export function auditProbeScript(opts: AuditScriptOptions = {}): string {
     `echo '${M} ss'; ss -tulpnH 2>&1; echo "${M} ss-rc $?"`,
     `echo '${M} ufw-status'; if command -v ufw >/dev/null 2>&1; then LC_ALL=C ufw status verbose 2>&1; else echo 'ufw: not installed'; fi`,
     `for lc_f in /etc/ufw/user.rules /etc/ufw/user6.rules; do [ -f "$lc_f" ] || continue; echo "${M} file $lc_f"; base64 -w0 < "$lc_f"; echo; done`,
-    ...liveProbeLines(M),
+    ...liveProbeLines(new Marks(M)).map(String),
     `echo '${M} f2b-status'; fail2ban-client status ${jail} 2>&1; echo "${M} f2b-status-rc $?"`,
     `for lc_k in maxretry findtime bantime; do echo "${M} f2b-get $lc_k"; fail2ban-client get ${jail} "$lc_k" 2>&1; done`,
     `for lc_a in $(fail2ban-client get ${jail} actions 2>/dev/null | tail -n +2 | tr ',' ' '); do`,

@@ -22,6 +22,7 @@ import { parseCidr, CidrError } from "../cloudflare/cidr.js";
 import type { Change, LockoutGuard, ResourceKind } from "../engine/resource.js";
 import { base64Heredoc, raw, safeWord, sh, shJoin, type Sh } from "../engine/sh.js";
 import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
+import { base64Body, Marks } from "../core/marks.js";
 import {
   parseRulesFile,
   renderRule,
@@ -125,18 +126,19 @@ export interface UfwFacts {
 }
 
 export const M = "@@lockclaw-ufw";
+export const MARKS = new Marks(M);
 
 export function ufwProbeScript(): Sh {
-  const m = raw(M);
+  const m = MARKS.sh;
   return shJoin([
     sh`if command -v ufw >/dev/null 2>&1; then`,
-    sh`  echo '${m} status'; LC_ALL=C ufw status verbose 2>&1`,
+    sh`  ${MARKS.open("status")}; LC_ALL=C ufw status verbose 2>&1`,
     sh`  for lc_f in ${[USER_RULES, USER6_RULES, DEFAULTS_FILE, UFW_CONF]}; do`,
     sh`    [ -f "$lc_f" ] || continue; echo "${m} file $lc_f"; base64 -w0 < "$lc_f"; echo`,
     sh`  done`,
-    ...liveProbeLines(M).map((l) => sh`  ${l}`),
-    sh`else echo '${m} missing'; fi`,
-    sh`echo '${m} end'`,
+    ...liveProbeLines(MARKS).map((l) => sh`  ${l}`),
+    sh`else ${MARKS.open("missing")}; fi`,
+    sh`${MARKS.open("end")}`,
   ]);
 }
 
@@ -158,13 +160,7 @@ function shellVars(text: string): Map<string, string> {
 }
 
 export function parseUfwProbe(stdout: string): UfwFacts {
-  const sections: Array<{ head: string; body: string[] }> = [];
-  for (const line of stdout.split("\n")) {
-    if (line.startsWith(`${M} `)) sections.push({ head: line.slice(M.length + 1), body: [] });
-    else if (sections.length) sections[sections.length - 1]!.body.push(line);
-  }
-  if (!sections.some((s) => s.head === "end"))
-    throw new Error("ufw probe output is incomplete (no end marker)");
+  const sections = MARKS.splitComplete(stdout, "ufw");
   const empty: RulesFile = { fullFormat: false, rules: [] };
   const facts: UfwFacts = {
     installed: !sections.some((s) => s.head === "missing"),
@@ -177,11 +173,11 @@ export function parseUfwProbe(stdout: string): UfwFacts {
   };
   for (const s of sections) {
     if (s.head === "status") {
-      facts.statusText = s.body.join("\n").trim();
+      facts.statusText = s.body.trim();
       facts.active = /^Status: active$/m.test(facts.statusText);
     } else if (s.head.startsWith("file ")) {
       const path = s.head.slice(5);
-      const text = Buffer.from(s.body.join("").trim(), "base64").toString("utf8");
+      const text = base64Body(s);
       if (path === USER_RULES) {
         facts.v4 = parseRulesFile(text, false);
         facts.rawV4 = text;
@@ -200,7 +196,7 @@ export function parseUfwProbe(stdout: string): UfwFacts {
       }
     }
   }
-  const live = parseLiveSections(sections.map((x) => ({ head: x.head, body: x.body.join("\n") })));
+  const live = parseLiveSections(sections);
   if (live) facts.live = live;
   return facts;
 }
