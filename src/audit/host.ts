@@ -23,7 +23,8 @@ import { connectionSpecs, sshdSpec } from "../resources/sshd.js";
 import { authorizedKeyChecks, authorizedKeysScript } from "./keys.js";
 import { desiredRules, describeTuple, isFail2banBan, ufwSpec, type UfwRuleSpec } from "../resources/ufw.js";
 import { describeVerdict, evaluateLive, liveProbeLines, parseLiveSections } from "../resources/ufw/live.js";
-import { Marks } from "../core/marks.js";
+import { Marks, type Marked } from "../core/marks.js";
+import { safeWord, sh, shJoin, type Sh } from "../engine/sh.js";
 import { parseRulesFile, renderRule, type TupleRule } from "../resources/ufw/rules.js";
 
 export interface AuditCheck {
@@ -83,7 +84,7 @@ export function expectedFromHostVars(vars: {
   };
 }
 
-const M = "@@lockclaw-audit";
+const MARKS = new Marks("@@lockclaw-audit");
 
 export interface AuditScriptOptions {
   fail2banJail?: string;
@@ -99,28 +100,32 @@ export function sshConnections(expected: Pick<HostAuditExpected, "sshPort" | "de
 }
 
 /** One read-only sh script; run as root. Every section is delimited so a missing tool shows as such. */
-export function auditProbeScript(opts: AuditScriptOptions = {}): string {
+export function auditProbeScript(opts: AuditScriptOptions = {}): Sh {
+  const m = MARKS.sh;
   const jail = opts.fail2banJail ?? "sshd";
   if (!/^[A-Za-z0-9_.-]+$/.test(jail)) throw new Error(`bad jail name ${jail}`);
   const conns = opts.sshConnections ?? [];
   for (const c of conns) if (!/^[A-Za-z0-9_.:@=,-]+$/.test(c)) throw new Error(`bad connection spec ${c}`);
-  return [
-    `lc_sshd=/usr/sbin/sshd; [ -x "$lc_sshd" ] || lc_sshd=$(command -v sshd || echo sshd); [ -d /run/sshd ] || mkdir -p -m 0755 /run/sshd`,
-    `echo '${M} sshd-T'; "$lc_sshd" -T 2>&1; echo "${M} sshd-T-rc $?"`,
+  return shJoin([
+    sh`lc_sshd=/usr/sbin/sshd; [ -x "$lc_sshd" ] || lc_sshd=$(command -v sshd || echo sshd); [ -d /run/sshd ] || mkdir -p -m 0755 /run/sshd`,
+    sh`${MARKS.open("sshd-T")}; "$lc_sshd" -T 2>&1; echo "${m} sshd-T-rc $?"`,
     // Match blocks (in any file, at any Include depth) apply only with -C: what a real login gets
-    ...conns.map((c) => `echo '${M} sshd-TC ${c}'; "$lc_sshd" -T -C '${c}' 2>&1; echo "${M} sshd-TC-rc $?"`),
-    authorizedKeysScript(M),
-    `echo '${M} ss'; ss -tulpnH 2>&1; echo "${M} ss-rc $?"`,
-    `echo '${M} ufw-status'; if command -v ufw >/dev/null 2>&1; then LC_ALL=C ufw status verbose 2>&1; else echo 'ufw: not installed'; fi`,
-    `for lc_f in /etc/ufw/user.rules /etc/ufw/user6.rules; do [ -f "$lc_f" ] || continue; echo "${M} file $lc_f"; base64 -w0 < "$lc_f"; echo; done`,
-    ...liveProbeLines(new Marks(M)).map(String),
-    `echo '${M} f2b-status'; fail2ban-client status ${jail} 2>&1; echo "${M} f2b-status-rc $?"`,
-    `for lc_k in maxretry findtime bantime; do echo "${M} f2b-get $lc_k"; fail2ban-client get ${jail} "$lc_k" 2>&1; done`,
-    `for lc_a in $(fail2ban-client get ${jail} actions 2>/dev/null | tail -n +2 | tr ',' ' '); do`,
-    `  echo "${M} f2b-action-port $lc_a"; fail2ban-client get ${jail} action "$lc_a" port 2>&1`,
-    `done`,
-    `echo '${M} end'`,
-  ].join("\n");
+    ...conns.map(
+      (c) =>
+        sh`${MARKS.open(`sshd-TC ${c}`)}; "$lc_sshd" -T -C '${safeWord(c)}' 2>&1; echo "${m} sshd-TC-rc $?"`,
+    ),
+    authorizedKeysScript(MARKS),
+    sh`${MARKS.open("ss")}; ss -tulpnH 2>&1; echo "${m} ss-rc $?"`,
+    sh`${MARKS.open("ufw-status")}; if command -v ufw >/dev/null 2>&1; then LC_ALL=C ufw status verbose 2>&1; else echo 'ufw: not installed'; fi`,
+    sh`for lc_f in /etc/ufw/user.rules /etc/ufw/user6.rules; do [ -f "$lc_f" ] || continue; echo "${m} file $lc_f"; base64 -w0 < "$lc_f"; echo; done`,
+    ...liveProbeLines(MARKS),
+    sh`${MARKS.open("f2b-status")}; fail2ban-client status ${safeWord(jail)} 2>&1; echo "${m} f2b-status-rc $?"`,
+    sh`for lc_k in maxretry findtime bantime; do echo "${m} f2b-get $lc_k"; fail2ban-client get ${safeWord(jail)} "$lc_k" 2>&1; done`,
+    sh`for lc_a in $(fail2ban-client get ${safeWord(jail)} actions 2>/dev/null | tail -n +2 | tr ',' ' '); do`,
+    sh`  echo "${m} f2b-action-port $lc_a"; fail2ban-client get ${safeWord(jail)} action "$lc_a" port 2>&1`,
+    sh`done`,
+    MARKS.open("end"),
+  ]);
 }
 
 interface Sections {
@@ -128,23 +133,19 @@ interface Sections {
   all(prefix: string): Array<{ arg: string; body: string }>;
 }
 
-function splitSections(stdout: string): Sections & { list: Array<{ head: string; body: string }> } {
-  const list: Array<{ head: string; body: string[] }> = [];
-  for (const line of stdout.split("\n")) {
-    if (line.startsWith(`${M} `)) list.push({ head: line.slice(M.length + 1), body: [] });
-    else if (list.length) list[list.length - 1]!.body.push(line);
-  }
+function splitSections(stdout: string): Sections & { list: Marked[] } {
+  const list = MARKS.split(stdout);
   return {
-    list: list.map((x) => ({ head: x.head, body: x.body.join("\n") })),
+    list,
     get: (name) => {
       const s = list.find((x) => x.head === name || x.head.startsWith(`${name} `));
       if (!s) return undefined;
-      return s.head === name ? s.body.join("\n") : s.head.slice(name.length + 1);
+      return s.head === name ? s.body : s.head.slice(name.length + 1);
     },
     all: (prefix) =>
       list
         .filter((x) => x.head.startsWith(`${prefix} `))
-        .map((x) => ({ arg: x.head.slice(prefix.length + 1), body: x.body.join("\n") })),
+        .map((x) => ({ arg: x.head.slice(prefix.length + 1), body: x.body })),
   };
 }
 
@@ -209,7 +210,7 @@ function check(id: string, title: string, pass: boolean, evidence: string): Audi
 export function evaluateAudit(stdout: string, expected: HostAuditExpected): AuditCheck[] {
   const s = splitSections(stdout);
   const checks: AuditCheck[] = [];
-  if (s.get("end") === undefined && !stdout.includes(`${M} end`)) {
+  if (s.get("end") === undefined && !stdout.includes(`${MARKS.marker} end`)) {
     checks.push(
       check("audit.complete", "audit script ran to the end", false, "output incomplete (connection cut?)"),
     );
@@ -489,7 +490,7 @@ export async function auditHost(transport: Transport, expected: HostAuditExpecte
     fail2banJail: expected.fail2banJail,
     sshConnections: sshConnections(expected),
   });
-  const r = await runScript(transport, script, {
+  const r = await runScript(transport, String(script), {
     become: true,
     errexit: false,
   });

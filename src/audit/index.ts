@@ -1,5 +1,6 @@
 import { runScript } from "../transport/script.js";
 import type { Transport } from "../transport/types.js";
+import { shJoin } from "../engine/sh.js";
 import { dockerAuditScript, evaluateDockerAudit, type DockerAuditExpected } from "./docker.js";
 import {
   auditProbeScript,
@@ -30,14 +31,14 @@ export async function auditAll(
   packages?: PackagesAuditExpected,
 ): Promise<AuditCheck[]> {
   const openclaw = { user: docker.user, project: docker.project };
-  const script = [
+  const script = shJoin([
     auditProbeScript({ fail2banJail: host.fail2banJail, sshConnections: sshConnections(host) }),
     dockerAuditScript(docker),
     openclawAuditScript(openclaw),
     ...(hardening ? [hardeningAuditScript(hardening)] : []),
     ...(packages ? [packagesAuditScript(packages)] : []),
-  ].join("\n");
-  const r = await runScript(transport, script, { become: true, errexit: false });
+  ]);
+  const r = await runScript(transport, String(script), { become: true, errexit: false });
   return [
     ...evaluateAudit(r.stdout, host),
     ...evaluateDockerAudit(r.stdout, docker),

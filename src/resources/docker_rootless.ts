@@ -69,9 +69,7 @@ export interface DockerRootlessFacts {
 }
 
 /** sh prefix running a command as the user with its runtime dir and socket (sudo/runuser skip pam_systemd). */
-export function asRootlessUser(user: string, uidWord: Sh | string = raw('"$lc_uid"')): Sh {
-  // a string uidWord is a trusted literal ('"$lc_ocuid"'): accepted only until src/audit moves to Sh (deprecated)
-  if (typeof uidWord === "string") uidWord = raw(uidWord);
+export function asRootlessUser(user: string, uidWord: Sh = raw('"$lc_uid"')): Sh {
   return sh`runuser -u ${user} -- env XDG_RUNTIME_DIR=/run/user/${uidWord} DOCKER_HOST=unix:///run/user/${uidWord}/docker.sock`;
 }
 

@@ -185,7 +185,7 @@ describe("deeper hardening audit (issue 12)", () => {
     });
     expect(off.kernel).toBeUndefined();
     expect(off.sudo).toBeUndefined();
-    const script = hardeningAuditScript(off);
+    const script = String(hardeningAuditScript(off));
     expect(script).not.toContain("sudo -n -l");
     expect(script).not.toContain("/proc/sys/kernel");
     const checks = evaluateHardeningAudit(output(), off);
@@ -200,7 +200,7 @@ describe("deeper hardening audit (issue 12)", () => {
   });
 
   it("the script never prints root's hash and refuses names it would have to quote", () => {
-    const script = hardeningAuditScript(hardeningExpectedFromVars(hostYml.vars));
+    const script = String(hardeningAuditScript(hardeningExpectedFromVars(hostYml.vars)));
     expect(script).toMatch(/print "locked"/);
     const shadow = script.split("\n").filter((l) => l.includes("/etc/shadow"));
     expect(shadow).toHaveLength(1);

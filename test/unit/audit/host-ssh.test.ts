@@ -2,6 +2,7 @@
  * The SSH parts of the host audit: what a real login gets (sshd -T -C, Match blocks applied) and every
  * authorized key of every login user. Samples are real Debian 12 sshd -T output (see host.test.ts).
  */
+import { Marks } from "../../../src/core/marks.js";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -48,7 +49,7 @@ const sshdChecks = (checks: AuditCheck[]) => checks.filter((c) => c.id.startsWit
 describe("audit: sshd as a real login gets it", () => {
   it("asks sshd -T -C for the deploy user and for root, from a non-admin address, on the SSH port", () => {
     expect(sshConnections(expected)).toEqual([DEPLOY_C, ROOT_C]);
-    const script = auditProbeScript({ sshConnections: sshConnections(expected) });
+    const script = String(auditProbeScript({ sshConnections: sshConnections(expected) }));
     expect(script).toContain(`"$lc_sshd" -T -C '${DEPLOY_C}'`);
     expect(script).toContain(`"$lc_sshd" -T -C '${ROOT_C}'`);
   });
@@ -163,10 +164,14 @@ describe("audit: authorized keys of root and every login user", () => {
       writeFileSync(join(home("root"), ".ssh/authorized_keys"), `${OPERATOR}\n`);
       writeFileSync(join(home("alice"), ".ssh/keys_alice"), `${INTRUDER}\n`);
       writeFileSync(join(home("svc"), ".ssh/authorized_keys"), `${INTRUDER}\n`); // no login shell
-      const r = spawnSync("/bin/sh", ["-c", `lc_sshd=${join(bin, "sshd")}\n${authorizedKeysScript(M)}`], {
-        encoding: "utf8",
-        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
-      });
+      const r = spawnSync(
+        "/bin/sh",
+        ["-c", `lc_sshd=${join(bin, "sshd")}\n${authorizedKeysScript(new Marks(M))}`],
+        {
+          encoding: "utf8",
+          env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+        },
+      );
       const checks = keyChecks(evaluateAudit(r.stdout, { ...expected, authorizedKeys: [OPERATOR] }));
       expect(checks.map((c) => `${c.id} ${c.pass}`)).toEqual(["keys.root true", "keys.alice false"]);
       expect(checks[1]!.evidence).toContain(`${home("alice")}/.ssh/keys_alice NOT DECLARED`);

@@ -186,8 +186,8 @@ describe("audit evaluation", () => {
       "/etc/ufw/before.rules differs from ufw's stock file: + -A ufw-before-input -p tcp --dport 443 -j ACCEPT",
     );
     // the probe reads the live filter in the same script
-    expect(auditProbeScript()).toContain("iptables-save");
-    expect(auditProbeScript()).toContain("ip6tables-save");
+    expect(String(auditProbeScript())).toContain("iptables-save");
+    expect(String(auditProbeScript())).toContain("ip6tables-save");
     // a probe that did not read it cannot pass
     expect(failing(evaluateAudit(output({ noLive: true }), expected)).map((c) => c.id)).toEqual(["ufw.live"]);
   });
@@ -262,7 +262,7 @@ describe("listeners", () => {
 
 describe("audit script", () => {
   it("collects everything in one read-only script", () => {
-    const s = auditProbeScript();
+    const s = String(auditProbeScript());
     for (const part of [
       '"$lc_sshd" -T',
       "ss -tulpnH",
