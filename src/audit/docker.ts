@@ -8,7 +8,7 @@
  * Secret values are compared ON THE HOST; only the name of an exposed secret file comes back.
  */
 import { Marks } from "../core/marks.js";
-import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { declaredServices } from "./compose-declared.js";
 import type { AuditCheck } from "./host.js";
 

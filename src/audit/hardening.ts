@@ -12,7 +12,7 @@ import type { AuditCheck } from "./host.js";
 import { EXPLICIT_SETTINGS, type Settings } from "../resources/sshd/config.js";
 import { procPath } from "../resources/sysctl.js";
 import { Marks } from "../core/marks.js";
-import { sh, shJoin, type Sh } from "../engine/sh.js";
+import { sh, shJoin, type Sh } from "../core/sh.js";
 
 /** The host playbook's "Kernel hardening sysctls" (a unit test keeps the two the same). */
 export const KERNEL_SYSCTLS: Record<string, string> = {

@@ -4,7 +4,7 @@
  * carries its evidence, and a failing check names the offender (the rogue listener, the setting's actual
  * value, the extra rule), so the report says what to fix without a second look at the host.
  */
-import { parseCidr } from "../cloudflare/cidr.js";
+import { parseCidr } from "../core/cidr.js";
 import type { Transport } from "../transport/types.js";
 import { runScript } from "../transport/script.js";
 import {
@@ -24,17 +24,11 @@ import { authorizedKeyChecks, authorizedKeysScript } from "./keys.js";
 import { desiredRules, describeTuple, isFail2banBan, ufwSpec, type UfwRuleSpec } from "../resources/ufw.js";
 import { describeVerdict, evaluateLive, liveProbeLines, parseLiveSections } from "../resources/ufw/live.js";
 import { Marks, type Marked } from "../core/marks.js";
-import { safeWord, sh, shJoin, type Sh } from "../engine/sh.js";
+import { safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 import { parseRulesFile, renderRule, type TupleRule } from "../resources/ufw/rules.js";
 
-export interface AuditCheck {
-  id: string;
-  title: string;
-  pass: boolean;
-  evidence: string;
-  /** Not applicable on this host (e.g. no stack deployed): counts as passed, shown as SKIP. */
-  skipped?: boolean;
-}
+import type { AuditCheck } from "./check.js";
+export type { AuditCheck };
 
 export interface HostAuditExpected {
   sshPort: number;

@@ -1,6 +1,6 @@
 import { runScript } from "../transport/script.js";
 import type { Transport } from "../transport/types.js";
-import { shJoin } from "../engine/sh.js";
+import { shJoin } from "../core/sh.js";
 import { dockerAuditScript, evaluateDockerAudit, type DockerAuditExpected } from "./docker.js";
 import {
   auditProbeScript,

@@ -4,9 +4,9 @@
  * added key is the first thing an intruder leaves behind to keep access).
  */
 import { describeKey, parseKeyLine, type ParsedKey } from "../resources/authorized_key.js";
-import type { AuditCheck } from "./host.js";
+import type { AuditCheck } from "./check.js";
 import type { Marks } from "../core/marks.js";
-import { sh, shJoin, type Sh } from "../engine/sh.js";
+import { sh, shJoin, type Sh } from "../core/sh.js";
 
 /**
  * sh (root, read-only): for root and every account whose shell is a login shell, each authorized keys

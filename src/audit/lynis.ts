@@ -8,7 +8,7 @@
  * Lynis runs the host's after-change hooks, as a provisioning run that changed the host does.
  */
 import { afterChangeHooksSh } from "../engine/host-run.js";
-import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { Marks } from "../core/marks.js";
 import { runScript } from "../transport/script.js";
 import type { Transport } from "../transport/types.js";

@@ -14,7 +14,7 @@
  * operator device ends in "missing scope: operator.read" after the gateway accepted the token.
  */
 import { Marks } from "../core/marks.js";
-import { raw, safeWord, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 import { asRootlessUser } from "../resources/docker_rootless.js";
 import type { AuditCheck } from "./host.js";
 

@@ -10,7 +10,7 @@ import { auditKernelProbeSh, parseAuditKernel, ruleKey } from "../resources/audi
 import type { RawPlay } from "../engine/playbook/loader.js";
 import type { AuditCheck } from "./host.js";
 import { Marks } from "../core/marks.js";
-import { safeWord, sh, shJoin, type Sh } from "../engine/sh.js";
+import { safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 
 const MARKS = new Marks("@@lockclaw-pkgaudit");
 

@@ -2,7 +2,7 @@
 import { readFileSync, existsSync } from "node:fs";
 import { Option, type Command } from "commander";
 import ssh2 from "ssh2";
-import { ConfigError } from "../engine/errors.js";
+import { ConfigError } from "../core/errors.js";
 import { expandTargets, loadInventory } from "../engine/inventory.js";
 import type { HostEntry } from "../engine/run.js";
 import { resolveHost, type TargetResolution } from "../engine/targets.js";

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { parseMaxFailPercentage, parseSerial } from "../engine/batches.js";
-import { ConfigError, ExitCode } from "../engine/errors.js";
+import { ConfigError, ExitCode } from "../core/errors.js";
 import { builtinPlaybook } from "../engine/paths.js";
 import { Redactor } from "../engine/redact.js";
 import { knownTags, runPlaybook } from "../engine/run.js";
@@ -14,12 +14,12 @@ import { connect } from "../transport/ssh.js";
 import type { ConnectionTarget } from "../transport/types.js";
 import { HostStateStore } from "../engine/state.js";
 import { recordVagrantLogin } from "../lab/vagrant.js";
-import { builtinVars } from "../engine/builtins.js";
+import { builtinVars } from "./builtins.js";
 import { resourceKinds } from "../resources/index.js";
 import { createRenderer } from "../report/index.js";
 import { RunProgress } from "../report/interrupt.js";
 import { addConnectionOptions, publicKeysOf, resolveHosts, type ConnectionOptions } from "./options.js";
-import type { CommandResult } from "./main.js";
+import type { CommandResult } from "./result.js";
 
 interface ProvisionOptions extends ConnectionOptions {
   playbook?: string;

@@ -5,7 +5,7 @@
  * Every kind and the engine's uploads build their writes here.
  */
 import { posix } from "node:path";
-import { base64Heredoc, raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { base64Heredoc, raw, sh, shJoin, type Sh } from "./sh.js";
 
 /** Where the new file's bytes come from. */
 export type WriteSource =

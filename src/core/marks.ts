@@ -5,7 +5,7 @@
  * per probe: host data inside a section cannot forge the engine's nonce, and a mark line is only
  * trusted where the probe itself writes one (no sshd -T, ufw, ss or systemctl line starts with `@@`).
  */
-import { safeWord, sh, type Sh } from "../engine/sh.js";
+import { safeWord, sh, type Sh } from "./sh.js";
 
 export interface Marked {
   /** The whole head: `file /etc/ufw/user.rules`. */

@@ -10,7 +10,7 @@ import {
   LockoutPreventedError,
   ProbeParseError,
   excerpt,
-} from "./errors.js";
+} from "../core/errors.js";
 import type { EventSink, HostRecap, TaskStatus } from "./events.js";
 import { armScript, disarmScript, newRollback, rollbackNowScript, type ArmedRollback } from "./guard.js";
 import { selectedByTags, type PreparedPlay, type PreparedTask } from "./prepare.js";
@@ -23,7 +23,7 @@ import { runScript } from "../transport/script.js";
 import { candidateTargets, connectFirst, type Connector } from "./connect.js";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
-import { raw, safeWord, sh, shJoin, type Sh } from "./sh.js";
+import { raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 import { uploadWriteLine } from "../core/atomic-write.js";
 
 /**

@@ -8,7 +8,7 @@
  *     prod: [web1]
  */
 import { z } from "zod";
-import { ConfigError } from "./errors.js";
+import { ConfigError } from "../core/errors.js";
 import { asWritten, type VarOverride } from "./vars.js";
 import { YamlSource } from "./yaml-source.js";
 

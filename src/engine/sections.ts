@@ -3,7 +3,7 @@
  * the output is split back per fragment. A per-run nonce in the marker keeps host data from forging one.
  */
 import { randomBytes } from "node:crypto";
-import { raw, safeWord, sh, shJoin, type Sh } from "./sh.js";
+import { raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 
 export interface Fragment {
   id: string;

@@ -12,7 +12,7 @@
  */
 import { z } from "zod";
 import { WARNING_PREFIX, type Change, type ResourceKind } from "../engine/resource.js";
-import { raw, sh, shJoin, shq, type Sh } from "../engine/sh.js";
+import { raw, sh, shJoin, shq, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { parsePathState, pathProbeScript, sha256, type PathState } from "./common/fileState.js";
 import { atomicWriteSh, dirOf } from "../core/atomic-write.js";

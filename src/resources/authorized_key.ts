@@ -14,7 +14,7 @@
 import { z } from "zod";
 import type { Change, ResourceContext, ResourceKind } from "../engine/resource.js";
 import { fingerprint } from "../transport/known-hosts.js";
-import { base64Heredoc, raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { base64Heredoc, raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { parsePathState, pathProbeScript, type PathState } from "./common/fileState.js";
 import { atomicWriteSh } from "../core/atomic-write.js";

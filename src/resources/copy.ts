@@ -9,7 +9,7 @@ import { readdirSync, statSync } from "node:fs";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import type { Change, ResourceKind, Upload } from "../engine/resource.js";
-import { sh, shJoin, type Sh } from "../engine/sh.js";
+import { sh, shJoin, type Sh } from "../core/sh.js";
 import {
   attributeDrift,
   checksumMemoSh,

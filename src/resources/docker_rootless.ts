@@ -15,7 +15,7 @@
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
 import { parseKeyValues } from "../engine/resource.js";
-import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { absPath, bool, userName } from "./common/schema.js";
 
 /** Where the setup tool lives: Debian's docker.io keeps it out of PATH; docker-ce-rootless-extras puts it in /usr/bin. */

@@ -12,7 +12,7 @@
 import { z } from "zod";
 import { wholeNumber } from "./common/schema.js";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { sh, shJoin, type Sh } from "../engine/sh.js";
+import { sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
 import { base64Body, Marks } from "../core/marks.js";

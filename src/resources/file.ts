@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { sh, shJoin, type Sh } from "../engine/sh.js";
+import { sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff, redactedDiff } from "./common/diffText.js";
 import {
   parsePathState,

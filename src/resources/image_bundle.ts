@@ -16,7 +16,7 @@
  */
 import { z } from "zod";
 import type { Change, ResourceKind, Upload } from "../engine/resource.js";
-import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { atomicWriteSh } from "../core/atomic-write.js";
 import { absPath, singleLine, userName } from "./common/schema.js";
 import { asRootlessUser } from "./docker_rootless.js";

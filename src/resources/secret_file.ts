@@ -13,7 +13,7 @@
  */
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { parsePathState, pathProbeScript, attributeDrift, type PathState } from "./common/fileState.js";
 import { atomicWriteSh, chownSh, dirOf } from "../core/atomic-write.js";
 import { absPath, mode, userName } from "./common/schema.js";

@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { Change, LockoutGuard, ResourceKind } from "../engine/resource.js";
-import { raw, safeWord, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
 import { base64Body } from "../core/marks.js";

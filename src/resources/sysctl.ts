@@ -11,7 +11,7 @@
  */
 import { z } from "zod";
 import { parseKeyValues, type Change, type ResourceKind } from "../engine/resource.js";
-import { sh, shJoin, type Sh } from "../engine/sh.js";
+import { sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { parsePathState, pathProbeScript, sha256, type PathState } from "./common/fileState.js";
 import { atomicWriteSh, dirOf } from "../core/atomic-write.js";

@@ -18,9 +18,9 @@
  * Docker's chains (FORWARD, nat) and chains nothing jumps to from INPUT stay as they are.
  */
 import { z } from "zod";
-import { parseCidr, CidrError } from "../cloudflare/cidr.js";
+import { parseCidr, CidrError } from "../core/cidr.js";
 import type { Change, LockoutGuard, ResourceKind } from "../engine/resource.js";
-import { base64Heredoc, raw, safeWord, sh, shJoin, type Sh } from "../engine/sh.js";
+import { base64Heredoc, raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
 import { base64Body, Marks } from "../core/marks.js";
 import {

@@ -13,7 +13,7 @@
  * Lock file: one line per key, `KEY<TAB>reference as given<TAB>pinned reference`; a key whose reference
  * in the playbook changed is resolved again.
  */
-import { raw, safeWord, sh, type Sh } from "../../engine/sh.js";
+import { raw, safeWord, sh, type Sh } from "../../core/sh.js";
 import { atomicWriteSteps } from "../../core/atomic-write.js";
 
 export const LOCK_FILE = "images.lock";

@@ -2,7 +2,7 @@
  * The sh side of the sshd kind: probe, reload and the guard's save/restore. Kept apart from the pure
  * logic so the scripts can be read (and reviewed for session safety) on their own.
  */
-import { raw, safeWord, sh, shJoin, type Sh } from "../../engine/sh.js";
+import { raw, safeWord, sh, shJoin, type Sh } from "../../core/sh.js";
 import { Marks } from "../../core/marks.js";
 import { SOCKET_OVERRIDE, SSHD_CONFIG, DROPIN_DIR } from "./config.js";
 

@@ -22,8 +22,8 @@
  * ufw-before-input, ufw-after-input, ufw-after-logging-input, ufw-reject-input, ufw-track-input;
  * ufw-before-input holds before.rules and ends with a jump to ufw-user-input (user.rules).
  */
-import { parseCidr } from "../../cloudflare/cidr.js";
-import { raw, sh, type Sh } from "../../engine/sh.js";
+import { parseCidr } from "../../core/cidr.js";
+import { raw, sh, type Sh } from "../../core/sh.js";
 import type { Marks } from "../../core/marks.js";
 
 export interface LiveRule {

@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { expect } from "vitest";
-import { quoteWord as shq } from "../../../src/engine/sh.js";
+import { quoteWord as shq } from "../../../src/core/sh.js";
 
 export const ROOT = join(__dirname, "../../..");
 export const BIN = join(ROOT, "bin/lockclaw.js");

@@ -9,7 +9,7 @@ import {
   uploadWriteLine,
   type AtomicWriteOptions,
 } from "../../../src/core/atomic-write.js";
-import { sh, type Sh } from "../../../src/engine/sh.js";
+import { sh, type Sh } from "../../../src/core/sh.js";
 
 /** Run sh as a kind's apply fragment runs (set -e), with optional stdin. */
 function run(script: Sh, stdin = ""): { code: number; stderr: string } {

@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { base64Body, findMarked, Marks } from "../../../src/core/marks.js";
-import { sh, shJoin } from "../../../src/engine/sh.js";
+import { sh, shJoin } from "../../../src/core/sh.js";
 
 const marks = new Marks("@@lockclaw-test");
 

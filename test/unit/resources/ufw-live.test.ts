@@ -16,7 +16,7 @@ import {
   ufwProbeScript,
   ufwSpec,
 } from "../../../src/resources/ufw.js";
-import { base64Heredoc, raw } from "../../../src/engine/sh.js";
+import { base64Heredoc, raw } from "../../../src/core/sh.js";
 import { renderRule } from "../../../src/resources/ufw/rules.js";
 import {
   canonicalRule,
