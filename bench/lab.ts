@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { publicKeysOf } from "../src/cli/options.js";
-import { builtinVars } from "../src/engine/builtins.js";
+import { builtinVars } from "../src/cli/builtins.js";
 import { builtinPlaybook } from "../src/engine/paths.js";
 import type { RunOptions } from "../src/engine/run.js";
 import { HostStateStore } from "../src/engine/state.js";

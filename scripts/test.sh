@@ -7,6 +7,8 @@ bash scripts/setup.sh
 echo "== lint"
 npx eslint .
 npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }
+echo "== layers"
+npx tsx scripts/check-layers.ts
 echo "== type check"
 npx tsc -p tsconfig.check.json
 echo "== tests"

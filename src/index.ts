@@ -1,5 +1,5 @@
 /** lockclaw as a library: the engine, the resource kinds, the SSH transport and the renderers. */
-export * from "./engine/errors.js";
+export * from "./core/errors.js";
 export type { LockclawEvent, EventSink, HostRecap, TaskStatus } from "./engine/events.js";
 export type { ResourceKind, AnyResourceKind, Change, Probe, LockoutGuard } from "./engine/resource.js";
 export {
@@ -15,7 +15,7 @@ export { loadInventory, expandTargets } from "./engine/inventory.js";
 export { parseVarArg, readVarsFile, type VarOverride } from "./engine/vars.js";
 export { HostStateStore } from "./engine/state.js";
 export { Redactor } from "./engine/redact.js";
-export { builtinVars } from "./engine/builtins.js";
+export { builtinVars } from "./cli/builtins.js";
 export { builtinPlaybook } from "./engine/paths.js";
 export { resourceKinds } from "./resources/index.js";
 export { connect } from "./transport/ssh.js";

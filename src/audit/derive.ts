@@ -23,6 +23,7 @@ import type { AuthorizedKeySpec } from "../resources/authorized_key.js";
 import type { Fail2banSpec } from "../resources/fail2ban.js";
 import type { SshdSpec } from "../resources/sshd.js";
 import type { UfwSpec } from "../resources/ufw.js";
+import type { Coverage } from "./coverage.js";
 import { hardeningCoverage, hardeningExpectedFromPlays, type HardeningExpected } from "./hardening.js";
 import type { AuditCheck, HostAuditExpected } from "./host.js";
 import { packagesCoverage, packagesExpectedFromPlays, type PackagesAuditExpected } from "./packages.js";
@@ -54,17 +55,7 @@ export interface AuditExpected {
   packages: PackagesAuditExpected;
 }
 
-/**
- * The tasks a part's checks judge more deeply than the tasks' diffs: those that write one of `paths`,
- * install one of `packages` or manage one of `services`. `checks`: the part's check ids (an id, or a
- * prefix ending in `.`).
- */
-export interface Coverage {
-  checks: string[];
-  paths?: string[];
-  packages?: string[];
-  services?: string[];
-}
+export type { Coverage } from "./coverage.js";
 
 /** Whether a part covers the task (by the path, package or service its spec names). */
 export function covers(c: Coverage, t: PreparedTask): boolean {

@@ -7,7 +7,8 @@
  * value in its environment or command line.
  * Secret values are compared ON THE HOST; only the name of an exposed secret file comes back.
  */
-import { shq } from "../engine/shell.js";
+import { Marks } from "../core/marks.js";
+import { raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { declaredServices } from "./compose-declared.js";
 import type { AuditCheck } from "./host.js";
 
@@ -22,74 +23,74 @@ export interface DockerAuditExpected {
   stackDir: string;
 }
 
-const M = "@@lockclaw-docker";
+const MARKS = new Marks("@@lockclaw-docker");
 
 /** Read-only sh, run as root. */
-export function dockerAuditScript(e: DockerAuditExpected): string {
-  const u = shq(e.user);
-  const as = `runuser -u ${u} -- env XDG_RUNTIME_DIR=/run/user/$lc_uid DOCKER_HOST=unix:///run/user/$lc_uid/docker.sock`;
+export function dockerAuditScript(e: DockerAuditExpected): Sh {
+  const u = sh`${e.user}`;
+  const as = sh`runuser -u ${u} -- env XDG_RUNTIME_DIR=/run/user/$lc_uid DOCKER_HOST=unix:///run/user/$lc_uid/docker.sock`;
   // one line per container: name, pid, status, health, privileged, read-only root, cap_drop, security_opt,
   // compose service, networks
   const fmt =
     "{{.Name}}|{{.State.Pid}}|{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}|" +
     "{{.HostConfig.Privileged}}|{{.HostConfig.ReadonlyRootfs}}|{{json .HostConfig.CapDrop}}|{{json .HostConfig.SecurityOpt}}|" +
     '{{index .Config.Labels "com.docker.compose.service"}}|{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}';
-  return [
-    `echo '${M} installed'; command -v dockerd >/dev/null 2>&1 && echo yes || echo no`,
-    `echo '${M} rootful'; systemctl is-active docker.service docker.socket 2>/dev/null | tr '\\n' ' '; echo; pgrep -u 0 -x dockerd | wc -l`,
-    `lc_uid=$(id -u -- ${u} 2>/dev/null || echo 0)`,
+  return shJoin([
+    sh`${MARKS.open("installed")}; command -v dockerd >/dev/null 2>&1 && echo yes || echo no`,
+    sh`${MARKS.open("rootful")}; systemctl is-active docker.service docker.socket 2>/dev/null | tr '\\n' ' '; echo; pgrep -u 0 -x dockerd | wc -l`,
+    sh`lc_uid=$(id -u -- ${u} 2>/dev/null || echo 0)`,
     // the daemon's user: what sudo says it may run, its groups, whether a password or a shell lets it in
     // (only the first character of the shadow field: never a hash)
-    `echo '${M} daemon-user'`,
-    `if id -u -- ${u} >/dev/null 2>&1; then`,
-    `  echo "groups=$(id -nG -- ${u} | tr ' ' ',')"`,
-    `  echo "sudo=$(sudo -n -l -U ${u} 2>&1 | tr '\n' ' ' | cut -c1-300)"`,
-    `  echo "pw=$(getent shadow ${u} | cut -d: -f2 | cut -c1)"`,
-    `  echo "shell=$(getent passwd ${u} | cut -d: -f7)"`,
+    MARKS.open("daemon-user"),
+    sh`if id -u -- ${u} >/dev/null 2>&1; then`,
+    sh`  echo "groups=$(id -nG -- ${u} | tr ' ' ',')"`,
+    sh`  echo "sudo=$(sudo -n -l -U ${u} 2>&1 | tr '\n' ' ' | cut -c1-300)"`,
+    sh`  echo "pw=$(getent shadow ${u} | cut -d: -f2 | cut -c1)"`,
+    sh`  echo "shell=$(getent passwd ${u} | cut -d: -f7)"`,
     e.operator !== undefined
-      ? `  echo "operator_groups=$(id -nG -- ${shq(e.operator)} 2>/dev/null | tr ' ' ',')"`
-      : ":",
-    `else echo absent; fi`,
-    `echo '${M} info'; ${as} docker info --format '{{json .SecurityOptions}}' 2>&1`,
-    `echo '${M} containers'`,
-    `for lc_c in $(${as} docker ps -aq --filter label=com.docker.compose.project=${shq(e.project)} 2>/dev/null); do`,
-    `  lc_line=$(${as} docker inspect --format ${shq(fmt)} "$lc_c")`,
-    `  lc_pid=$(echo "$lc_line" | cut -d'|' -f2)`,
+      ? sh`  echo "operator_groups=$(id -nG -- ${e.operator} 2>/dev/null | tr ' ' ',')"`
+      : raw(":"),
+    sh`else echo absent; fi`,
+    sh`${MARKS.open("info")}; ${as} docker info --format '{{json .SecurityOptions}}' 2>&1`,
+    MARKS.open("containers"),
+    sh`for lc_c in $(${as} docker ps -aq --filter label=com.docker.compose.project=${e.project} 2>/dev/null); do`,
+    sh`  lc_line=$(${as} docker inspect --format ${fmt} "$lc_c")`,
+    sh`  lc_pid=$(echo "$lc_line" | cut -d'|' -f2)`,
     // CapEff and NoNewPrivs of the container's main process, as the kernel sees it
-    `  lc_st=$(grep -E '^(CapEff|NoNewPrivs):' "/proc/$lc_pid/status" 2>/dev/null | tr -s '\\t ' ' ' | tr '\\n' ' ')`,
-    `  echo "$lc_line|$lc_st"`,
-    `done`,
+    sh`  lc_st=$(grep -E '^(CapEff|NoNewPrivs):' "/proc/$lc_pid/status" 2>/dev/null | tr -s '\\t ' ' ' | tr '\\n' ' ')`,
+    sh`  echo "$lc_line|$lc_st"`,
+    sh`done`,
     // the compose files the project was created from (no secret in them: secrets are files): base64, one
     // line each, for the declared read_only and networks
-    `echo '${M} compose'`,
-    `lc_c=$(${as} docker ps -aq --filter label=com.docker.compose.project=${shq(e.project)} 2>/dev/null | head -n 1)`,
-    `if [ -n "$lc_c" ]; then`,
-    `  lc_files=$(${as} docker inspect --format '{{index .Config.Labels "com.docker.compose.project.config_files"}}' "$lc_c")`,
+    MARKS.open("compose"),
+    sh`lc_c=$(${as} docker ps -aq --filter label=com.docker.compose.project=${e.project} 2>/dev/null | head -n 1)`,
+    sh`if [ -n "$lc_c" ]; then`,
+    sh`  lc_files=$(${as} docker inspect --format '{{index .Config.Labels "com.docker.compose.project.config_files"}}' "$lc_c")`,
     // the label is the daemon user's to set: read only plain files directly in the root-owned stack dir
     // (where that user cannot add a name), or a planted label would make root print any file here.
     // Compose v1 (docker-compose 1.29, Debian 12) labels the name as given, relative to the directory it
     // ran in (`compose.yml`; lockclaw runs it in the stack dir): a bare name is taken in the stack dir.
-    `  lc_dir=${shq(e.stackDir)}`,
-    `  (IFS=,; for lc_f in $lc_files; do case "$lc_f" in */*) ;; ?*) lc_f="$lc_dir/$lc_f" ;; esac; case "$lc_f" in *..*|"$lc_dir"/*/*) continue ;; "$lc_dir"/*) ;; *) continue ;; esac; [ -f "$lc_f" ] && [ ! -L "$lc_f" ] && base64 -w0 < "$lc_f" && echo; done)`,
-    `fi`,
-    `echo '${M} exposed'`,
-    `lc_sd=${shq(`${e.stackDir}/secrets`)}`,
-    `if [ -d "$lc_sd" ]; then`,
-    `  for lc_c in $(${as} docker ps -aq --filter label=com.docker.compose.project=${shq(e.project)} 2>/dev/null); do`,
-    `    lc_view=$(${as} docker inspect --format '{{json .Config.Env}}{{json .Config.Cmd}}{{json .Config.Entrypoint}}{{json .Args}}{{json .Path}}' "$lc_c")`,
-    `    for lc_f in "$lc_sd"/*; do`,
-    `      [ -f "$lc_f" ] || continue`,
+    sh`  lc_dir=${e.stackDir}`,
+    sh`  (IFS=,; for lc_f in $lc_files; do case "$lc_f" in */*) ;; ?*) lc_f="$lc_dir/$lc_f" ;; esac; case "$lc_f" in *..*|"$lc_dir"/*/*) continue ;; "$lc_dir"/*) ;; *) continue ;; esac; [ -f "$lc_f" ] && [ ! -L "$lc_f" ] && base64 -w0 < "$lc_f" && echo; done)`,
+    sh`fi`,
+    MARKS.open("exposed"),
+    sh`lc_sd=${`${e.stackDir}/secrets`}`,
+    sh`if [ -d "$lc_sd" ]; then`,
+    sh`  for lc_c in $(${as} docker ps -aq --filter label=com.docker.compose.project=${e.project} 2>/dev/null); do`,
+    sh`    lc_view=$(${as} docker inspect --format '{{json .Config.Env}}{{json .Config.Cmd}}{{json .Config.Entrypoint}}{{json .Args}}{{json .Path}}' "$lc_c")`,
+    sh`    for lc_f in "$lc_sd"/*; do`,
+    sh`      [ -f "$lc_f" ] || continue`,
     // KEY=value files: each value; other files: the whole (single-line) content
-    `      case "$lc_f" in *.env) lc_vals=$(sed -n 's/^[A-Za-z_][A-Za-z0-9_]*=//p' "$lc_f") ;; *) lc_vals=$(cat "$lc_f") ;; esac`,
-    `      echo "$lc_vals" | while IFS= read -r lc_v; do`,
-    `        [ "\${#lc_v}" -ge 8 ] || continue`,
-    `        case "$lc_view" in *"$lc_v"*) echo "$(${as} docker inspect --format '{{.Name}}' "$lc_c") $(basename "$lc_f")" ;; esac`,
-    `      done`,
-    `    done`,
-    `  done`,
-    `fi`,
-    `echo '${M} end'`,
-  ].join("\n");
+    sh`      case "$lc_f" in *.env) lc_vals=$(sed -n 's/^[A-Za-z_][A-Za-z0-9_]*=//p' "$lc_f") ;; *) lc_vals=$(cat "$lc_f") ;; esac`,
+    sh`      echo "$lc_vals" | while IFS= read -r lc_v; do`,
+    sh`        [ "\${#lc_v}" -ge 8 ] || continue`,
+    sh`        case "$lc_view" in *"$lc_v"*) echo "$(${as} docker inspect --format '{{.Name}}' "$lc_c") $(basename "$lc_f")" ;; esac`,
+    sh`      done`,
+    sh`    done`,
+    sh`  done`,
+    sh`fi`,
+    MARKS.open("end"),
+  ]);
 }
 
 /** Groups whose members are root, or can become it (sudo's defaults on Debian and others). */
@@ -139,14 +140,9 @@ function daemonUserChecks(lines: string[], e: DockerAuditExpected): AuditCheck[]
   ];
 }
 
+/** Each section's non-blank lines, by head. */
 function sections(stdout: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  let cur: string[] | undefined;
-  for (const line of stdout.split("\n")) {
-    if (line.startsWith(`${M} `)) out.set(line.slice(M.length + 1), (cur = []));
-    else if (cur && line.trim()) cur.push(line);
-  }
-  return out;
+  return new Map(MARKS.split(stdout).map((x) => [x.head, x.body.split("\n").filter((l) => l.trim())]));
 }
 
 export function evaluateDockerAudit(stdout: string, e: DockerAuditExpected): AuditCheck[] {

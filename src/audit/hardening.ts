@@ -8,12 +8,12 @@
  * `systemd-analyze cat-config`), not lockclaw's own files. A kernel key a container cannot change is SKIP
  * with the reason, never a failure: the drop-in is still checked, it takes effect on a VM's next boot.
  */
-import type { Coverage } from "./derive.js";
+import type { Coverage } from "./coverage.js";
 import type { AuditCheck } from "./host.js";
 import type { PreparedPlay } from "../engine/prepare.js";
 import { desiredSettings, type SshdSpec } from "../resources/sshd.js";
 import { procPath, type SysctlSpec } from "../resources/sysctl.js";
-import { shq } from "../engine/shell.js";
+import { quoteWord as shq } from "../core/sh.js";
 
 export const KERNEL_SYSCTL_FILE = "/etc/sysctl.d/60-lockclaw-kernel.conf";
 export const LOGIN_DEFS_WANT: Record<string, string> = { UMASK: "027", ENCRYPT_METHOD: "YESCRYPT" };

@@ -7,10 +7,11 @@
  * pure functions judge it. Each check carries its evidence, and a failing check names the offender (the
  * rogue listener, the setting's actual value, the extra rule), so the report says what to fix.
  */
-import { parseCidr } from "../cloudflare/cidr.js";
+import { parseCidr } from "../core/cidr.js";
 import { extractWarnings } from "../engine/resource.js";
 import type { Fragment, SectionResult } from "../engine/sections.js";
-import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, sh, shJoin, type Sh } from "../core/sh.js";
+import { Marks } from "../core/marks.js";
 import {
   ALGORITHMS,
   DEFAULT_ALGORITHMS,
@@ -92,7 +93,7 @@ function fail2banLiveSh(jail: string): Sh {
 export function hostAuditFragments(e: HostAuditExpected): Fragment[] {
   const out: Fragment[] = [];
   if (e.sshd) out.push({ id: "sshd", script: sshdKind.probe(e.sshd).script });
-  out.push({ id: "keys", script: raw(`${SSHD_BIN}\n${authorizedKeysScript(M)}`) });
+  out.push({ id: "keys", script: raw(`${SSHD_BIN}\n${authorizedKeysScript(new Marks(M))}`) });
   out.push({ id: "ss", script: SS_SH });
   if (e.ufw) out.push({ id: "ufw", script: ufwKind.probe(e.ufw).script });
   e.fail2ban.forEach((f, i) => {

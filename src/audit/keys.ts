@@ -4,31 +4,34 @@
  * added key is the first thing an intruder leaves behind to keep access).
  */
 import { describeKey, parseKeyLine, type ParsedKey } from "../resources/authorized_key.js";
-import type { AuditCheck } from "./host.js";
+import type { AuditCheck } from "./check.js";
+import type { Marks } from "../core/marks.js";
+import { sh, shJoin, type Sh } from "../core/sh.js";
 
 /**
  * sh (root, read-only): for root and every account whose shell is a login shell, each authorized keys
  * file sshd reads (its AuthorizedKeysFile, %h/%u expanded, plus OpenSSH's two defaults), base64.
  * `$lc_sshd` is set by the host audit script.
  */
-export function authorizedKeysScript(marker: string): string {
-  return [
-    `lc_akf=$("$lc_sshd" -T 2>/dev/null | sed -n 's/^authorizedkeysfile //p')`,
-    `getent passwd | while IFS=: read -r lc_u _ _ _ _ lc_h lc_s; do`,
-    `  case "$lc_s" in '' | */nologin | */false | */sync | */shutdown | */halt) [ "$lc_u" = root ] || continue ;; esac`,
-    `  lc_done=' '`,
-    `  set -f`,
-    `  for lc_p in $lc_akf .ssh/authorized_keys .ssh/authorized_keys2; do`,
-    `    lc_p=$(printf '%s\\n' "$lc_p" | awk -v h="$lc_h" -v u="$lc_u" '{ gsub(/%%/, "\\001"); gsub(/%h/, h); gsub(/%u/, u); gsub(/\\001/, "%"); print }')`,
-    `    case "$lc_p" in /*) ;; *) lc_p="$lc_h/$lc_p" ;; esac`,
-    `    case "$lc_done" in *" $lc_p "*) continue ;; esac`,
-    `    lc_done="$lc_done$lc_p "`,
-    `    [ -f "$lc_p" ] || continue`,
-    `    echo "${marker} keys $lc_u $lc_p"; base64 -w0 < "$lc_p"; echo`,
-    `  done`,
-    `  set +f`,
-    `done`,
-  ].join("\n");
+export function authorizedKeysScript(marks: Marks): Sh {
+  const m = marks.sh;
+  return shJoin([
+    sh`lc_akf=$("$lc_sshd" -T 2>/dev/null | sed -n 's/^authorizedkeysfile //p')`,
+    sh`getent passwd | while IFS=: read -r lc_u _ _ _ _ lc_h lc_s; do`,
+    sh`  case "$lc_s" in '' | */nologin | */false | */sync | */shutdown | */halt) [ "$lc_u" = root ] || continue ;; esac`,
+    sh`  lc_done=' '`,
+    sh`  set -f`,
+    sh`  for lc_p in $lc_akf .ssh/authorized_keys .ssh/authorized_keys2; do`,
+    sh`    lc_p=$(printf '%s\\n' "$lc_p" | awk -v h="$lc_h" -v u="$lc_u" '{ gsub(/%%/, "\\001"); gsub(/%h/, h); gsub(/%u/, u); gsub(/\\001/, "%"); print }')`,
+    sh`    case "$lc_p" in /*) ;; *) lc_p="$lc_h/$lc_p" ;; esac`,
+    sh`    case "$lc_done" in *" $lc_p "*) continue ;; esac`,
+    sh`    lc_done="$lc_done$lc_p "`,
+    sh`    [ -f "$lc_p" ] || continue`,
+    sh`    echo "${m} keys $lc_u $lc_p"; base64 -w0 < "$lc_p"; echo`,
+    sh`  done`,
+    sh`  set +f`,
+    sh`done`,
+  ]);
 }
 
 const same = (a: ParsedKey, b: ParsedKey) => a.type === b.type && a.blob === b.blob;

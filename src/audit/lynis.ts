@@ -8,11 +8,13 @@
  * Lynis runs the host's after-change hooks, as a provisioning run that changed the host does.
  */
 import { afterChangeHooksSh } from "../engine/host-run.js";
+import { raw, sh, shJoin, type Sh } from "../core/sh.js";
+import { Marks } from "../core/marks.js";
 import { runScript } from "../transport/script.js";
 import type { Transport } from "../transport/types.js";
 import type { AuditCheck } from "./host.js";
 
-const M = "@@lockclaw-lynis";
+const MARKS = new Marks("@@lockclaw-lynis");
 
 export interface LynisFinding {
   id: string;
@@ -62,30 +64,31 @@ export const LOCKCLAW_LYNIS_TESTS: Readonly<Record<string, string>> = {
 };
 
 /** sh: install Lynis when missing, run it, print its report between markers, remove the temp files. */
-export function lynisScript(): string {
-  const apt = "DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300";
-  return [
-    `lc_ld=$(mktemp -d) || exit 1`,
-    `trap 'rm -rf "$lc_ld"' EXIT`,
-    `if ! command -v lynis >/dev/null 2>&1; then`,
-    `  echo '${M} installing'`,
-    `  if ! ${apt} install --no-install-recommends lynis >"$lc_ld/apt.log" 2>&1; then`,
-    `    ${apt} update >>"$lc_ld/apt.log" 2>&1 || :`,
-    `    ${apt} install --no-install-recommends lynis >>"$lc_ld/apt.log" 2>&1 || { echo '${M} install-failed'; tail -n 5 "$lc_ld/apt.log"; exit 0; }`,
-    `  fi`,
+export function lynisScript(): Sh {
+  const apt = raw("DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300");
+  const m = MARKS.sh;
+  return shJoin([
+    sh`lc_ld=$(mktemp -d) || exit 1`,
+    sh`trap 'rm -rf "$lc_ld"' EXIT`,
+    sh`if ! command -v lynis >/dev/null 2>&1; then`,
+    sh`  ${MARKS.open("installing")}`,
+    sh`  if ! ${apt} install --no-install-recommends lynis >"$lc_ld/apt.log" 2>&1; then`,
+    sh`    ${apt} update >>"$lc_ld/apt.log" 2>&1 || :`,
+    sh`    ${apt} install --no-install-recommends lynis >>"$lc_ld/apt.log" 2>&1 || { ${MARKS.open("install-failed")}; tail -n 5 "$lc_ld/apt.log"; exit 0; }`,
+    sh`  fi`,
     // this audit changed the host: the after-change hooks (AIDE's baseline) take in the new package, so
     // a later audit does not report Lynis' own files as an intruder's
-    `  echo '${M} hooks'`,
+    sh`  ${MARKS.open("hooks")}`,
     afterChangeHooksSh(),
-    `fi`,
-    `lynis audit system --quick --no-colors --no-log --report-file "$lc_ld/report.dat" >"$lc_ld/out.txt" 2>&1`,
-    `echo "${M} rc $?"`,
-    `echo '${M} report'`,
-    `cat "$lc_ld/report.dat" 2>/dev/null`,
-    `echo '${M} tail'`,
-    `tail -n 5 "$lc_ld/out.txt"`,
-    `echo '${M} end'`,
-  ].join("\n");
+    sh`fi`,
+    sh`lynis audit system --quick --no-colors --no-log --report-file "$lc_ld/report.dat" >"$lc_ld/out.txt" 2>&1`,
+    sh`echo "${m} rc $?"`,
+    MARKS.open("report"),
+    sh`cat "$lc_ld/report.dat" 2>/dev/null`,
+    MARKS.open("tail"),
+    sh`tail -n 5 "$lc_ld/out.txt"`,
+    MARKS.open("end"),
+  ]);
 }
 
 function finding(value: string): LynisFinding {
@@ -100,20 +103,16 @@ function finding(value: string): LynisFinding {
 
 export function parseLynisOutput(stdout: string): LynisResult {
   const result: LynisResult = { warnings: [], suggestions: [] };
-  let section = "";
   const report: string[] = [];
   const tail: string[] = [];
-  for (const line of stdout.split("\n")) {
-    if (line.startsWith(`${M} `)) {
-      const [name, arg] = line.slice(M.length + 1).split(" ");
-      section = name!;
-      if (name === "installing") result.installed = true;
-      if (name === "install-failed") result.error = "lynis is not installed and could not be installed";
-      if (name === "rc" && arg !== "0") result.error = `lynis exited ${arg}`;
-      continue;
-    }
-    if (section === "report") report.push(line);
-    else if (section === "tail" || section === "install-failed") tail.push(line);
+  for (const x of MARKS.split(stdout)) {
+    const arg = x.arg.split(" ")[0];
+    if (x.name === "installing") result.installed = true;
+    if (x.name === "install-failed") result.error = "lynis is not installed and could not be installed";
+    if (x.name === "rc" && arg !== "0") result.error = `lynis exited ${arg}`;
+    const lines = x.body.split("\n");
+    if (x.name === "report") report.push(...lines);
+    else if (x.name === "tail" || x.name === "install-failed") tail.push(...lines);
   }
   for (const line of report) {
     const i = line.indexOf("=");
@@ -134,7 +133,7 @@ export function parseLynisOutput(stdout: string): LynisResult {
 }
 
 export async function runLynis(transport: Transport): Promise<LynisResult> {
-  const r = await runScript(transport, lynisScript(), { become: true, errexit: false });
+  const r = await runScript(transport, String(lynisScript()), { become: true, errexit: false });
   return parseLynisOutput(r.stdout);
 }
 

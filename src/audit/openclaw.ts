@@ -13,7 +13,8 @@
  * never in the exit status), each takes ~5 s, and the deep gateway probe of a CLI without a paired
  * operator device ends in "missing scope: operator.read" after the gateway accepted the token.
  */
-import { shq } from "../engine/shell.js";
+import { Marks } from "../core/marks.js";
+import { raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 import { asRootlessUser } from "../resources/docker_rootless.js";
 import type { AuditCheck } from "./host.js";
 
@@ -26,7 +27,7 @@ export interface OpenclawAuditExpected {
   service?: string;
 }
 
-const M = "@@lockclaw-openclaw";
+const MARKS = new Marks("@@lockclaw-openclaw");
 /** Prefix of the lines the in-container program prints (one JSON object each). */
 const J = "@@lockclaw-openclaw-json";
 
@@ -118,28 +119,28 @@ run("explain", ["sandbox", "explain", "--json"], (d) => {
 `;
 
 /** Read-only sh, run as root on the host: find the gateway through the deploy user's rootless Docker. */
-export function openclawAuditScript(e: OpenclawAuditExpected): string {
-  const as = asRootlessUser(e.user, '"$lc_ocuid"');
-  const filters =
-    `--filter label=com.docker.compose.project=${shq(e.project)}` +
-    ` --filter label=com.docker.compose.service=${shq(e.service ?? "gateway")}`;
-  return [
-    `echo '${M} begin'`,
-    `lc_ocuid=$(id -u -- ${shq(e.user)} 2>/dev/null || echo 0)`,
-    `if ! command -v docker >/dev/null 2>&1; then echo '${M} none docker not installed'`,
-    `elif ! lc_gw=$(${as} docker ps -aq ${filters} 2>/dev/null); then echo '${M} none Docker did not answer'`,
-    `elif [ -z "$lc_gw" ]; then echo '${M} none no gateway container'`,
-    `else`,
-    `  lc_gw=$(echo "$lc_gw" | head -n 1)`,
-    `  echo "${M} state $(${as} docker inspect --format '{{.State.Status}}' "$lc_gw" 2>&1 | head -n 1 | cut -c1-100)"`,
+export function openclawAuditScript(e: OpenclawAuditExpected): Sh {
+  const m = MARKS.sh;
+  const as = asRootlessUser(e.user, raw(`"$lc_ocuid"`));
+  const filters = sh`--filter label=com.docker.compose.project=${e.project} --filter label=com.docker.compose.service=${e.service ?? "gateway"}`;
+  const j = safeWord(J);
+  return shJoin([
+    MARKS.open("begin"),
+    sh`lc_ocuid=$(id -u -- ${e.user} 2>/dev/null || echo 0)`,
+    sh`if ! command -v docker >/dev/null 2>&1; then ${MARKS.open("none docker not installed")}`,
+    sh`elif ! lc_gw=$(${as} docker ps -aq ${filters} 2>/dev/null); then ${MARKS.open("none Docker did not answer")}`,
+    sh`elif [ -z "$lc_gw" ]; then ${MARKS.open("none no gateway container")}`,
+    sh`else`,
+    sh`  lc_gw=$(echo "$lc_gw" | head -n 1)`,
+    sh`  echo "${m} state $(${as} docker inspect --format '{{.State.Status}}' "$lc_gw" 2>&1 | head -n 1 | cut -c1-100)"`,
     // only the program's JSON lines come back; any other output (a Docker error) only as its last line
-    `  lc_out=$(timeout 400 ${as} docker exec "$lc_gw" node -e ${shq(IN_CONTAINER_PROGRAM)} 2>&1); lc_rc=$?`,
-    `  echo "${M} exec-rc $lc_rc"`,
-    `  echo "$lc_out" | grep '^${J} '`,
-    `  echo "$lc_out" | grep -v '^${J} ' | tail -n 1 | cut -c1-200 | sed 's/^/${M} exec-tail /'`,
-    `fi`,
-    `echo '${M} end'`,
-  ].join("\n");
+    sh`  lc_out=$(timeout 400 ${as} docker exec "$lc_gw" node -e ${IN_CONTAINER_PROGRAM} 2>&1); lc_rc=$?`,
+    sh`  echo "${m} exec-rc $lc_rc"`,
+    sh`  echo "$lc_out" | grep '^${j} '`,
+    sh`  echo "$lc_out" | grep -v '^${j} ' | tail -n 1 | cut -c1-200 | sed 's/^/${m} exec-tail /'`,
+    sh`fi`,
+    MARKS.open("end"),
+  ]);
 }
 
 interface AuditDoc {
@@ -177,16 +178,15 @@ const SCOPE_ONLY = /^missing scope: operator\.[a-z]+$/;
 const TITLE = "OpenClaw's own checks inside the gateway";
 
 export function evaluateOpenclawAudit(stdout: string, e: OpenclawAuditExpected): AuditCheck[] {
-  const lines = stdout.split("\n");
-  const begin = lines.indexOf(`${M} begin`);
-  const endAt = lines.indexOf(`${M} end`, begin);
+  const list = MARKS.split(stdout);
+  const begin = list.findIndex((x) => x.head === "begin");
+  const endAt = list.findIndex((x, i) => i > begin && x.head === "end");
   if (begin < 0 || endAt < 0) {
     return [{ id: "openclaw.probe", title: "OpenClaw audit ran", pass: false, evidence: "no output" }];
   }
-  const body = lines.slice(begin + 1, endAt);
-  const field = (name: string) =>
-    body.find((l) => l.startsWith(`${M} ${name} `))?.slice(`${M} ${name} `.length) ??
-    (body.includes(`${M} ${name}`) ? "" : undefined);
+  const marks = list.slice(begin + 1, endAt);
+  const body = list.slice(begin, endAt).flatMap((x) => x.body.split("\n"));
+  const field = (name: string) => marks.find((x) => x.name === name)?.arg;
 
   const none = field("none");
   if (none !== undefined) {

@@ -14,10 +14,12 @@ import {
   ruleKey,
   type AuditRulesSpec,
 } from "../resources/audit_rules.js";
-import type { Coverage } from "./derive.js";
+import type { Coverage } from "./coverage.js";
 import type { AuditCheck } from "./host.js";
+import { Marks } from "../core/marks.js";
+import { safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 
-const M = "@@lockclaw-pkgaudit";
+const MARKS = new Marks("@@lockclaw-pkgaudit");
 
 export interface PackagesAuditExpected {
   autoUpdates: boolean;
@@ -87,46 +89,39 @@ export function packagesCoverage(e: PackagesAuditExpected): Coverage[] {
 }
 
 /** The read-only script; its path arguments are lockclaw's own constants or the validated rules file. */
-export function packagesAuditScript(expected: PackagesAuditExpected): string {
+export function packagesAuditScript(expected: PackagesAuditExpected): Sh {
   const rulesFile = expected.auditRulesFile;
   if (!/^\/etc\/audit\/rules\.d\/[A-Za-z0-9_.-]+\.rules$/.test(rulesFile)) {
     throw new Error(`bad audit rules file ${rulesFile}`);
   }
-  return [
-    `echo '${M} apt-config'`,
-    `if command -v apt-config >/dev/null 2>&1; then apt-config dump 2>&1 | grep -E '^(APT::Periodic|Unattended-Upgrade::(Allowed-Origins|Origins-Pattern|Automatic-Reboot))'; fi`,
-    `echo "${M} uu-installed $(command -v unattended-upgrade >/dev/null 2>&1 && echo yes || echo no)"`,
-    `echo "${M} uu-timer $(systemctl is-active apt-daily-upgrade.timer 2>/dev/null)"`,
+  const m = MARKS.sh;
+  return shJoin([
+    MARKS.open("apt-config"),
+    sh`if command -v apt-config >/dev/null 2>&1; then apt-config dump 2>&1 | grep -E '^(APT::Periodic|Unattended-Upgrade::(Allowed-Origins|Origins-Pattern|Automatic-Reboot))'; fi`,
+    sh`echo "${m} uu-installed $(command -v unattended-upgrade >/dev/null 2>&1 && echo yes || echo no)"`,
+    sh`echo "${m} uu-timer $(systemctl is-active apt-daily-upgrade.timer 2>/dev/null)"`,
     // needrestart reads needrestart.conf, then conf.d/*.conf in name order: the last assignment wins
-    `echo '${M} needrestart'`,
-    `cat /etc/needrestart/needrestart.conf /etc/needrestart/conf.d/*.conf 2>/dev/null | grep -E '^[[:space:]]*\\$nrconf\\{restart\\}' | tail -n 1`,
-    `echo '${M} audit-kernel'`,
+    MARKS.open("needrestart"),
+    sh`cat /etc/needrestart/needrestart.conf /etc/needrestart/conf.d/*.conf 2>/dev/null | grep -E '^[[:space:]]*\\$nrconf\\{restart\\}' | tail -n 1`,
+    MARKS.open("audit-kernel"),
     auditKernelProbeSh(),
-    `echo '${M} audit-file'`,
-    `if [ -f '${rulesFile}' ]; then base64 -w0 < '${rulesFile}'; echo; else echo absent; fi`,
-    `echo '${M} aide'`,
-    `if ! command -v aide >/dev/null 2>&1; then echo state=not-installed`,
-    `elif [ ! -f /etc/aide/aide.conf ]; then echo state=no-config`,
-    `elif [ ! -f /var/lib/aide/aide.db ]; then echo state=no-database`,
+    MARKS.open("audit-file"),
+    sh`if [ -f '${safeWord(rulesFile)}' ]; then base64 -w0 < '${safeWord(rulesFile)}'; echo; else echo absent; fi`,
+    MARKS.open("aide"),
+    sh`if ! command -v aide >/dev/null 2>&1; then echo state=not-installed`,
+    sh`elif [ ! -f /etc/aide/aide.conf ]; then echo state=no-config`,
+    sh`elif [ ! -f /var/lib/aide/aide.db ]; then echo state=no-database`,
     // AIDE's exit code: bit 1 added, 2 removed, 4 changed entries; 14 and up are errors
-    `else lc_aide=$(nice -n 10 aide --check --config=/etc/aide/aide.conf 2>&1); echo "state=checked $?"`,
-    `  printf '%s\\n' "$lc_aide" | grep -E '^[[:space:]]*(Number of entries|Total number of entries|Added entries|Removed entries|Changed entries):[[:space:]]*[0-9]|^[a-z][^:]{0,40}: /' | head -n 80`,
-    `fi`,
-    `echo '${M} end'`,
-  ].join("\n");
+    sh`else lc_aide=$(nice -n 10 aide --check --config=/etc/aide/aide.conf 2>&1); echo "state=checked $?"`,
+    sh`  printf '%s\\n' "$lc_aide" | grep -E '^[[:space:]]*(Number of entries|Total number of entries|Added entries|Removed entries|Changed entries):[[:space:]]*[0-9]|^[a-z][^:]{0,40}: /' | head -n 80`,
+    sh`fi`,
+    MARKS.open("end"),
+  ]);
 }
 
+/** Sections by name (the head's first word), the last of a name winning. */
 function sections(stdout: string): Map<string, { arg: string; body: string }> {
-  const out = new Map<string, { arg: string; body: string[] }>();
-  let cur: { arg: string; body: string[] } | undefined;
-  for (const line of stdout.split("\n")) {
-    if (line.startsWith(`${M} `)) {
-      const [name, ...rest] = line.slice(M.length + 1).split(" ");
-      cur = { arg: rest.join(" "), body: [] };
-      out.set(name!, cur);
-    } else cur?.body.push(line);
-  }
-  return new Map([...out].map(([k, v]) => [k, { arg: v.arg, body: v.body.join("\n") }]));
+  return new Map(MARKS.split(stdout).map((x) => [x.name, { arg: x.arg, body: x.body }]));
 }
 
 /** `apt-config dump` lines: `Key "value";` (list items as `Key:: "value";`), values by key. */

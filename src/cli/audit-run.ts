@@ -5,9 +5,9 @@
  */
 import { auditAll, expectedFromPlays, type AuditCheck, type DockerAuditExpected } from "../audit/index.js";
 import { formatLynis, lynisCheck, runLynis, type LynisResult } from "../audit/lynis.js";
-import { builtinVars } from "../engine/builtins.js";
+import { builtinVars } from "./builtins.js";
 import { candidateTargets, connectFirst } from "../engine/connect.js";
-import { ConfigError, ExitCode, LockclawError } from "../engine/errors.js";
+import { ConfigError, ExitCode, LockclawError } from "../core/errors.js";
 import { builtinPlaybook } from "../engine/paths.js";
 import { loadPlaybook } from "../engine/playbook/loader.js";
 import { preparePlaybook, resolvePlayVars, resolveReconnect } from "../engine/prepare.js";
@@ -17,7 +17,7 @@ import { HostStateStore, stateKeyOf } from "../engine/state.js";
 import { parseVarOption, readVarsFile, type VarOverride, type Vars } from "../engine/vars.js";
 import { resourceKinds } from "../resources/index.js";
 import { connect } from "../transport/ssh.js";
-import type { CommandResult } from "./main.js";
+import type { CommandResult } from "./result.js";
 import { publicKeysOf, resolveHosts, type ConnectionOptions } from "./options.js";
 
 export interface AuditOptions extends ConnectionOptions {

@@ -1,7 +1,7 @@
 /** `lockclaw audit <target...>`: its options; the work (audit-run.ts) is loaded when it runs. */
 import type { Command } from "commander";
 import type { AuditOptions } from "./audit-run.js";
-import type { CommandResult } from "./main.js";
+import type { CommandResult } from "./result.js";
 import { addConnectionOptions } from "./options.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];

@@ -1,8 +1,8 @@
 /** `lockclaw cloudflare-ranges update`: refresh the pinned Cloudflare ranges from Cloudflare's published lists. */
 import type { Command } from "commander";
 import { httpFetchText, updateCloudflareRanges } from "../cloudflare/ranges.js";
-import { ExitCode } from "../engine/errors.js";
-import type { CommandResult } from "./main.js";
+import { ExitCode } from "../core/errors.js";
+import type { CommandResult } from "./result.js";
 
 export function registerCloudflareCommands(
   program: Command,

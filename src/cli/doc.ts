@@ -1,9 +1,9 @@
 /** `lockclaw doc [MODULE]`: the modules a playbook task may use, from their schemas (src/resources/doc.ts). */
 import type { Command } from "commander";
-import { ConfigError, ExitCode } from "../engine/errors.js";
+import { ConfigError, ExitCode } from "../core/errors.js";
 import { formatModuleDoc, formatModuleList, moduleDoc, modulesMarkdown } from "../resources/doc.js";
 import { resourceKinds } from "../resources/index.js";
-import type { CommandResult } from "./main.js";
+import type { CommandResult } from "./result.js";
 
 export function registerDocCommand(program: Command, done: (r: Promise<CommandResult>) => void): void {
   program

@@ -1,6 +1,6 @@
 /** `lockclaw image build|test [base|ollama|openclaw]`: the LockClaw container images, through docker. */
 import { Option, type Command } from "commander";
-import { ExitCode } from "../engine/errors.js";
+import { ExitCode } from "../core/errors.js";
 import { buildImages } from "../images/build.js";
 import { IMAGE_NAMES, parseImageName, type ImageName } from "../images/catalog.js";
 import { testImage } from "../images/smoke.js";

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, CommanderError, Help, Option } from "commander";
 import { packageRoot } from "../engine/paths.js";
-import { ExitCode, LockclawError } from "../engine/errors.js";
+import { ExitCode, LockclawError } from "../core/errors.js";
 import { registerProvisionCommands } from "./provision.js";
 import { registerLabCommands } from "./lab.js";
 import { registerAuditCommand } from "./audit.js";
@@ -11,9 +11,8 @@ import { registerCloudflareCommands } from "./cloudflare.js";
 import { registerImageCommands } from "./image.js";
 import { registerDocCommand } from "./doc.js";
 
-export interface CommandResult {
-  exitCode: number;
-}
+import type { CommandResult } from "./result.js";
+export type { CommandResult };
 
 const EXIT_CODES_HELP = `
 Exit codes:

@@ -7,7 +7,7 @@ import { readFileSync, existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Option, type Command } from "commander";
 import type ssh2Module from "ssh2";
-import { ConfigError } from "../engine/errors.js";
+import { ConfigError } from "../core/errors.js";
 import type { HostEntry } from "../engine/run.js";
 import type { TargetResolution } from "../engine/targets.js";
 import { defaultLabDir } from "../lab/paths.js";

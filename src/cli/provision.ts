@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { parseMaxFailPercentage, parseSerial } from "../engine/batches.js";
-import { ConfigError, ExitCode } from "../engine/errors.js";
+import { ConfigError, ExitCode } from "../core/errors.js";
 import { builtinPlaybook } from "../engine/paths.js";
 import type { PreparedTask } from "../engine/prepare.js";
 import type { VarOverride } from "../engine/vars.js";
@@ -15,7 +15,7 @@ import {
   type ConnectionOptions,
 } from "./options.js";
 import type { ConnectionTarget } from "../transport/types.js";
-import type { CommandResult } from "./main.js";
+import type { CommandResult } from "./result.js";
 
 interface ProvisionOptions extends ConnectionOptions {
   playbook?: string;
@@ -166,7 +166,7 @@ async function provisionAction(
     import("../engine/run.js"),
     import("../engine/vars.js"),
     import("../transport/ssh.js"),
-    import("../engine/builtins.js"),
+    import("./builtins.js"),
     import("../resources/index.js"),
     import("../report/index.js"),
     import("../report/interrupt.js"),

@@ -7,9 +7,9 @@
  */
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { ConfigError } from "../engine/errors.js";
+import { ConfigError } from "../core/errors.js";
 import { packageRoot } from "../engine/paths.js";
-import { CidrError, nonPublicOverlap, parseCidr, type IpFamily } from "./cidr.js";
+import { CidrError, nonPublicOverlap, parseCidr, type IpFamily } from "../core/cidr.js";
 
 export const CLOUDFLARE_V4_URL = "https://www.cloudflare.com/ips-v4";
 export const CLOUDFLARE_V6_URL = "https://www.cloudflare.com/ips-v6";

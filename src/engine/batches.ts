@@ -7,7 +7,7 @@
  *  - after a batch, the run stops when the hosts that failed (or were unreachable) in it are MORE than P%
  *    of the batch (strictly: 2 failed of 4 stops at 49, not at 50), or when every host of it failed.
  */
-import { ConfigError, type SourceLocation } from "./errors.js";
+import { ConfigError, type SourceLocation } from "../core/errors.js";
 
 export type SerialItem = { count: number } | { percent: number };
 

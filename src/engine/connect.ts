@@ -4,7 +4,7 @@
  * it ran (`reconnect`), then the target as given. A host-key mismatch stops at once: never fall back
  * past a key that does not match.
  */
-import { ConnectionError, HostKeyMismatchError } from "./errors.js";
+import { ConnectionError, HostKeyMismatchError } from "../core/errors.js";
 import type { ConnectionTarget, Transport } from "../transport/types.js";
 
 export type Connector = (target: ConnectionTarget) => Promise<Transport>;

@@ -4,7 +4,7 @@
  * dies or the network drops. Only a fresh login (new connection, new port, deploy user, sudo) disarms it.
  */
 import type { LockoutGuard } from "./resource.js";
-import { base64Heredoc, raw, safeWord, sh, shJoin, type Sh } from "./sh.js";
+import { base64Heredoc, raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 
 export const ROLLBACK_ROOT = "/var/lib/lockclaw/rollback";
 

@@ -10,7 +10,7 @@ import {
   LockoutPreventedError,
   ProbeParseError,
   excerpt,
-} from "./errors.js";
+} from "../core/errors.js";
 import type { EventSink, HostRecap, TaskStatus } from "./events.js";
 import { armScript, disarmScript, newRollback, rollbackNowScript, type ArmedRollback } from "./guard.js";
 import { selectedByTags, type PreparedPlay, type PreparedTask } from "./prepare.js";
@@ -25,7 +25,8 @@ import { candidateTargets, connectFirst, type Connector } from "./connect.js";
 import { createReadStream } from "node:fs";
 import { Transform, type Readable } from "node:stream";
 import { stat } from "node:fs/promises";
-import { raw, safeWord, sh, shJoin, type Sh } from "./sh.js";
+import { raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
+import { uploadWriteLine } from "../core/atomic-write.js";
 
 /**
  * Run at the end of a run that changed the host (folded into its last exec): the executables of
@@ -497,15 +498,12 @@ export class HostRun {
     for (const p of batch) {
       for (const u of p.task.kind.uploads?.(p.task.spec, p.facts, p.changes) ?? []) {
         const size = u.size ?? (await stat(u.local)).size;
-        const dir = u.remote.slice(0, u.remote.lastIndexOf("/")) || "/";
         const progress = this.uploadProgress(p.task.name, u.local, size);
         const res = await this.tracked({ what: `upload of ${u.local}`, tasks: [p.task.name] }, () =>
-          this.transport!.exec(
-            String(
-              sh`umask 077 && mkdir -p ${dir} && cat > ${`${u.remote}.part`} && mv -f ${`${u.remote}.part`} ${u.remote}`,
-            ),
-            { stdin: progress.count(u.open ? u.open() : createReadStream(u.local)), become },
-          ),
+          this.transport!.exec(String(uploadWriteLine(u.remote)), {
+            stdin: progress.count(u.open ? u.open() : createReadStream(u.local)),
+            become,
+          }),
         );
         if (res.code === 0) progress.done();
         this.debug(`exec #${this.transport!.execCount}: upload ${u.local} (${size} bytes), exit ${res.code}`);

@@ -25,7 +25,7 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { z } from "zod";
-import { ConfigError, type SourceLocation } from "./errors.js";
+import { ConfigError, type SourceLocation } from "../core/errors.js";
 import { asWritten, type VarOverride } from "./vars.js";
 import { YamlSource, type KeyPath } from "./yaml-source.js";
 

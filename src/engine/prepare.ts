@@ -4,7 +4,7 @@
  * here happens before any connection, so bad input never changes a host.
  */
 import { dirname } from "node:path";
-import { ConfigError, type SourceLocation } from "./errors.js";
+import { ConfigError, type SourceLocation } from "../core/errors.js";
 import type { KindRegistry, Playbook, RawPlay, RawTask } from "./playbook/loader.js";
 import { parseWhen, WHEN_FORMS } from "./playbook/schema.js";
 import { Redactor } from "./redact.js";

@@ -8,7 +8,7 @@
  * of safe characters pass, which mean the same in every place. Nothing but bare `{{name}}` and
  * `{{name.path}}` may appear: no block helpers, no `{{{raw}}}`.
  */
-import { quoteWord, quoteWordAlways, SH_SAFE_WORD } from "./sh.js";
+import { quoteWord, quoteWordAlways, SH_SAFE_WORD } from "../core/sh.js";
 
 export type ShPlace = "word" | "dq" | "comment";
 

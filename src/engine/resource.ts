@@ -9,7 +9,7 @@
  */
 import type { Readable } from "node:stream";
 import type { z } from "zod";
-import type { Sh } from "./sh.js";
+import type { Sh } from "../core/sh.js";
 
 export interface Change {
   /** One line for a human: "create user deploy", "PasswordAuthentication yes → no". */

@@ -3,7 +3,7 @@
  * then run the hosts with bounded parallelism, each on its own connection, and sum up the recap.
  */
 import { inBatches, stopAfterBatch, type SerialItem } from "./batches.js";
-import { ConfigError, ExitCode, type SourceLocation } from "./errors.js";
+import { ConfigError, ExitCode, type SourceLocation } from "../core/errors.js";
 import type { EventSink, HostRecap } from "./events.js";
 import { HostRun } from "./host-run.js";
 import { loadPlaybook, type KindRegistry, type Playbook } from "./playbook/loader.js";

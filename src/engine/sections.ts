@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { StringDecoder } from "node:string_decoder";
-import { raw, safeWord, sh, shJoin, type Sh } from "./sh.js";
+import { raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 
 export interface Fragment {
   id: string;

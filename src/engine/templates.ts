@@ -13,10 +13,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import Handlebars from "handlebars";
-import { ConfigError, type SourceLocation } from "./errors.js";
+import { ConfigError, type SourceLocation } from "../core/errors.js";
 import { packageRoot } from "./paths.js";
 import { renderShSource, ShRenderError } from "./render-sh.js";
-import { quoteWord, quoteWordAlways } from "./sh.js";
+import { quoteWord, quoteWordAlways } from "../core/sh.js";
 
 const hb = Handlebars.create();
 hb.registerHelper("join", (list: unknown, sep: unknown) =>

@@ -5,7 +5,7 @@
  * and a variable may appear inside a sh string of a playbook only when its type is narrow enough for sh
  * (`sh`: every value it admits is made of characters that mean nothing to sh).
  */
-import { parseCidr, CidrError } from "../cloudflare/cidr.js";
+import { parseCidr, CidrError } from "../core/cidr.js";
 
 /** What checking one value needs to know besides the value. */
 export interface TypeContext {

@@ -5,7 +5,7 @@
  * type of its default, so a typo or a bad value stops the run before anything connects. An error names
  * where the value came from (--var, a vars file's line, an inventory host) and never shows a secret.
  */
-import { ConfigError, type SourceLocation } from "./errors.js";
+import { ConfigError, type SourceLocation } from "../core/errors.js";
 import type { VarType } from "./var-types.js";
 import { YamlSource, type KeyPath } from "./yaml-source.js";
 

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { isAlias, LineCounter, parseDocument, visit, type Document } from "yaml";
 import type { z } from "zod";
-import { ConfigError, type SourceLocation } from "./errors.js";
+import { ConfigError, type SourceLocation } from "../core/errors.js";
 
 export type KeyPath = ReadonlyArray<string | number>;
 

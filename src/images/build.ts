@@ -1,5 +1,5 @@
 /** Builds LockClaw images with docker, dependencies first, reporting progress one line per step. */
-import { ApplyError } from "../engine/errors.js";
+import { ApplyError } from "../core/errors.js";
 import { buildOrder, contextDir, IMAGES, type ImageName } from "./catalog.js";
 import { docker, type DockerOptions } from "./docker.js";
 import { ensureOfflineBase } from "./offline-base.js";

@@ -1,7 +1,7 @@
 /** The LockClaw images: where each build context lives, its tags, and what it is built from. */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError } from "../engine/errors.js";
+import { ConfigError } from "../core/errors.js";
 import { packageRoot } from "../engine/paths.js";
 
 export const IMAGE_NAMES = ["base", "ollama", "openclaw"] as const;

@@ -3,7 +3,7 @@
  * show progress, and a typed error carrying the command's stderr when it fails.
  */
 import { spawn } from "node:child_process";
-import { ApplyError } from "../engine/errors.js";
+import { ApplyError } from "../core/errors.js";
 
 export interface DockerOptions {
   /** docker binary (default: $LOCKCLAW_DOCKER or `docker` from PATH). */

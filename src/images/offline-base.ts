@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { ApplyError } from "../engine/errors.js";
+import { ApplyError } from "../core/errors.js";
 import { readDockerfileArgs } from "./catalog.js";
 import { docker, type DockerOptions } from "./docker.js";
 import { imagesCacheDir } from "./openclaw-context.js";

@@ -20,7 +20,7 @@ import {
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { ApplyError, ConfigError } from "../engine/errors.js";
+import { ApplyError, ConfigError } from "../core/errors.js";
 import { contextDir, readDockerfileArgs } from "./catalog.js";
 
 const run = promisify(execFile);

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { appendFile, chmod, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
-import { excerpt } from "../engine/errors.js";
+import { excerpt } from "../core/errors.js";
 import type { ConnectionTarget } from "../transport/types.js";
 import { LabError } from "./errors.js";
 import { generateHostKeys, generateLoginKey, writeKnownHosts } from "./keys.js";

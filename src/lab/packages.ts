@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseDocument } from "yaml";
-import { ConfigError } from "../engine/errors.js";
+import { ConfigError } from "../core/errors.js";
 
 /**
  * Packages the lab keeps in its store on top of what the playbooks install. ssh-audit: the e2e suite

@@ -1,6 +1,6 @@
 /** Runs host commands for the lab (debootstrap, ip, ssh-keygen, …) without a shell, so no quoting bugs. */
 import { execFile } from "node:child_process";
-import { excerpt } from "../engine/errors.js";
+import { excerpt } from "../core/errors.js";
 import { LabError } from "./errors.js";
 
 export interface RunOptions {

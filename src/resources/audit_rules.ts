@@ -12,10 +12,10 @@
  */
 import { z } from "zod";
 import { WARNING_PREFIX, type Change, type ResourceKind } from "../engine/resource.js";
-import { raw, sh, shJoin, shq, type Sh } from "../engine/sh.js";
+import { raw, sh, shJoin, shq, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { parsePathState, pathProbeScript, sha256, type PathState } from "./common/fileState.js";
-import { atomicWriteSh, dirOf } from "./common/fileWrite.js";
+import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
 import { absPath } from "./common/schema.js";
 
 export const DEFAULT_AUDIT_RULES_FILE = "/etc/audit/rules.d/50-lockclaw.rules";
@@ -180,7 +180,7 @@ export const auditRulesKind: ResourceKind<AuditRulesSpec, AuditRulesFacts> = {
         atomicWriteSh({
           target: shq(spec.file),
           dir: shq(dirOf(spec.file)),
-          content: auditRulesContent(spec),
+          source: { content: auditRulesContent(spec) },
           mode: "0640",
           defaultMode: "0640",
           owner: "root",

@@ -14,10 +14,10 @@
 import { z } from "zod";
 import type { Change, ResourceContext, ResourceKind } from "../engine/resource.js";
 import { fingerprint } from "../transport/known-hosts.js";
-import { base64Heredoc, raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { base64Heredoc, raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { parsePathState, pathProbeScript, type PathState } from "./common/fileState.js";
-import { atomicWriteSh } from "./common/fileWrite.js";
+import { atomicWriteSh } from "../core/atomic-write.js";
 import { bool, userName } from "./common/schema.js";
 
 const KEY_TYPES = [
@@ -270,7 +270,7 @@ export const authorizedKeyKind: ResourceKind<AuthorizedKeySpec, AuthorizedKeyFac
         atomicWriteSh({
           target: f,
           dir: raw(`"$lc_home/.ssh"`),
-          content,
+          source: { content },
           mode: "0600",
           defaultMode: "0600",
           owner: spec.user,

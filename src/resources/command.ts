@@ -12,7 +12,7 @@
  */
 import { z } from "zod";
 import { parseKeyValues, type Change, type ResourceKind } from "../engine/resource.js";
-import { base64Heredoc, raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { base64Heredoc, raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { absPath, userName } from "./common/schema.js";
 
 const shText = (what: string) =>

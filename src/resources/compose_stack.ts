@@ -23,7 +23,7 @@
  */
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { asRootlessUser } from "./docker_rootless.js";
 import { IMAGE_REF } from "../engine/var-types.js";
 import { absPath, userName } from "./common/schema.js";

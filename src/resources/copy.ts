@@ -9,7 +9,7 @@ import { readdirSync, statSync } from "node:fs";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import type { Change, ResourceKind, Upload } from "../engine/resource.js";
-import { sh, shJoin, type Sh } from "../engine/sh.js";
+import { sh, shJoin, type Sh } from "../core/sh.js";
 import {
   attributeDrift,
   checksumMemoSh,
@@ -17,7 +17,7 @@ import {
   pathProbeScript,
   type PathState,
 } from "./common/fileState.js";
-import { chownSh } from "./common/fileWrite.js";
+import { atomicWriteSh, chownSh, dirOf } from "../core/atomic-write.js";
 import { localSha256 } from "./common/localHash.js";
 import { parseKeyValues } from "../engine/resource.js";
 import { absPath, mode, singleLine, userName } from "./common/schema.js";
@@ -143,10 +143,20 @@ export const copyKind: ResourceKind<CopySpec, CopyFacts> = {
         // the staged bytes are checked again on the host before they replace anything
         lines.push(
           sh`[ "$(sha256sum < ${up} | cut -d' ' -f1)" = ${p.entry.sha256} ] || { echo ${`copy: ${p.entry.dest}: upload corrupted`} >&2; exit 1; }`,
-          sh`mkdir -p -- "$(dirname -- ${dest})"`,
-          sh`install -m ${spec.mode} -- ${up} ${dest}.lockclaw-new`,
-          chownSh(sh`${dest}.lockclaw-new`, spec.owner, spec.group),
-          sh`mv -f -- ${dest}.lockclaw-new ${dest}`,
+          atomicWriteSh({
+            target: dest,
+            dir: sh`${dirOf(p.entry.dest)}`,
+            makeDir: "public",
+            source: { command: sh`cat -- ${up}` },
+            // a fixed name: a copy cut short leaves one file that the next run replaces (image_bundle
+            // deletes it too), never one more copy of a large file
+            temp: sh`${dest}.lockclaw-new`,
+            mode: spec.mode,
+            owner: spec.owner,
+            group: spec.group,
+            keepOwner: false,
+            label: `copy ${p.entry.dest}`,
+          }),
           sh`rm -f -- ${up}`,
         );
       } else {

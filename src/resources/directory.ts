@@ -5,9 +5,9 @@
 import { posix } from "node:path";
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { parsePathState, pathProbeScript, attributeDrift, type PathState } from "./common/fileState.js";
-import { chownSh } from "./common/fileWrite.js";
+import { chownSh } from "../core/atomic-write.js";
 import { absPath, bool, mode, presentAbsent, userName } from "./common/schema.js";
 
 export const directorySpec = z

@@ -15,7 +15,7 @@
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
 import { parseKeyValues } from "../engine/resource.js";
-import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { absPath, bool, userName } from "./common/schema.js";
 
 /** Where the setup tool lives: Debian's docker.io keeps it out of PATH; docker-ce-rootless-extras puts it in /usr/bin. */
@@ -85,9 +85,7 @@ export interface DockerRootlessFacts {
 }
 
 /** sh prefix running a command as the user with its runtime dir and socket (sudo/runuser skip pam_systemd). */
-export function asRootlessUser(user: string, uidWord: Sh | string = raw('"$lc_uid"')): Sh {
-  // a string uidWord is a trusted literal ('"$lc_ocuid"'): accepted only until src/audit moves to Sh (deprecated)
-  if (typeof uidWord === "string") uidWord = raw(uidWord);
+export function asRootlessUser(user: string, uidWord: Sh = raw('"$lc_uid"')): Sh {
   return sh`runuser -u ${user} -- env XDG_RUNTIME_DIR=/run/user/${uidWord} DOCKER_HOST=unix:///run/user/${uidWord}/docker.sock`;
 }
 

@@ -12,8 +12,10 @@
 import { z } from "zod";
 import { wholeNumber } from "./common/schema.js";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { base64Heredoc, raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
+import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
+import { base64Body, Marks } from "../core/marks.js";
 
 export const DEFAULT_JAIL_FILE = "/etc/fail2ban/jail.d/lockclaw.local";
 export const DEFAULT_JOURNALMATCH =
@@ -101,43 +103,33 @@ export interface Fail2banFacts {
   jailStatus: string;
 }
 
-const M = "@@lockclaw-fail2ban";
+const MARKS = new Marks("@@lockclaw-fail2ban");
 
 export function fail2banProbeScript(spec: Fail2banSpec): Sh {
-  const m = raw(M);
+  const m = MARKS.sh;
   return shJoin([
-    sh`if command -v fail2ban-client >/dev/null 2>&1; then echo '${m} installed'; fi`,
+    sh`if command -v fail2ban-client >/dev/null 2>&1; then ${MARKS.open("installed")}; fi`,
     sh`echo "${m} active $(systemctl is-active fail2ban 2>/dev/null || true)"`,
     sh`echo "${m} enabled $(systemctl is-enabled fail2ban 2>/dev/null || true)"`,
-    sh`if [ -f ${spec.path} ]; then echo '${m} file'; base64 -w0 < ${spec.path}; echo; fi`,
-    sh`echo '${m} jail'; lc_o=$(fail2ban-client status ${spec.jail} 2>&1); lc_rc=$?; printf '%s\\n' "$lc_o"`,
+    sh`if [ -f ${spec.path} ]; then ${MARKS.open("file")}; base64 -w0 < ${spec.path}; echo; fi`,
+    sh`${MARKS.open("jail")}; lc_o=$(fail2ban-client status ${spec.jail} 2>&1); lc_rc=$?; printf '%s\\n' "$lc_o"`,
     sh`echo "${m} jail-rc $lc_rc"`,
-    sh`echo '${m} end'`,
+    MARKS.open("end"),
   ]);
 }
 
 export function parseFail2banProbe(stdout: string): Fail2banFacts {
-  const facts: Fail2banFacts = { installed: false, active: "", enabled: "", jailRc: -1, jailStatus: "" };
-  let section = "";
-  const body: Record<string, string[]> = {};
-  let ended = false;
-  for (const line of stdout.split("\n")) {
-    if (line.startsWith(`${M} `)) {
-      const rest = line.slice(M.length + 1);
-      const [what, ...arg] = rest.split(" ");
-      section = what!;
-      body[section] = [];
-      if (what === "installed") facts.installed = true;
-      else if (what === "active") facts.active = arg.join(" ").trim();
-      else if (what === "enabled") facts.enabled = arg.join(" ").trim();
-      else if (what === "jail-rc") facts.jailRc = Number(arg[0]);
-      else if (what === "end") ended = true;
-    } else if (section) body[section]!.push(line);
-  }
-  if (!ended) throw new Error("fail2ban probe output is incomplete (no end marker)");
-  if (body.file) facts.file = Buffer.from(body.file.join("").trim(), "base64").toString("utf8");
-  facts.jailStatus = (body.jail ?? []).join("\n").trim();
-  return facts;
+  const list = MARKS.splitComplete(stdout, "fail2ban");
+  const last = (name: string) => [...list].reverse().find((x) => x.name === name);
+  const file = last("file");
+  return {
+    installed: list.some((x) => x.name === "installed"),
+    active: last("active")?.arg.trim() ?? "",
+    enabled: last("enabled")?.arg.trim() ?? "",
+    jailRc: last("jail-rc") ? Number(last("jail-rc")!.arg.split(" ")[0]) : -1,
+    jailStatus: (last("jail")?.body ?? "").trim(),
+    ...(file ? { file: base64Body(file) } : {}),
+  };
 }
 
 /** `fail2ban-client status JAIL` answered and looks like a running jail. */
@@ -183,9 +175,14 @@ export function applyFail2ban(spec: Fail2banSpec, plan: Fail2banPlan): Sh {
   if (plan.write) {
     lines.push(
       sh`lc_old=$(mktemp /run/lockclaw-f2b.XXXXXXXX); lc_had=0; if [ -f ${p} ]; then cp -a ${p} "$lc_old"; lc_had=1; fi`,
-      sh`lc_t=$(mktemp /etc/fail2ban/jail.d/.lockclaw.XXXXXXXX)`,
-      base64Heredoc(raw(`cat > "$lc_t"`), plan.content),
-      sh`chmod 0644 "$lc_t"; mv -f "$lc_t" ${p}`,
+      atomicWriteSh({
+        target: sh`${p}`,
+        dir: sh`${dirOf(p)}`,
+        source: { content: plan.content },
+        mode: "0644",
+        keepOwner: false,
+        label: `fail2ban ${p}`,
+      }),
       // a config fail2ban cannot read would stop the service on restart: test first, put the old file back
       sh`if ! lc_err=$(fail2ban-client -t 2>&1); then`,
       sh`  if [ "$lc_had" = 1 ]; then cp -a "$lc_old" ${p}; else rm -f ${p}; fi; rm -f "$lc_old"`,

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { sh, shJoin, type Sh } from "../engine/sh.js";
+import { sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff, redactedDiff } from "./common/diffText.js";
 import {
   parsePathState,
@@ -14,7 +14,7 @@ import {
   sha256,
   type PathState,
 } from "./common/fileState.js";
-import { atomicWriteSh, chownSh, dirOf } from "./common/fileWrite.js";
+import { atomicWriteSh, chownSh, dirOf } from "../core/atomic-write.js";
 import { absPath, bool, mode, presentAbsent, userName } from "./common/schema.js";
 
 /** Fields file and template share (template swaps `content` for `src`). */
@@ -162,7 +162,7 @@ export const fileKind: ResourceKind<FileSpec, FileFacts> = {
         atomicWriteSh({
           target,
           dir: sh`${dirOf(spec.path)}`,
-          content: p.write,
+          source: { content: p.write },
           mode: spec.mode,
           defaultMode: spec.sensitive ? "0600" : "0644",
           owner: spec.owner,

@@ -16,7 +16,8 @@
  */
 import { z } from "zod";
 import type { Change, ResourceKind, Upload } from "../engine/resource.js";
-import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, sh, shJoin, type Sh } from "../core/sh.js";
+import { atomicWriteSh } from "../core/atomic-write.js";
 import { absPath, singleLine, userName } from "./common/schema.js";
 import { asRootlessUser } from "./docker_rootless.js";
 import { bundleMembers, readBundle, type Bundle, type BundleImage } from "./image_bundle/bundle.js";
@@ -230,9 +231,16 @@ export function imageBundleApplySh(spec: ImageBundleSpec, f: ImageBundleFacts): 
   if (p.load.length && tagged.length) {
     out.push(
       sh`lc_ids=$( (cd / && lc_dk image inspect --format '{{.Id}}' ${tagged.map((i) => i.tags[0]!)}) 2>/dev/null) || ${fail("an image of the bundle is not in the daemon after docker load")}`,
-      sh`lc_t=$(mktemp ${`${spec.dir}/.${RECORD}.XXXXXX`})`,
-      sh`printf '%s\\n' "$lc_ids" | awk -v ids=${tagged.map((i) => i.id).join(" ")} 'BEGIN{n=split(ids,a," ")} NR<=n && /^sha256:[0-9a-f]+$/ {print a[NR], $0}' > "$lc_t"`,
-      sh`chmod 0600 "$lc_t" && mv -f -- "$lc_t" ${record}`,
+      atomicWriteSh({
+        target: sh`${record}`,
+        dir: sh`${spec.dir}`,
+        source: {
+          command: sh`printf '%s\\n' "$lc_ids" | awk -v ids=${tagged.map((i) => i.id).join(" ")} 'BEGIN{n=split(ids,a," ")} NR<=n && /^sha256:[0-9a-f]+$/ {print a[NR], $0}'`,
+        },
+        mode: "0600",
+        keepOwner: false,
+        label: `image_bundle ${spec.dir}/${RECORD}`,
+      }),
     );
   }
   for (const l of p.leftovers) out.push(sh`rm -f -- ${`${spec.dir}/${l.name}`}`);

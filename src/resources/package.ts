@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { raw, sh, type Sh } from "../engine/sh.js";
+import { raw, sh, type Sh } from "../core/sh.js";
 import { bool } from "./common/schema.js";
 
 /** Debian policy: lowercase letters, digits, + - . ; at least two characters, starting alphanumeric. */

@@ -13,9 +13,9 @@
  */
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
-import { raw, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { parsePathState, pathProbeScript, attributeDrift, type PathState } from "./common/fileState.js";
-import { chownSh, dirOf } from "./common/fileWrite.js";
+import { atomicWriteSh, chownSh, dirOf } from "../core/atomic-write.js";
 import { absPath, mode, userName } from "./common/schema.js";
 
 /** Characters a generated secret is made of; each is safe in env files, URLs and config values. */
@@ -90,19 +90,26 @@ function plan(spec: SecretFileSpec, f: SecretFileFacts): SecretPlan {
 export function generateSecretSh(spec: SecretFileSpec): Sh {
   const target = sh`${spec.path}`;
   const dir = sh`${dirOf(spec.path)}`;
-  const label = `secret_file ${spec.path}: directory`;
-  const own = chownSh(raw(`"$lc_t"`), spec.owner, spec.group);
   return shJoin([
-    sh`[ -d ${dir} ] || { echo ${label} ${dir} ${"does not exist (add a directory task before this one)"} >&2; exit 1; }`,
     sh`if [ -L ${target} ] || { [ -e ${target} ] && [ ! -f ${target} ]; }; then echo ${`${spec.path} is not a regular file; not writing a secret through it`} >&2; exit 1; fi`,
     sh`if [ ! -s ${target} ]; then`,
-    sh`lc_t=$(umask 077 && mktemp -- ${dir}/.lockclaw.XXXXXXXXXX)`,
-    // tr keeps only the charset's bytes; head stops the endless stream. No newline: consumers read raw.
-    sh`(umask 077; LC_ALL=C tr -dc ${SECRET_CHARSETS[spec.charset]} </dev/urandom | head -c ${spec.length} > "$lc_t")`,
-    sh`if [ "$(wc -c < "$lc_t")" -ne ${spec.length} ]; then rm -f -- "$lc_t"; echo ${`secret_file ${spec.path}: could not read enough random bytes`} >&2; exit 1; fi`,
-    sh`chmod ${spec.mode} "$lc_t"`,
-    ...(String(own) ? [own] : []),
-    sh`mv -f -- "$lc_t" ${target}`,
+    atomicWriteSh({
+      target,
+      dir,
+      // tr keeps only the charset's bytes; head stops the endless stream. No newline: consumers read raw.
+      source: {
+        command: sh`LC_ALL=C tr -dc ${SECRET_CHARSETS[spec.charset]} </dev/urandom | head -c ${spec.length}`,
+      },
+      check: {
+        test: sh`[ "$(wc -c < "$lc_t")" -eq ${spec.length} ]`,
+        message: "could not read enough random bytes",
+      },
+      mode: spec.mode,
+      owner: spec.owner,
+      group: spec.group,
+      keepOwner: false,
+      label: `secret_file ${spec.path}`,
+    }),
     raw(`fi`),
   ]);
 }

@@ -10,8 +10,10 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { Change, LockoutGuard, ResourceKind } from "../engine/resource.js";
-import { base64Heredoc, raw, safeWord, sh, shJoin, type Sh } from "../engine/sh.js";
+import { raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
+import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
+import { base64Body } from "../core/marks.js";
 import { bool, wholeNumber } from "./common/schema.js";
 import {
   ALGORITHMS,
@@ -42,7 +44,7 @@ import {
   type Settings,
   type SupportedAlgorithms,
 } from "./sshd/config.js";
-import { GUARD_RESTORE, GUARD_SAVE, M, RELOAD_SH, SSHD_BIN, probeScript } from "./sshd/scripts.js";
+import { GUARD_RESTORE, GUARD_SAVE, MARKS, RELOAD_SH, SSHD_BIN, probeScript } from "./sshd/scripts.js";
 
 // ---------------------------------------------------------------------------------------------------
 // Spec
@@ -236,16 +238,8 @@ function parseUnit(lines: string[]): UnitState {
   return u;
 }
 
-const b64 = (s: string) => Buffer.from(s.trim(), "base64").toString("utf8");
-
 export function parseSshdProbe(stdout: string): SshdFacts {
-  const sections: Array<{ head: string; body: string[] }> = [];
-  for (const line of stdout.split("\n")) {
-    if (line.startsWith(`${M} `)) sections.push({ head: line.slice(M.length + 1), body: [] });
-    else if (sections.length) sections[sections.length - 1]!.body.push(line);
-  }
-  if (!sections.some((s) => s.head === "end"))
-    throw new Error("sshd probe output is incomplete (no end marker)");
+  const sections = MARKS.splitComplete(stdout, "sshd");
   const facts: SshdFacts = {
     sshdTRc: -1,
     effective: new Map(),
@@ -257,22 +251,24 @@ export function parseSshdProbe(stdout: string): SshdFacts {
   };
   const units = new Map<string, UnitState>();
   for (const s of sections) {
-    const [what, arg] = [s.head.split(" ")[0]!, s.head.slice(s.head.indexOf(" ") + 1)];
-    const text = s.body.join("\n");
+    const [what, arg, text] = [s.name, s.arg, s.body];
     if (what === "sshd-T") facts.effective = parseSshdT(text);
     else if (what === "sshd-T-rc") facts.sshdTRc = Number(arg);
     else if (what === "sshd-TC") {
       facts.perConnection.push({ connection: arg, rc: -1, effective: parseSshdT(text) });
     } else if (what === "sshd-TC-rc" && facts.perConnection.length) {
       facts.perConnection[facts.perConnection.length - 1]!.rc = Number(arg);
-    } else if (what === "sshd-t-error") facts.sshdTError = b64(text).trim();
+    } else if (what === "sshd-t-error") facts.sshdTError = base64Body(s).trim();
     else if (what === "q" && arg in facts.supported) {
-      facts.supported[arg as keyof SupportedAlgorithms] = s.body.map((l) => l.trim()).filter(Boolean);
-    } else if (what === "file") facts.files.push({ path: arg, content: b64(text) });
-    else if (what === "socket-override") facts.socketOverride = b64(text);
+      facts.supported[arg as keyof SupportedAlgorithms] = text
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean);
+    } else if (what === "file") facts.files.push({ path: arg, content: base64Body(s) });
+    else if (what === "socket-override") facts.socketOverride = base64Body(s);
     else if (what === "unit") {
       facts.systemd = true;
-      units.set(arg, parseUnit(s.body));
+      units.set(arg, parseUnit(text.split("\n")));
     }
   }
   if (facts.sshdTRc === 0 && !facts.effective.has("port")) {
@@ -462,16 +458,17 @@ export function planSshd(spec: SshdSpec, facts: SshdFacts): SshdPlan {
 
 const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
 
-/** sh: atomically replace `path` with `content` (temp file in the same dir, mode set before the rename). */
+/** sh: atomically replace `path` with `content` (root's, `mode`; the directory made when missing). */
 function writeFileSh(path: string, content: string, mode: string): Sh {
-  const dir = path.slice(0, path.lastIndexOf("/"));
-  return shJoin([
-    sh`mkdir -p ${dir}`,
-    sh`lc_t=$(mktemp ${`${dir}/.lockclaw.XXXXXXXX`})`,
-    base64Heredoc(raw(`cat > "$lc_t"`), content),
-    sh`chmod ${mode} "$lc_t"`,
-    sh`mv -f "$lc_t" ${path}`,
-  ]);
+  return atomicWriteSh({
+    target: sh`${path}`,
+    dir: sh`${dirOf(path)}`,
+    source: { content },
+    mode,
+    keepOwner: false,
+    makeDir: "public",
+    label: `sshd ${path}`,
+  });
 }
 
 export function applySshd(spec: SshdSpec, facts: SshdFacts, plan: SshdPlan): Sh {

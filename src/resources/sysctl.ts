@@ -11,10 +11,10 @@
  */
 import { z } from "zod";
 import { parseKeyValues, type Change, type ResourceKind } from "../engine/resource.js";
-import { sh, shJoin, type Sh } from "../engine/sh.js";
+import { sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { parsePathState, pathProbeScript, sha256, type PathState } from "./common/fileState.js";
-import { atomicWriteSh, dirOf } from "./common/fileWrite.js";
+import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
 import { warnSh } from "./common/warnings.js";
 import { absPath } from "./common/schema.js";
 
@@ -170,7 +170,7 @@ export const sysctlKind: ResourceKind<SysctlSpec, SysctlFacts> = {
         atomicWriteSh({
           target: sh`${spec.file}`,
           dir: sh`${dirOf(spec.file)}`,
-          content: sysctlFileContent(spec),
+          source: { content: sysctlFileContent(spec) },
           mode: "0644",
           defaultMode: "0644",
           owner: "root",

@@ -18,9 +18,11 @@
  * Docker's chains (FORWARD, nat) and chains nothing jumps to from INPUT stay as they are.
  */
 import { z } from "zod";
-import { parseCidr, CidrError } from "../cloudflare/cidr.js";
+import { parseCidr, CidrError } from "../core/cidr.js";
 import type { Change, LockoutGuard, ResourceKind } from "../engine/resource.js";
-import { base64Heredoc, raw, safeWord, sh, shJoin, type Sh } from "../engine/sh.js";
+import { base64Heredoc, raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
+import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
+import { base64Body, Marks } from "../core/marks.js";
 import {
   parseRulesFile,
   renderRule,
@@ -165,18 +167,19 @@ export interface UfwFacts {
 }
 
 export const M = "@@lockclaw-ufw";
+export const MARKS = new Marks(M);
 
 export function ufwProbeScript(): Sh {
-  const m = raw(M);
+  const m = MARKS.sh;
   return shJoin([
     sh`if command -v ufw >/dev/null 2>&1; then`,
-    sh`  echo '${m} status'; LC_ALL=C ufw status verbose 2>&1`,
+    sh`  ${MARKS.open("status")}; LC_ALL=C ufw status verbose 2>&1`,
     sh`  for lc_f in ${[USER_RULES, USER6_RULES, DEFAULTS_FILE, UFW_CONF]}; do`,
     sh`    [ -f "$lc_f" ] || continue; echo "${m} file $lc_f"; base64 -w0 < "$lc_f"; echo`,
     sh`  done`,
-    ...liveProbeLines(M).map((l) => sh`  ${l}`),
-    sh`else echo '${m} missing'; fi`,
-    sh`echo '${m} end'`,
+    ...liveProbeLines(MARKS).map((l) => sh`  ${l}`),
+    sh`else ${MARKS.open("missing")}; fi`,
+    sh`${MARKS.open("end")}`,
   ]);
 }
 
@@ -198,13 +201,7 @@ function shellVars(text: string): Map<string, string> {
 }
 
 export function parseUfwProbe(stdout: string): UfwFacts {
-  const sections: Array<{ head: string; body: string[] }> = [];
-  for (const line of stdout.split("\n")) {
-    if (line.startsWith(`${M} `)) sections.push({ head: line.slice(M.length + 1), body: [] });
-    else if (sections.length) sections[sections.length - 1]!.body.push(line);
-  }
-  if (!sections.some((s) => s.head === "end"))
-    throw new Error("ufw probe output is incomplete (no end marker)");
+  const sections = MARKS.splitComplete(stdout, "ufw");
   const empty: RulesFile = { fullFormat: false, rules: [] };
   const facts: UfwFacts = {
     installed: !sections.some((s) => s.head === "missing"),
@@ -217,11 +214,11 @@ export function parseUfwProbe(stdout: string): UfwFacts {
   };
   for (const s of sections) {
     if (s.head === "status") {
-      facts.statusText = s.body.join("\n").trim();
+      facts.statusText = s.body.trim();
       facts.active = /^Status: active$/m.test(facts.statusText);
     } else if (s.head.startsWith("file ")) {
       const path = s.head.slice(5);
-      const text = Buffer.from(s.body.join("").trim(), "base64").toString("utf8");
+      const text = base64Body(s);
       if (path === USER_RULES) {
         facts.v4 = parseRulesFile(text, false);
         facts.rawV4 = text;
@@ -240,7 +237,7 @@ export function parseUfwProbe(stdout: string): UfwFacts {
       }
     }
   }
-  const live = parseLiveSections(sections.map((x) => ({ head: x.head, body: x.body.join("\n") })));
+  const live = parseLiveSections(sections);
   if (live) facts.live = live;
   return facts;
 }
@@ -439,13 +436,21 @@ function planLive(
  * outside `### RULES ###`…`### END RULES ###` (chains, logging, rate limiting) exactly as ufw wrote it.
  */
 function spliceSh(file: string, section: string): Sh {
-  return shJoin([
-    sh`lc_s=$(mktemp /etc/ufw/.lockclaw.XXXXXXXX); lc_n=$(mktemp /etc/ufw/.lockclaw.XXXXXXXX)`,
-    base64Heredoc(raw(`cat > "$lc_s"`), section),
-    sh`awk -v sect="$lc_s" '/^### RULES ###$/ { print; while ((getline l < sect) > 0) print l; skip = 1; next } /^### END RULES ###$/ { skip = 0 } !skip { print }' ${file} > "$lc_n"`,
-    sh`grep -q '^### END RULES ###$' "$lc_n" || { rm -f "$lc_s" "$lc_n"; echo ${`ufw: ${file} has no END RULES marker after rewriting`} >&2; exit 1; }`,
-    sh`chmod 0640 "$lc_n"; mv -f "$lc_n" ${file}; rm -f "$lc_s"`,
-  ]);
+  return atomicWriteSh({
+    target: sh`${file}`,
+    dir: sh`${dirOf(file)}`,
+    source: {
+      content: section,
+      through: sh`awk -v sect=- '/^### RULES ###$/ { print; while ((getline l < sect) > 0) print l; skip = 1; next } /^### END RULES ###$/ { skip = 0 } !skip { print }' ${file}`,
+    },
+    check: {
+      test: sh`grep -q '^### END RULES ###$' "$lc_t"`,
+      message: `${file} has no END RULES marker after rewriting`,
+    },
+    mode: "0640",
+    keepOwner: false,
+    label: "ufw",
+  });
 }
 
 export function applyUfw(spec: UfwSpec, facts: UfwFacts, plan: UfwPlan): Sh {
@@ -466,7 +471,14 @@ export function applyUfw(spec: UfwSpec, facts: UfwFacts, plan: UfwPlan): Sh {
   for (const p of plan.policies) lines.push(sh`ufw default ${p.value} ${raw(p.direction)} >/dev/null`);
   for (const f of plan.restoreFiles)
     lines.push(
-      sh`cp ${STOCK_DIR}/${f}.rules /etc/ufw/${f}.rules.lockclaw-new && chmod 0640 /etc/ufw/${f}.rules.lockclaw-new && mv -f /etc/ufw/${f}.rules.lockclaw-new /etc/ufw/${f}.rules`,
+      atomicWriteSh({
+        target: sh`/etc/ufw/${f}.rules`,
+        dir: raw("/etc/ufw"),
+        source: { command: sh`cat -- ${STOCK_DIR}/${f}.rules` },
+        mode: "0640",
+        keepOwner: false,
+        label: "ufw",
+      }),
     );
   const rulesChanged = plan.v4Section !== undefined || plan.v6Section !== undefined || plan.reload;
   if (plan.enable) {

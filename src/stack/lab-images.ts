@@ -20,7 +20,7 @@ import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import { spawn } from "node:child_process";
 import { pipeline } from "node:stream/promises";
-import { ApplyError } from "../engine/errors.js";
+import { ApplyError } from "../core/errors.js";
 import { buildImages } from "../images/build.js";
 import { imagesDir } from "../images/catalog.js";
 import { docker, type DockerOptions } from "../images/docker.js";

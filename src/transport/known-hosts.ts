@@ -8,7 +8,7 @@
 import { createHash, createHmac } from "node:crypto";
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { ConnectionError, HostKeyMismatchError } from "../engine/errors.js";
+import { ConnectionError, HostKeyMismatchError } from "../core/errors.js";
 import type { HostKeyPolicy } from "./types.js";
 
 export interface KnownHostEntry {

@@ -12,8 +12,8 @@ import ssh2, {
   type ConnectConfig,
   type ServerHostKeyAlgorithm,
 } from "ssh2";
-import { ConfigError, ConnectionError, ConnectionLostError, ExecTimeoutError } from "../engine/errors.js";
-import { sh } from "../engine/sh.js";
+import { ConfigError, ConnectionError, ConnectionLostError, ExecTimeoutError } from "../core/errors.js";
+import { sh } from "../core/sh.js";
 
 import {
   fingerprint,

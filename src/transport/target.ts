@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir, userInfo } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import SSHConfig from "ssh-config";
-import { ConfigError } from "../engine/errors.js";
+import { ConfigError } from "../core/errors.js";
 import type { ConnectionTarget, HostKeyPolicy } from "./types.js";
 
 export interface ResolveTargetOptions {

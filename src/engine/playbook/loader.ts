@@ -4,7 +4,7 @@
  */
 import Handlebars from "handlebars";
 import { parseMaxFailPercentage, parseSerial, type SerialItem } from "../batches.js";
-import { ConfigError, type SourceLocation } from "../errors.js";
+import { ConfigError, type SourceLocation } from "../../core/errors.js";
 import type { AnyResourceKind } from "../resource.js";
 import { enumType, namedType, optionalType, TYPE_NAMES, type VarType } from "../var-types.js";
 import { checkTyped } from "../vars.js";

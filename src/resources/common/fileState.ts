@@ -5,7 +5,7 @@ import type { Change } from "../../engine/resource.js";
  * facts the same way. Output is `PREFIXkey=value` lines, so several paths can share one probe section.
  */
 import { createHash } from "node:crypto";
-import { raw, sh, shJoin, type Sh } from "../../engine/sh.js";
+import { raw, sh, shJoin, type Sh } from "../../core/sh.js";
 import { parseKeyValues } from "../../engine/resource.js";
 import { normalizeMode } from "./schema.js";
 

@@ -8,7 +8,7 @@
  * is read-only inside a container. A real failure still exits non-zero with a message on stderr.
  */
 import { WARNING_PREFIX } from "../../engine/resource.js";
-import { sh, type Sh } from "../../engine/sh.js";
+import { sh, type Sh } from "../../core/sh.js";
 
 /** sh that prints one warning line (the message is quoted: no expansion). */
 export function warnSh(message: string): Sh {

@@ -5,7 +5,7 @@
  * that service's config hash, so `up` recreates exactly that service, at once and only once, and the
  * probe sees the drift. No restart handler, no restart right after the first `up`.
  */
-import { raw, sh, type Sh } from "../../engine/sh.js";
+import { raw, sh, type Sh } from "../../core/sh.js";
 
 export const configVar = (service: string) =>
   `LOCKCLAW_CONFIG_${service.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;

@@ -13,7 +13,8 @@
  * Lock file: one line per key, `KEY<TAB>reference as given<TAB>pinned reference`; a key whose reference
  * in the playbook changed is resolved again.
  */
-import { raw, safeWord, sh, type Sh } from "../../engine/sh.js";
+import { raw, safeWord, sh, type Sh } from "../../core/sh.js";
+import { atomicWriteSteps } from "../../core/atomic-write.js";
 
 export const LOCK_FILE = "images.lock";
 const DIGEST_REF = /@sha256:[0-9a-f]{64}$/;
@@ -103,9 +104,18 @@ export function resolvePinsSh(
       sh`  [ -n "$lc_p" ] || lc_p=$( (cd / && lc_dk image inspect --format '{{.Id}}' ${ref}) 2>/dev/null)`,
       sh`  printf '%s\\n' "$lc_p" | grep -Eq 'sha256:[0-9a-f]{64}$' || ${fail(`no digest for ${e.ref}`)}`,
       sh`  ${v}=$lc_p`,
-      sh`  lc_t=$(mktemp ${`${dir}/.${LOCK_FILE}.XXXXXX`})`,
-      sh`  { [ -f ${lock} ] && awk -F'\\t' -v k=${e.key} '$1!=k' ${lock}; printf '%s\\t%s\\t%s\\n' ${e.key} ${ref} "$lc_p"; } > "$lc_t"`,
-      sh`  chown -- ${user}: "$lc_t" && chmod 0644 "$lc_t" && mv -f "$lc_t" ${lock}`,
+      ...atomicWriteSteps({
+        target: sh`${lock}`,
+        dir: sh`${dir}`,
+        source: {
+          command: sh`{ [ -f ${lock} ] && awk -F'\\t' -v k=${e.key} '$1!=k' ${lock}; printf '%s\\t%s\\t%s\\n' ${e.key} ${ref} "$lc_p"; }`,
+        },
+        mode: "0644",
+        // the user and the user's login group
+        owner: `${user}:`,
+        keepOwner: false,
+        label: `compose_stack ${lock}`,
+      }).map((l) => sh`  ${l}`),
       // the reference as one quoted word: inside "…" a $(…) in it would run as root
       sh`  printf 'pinned %s -> %s\\n' ${ref} "$lc_p" >&2`,
       sh`  ;;`,

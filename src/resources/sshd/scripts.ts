@@ -2,11 +2,13 @@
  * The sh side of the sshd kind: probe, reload and the guard's save/restore. Kept apart from the pure
  * logic so the scripts can be read (and reviewed for session safety) on their own.
  */
-import { raw, safeWord, sh, shJoin, type Sh } from "../../engine/sh.js";
+import { raw, safeWord, sh, shJoin, type Sh } from "../../core/sh.js";
+import { Marks } from "../../core/marks.js";
 import { SOCKET_OVERRIDE, SSHD_CONFIG, DROPIN_DIR } from "./config.js";
 
 /** Marker lines in the probe output; no sshd -T, ssh -Q or systemctl line starts with "@@". */
 export const M = "@@lockclaw-sshd";
+export const MARKS = new Marks(M);
 
 /**
  * sshd -T refuses to run without its privilege-separation directory, which ssh.service creates at start
@@ -49,7 +51,7 @@ export const LIST_CONFIG_FILES_SH: Sh = raw(
  * as one quoted argument anyway.
  */
 export function probeScript(connections: string[] = []): Sh {
-  const m = raw(M);
+  const m = MARKS.sh;
   for (const c of connections) {
     if (!/^[A-Za-z]+=[A-Za-z0-9._:@-]+(,[A-Za-z]+=[A-Za-z0-9._:@-]+)*$/.test(c)) {
       throw new Error(`bad sshd -T -C connection spec: ${c}`);
@@ -58,28 +60,28 @@ export function probeScript(connections: string[] = []): Sh {
   return shJoin([
     SSHD_BIN,
     LIST_CONFIG_FILES_SH,
-    sh`echo '${m} sshd-T'`,
+    sh`${MARKS.open("sshd-T")}`,
     sh`"$lc_sshd" -T 2>/dev/null; lc_rc=$?`,
     sh`echo "${m} sshd-T-rc $lc_rc"`,
-    sh`if [ "$lc_rc" -ne 0 ]; then echo '${m} sshd-t-error'; "$lc_sshd" -t 2>&1 | head -n 5 | base64 -w0; echo; fi`,
+    sh`if [ "$lc_rc" -ne 0 ]; then ${MARKS.open("sshd-t-error")}; "$lc_sshd" -t 2>&1 | head -n 5 | base64 -w0; echo; fi`,
     // the values a real connection gets: Match blocks (anywhere, however deep the Include) applied
     ...connections.flatMap((c) => [
-      sh`echo '${m} sshd-TC ${safeWord(c)}'`,
+      MARKS.open(`sshd-TC ${c}`),
       sh`"$lc_sshd" -T -C '${safeWord(c)}' 2>/dev/null; echo "${m} sshd-TC-rc $?"`,
     ]),
     // what the host's OpenSSH can do; key-sig (signature algorithms) exists since OpenSSH 8.x
-    sh`echo '${m} q kex'; ssh -Q kex 2>/dev/null`,
-    sh`echo '${m} q cipher'; ssh -Q cipher 2>/dev/null`,
-    sh`echo '${m} q mac'; ssh -Q mac 2>/dev/null`,
-    sh`echo '${m} q keySig'; ssh -Q key-sig 2>/dev/null || ssh -Q key 2>/dev/null`,
+    sh`${MARKS.open("q kex")}; ssh -Q kex 2>/dev/null`,
+    sh`${MARKS.open("q cipher")}; ssh -Q cipher 2>/dev/null`,
+    sh`${MARKS.open("q mac")}; ssh -Q mac 2>/dev/null`,
+    sh`${MARKS.open("q keySig")}; ssh -Q key-sig 2>/dev/null || ssh -Q key 2>/dev/null`,
     sh`lc_sshd_files | while IFS= read -r lc_f; do echo "${m} file $lc_f"; base64 -w0 < "$lc_f"; echo; done`,
-    sh`if [ -f ${raw(SOCKET_OVERRIDE)} ]; then echo '${m} socket-override'; base64 -w0 < ${raw(SOCKET_OVERRIDE)}; echo; fi`,
+    sh`if [ -f ${raw(SOCKET_OVERRIDE)} ]; then ${MARKS.open("socket-override")}; base64 -w0 < ${raw(SOCKET_OVERRIDE)}; echo; fi`,
     sh`if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then`,
-    sh`  echo '${m} unit ssh.socket'; systemctl show -p LoadState -p ActiveState -p UnitFileState -p Listen ssh.socket 2>/dev/null`,
-    sh`  echo '${m} unit ssh.service'; systemctl show -p Id -p LoadState -p ActiveState ssh.service 2>/dev/null`,
-    sh`  echo '${m} unit sshd.service'; systemctl show -p Id -p LoadState -p ActiveState sshd.service 2>/dev/null`,
+    sh`  ${MARKS.open("unit ssh.socket")}; systemctl show -p LoadState -p ActiveState -p UnitFileState -p Listen ssh.socket 2>/dev/null`,
+    sh`  ${MARKS.open("unit ssh.service")}; systemctl show -p Id -p LoadState -p ActiveState ssh.service 2>/dev/null`,
+    sh`  ${MARKS.open("unit sshd.service")}; systemctl show -p Id -p LoadState -p ActiveState sshd.service 2>/dev/null`,
     sh`fi`,
-    sh`echo '${m} end'`,
+    sh`${MARKS.open("end")}`,
   ]);
 }
 

@@ -22,8 +22,9 @@
  * ufw-before-input, ufw-after-input, ufw-after-logging-input, ufw-reject-input, ufw-track-input;
  * ufw-before-input holds before.rules and ends with a jump to ufw-user-input (user.rules).
  */
-import { parseCidr } from "../../cloudflare/cidr.js";
-import { raw, sh, type Sh } from "../../engine/sh.js";
+import { parseCidr } from "../../core/cidr.js";
+import { raw, sh, type Sh } from "../../core/sh.js";
+import type { Marks } from "../../core/marks.js";
 
 export interface LiveRule {
   chain: string;
@@ -361,12 +362,12 @@ export const STOCK_FILES = ["before", "after", "before6", "after6"] as const;
 export type StockFile = (typeof STOCK_FILES)[number];
 
 /** sh lines printing the live filter and ufw's stock files, each section headed `<marker> fw-…`. */
-export function liveProbeLines(marker: string): Sh[] {
-  const m = raw(marker);
+export function liveProbeLines(marks: Marks): Sh[] {
+  const m = marks.sh;
   return [
-    sh`echo '${m} fw-backend'; iptables -V 2>&1`,
-    sh`echo '${m} fw-save4'; iptables-save 2>/dev/null; echo "${m} fw-save4-rc $?"`,
-    sh`echo '${m} fw-save6'; ip6tables-save 2>/dev/null; echo "${m} fw-save6-rc $?"`,
+    sh`${marks.open("fw-backend")}; iptables -V 2>&1`,
+    sh`${marks.open("fw-save4")}; iptables-save 2>/dev/null; echo "${m} fw-save4-rc $?"`,
+    sh`${marks.open("fw-save6")}; ip6tables-save 2>/dev/null; echo "${m} fw-save6-rc $?"`,
     sh`for lc_f in ${[...STOCK_FILES]}; do`,
     sh`  if [ -f ${raw(STOCK_DIR)}/$lc_f.rules ]; then echo "${m} fw-stock $lc_f"; base64 -w0 < ${raw(STOCK_DIR)}/$lc_f.rules; echo; fi`,
     sh`  if [ -f /etc/ufw/$lc_f.rules ]; then echo "${m} fw-etc $lc_f"; base64 -w0 < /etc/ufw/$lc_f.rules; echo; fi`,

@@ -10,7 +10,7 @@
  * fields: action proto dport dst sport src [dapp sapp] direction [comment=HEX]; a single host is written
  * without /32 or /128; `any` source is 0.0.0.0/0 or ::/0.
  */
-import { parseCidr } from "../../cloudflare/cidr.js";
+import { parseCidr } from "../../core/cidr.js";
 
 export interface TupleRule {
   /** The whole tuple line, as found. */

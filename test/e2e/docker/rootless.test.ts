@@ -15,7 +15,7 @@ import { execFileSync } from "node:child_process";
 import { request } from "node:http";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { shq } from "../../../src/engine/shell.js";
+import { quoteWord as shq } from "../../../src/core/sh.js";
 import { useMachines } from "../support/lab.js";
 import { cliFor, events, probePort, show, target } from "../host/support.js";
 

@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { expect } from "vitest";
-import { shq } from "../../../src/engine/shell.js";
+import { quoteWord as shq } from "../../../src/core/sh.js";
 
 export const ROOT = join(__dirname, "../../..");
 export const BIN = join(ROOT, "bin/lockclaw.js");
@@ -72,7 +72,7 @@ export function lockclaw(args: string[], env: NodeJS.ProcessEnv): Promise<CliRes
 
 /** A shell command line running lockclaw with these arguments, each quoted. */
 export function commandLine(args: string[]): string {
-  return [process.execPath, BIN, ...args].map(shq).join(" ");
+  return [process.execPath, BIN, ...args].map((a) => shq(a)).join(" ");
 }
 
 /** Through `bash -c`, e.g. with a pipe after it (`set -o pipefail` to get lockclaw's status). */

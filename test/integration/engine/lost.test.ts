@@ -12,7 +12,7 @@ import type { LockclawEvent } from "../../../src/engine/events.js";
 import { ROLLBACK_ROOT } from "../../../src/engine/guard.js";
 import type { ResourceKind } from "../../../src/engine/resource.js";
 import { runPlaybook, type RunOptions } from "../../../src/engine/run.js";
-import { raw, sh } from "../../../src/engine/sh.js";
+import { raw, sh } from "../../../src/core/sh.js";
 import { HostStateStore } from "../../../src/engine/state.js";
 import { resourceKinds } from "../../../src/resources/index.js";
 import { connect } from "../../../src/transport/ssh.js";

@@ -1,6 +1,6 @@
 /** A connection that drops while a command runs fails fast with ConnectionLostError. */
 import { afterEach, describe, expect, it } from "vitest";
-import { ConnectionLostError } from "../../../src/engine/errors.js";
+import { ConnectionLostError } from "../../../src/core/errors.js";
 import { connect } from "../../../src/transport/ssh.js";
 import { startSshd, type SshdFixture } from "../fixtures/sshd.js";
 

@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConnectionError, HostKeyMismatchError } from "../../../src/engine/errors.js";
+import { ConnectionError, HostKeyMismatchError } from "../../../src/core/errors.js";
 import { connect } from "../../../src/transport/ssh.js";
 import { startSshd, type SshdFixture } from "../fixtures/sshd.js";
 

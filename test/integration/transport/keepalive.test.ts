@@ -6,7 +6,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
-import { ConnectionLostError } from "../../../src/engine/errors.js";
+import { ConnectionLostError } from "../../../src/core/errors.js";
 import { connect, DEFAULT_KEEPALIVE, KEEPALIVE_ENV } from "../../../src/transport/ssh.js";
 import { startSshd, type SshdFixture } from "../fixtures/sshd.js";
 

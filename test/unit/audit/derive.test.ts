@@ -22,7 +22,7 @@ import {
 } from "../../../src/audit/index.js";
 import { builtinPlaybook } from "../../../src/engine/paths.js";
 import { SectionWriter } from "../../../src/engine/sections.js";
-import { raw } from "../../../src/engine/sh.js";
+import { raw } from "../../../src/core/sh.js";
 import { AUDIT_M, prepared, sections } from "./support.js";
 
 const dir = mkdtempSync(join(tmpdir(), "lc-audit-derive-"));

@@ -63,7 +63,7 @@ const GOOD = line("lockclaw-redis-1", "redis", "true", "lockclaw_openclaw-net ")
 
 describe("docker audit", () => {
   it("is valid sh", () => {
-    execFileSync("sh", ["-n", "-c", dockerAuditScript(E)]);
+    execFileSync("sh", ["-n", "-c", String(dockerAuditScript(E))]);
   });
 
   it("passes a rootless daemon with a hardened, healthy container", () => {
@@ -208,10 +208,14 @@ describe("docker audit: the compose files it reads", () => {
       `#!/bin/sh\ncase "$1" in ps) echo c1 ;; inspect) case "$3" in *config_files*) echo '${label}' ;; esac ;; esac\n`,
       { mode: 0o755 },
     );
-    const stdout = execFileSync("sh", ["-c", dockerAuditScript({ ...E, user: "root", stackDir: stack })], {
-      encoding: "utf8",
-      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
-    });
+    const stdout = execFileSync(
+      "sh",
+      ["-c", String(dockerAuditScript({ ...E, user: "root", stackDir: stack }))],
+      {
+        encoding: "utf8",
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      },
+    );
     const section = stdout.split(`${M} compose\n`)[1]!.split(`${M} exposed`)[0]!;
     const read = section
       .split("\n")
@@ -263,7 +267,7 @@ describe("docker audit: compose v1 (docker-compose 1.29, Debian 12)", () => {
       { mode: 0o755 },
     );
     const e = { ...E, user: "root", stackDir: stack };
-    const stdout = execFileSync("sh", ["-c", dockerAuditScript(e)], {
+    const stdout = execFileSync("sh", ["-c", String(dockerAuditScript(e))], {
       encoding: "utf8",
       env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
     });

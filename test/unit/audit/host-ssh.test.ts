@@ -15,6 +15,7 @@ import {
   type AuditCheck,
 } from "../../../src/audit/index.js";
 import { authorizedKeysScript } from "../../../src/audit/keys.js";
+import { Marks } from "../../../src/core/marks.js";
 import type { SectionResult } from "../../../src/engine/sections.js";
 import { AUDIT_M as M, b64, fakeKey, prepared, sections, sshdOutput, PRE_EXPLICIT } from "./support.js";
 
@@ -137,10 +138,14 @@ describe("audit: authorized keys of root and every login user", () => {
       writeFileSync(join(home("root"), ".ssh/authorized_keys"), `${OPERATOR}\n`);
       writeFileSync(join(home("alice"), ".ssh/keys_alice"), `${INTRUDER}\n`);
       writeFileSync(join(home("svc"), ".ssh/authorized_keys"), `${INTRUDER}\n`); // no login shell
-      const r = spawnSync("/bin/sh", ["-c", `lc_sshd=${join(bin, "sshd")}\n${authorizedKeysScript(M)}`], {
-        encoding: "utf8",
-        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
-      });
+      const r = spawnSync(
+        "/bin/sh",
+        ["-c", `lc_sshd=${join(bin, "sshd")}\n${authorizedKeysScript(new Marks(M))}`],
+        {
+          encoding: "utf8",
+          env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+        },
+      );
       const checks = keyChecks(
         evaluateAudit(sections({ keys: r.stdout }), { ...expected, authorizedKeys: [OPERATOR] }),
       );

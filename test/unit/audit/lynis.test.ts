@@ -55,7 +55,7 @@ describe("lockclaw audit --lynis", () => {
   });
 
   it("runs with the default profile (no upload) and removes its report", () => {
-    const s = lynisScript();
+    const s = String(lynisScript());
     expect(s).toContain("lynis audit system --quick --no-colors --no-log --report-file");
     expect(s).not.toMatch(/--upload|--profile/);
     expect(s).toContain(`trap 'rm -rf "$lc_ld"' EXIT`);
@@ -64,7 +64,7 @@ describe("lockclaw audit --lynis", () => {
 
 describe("installing Lynis", () => {
   it("runs the after-change hooks (AIDE's baseline) only when it installed the package", () => {
-    const s = lynisScript();
+    const s = String(lynisScript());
     const install = s.indexOf("install --no-install-recommends lynis");
     const hooks = s.indexOf("/etc/lockclaw/after-change.d/*");
     const fi = s.indexOf("\nfi\nlynis audit system");

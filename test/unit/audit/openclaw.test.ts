@@ -66,11 +66,11 @@ function runProgram(cliDir: string, env: Record<string, string> = {}): string {
 
 describe("openclaw audit: host fragment", () => {
   it("is valid sh", () => {
-    execFileSync("sh", ["-n", "-c", openclawAuditScript(E)]);
+    execFileSync("sh", ["-n", "-c", String(openclawAuditScript(E))]);
   });
 
   it("runs the program in the gateway found by compose labels, through the deploy user's rootless Docker", () => {
-    const s = openclawAuditScript(E);
+    const s = String(openclawAuditScript(E));
     expect(s).toContain("--filter label=com.docker.compose.project=lockclaw");
     expect(s).toContain("--filter label=com.docker.compose.service=gateway");
     expect(s).toMatch(/runuser -u deploy -- env XDG_RUNTIME_DIR=\/run\/user\/"\$lc_ocuid"/);
@@ -80,7 +80,10 @@ describe("openclaw audit: host fragment", () => {
   it("skips (really run with sh) when the host has no Docker", () => {
     const bin = mkdtempSync(join(tmpdir(), "lockclaw-nodocker-"));
     symlinkSync(execFileSync("sh", ["-c", "command -v id"], { encoding: "utf8" }).trim(), join(bin, "id"));
-    const r = spawnSync("/bin/sh", ["-c", openclawAuditScript(E)], { encoding: "utf8", env: { PATH: bin } });
+    const r = spawnSync("/bin/sh", ["-c", String(openclawAuditScript(E))], {
+      encoding: "utf8",
+      env: { PATH: bin },
+    });
     expect(r.stdout).toBe(`${M} begin\n${M} none docker not installed\n${M} end\n`);
     const checks = evaluateOpenclawAudit(r.stdout, E);
     expect(checks).toEqual([
@@ -114,7 +117,7 @@ describe("openclaw audit: host fragment", () => {
     );
     chmodSync(join(cli, "runuser"), 0o755);
     chmodSync(join(cli, "docker"), 0o755);
-    const r = spawnSync("/bin/sh", ["-c", openclawAuditScript(E)], {
+    const r = spawnSync("/bin/sh", ["-c", String(openclawAuditScript(E))], {
       encoding: "utf8",
       env: { PATH: `${cli}:${join(process.execPath, "..")}:/usr/bin:/bin` },
     });

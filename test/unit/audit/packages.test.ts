@@ -180,7 +180,7 @@ describe("AIDE check", () => {
     expect(evaluateAide("state=checked 17\nERROR: cannot read").pass).toBe(false);
   });
   it("the script's filter keeps the summary and the entry lines of real aide output", () => {
-    const script = packagesAuditScript(expected);
+    const script = String(packagesAuditScript(expected));
     const grep = /grep -E ('[^']+')/.exec(script.split("\n").find((l) => l.includes("Added entries"))!)![1]!;
     const real = [
       "Summary:",

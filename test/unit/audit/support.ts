@@ -1,6 +1,6 @@
 /** The audit's inputs as the unit tests build them: the built-in host playbook prepared, and its sections. */
 import type { SectionResult } from "../../../src/engine/sections.js";
-import { builtinVars } from "../../../src/engine/builtins.js";
+import { builtinVars } from "../../../src/cli/builtins.js";
 import { builtinPlaybook } from "../../../src/engine/paths.js";
 import { loadPlaybook } from "../../../src/engine/playbook/loader.js";
 import { preparePlaybook, type PreparedPlay } from "../../../src/engine/prepare.js";

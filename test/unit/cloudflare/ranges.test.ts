@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { canonicalCidr, parseCidr, nonPublicOverlap } from "../../../src/cloudflare/cidr.js";
+import { canonicalCidr, parseCidr, nonPublicOverlap } from "../../../src/core/cidr.js";
 import {
   CLOUDFLARE_V4_URL,
   defaultRangesPath,
@@ -11,7 +11,7 @@ import {
   updateCloudflareRanges,
   validateSnapshot,
 } from "../../../src/cloudflare/ranges.js";
-import { ConfigError } from "../../../src/engine/errors.js";
+import { ConfigError } from "../../../src/core/errors.js";
 
 describe("cidr", () => {
   it("canonicalises IPv6 (RFC 5952) and keeps IPv4", () => {

@@ -10,7 +10,7 @@ import {
   parseSerial,
   stopAfterBatch,
 } from "../../../src/engine/batches.js";
-import { ConfigError } from "../../../src/engine/errors.js";
+import { ConfigError } from "../../../src/core/errors.js";
 import { prepareRun } from "../../../src/engine/run.js";
 import { resourceKinds } from "../../../src/resources/index.js";
 

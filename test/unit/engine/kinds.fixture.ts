@@ -1,7 +1,7 @@
 /** A minimal resource kind for pure engine tests (loader, prepare): the real kinds have their own tests. */
 import { z } from "zod";
 import type { AnyResourceKind } from "../../../src/engine/resource.js";
-import { raw } from "../../../src/engine/sh.js";
+import { raw } from "../../../src/core/sh.js";
 
 export const noteKind: AnyResourceKind = {
   name: "note",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../../../src/engine/errors.js";
+import { ConfigError } from "../../../src/core/errors.js";
 import { parsePlaybook } from "../../../src/engine/playbook/loader.js";
 import { YamlSource } from "../../../src/engine/yaml-source.js";
 import { resourceKinds } from "../../../src/resources/index.js";

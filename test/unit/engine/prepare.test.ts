@@ -2,7 +2,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../../../src/engine/errors.js";
+import { ConfigError } from "../../../src/core/errors.js";
 import { parsePlaybook } from "../../../src/engine/playbook/loader.js";
 import { preparePlaybook, selectedByTags } from "../../../src/engine/prepare.js";
 import { Redactor } from "../../../src/engine/redact.js";

@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { renderShSource, ShRenderError } from "../../../src/engine/render-sh.js";
-import { raw, sh, Sh, shq, shArgs, base64Heredoc } from "../../../src/engine/sh.js";
+import { raw, sh, Sh, shq, shArgs, base64Heredoc } from "../../../src/core/sh.js";
 
 const NASTY = `a b'c"d\\e$(id)\`id\`\${x};|&<>*?[x]~#\u2028\n!%`;
 const render = (src: string, vars: Record<string, unknown>) =>
@@ -83,7 +83,7 @@ describe("renderShSource", () => {
   });
 });
 
-describe("the sh layer (src/engine/sh.ts)", () => {
+describe("the sh layer (src/core/sh.ts)", () => {
   it("sh`` quotes every value as one word; an Sh goes in as is", () => {
     const path = "/tmp/a b'c";
     const cmd = sh`printf '<%s>' ${path} ${["x y", 2]} ${raw("$((1+1))")} ${shq("$(id)")}`;

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { extractWarnings } from "../../../src/engine/resource.js";
 import { SectionWriter } from "../../../src/engine/sections.js";
-import { raw, type Sh } from "../../../src/engine/sh.js";
+import { raw, type Sh } from "../../../src/core/sh.js";
 
 const sh = (script: Sh) => {
   try {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadCloudflareRanges } from "../../../src/cloudflare/ranges.js";
-import { ConfigError } from "../../../src/engine/errors.js";
+import { ConfigError } from "../../../src/core/errors.js";
 import { loadInventory } from "../../../src/engine/inventory.js";
 import { builtinPlaybook } from "../../../src/engine/paths.js";
 import { loadPlaybook } from "../../../src/engine/playbook/loader.js";

@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { describe, expect, it } from "vitest";
 import { registerImageCommands } from "../../../src/cli/image.js";
-import { ConfigError } from "../../../src/engine/errors.js";
+import { ConfigError } from "../../../src/core/errors.js";
 
 function program(): { p: Command; out: string[] } {
   const out: string[] = [];

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../../../src/engine/errors.js";
+import { ConfigError } from "../../../src/core/errors.js";
 import { packagesFromPlaybooks, packagesFromPlaybookText } from "../../../src/lab/packages.js";
 
 const fixture = join(import.meta.dirname, "fixtures", "host-playbook.yml");

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { builtinVars } from "../../../src/engine/builtins.js";
+import { builtinVars } from "../../../src/cli/builtins.js";
 import { loadPlaybook } from "../../../src/engine/playbook/loader.js";
 import { preparePlaybook, type PreparedTask } from "../../../src/engine/prepare.js";
 import { Redactor } from "../../../src/engine/redact.js";

@@ -10,7 +10,7 @@ import {
   type ComposeStackSpec,
 } from "../../../src/resources/compose_stack.js";
 import { parseSpec, probeFacts, runSh, specError } from "./helpers.js";
-import type { Sh } from "../../../src/engine/sh.js";
+import type { Sh } from "../../../src/core/sh.js";
 
 const spec = (input: Record<string, unknown>): ComposeStackSpec => parseSpec(composeStackKind, input);
 const ctx = { check: false };

@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process";
 import type { AnyResourceKind, ResourceKind } from "../../../src/engine/resource.js";
 import { extractWarnings } from "../../../src/engine/resource.js";
-import type { Sh } from "../../../src/engine/sh.js";
+import type { Sh } from "../../../src/core/sh.js";
 
 export interface ShResult {
   stdout: string;

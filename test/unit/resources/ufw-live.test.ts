@@ -16,7 +16,7 @@ import {
   ufwProbeScript,
   ufwSpec,
 } from "../../../src/resources/ufw.js";
-import { base64Heredoc, raw } from "../../../src/engine/sh.js";
+import { base64Heredoc, raw } from "../../../src/core/sh.js";
 import { renderRule } from "../../../src/resources/ufw/rules.js";
 import {
   canonicalRule,
@@ -289,7 +289,8 @@ describe("ufw exact mode holds the live filter (plan and apply)", () => {
       ]),
     );
     const script = String(ufwKind.apply(hostSpec(), f, []));
-    expect(script).toContain("cp /usr/share/ufw/iptables/before.rules /etc/ufw/before.rules.lockclaw-new");
+    expect(script).toContain('cat -- /usr/share/ufw/iptables/before.rules > "$lc_t"');
+    expect(script).toContain('mv -f -- "$lc_t" /etc/ufw/before.rules');
     expect(script).not.toContain("/usr/share/ufw/iptables/after.rules");
     expect(script.match(/ufw reload/g)).toHaveLength(1);
     expect(script).not.toContain("--force enable");

@@ -3,14 +3,14 @@
  * found by attacking the pipeline as a hostile --var, vars file or inventory would, and each run
  * through the real sh (`sh -c` in a scratch directory) or the kind's own schema.
  */
-import { raw } from "../../../src/engine/sh.js";
+import { raw } from "../../../src/core/sh.js";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { builtinVars } from "../../../src/engine/builtins.js";
+import { builtinVars } from "../../../src/cli/builtins.js";
 import { loadPlaybook } from "../../../src/engine/playbook/loader.js";
 import { preparePlaybook } from "../../../src/engine/prepare.js";
 import { Redactor } from "../../../src/engine/redact.js";

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { ConfigError } from "../../../src/engine/errors.js";
+import { ConfigError } from "../../../src/core/errors.js";
 import { renderTemplateSource, templateFormat } from "../../../src/engine/templates.js";
 import { hasPyYaml, pyYaml } from "./pyyaml.js";
 

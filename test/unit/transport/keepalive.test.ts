@@ -1,6 +1,6 @@
 /** The keepalive setting: parsed strictly, per target over $LOCKCLAW_SSH_KEEPALIVE over the default. */
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../../../src/engine/errors.js";
+import { ConfigError } from "../../../src/core/errors.js";
 import {
   DEFAULT_KEEPALIVE,
   KEEPALIVE_ENV,

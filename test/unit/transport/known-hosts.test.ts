@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ConnectionError, HostKeyMismatchError } from "../../../src/engine/errors.js";
+import { ConnectionError, HostKeyMismatchError } from "../../../src/core/errors.js";
 import {
   appendKnownHost,
   entryMatches,

@@ -1,5 +1,5 @@
 /** Variables lockclaw gives every playbook, on top of the play's own. */
-import type { Vars } from "./vars.js";
+import type { Vars } from "../engine/vars.js";
 import { loadCloudflareRanges } from "../cloudflare/ranges.js";
 
 export function builtinVars(): Vars {
