@@ -1,9 +1,9 @@
 /** `lockclaw doc [MODULE]`: the modules a playbook task may use, from their schemas (src/resources/doc.ts). */
 import type { Command } from "commander";
 import { ConfigError, ExitCode } from "../core/errors.js";
-import { formatModuleDoc, formatModuleList, moduleDoc, modulesMarkdown } from "../resources/doc.js";
-import { resourceKinds } from "../resources/index.js";
 import type { CommandResult } from "./result.js";
+
+// the modules and their schemas (zod, yaml, diff) load when doc runs: declaring the command loads commander only
 
 export function registerDocCommand(program: Command, done: (r: Promise<CommandResult>) => void): void {
   program
@@ -14,6 +14,8 @@ export function registerDocCommand(program: Command, done: (r: Promise<CommandRe
     .action((module: string | undefined, o: { markdown?: boolean }) =>
       done(
         (async () => {
+          const [{ formatModuleDoc, formatModuleList, moduleDoc, modulesMarkdown }, { resourceKinds }] =
+            await Promise.all([import("../resources/doc.js"), import("../resources/index.js")]);
           const docs = Object.values(resourceKinds).map(moduleDoc);
           if (o.markdown) process.stdout.write(modulesMarkdown(docs));
           else if (module === undefined) process.stdout.write(formatModuleList(docs));
