@@ -36,15 +36,10 @@ import { fail2banKind, jailRunning, type Fail2banFacts, type Fail2banSpec } from
 import { describeVerdict, evaluateLive } from "../resources/ufw/live.js";
 import { renderRule, type DesiredRule, type TupleRule } from "../resources/ufw/rules.js";
 import { authorizedKeyChecks, authorizedKeysScript } from "./keys.js";
+import type { AuditCheck } from "./check.js";
 
-export interface AuditCheck {
-  id: string;
-  title: string;
-  pass: boolean;
-  evidence: string;
-  /** Not applicable on this host (e.g. no stack deployed): counts as passed, shown as SKIP. */
-  skipped?: boolean;
-}
+// one definition (check.ts): kept exported here for the modules that import it from host.js
+export type { AuditCheck } from "./check.js";
 
 export interface HostAuditExpected {
   /** The spec of the play's (last) sshd task: port, settings, algorithm lists. */
