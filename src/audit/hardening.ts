@@ -13,7 +13,8 @@ import type { AuditCheck } from "./host.js";
 import type { PreparedPlay } from "../engine/prepare.js";
 import { desiredSettings, type SshdSpec } from "../resources/sshd.js";
 import { procPath, type SysctlSpec } from "../resources/sysctl.js";
-import { quoteWord as shq } from "../core/sh.js";
+import { Marks } from "../core/marks.js";
+import { sh, shJoin, type Sh } from "../core/sh.js";
 
 export const KERNEL_SYSCTL_FILE = "/etc/sysctl.d/60-lockclaw-kernel.conf";
 export const LOGIN_DEFS_WANT: Record<string, string> = { UMASK: "027", ENCRYPT_METHOD: "YESCRYPT" };
@@ -86,83 +87,87 @@ export function hardeningCoverage(exp: HardeningExpected): Coverage[] {
   ];
 }
 
-const M = "@@lockclaw-hardening";
+const MARKS = new Marks("@@lockclaw-hardening");
 const MODULE_RE = /^[A-Za-z0-9_-]+$/;
 const MODULES_FILE = "/etc/modprobe.d/lockclaw-blacklist.conf";
 const JOURNALD_DROPIN = "/etc/systemd/journald.conf.d/60-lockclaw.conf";
 const USER_RE = /^[a-z_][a-z0-9_.-]*$/;
 
-/** One read-only sh script (run as root); sections are delimited by marker lines. */
-export function hardeningAuditScript(exp: HardeningExpected): string {
+/**
+ * One read-only sh script (run as root); each part heads its output with a mark line. Values (the user,
+ * the sysctl paths, the banner file) go in as quoted words; the name checks keep the evidence readable.
+ */
+export function hardeningAuditScript(exp: HardeningExpected): Sh {
   if (exp.sudo && !USER_RE.test(exp.deployUser)) throw new Error(`bad user name ${exp.deployUser}`);
   for (const m of exp.modules ?? []) if (!MODULE_RE.test(m)) throw new Error(`bad module name ${m}`);
-  const out: string[] = [];
+  const m = MARKS.sh;
+  const out: Sh[] = [];
   if (exp.sudo) {
     out.push(
-      `echo '${M} visudo'; visudo -c >/dev/null 2>&1; echo "${M} visudo-rc $?"`,
-      `echo '${M} sudo-l'; LC_ALL=C sudo -n -l -U ${shq(exp.deployUser)} 2>&1`,
+      MARKS.open("visudo"),
+      sh`visudo -c >/dev/null 2>&1; echo "${m} visudo-rc $?"`,
+      MARKS.open("sudo-l"),
+      sh`LC_ALL=C sudo -n -l -U ${exp.deployUser} 2>&1`,
     );
   }
   if (exp.kernel) {
-    out.push(`echo '${M} sysctl-file'; base64 -w0 < ${KERNEL_SYSCTL_FILE} 2>/dev/null; echo`);
+    out.push(MARKS.open("sysctl-file"), sh`base64 -w0 < ${KERNEL_SYSCTL_FILE} 2>/dev/null; echo`);
     for (const key of Object.keys(exp.kernel)) {
-      const p = shq(procPath(key));
+      const p = procPath(key);
       out.push(
-        `if [ ! -e ${p} ]; then echo ${shq(`${M} sysctl ${key} missing`)}; ` +
-          `elif [ -w ${p} ]; then echo ${shq(`${M} sysctl ${key} rw`)} "$(tr '\\t\\n' '  ' < ${p})"; ` +
-          `else echo ${shq(`${M} sysctl ${key} ro`)} "$(tr '\\t\\n' '  ' < ${p})"; fi`,
+        shJoin(
+          [
+            sh`if [ ! -e ${p} ]; then echo ${MARKS.line(`sysctl ${key} missing`)}; `,
+            sh`elif [ -w ${p} ]; then echo ${MARKS.line(`sysctl ${key} rw`)} "$(tr '\\t\\n' '  ' < ${p})"; `,
+            sh`else echo ${MARKS.line(`sysctl ${key} ro`)} "$(tr '\\t\\n' '  ' < ${p})"; fi`,
+          ],
+          "",
+        ),
       );
     }
   }
   if (exp.modules?.length) {
     out.push(
-      `if command -v modprobe >/dev/null 2>&1; then echo '${M} modprobe-c'; modprobe -c 2>/dev/null | grep -E '^(blacklist|install) '`,
+      sh`if command -v modprobe >/dev/null 2>&1; then ${MARKS.open("modprobe-c")}; modprobe -c 2>/dev/null | grep -E '^(blacklist|install) '`,
       // without kmod nothing can load a module; read the files modprobe would
-      `else echo '${M} modprobe-files'; cat /etc/modprobe.d/*.conf /run/modprobe.d/*.conf /lib/modprobe.d/*.conf /usr/lib/modprobe.d/*.conf 2>/dev/null | grep -E '^[[:space:]]*(blacklist|install)[[:space:]]'; fi`,
+      sh`else ${MARKS.open("modprobe-files")}; cat /etc/modprobe.d/*.conf /run/modprobe.d/*.conf /lib/modprobe.d/*.conf /usr/lib/modprobe.d/*.conf 2>/dev/null | grep -E '^[[:space:]]*(blacklist|install)[[:space:]]'; fi`,
     );
   }
   if (exp.loginDefs) {
     out.push(
-      `echo '${M} login-defs'; grep -E '^[[:space:]]*(UMASK|ENCRYPT_METHOD)[[:space:]]' /etc/login.defs 2>&1`,
+      MARKS.open("login-defs"),
+      sh`grep -E '^[[:space:]]*(UMASK|ENCRYPT_METHOD)[[:space:]]' /etc/login.defs 2>&1`,
     );
   }
   if (exp.rootLocked) {
     // only the verdict leaves the host: the hash itself never is printed
     out.push(
-      `echo "${M} root-password $(awk -F: '$1 == "root" { f = 1; if ($2 ~ /^[!*]/) print "locked"; else if ($2 == "") print "empty"; else print "usable" } END { if (!f) print "no-entry" }' /etc/shadow 2>/dev/null)"`,
+      sh`echo "${m} root-password $(awk -F: '$1 == "root" { f = 1; if ($2 ~ /^[!*]/) print "locked"; else if ($2 == "") print "empty"; else print "usable" } END { if (!f) print "no-entry" }' /etc/shadow 2>/dev/null)"`,
     );
   }
   if (exp.journald) {
     out.push(
-      `echo '${M} journald-conf'; if command -v systemd-analyze >/dev/null 2>&1; then systemd-analyze cat-config systemd/journald.conf 2>/dev/null; else cat /etc/systemd/journald.conf /etc/systemd/journald.conf.d/*.conf 2>/dev/null; fi | grep -E '^[[:space:]]*(Storage|SystemMaxUse)='`,
-      `echo "${M} journald-files $(ls /var/log/journal/"$(cat /etc/machine-id 2>/dev/null)"/ 2>/dev/null | grep -c '^system.*\\.journal')"`,
+      MARKS.open("journald-conf"),
+      sh`if command -v systemd-analyze >/dev/null 2>&1; then systemd-analyze cat-config systemd/journald.conf 2>/dev/null; else cat /etc/systemd/journald.conf /etc/systemd/journald.conf.d/*.conf 2>/dev/null; fi | grep -E '^[[:space:]]*(Storage|SystemMaxUse)='`,
+      sh`echo "${m} journald-files $(ls /var/log/journal/"$(cat /etc/machine-id 2>/dev/null)"/ 2>/dev/null | grep -c '^system.*\\.journal')"`,
     );
   }
   if (exp.fail2banLocal) {
     out.push(
-      `echo "${M} f2b-local $([ -s /etc/fail2ban/jail.local ] && echo present || echo absent)"`,
-      `echo "${M} f2b-conf-md5 $(md5sum /etc/fail2ban/jail.conf 2>/dev/null | cut -d' ' -f1) $(dpkg-query -W -f='\${Conffiles}\\n' fail2ban 2>/dev/null | awk '$1 == "/etc/fail2ban/jail.conf" { print $2 }')"`,
+      sh`echo "${m} f2b-local $([ -s /etc/fail2ban/jail.local ] && echo present || echo absent)"`,
+      sh`echo "${m} f2b-conf-md5 $(md5sum /etc/fail2ban/jail.conf 2>/dev/null | cut -d' ' -f1) $(dpkg-query -W -f='\${Conffiles}\\n' fail2ban 2>/dev/null | awk '$1 == "/etc/fail2ban/jail.conf" { print $2 }')"`,
     );
   }
   if (exp.banner) {
-    out.push(`echo "${M} banner $(wc -c < ${shq(exp.banner)} 2>/dev/null || echo 0)"`);
+    out.push(sh`echo "${m} banner $(wc -c < ${exp.banner} 2>/dev/null || echo 0)"`);
   }
-  out.push(`echo '${M} end'`);
-  return out.join("\n");
+  out.push(MARKS.open("end"));
+  return shJoin(out);
 }
 
-interface Section {
-  head: string;
-  body: string[];
-}
-
-function sections(stdout: string): Section[] {
-  const list: Section[] = [];
-  for (const line of stdout.split("\n")) {
-    if (line.startsWith(`${M} `)) list.push({ head: line.slice(M.length + 1), body: [] });
-    else if (list.length) list[list.length - 1]!.body.push(line);
-  }
-  return list;
+/** Sections in order; a section's head is its whole mark line after the marker. */
+function sections(stdout: string): Array<{ head: string; body: string[] }> {
+  return MARKS.split(stdout).map((x) => ({ head: x.head, body: x.body === "" ? [] : x.body.split("\n") }));
 }
 
 const check = (id: string, title: string, pass: boolean, evidence: string, skipped = false): AuditCheck =>

@@ -10,7 +10,7 @@
 import { parseCidr } from "../core/cidr.js";
 import { extractWarnings } from "../engine/resource.js";
 import type { Fragment, SectionResult } from "../engine/sections.js";
-import { raw, sh, shJoin, type Sh } from "../core/sh.js";
+import { raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 import { Marks } from "../core/marks.js";
 import {
   ALGORITHMS,
@@ -68,14 +68,14 @@ export interface HostAuditExpected {
 /** Marker of the sections only the audit reads (listeners, keys, the jail's live values). */
 const M = "@@lockclaw-audit";
 
-const SS_SH = raw(`echo '${M} ss'; ss -tulpnH 2>&1; echo "${M} ss-rc $?"`);
+const SS_SH = sh`echo ${`${M} ss`}; ss -tulpnH 2>&1; echo "${safeWord(M)} ss-rc $?"`;
 
 /** The jail's values as the running fail2ban holds them (its files may say otherwise until a reload). */
 function fail2banLiveSh(jail: string): Sh {
   return shJoin([
-    sh`for lc_k in maxretry findtime bantime; do echo "${raw(M)} f2b-get $lc_k"; fail2ban-client get ${jail} "$lc_k" 2>&1; done`,
+    sh`for lc_k in maxretry findtime bantime; do echo "${safeWord(M)} f2b-get $lc_k"; fail2ban-client get ${jail} "$lc_k" 2>&1; done`,
     sh`for lc_a in $(fail2ban-client get ${jail} actions 2>/dev/null | tail -n +2 | tr ',' ' '); do`,
-    sh`  echo "${raw(M)} f2b-action-port $lc_a"; fail2ban-client get ${jail} action "$lc_a" port 2>&1`,
+    sh`  echo "${safeWord(M)} f2b-action-port $lc_a"; fail2ban-client get ${jail} action "$lc_a" port 2>&1`,
     raw(`done`),
   ]);
 }
@@ -88,7 +88,7 @@ function fail2banLiveSh(jail: string): Sh {
 export function hostAuditFragments(e: HostAuditExpected): Fragment[] {
   const out: Fragment[] = [];
   if (e.sshd) out.push({ id: "sshd", script: sshdKind.probe(e.sshd).script });
-  out.push({ id: "keys", script: raw(`${SSHD_BIN}\n${authorizedKeysScript(new Marks(M))}`) });
+  out.push({ id: "keys", script: shJoin([SSHD_BIN, authorizedKeysScript(new Marks(M))]) });
   out.push({ id: "ss", script: SS_SH });
   if (e.ufw) out.push({ id: "ufw", script: ufwKind.probe(e.ufw).script });
   e.fail2ban.forEach((f, i) => {

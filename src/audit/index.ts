@@ -1,6 +1,5 @@
 import type { PreparedTask } from "../engine/prepare.js";
 import { SectionWriter } from "../engine/sections.js";
-import { raw } from "../core/sh.js";
 import { runScript } from "../transport/script.js";
 import type { Transport } from "../transport/types.js";
 import { coverageOf, foldCovered, type AuditExpected } from "./derive.js";
@@ -31,12 +30,11 @@ export async function auditAll(
 ): Promise<AuditCheck[]> {
   const openclaw = { user: docker.user, project: docker.project };
   const w = new SectionWriter();
-  // the hardening part is still a string built with quoteWord: trusted here as it is
   const fragments = [
     ...hostAuditFragments(expected.host),
     ...taskFragments(expected.tasks),
     ...expected.modules.flatMap((m) => m.audit.fragments(m.tasks)),
-    { id: "hardening", script: raw(hardeningAuditScript(expected.hardening)) },
+    { id: "hardening", script: hardeningAuditScript(expected.hardening) },
     { id: "packages", script: packagesAuditScript(expected.packages) },
     { id: "docker", script: dockerAuditScript(docker) },
     { id: "openclaw", script: openclawAuditScript(openclaw) },

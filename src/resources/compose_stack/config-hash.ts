@@ -5,7 +5,7 @@
  * that service's config hash, so `up` recreates exactly that service, at once and only once, and the
  * probe sees the drift. No restart handler, no restart right after the first `up`.
  */
-import { raw, sh, type Sh } from "../../core/sh.js";
+import { raw, safeWord, sh, type Sh } from "../../core/sh.js";
 
 export const configVar = (service: string) =>
   `LOCKCLAW_CONFIG_${service.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
@@ -35,4 +35,4 @@ export function configHashSh(dir: string, entries: ConfigEntry[]): Sh[] {
 
 /** `NAME="$shellvar"` words (both names are made here from checked keys: letters, digits, _). */
 export const configEnvWords = (entries: ConfigEntry[]): Sh[] =>
-  entries.map((e) => raw(`${configVar(e.service)}="$${e.shellVar}"`));
+  entries.map((e) => sh`${safeWord(configVar(e.service))}="$${safeWord(e.shellVar)}"`);

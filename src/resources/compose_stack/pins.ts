@@ -127,4 +127,4 @@ export function resolvePinsSh(
 
 /** `NAME="$shellvar"` words that hand the pins to compose. */
 export const pinEnvWords = (entries: PinEntry[]): Sh[] =>
-  entries.map((e) => raw(`${imageVar(e.key)}="$${e.shellVar}"`));
+  entries.map((e) => sh`${safeWord(imageVar(e.key))}="$${safeWord(e.shellVar)}"`);

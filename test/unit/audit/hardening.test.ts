@@ -1,4 +1,6 @@
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -187,7 +189,7 @@ describe("deeper hardening audit (issue 12)", () => {
     expect(off.kernel).toBeUndefined();
     expect(off.modules).toBeUndefined();
     expect(off.sudo).toBeUndefined();
-    const script = hardeningAuditScript(off);
+    const script = String(hardeningAuditScript(off));
     expect(script).not.toContain("sudo -n -l");
     expect(script).not.toContain("/proc/sys/kernel");
     const checks = evaluateHardeningAudit(output(), off);
@@ -212,13 +214,36 @@ describe("deeper hardening audit (issue 12)", () => {
   });
 
   it("the script never prints root's hash and refuses names it would have to quote", () => {
-    const script = hardeningAuditScript(hardeningExpectedFromPlays(prepared()));
+    const script = String(hardeningAuditScript(hardeningExpectedFromPlays(prepared())));
     expect(script).toMatch(/print "locked"/);
     const shadow = script.split("\n").filter((l) => l.includes("/etc/shadow"));
     expect(shadow).toHaveLength(1);
     expect(shadow[0]).not.toMatch(/print \$2|print \$0|print;|print \}/);
     expect(() => hardeningAuditScript({ ...EXPECTED, modules: ["dccp; reboot"] })).toThrow(/bad module/);
     expect(() => hardeningAuditScript({ ...EXPECTED, deployUser: "x'y" })).toThrow(/bad user/);
+  });
+
+  it("values reach the script as quoted words: a hostile key or banner path runs nothing", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lc-hard-"));
+    const pwned = join(dir, "pwned");
+    const evil = `x'$(touch ${pwned})'"; touch ${pwned}; #`;
+    const script = hardeningAuditScript({
+      deployUser: "deploy",
+      kernel: { [`kernel.${evil}`]: "1" },
+      banner: `/nonexistent/${evil}`,
+    });
+    const r = spawnSync("sh", ["-c", String(script)], { encoding: "utf8" });
+    expect(existsSync(pwned)).toBe(false);
+    const checks = evaluateHardeningAudit(r.stdout, {
+      deployUser: "deploy",
+      kernel: { [`kernel.${evil}`]: "1" },
+      banner: `/nonexistent/${evil}`,
+    });
+    // the script ran to its end mark and each part was read back under its own (hostile) name
+    expect(checks.find((c) => c.id === "hardening.complete")).toBeUndefined();
+    expect(checks.find((c) => c.id === "sshd.banner_file")).toMatchObject({ pass: false, evidence: "0 bytes" });
+    expect(checks.find((c) => c.id === `kernel.kernel.${evil}`)?.evidence).toMatch(/does not set it/);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("its sysctl list is the host playbook's kernel sysctls task", () => {
