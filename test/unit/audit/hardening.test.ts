@@ -241,7 +241,10 @@ describe("deeper hardening audit (issue 12)", () => {
     });
     // the script ran to its end mark and each part was read back under its own (hostile) name
     expect(checks.find((c) => c.id === "hardening.complete")).toBeUndefined();
-    expect(checks.find((c) => c.id === "sshd.banner_file")).toMatchObject({ pass: false, evidence: "0 bytes" });
+    expect(checks.find((c) => c.id === "sshd.banner_file")).toMatchObject({
+      pass: false,
+      evidence: "0 bytes",
+    });
     expect(checks.find((c) => c.id === `kernel.kernel.${evil}`)?.evidence).toMatch(/does not set it/);
     rmSync(dir, { recursive: true, force: true });
   });
