@@ -8,7 +8,8 @@
  * Lynis runs the host's after-change hooks, as a provisioning run that changed the host does.
  */
 import { afterChangeHooksSh } from "../engine/host-run.js";
-import { raw, sh, shJoin, type Sh } from "../core/sh.js";
+import { APT_GET } from "../core/apt.js";
+import { sh, shJoin, type Sh } from "../core/sh.js";
 import { Marks } from "../core/marks.js";
 import { runScript } from "../transport/script.js";
 import type { Transport } from "../transport/types.js";
@@ -65,7 +66,7 @@ export const LOCKCLAW_LYNIS_TESTS: Readonly<Record<string, string>> = {
 
 /** sh: install Lynis when missing, run it, print its report between markers, remove the temp files. */
 export function lynisScript(): Sh {
-  const apt = raw("DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300");
+  const apt = APT_GET;
   const m = MARKS.sh;
   return shJoin([
     sh`lc_ld=$(mktemp -d) || exit 1`,

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import type { Change, ResourceKind } from "../engine/resource.js";
+import { APT_GET } from "../core/apt.js";
 import { raw, sh, type Sh } from "../core/sh.js";
 import { bool } from "./common/schema.js";
 
@@ -77,14 +78,6 @@ function plan(
   };
 }
 
-const APT = raw(
-  [
-    "DEBIAN_FRONTEND=noninteractive apt-get -q -y",
-    "-o DPkg::Lock::Timeout=300",
-    "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold",
-  ].join(" "),
-);
-
 export const packageKind: ResourceKind<PackageSpec, PackageFacts> = {
   name: "package",
   spec: packageSpec,
@@ -115,13 +108,13 @@ export const packageKind: ResourceKind<PackageSpec, PackageFacts> = {
   apply(spec, facts) {
     const p = plan(spec, facts);
     if (p.install.length) {
-      const install: Sh = sh`${APT} install --no-install-recommends ${p.install}`;
-      const update: Sh = sh`${APT} update`;
+      const install: Sh = sh`${APT_GET} install --no-install-recommends ${p.install}`;
+      const update: Sh = sh`${APT_GET} update`;
       if (spec.update_cache) return sh`${update}\n${install}`;
       // a fresh cloud image ships without package lists: refresh once, then try again
       return sh`if ! ${install}; then\n  ${update}\n  ${install}\nfi`;
     }
-    if (p.remove.length) return sh`${APT} ${raw(spec.purge ? "purge" : "remove")} ${p.remove}`;
+    if (p.remove.length) return sh`${APT_GET} ${raw(spec.purge ? "purge" : "remove")} ${p.remove}`;
     return raw("");
   },
 };

@@ -53,8 +53,10 @@ describe("package diff/apply", () => {
     expect(packageKind.diff(s, f, ctx)).toEqual([{ summary: "install fail2ban" }]);
     const sh = String(packageKind.apply(s, f, []));
     expect(sh).toMatch(
-      /^if ! DEBIAN_FRONTEND=noninteractive apt-get -q -y .* install --no-install-recommends fail2ban; then/,
+      /^if ! DEBIAN_FRONTEND=noninteractive .*apt-get -q -y .* install --no-install-recommends fail2ban; then/,
     );
+    // the needrestart and apt-listchanges dpkg hooks stay out of lockclaw's own apt runs
+    expect(sh).toContain("NEEDRESTART_SUSPEND=1 APT_LISTCHANGES_FRONTEND=none apt-get");
     expect(sh).toContain("--force-confold");
     expect(sh).toContain("apt-get -q -y -o DPkg::Lock::Timeout=300");
     expect(sh).toContain(" update\n");
