@@ -99,7 +99,8 @@ export interface ResourceKind<Spec = unknown, Facts = unknown, Plan = unknown> {
   /**
    * sh fragment that carries out the plan. Runs as root with `set -e`, stdin /dev/null. Idempotent.
    * Secrets and file contents go inside the fragment (e.g. base64Heredoc), which reaches the host on
-   * the exec's stdin, never in a process's arguments. Called only when the plan's changes are not empty.
+   * the exec's stdin, never in a process's arguments. Called when the plan has changes, and for a
+   * notified handler whatever its changes (a handler runs because it was notified).
    */
   apply(spec: Spec, plan: Plan, ctx?: ResourceContext): Sh;
   /**
