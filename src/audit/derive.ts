@@ -7,12 +7,12 @@
  * - sshd, ufw, fail2ban and authorized_key tasks give the host audit's expectation (./host.ts), which
  *   adds what only an audit looks at (listeners, every login user's keys, the jail's live values);
  * - a module with an audit of its own is judged by it (`moduleAudits` below; add an entry there, in a
- *   file of its own under src/audit/, for a module whose state needs more than its diff);
- * - every other task whose module can verify itself is judged by its module's probe and diff
+ *   file of its own under src/audit/, for a module whose state needs more than its plan's changes);
+ * - every other task whose module can verify itself is judged by its module's probe and plan
  *   (./tasks.ts): in the declared state, or drift named. A new play needs no audit code to be audited;
  * - the deeper host hardening (./hardening.ts) and the updates/auditd/AIDE part (./packages.ts) read the
  *   effective state of what some of those tasks write (sudo -l, the kernel, apt-config). Such a task is
- *   still judged by its diff, but one drift is one failure: when a check of the part that covers it
+ *   still judged by its plan, but one drift is one failure: when a check of the part that covers it
  *   fails, the task's own check says where its drift is reported instead of failing a second time
  *   (`foldCovered`); drift the part does not see (a line added to the sudoers file) fails the task.
  */
@@ -29,7 +29,7 @@ import type { AuditCheck, HostAuditExpected } from "./host.js";
 import { packagesCoverage, packagesExpectedFromPlays, type PackagesAuditExpected } from "./packages.js";
 import { taskCheckId } from "./tasks.js";
 
-/** An audit for the tasks of one module, beyond (or instead of) its diff. */
+/** An audit for the tasks of one module, beyond (or instead of) its plan's changes. */
 export interface ModuleAudit {
   fragments(tasks: readonly PreparedTask[]): Fragment[];
   evaluate(
@@ -47,7 +47,7 @@ export const HOST_MODULES = ["sshd", "ufw", "fail2ban", "authorized_key"] as con
 
 export interface AuditExpected {
   host: HostAuditExpected;
-  /** Tasks judged by their module's probe and diff. */
+  /** Tasks judged by their module's probe and plan. */
   tasks: PreparedTask[];
   /** Tasks of modules with an audit of their own. */
   modules: Array<{ audit: ModuleAudit; tasks: PreparedTask[] }>;

@@ -71,7 +71,7 @@ export function hardeningExpectedFromPlays(plays: readonly PreparedPlay[]): Hard
 }
 
 /**
- * The tasks each part judges more deeply than their module's diff (by the files, packages and services
+ * The tasks each part judges more deeply than their module's plan (by the files, packages and services
  * they manage): ./derive.ts reports a covered task's drift once, under this part's failing check.
  */
 export function hardeningCoverage(exp: HardeningExpected): Coverage[] {

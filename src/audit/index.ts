@@ -45,7 +45,7 @@ export async function auditAll(
   });
   const sections = w.parse(r.stdout);
   const out = (id: string) => sections.get(id)?.output ?? "";
-  // the login this audit works through: a kind's diff never counts its key as drift (authorized_key)
+  // the login this audit works through: a module's plan never counts its key as drift (authorized_key)
   const ctx = { login: { user: transport.target.user, keys: transport.authKeys ?? [] } };
   const checks = [
     ...evaluateAudit(sections, expected.host),

@@ -61,7 +61,7 @@ export function packagesExpectedFromPlays(plays: readonly PreparedPlay[]): Packa
 }
 
 /**
- * The tasks each part judges more deeply than their module's diff (the files, packages and services it
+ * The tasks each part judges more deeply than their module's plan (the files, packages and services it
  * reads): ./derive.ts reports a covered task's drift once, under this part's failing check.
  */
 export function packagesCoverage(e: PackagesAuditExpected): Coverage[] {

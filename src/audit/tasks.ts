@@ -1,11 +1,11 @@
 /**
  * The audit of every other task of the plays: a task whose module has no audit of its own (./host.ts
  * judges sshd, ufw, fail2ban and authorized_key; ./modules.ts lists the others that have one) passes when
- * its module's own probe and diff find nothing to change, i.e. when `provision --check` would report it ok.
+ * its module's own probe and plan find nothing to change, i.e. when `provision --check` would report it ok.
  * So a play added to the playbook (sysctl, a package, a template) is audited from its specs as it is.
  */
 import type { PreparedTask } from "../engine/prepare.js";
-import { extractWarnings, type ResourceContext } from "../engine/resource.js";
+import { changesOf, extractWarnings, type ResourceContext } from "../engine/resource.js";
 import type { Fragment, SectionResult } from "../engine/sections.js";
 import type { AuditCheck } from "./host.js";
 
@@ -40,7 +40,9 @@ export function evaluateTasks(
     try {
       const facts: unknown = t.kind.probe(t.spec).parse(output);
       const warn = (m: string) => warnings.push(m);
-      changes = t.kind.diff(t.spec, facts, { check: true, login: ctx.login, warn }).map((c) => c.summary);
+      changes = changesOf(t.kind, t.spec, facts, { check: true, login: ctx.login, warn }).map(
+        (c) => c.summary,
+      );
     } catch (err) {
       return {
         id,

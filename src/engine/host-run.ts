@@ -1,5 +1,5 @@
 /**
- * One host, one connection: probe every task in one exec, diff, then apply in as few execs as the
+ * One host, one connection: probe every task in one exec, plan each once, then apply in as few execs as the
  * lock-out guard allows (one per guarded change, one for everything else), verifying in the same exec.
  */
 import {
@@ -15,7 +15,7 @@ import type { EventSink, HostRecap, TaskStatus } from "./events.js";
 import { armScript, disarmScript, newRollback, rollbackNowScript, type ArmedRollback } from "./guard.js";
 import { selectedByTags, type PreparedPlay, type PreparedTask } from "./prepare.js";
 import type { Redactor } from "./redact.js";
-import { extractWarnings, verifies, type Change, type ResourceContext } from "./resource.js";
+import { changesOf, extractWarnings, verifies, type Change, type ResourceContext } from "./resource.js";
 import { SectionWriter, type SectionEvents } from "./sections.js";
 import { Throttle, transferFigures } from "./progress.js";
 import { stateKeyOf, type HostStateStore } from "./state.js";
@@ -79,10 +79,12 @@ interface Step {
   guarded?: ArmedRollback;
 }
 
+/** A task's plan, computed once from its probe: what is shown, and what apply/uploads carry out. */
 interface Planned {
   task: PreparedTask;
-  facts: unknown;
   changes: Change[];
+  /** The kind's own plan (ResourceKind.plan), handed as is to its apply() and uploads(). */
+  plan: unknown;
 }
 
 export class HostRun {
@@ -278,7 +280,7 @@ export class HostRun {
     return play.tasks.filter((t) => !t.skippedByWhen && selectedByTags(t, this.opt.tags, this.opt.skipTags));
   }
 
-  /** What a play's probe reads: its active tasks, then its handlers (a handler's diff says what it would do). */
+  /** What a play's probe reads: its active tasks, then its handlers (a handler's plan says what it would do). */
   private probed(play: PreparedPlay): PreparedTask[] {
     return [...this.activeTasks(play), ...play.handlers.values()];
   }
@@ -376,7 +378,8 @@ export class HostRun {
     const plan = (task: PreparedTask, output: string | undefined): Planned => {
       const facts = this.parseFacts(task, output, task.kind.probe(task.spec).parse);
       const ctx = { ...this.context(this.opt.check), warn: (m: string) => this.warn(`${task.name}: ${m}`) };
-      return { task, facts, changes: task.kind.diff(task.spec, facts, ctx) };
+      const { changes, plan } = task.kind.plan(task.spec, facts, ctx);
+      return { task, changes, plan };
     };
     if (!outputs) {
       const byId = new Map(tasks.map((t) => [`${index}.${t.id}`, t]));
@@ -496,7 +499,7 @@ export class HostRun {
   /** Stream each kind's local files to the host (one exec per file, the bytes on stdin, never in a script). */
   private async upload(batch: Planned[], become: boolean): Promise<void> {
     for (const p of batch) {
-      for (const u of p.task.kind.uploads?.(p.task.spec, p.facts, p.changes) ?? []) {
+      for (const u of p.task.kind.uploads?.(p.task.spec, p.plan) ?? []) {
         const size = u.size ?? (await stat(u.local)).size;
         const progress = this.uploadProgress(p.task.name, u.local, size);
         const res = await this.tracked({ what: `upload of ${u.local}`, tasks: [p.task.name] }, () =>
@@ -562,7 +565,7 @@ export class HostRun {
   }
 
   private applyFragment(p: Planned): Sh {
-    return p.task.kind.apply(p.task.spec, p.facts, p.changes, this.context(false));
+    return p.task.kind.apply(p.task.spec, p.plan, this.context(false));
   }
 
   private async applyBatch(
@@ -654,7 +657,7 @@ export class HostRun {
     if (!verifies(p.task.kind, p.task.spec)) return undefined;
     if (output === undefined) return "no verification output";
     const facts = this.parseFacts(p.task, output, p.task.kind.probe(p.task.spec).parse);
-    const left = p.task.kind.diff(p.task.spec, facts, this.context(false));
+    const left = changesOf(p.task.kind, p.task.spec, facts, this.context(false));
     return left.length ? left.map((c) => c.summary).join("; ") : undefined;
   }
 

@@ -1,11 +1,13 @@
 /**
- * The contract every resource kind implements. A resource kind keeps its facts (probe + parse), its
- * diff (pure) and its commands (apply) side by side in one file under src/resources/.
+ * The contract every module (resource kind) implements. A module keeps its facts (probe + parse), its
+ * plan (pure) and its commands (apply) side by side in one file under src/resources/.
  *
  * A run per host is: every task's probe script is concatenated into ONE exec, each section delimited
- * so a parse error names its task; diff() turns facts + spec into changes (pure, unit-tested); apply()
- * turns changes into sh; the engine batches the apply fragments of many tasks into as few execs as it
- * can, and re-probes what changed to verify it converged.
+ * so a parse error names its task; plan() turns spec + facts into the changes to show and the module's
+ * own plan of what to do (pure, unit-tested), once per task and probe; apply() turns that plan into sh
+ * and uploads() into the files to stream first; the engine batches the apply fragments of many tasks
+ * into as few execs as it can, and re-probes what changed to verify it converged (plan(...).changes
+ * empty).
  */
 import type { Readable } from "node:stream";
 import type { z } from "zod";
@@ -16,6 +18,16 @@ export interface Change {
   summary: string;
   /** Unified diff for --diff. Must already be redacted when the content is sensitive. */
   diff?: string;
+}
+
+/**
+ * What plan() returns: the changes a human sees (empty = in the desired state) and the module's own
+ * plan, the decisions apply() and uploads() carry out. Both come from one computation, so what is
+ * shown and what is done cannot disagree.
+ */
+export interface Planned<Plan> {
+  changes: Change[];
+  plan: Plan;
 }
 
 export interface Probe<Facts> {
@@ -59,7 +71,7 @@ export interface LocalContext {
 }
 
 export interface ResourceContext {
-  /** true under --check: apply() is never called, but diff() may phrase changes as "would …". */
+  /** true under --check: apply() is never called, but plan() may phrase changes as "would …". */
   check: boolean;
   /**
    * The login this run works through: its user and the public keys (`type base64`) it may have
@@ -70,7 +82,7 @@ export interface ResourceContext {
   warn?: (message: string) => void;
 }
 
-export interface ResourceKind<Spec = unknown, Facts = unknown> {
+export interface ResourceKind<Spec = unknown, Facts = unknown, Plan = unknown> {
   /** The key a playbook task uses, e.g. `file`. */
   readonly name: string;
   /** Validates a task's arguments (after variable interpolation). Runs before any host is contacted. */
@@ -78,14 +90,19 @@ export interface ResourceKind<Spec = unknown, Facts = unknown> {
   /** A short label, e.g. `file /etc/sudoers.d/deploy`. */
   describe(spec: Spec): string;
   probe(spec: Spec): Probe<Facts>;
-  /** Pure: what must change to go from facts to spec. Empty array = in the desired state. */
-  diff(spec: Spec, facts: Facts, ctx: ResourceContext): Change[];
   /**
-   * sh fragment that makes the changes. Runs as root with `set -e`, stdin /dev/null. Idempotent.
-   * Secrets and file contents go inside the fragment (e.g. base64Heredoc), which reaches the host on
-   * the exec's stdin, never in a process's arguments.
+   * Pure: what must change to go from facts to spec (`changes`, empty = in the desired state) and how
+   * (`plan`, whatever apply() and uploads() need: they never see the facts). The engine calls it once per
+   * task and probe; `ctx.warn` warnings are therefore emitted once.
    */
-  apply(spec: Spec, facts: Facts, changes: Change[], ctx?: ResourceContext): Sh;
+  plan(spec: Spec, facts: Facts, ctx: ResourceContext): Planned<Plan>;
+  /**
+   * sh fragment that carries out the plan. Runs as root with `set -e`, stdin /dev/null. Idempotent.
+   * Secrets and file contents go inside the fragment (e.g. base64Heredoc), which reaches the host on
+   * the exec's stdin, never in a process's arguments. Called when the plan has changes, and for a
+   * notified handler whatever its changes (a handler runs because it was notified).
+   */
+  apply(spec: Spec, plan: Plan, ctx?: ResourceContext): Sh;
   /**
    * Kinds whose apply can cut SSH access return how to save and restore what they touch; undefined
    * when this particular spec cannot cut access (e.g. ufw in `ensure` mode only adds rules).
@@ -97,7 +114,7 @@ export interface ResourceKind<Spec = unknown, Facts = unknown> {
    */
   prepareLocal?(spec: Spec, ctx: LocalContext): Spec;
   /** Local files to stream to the host before apply(), one exec each, on the channel's stdin. */
-  uploads?(spec: Spec, facts: Facts, changes: Change[]): Upload[];
+  uploads?(spec: Spec, plan: Plan): Upload[];
   /** Values inside the spec that are secret; the reporters redact them everywhere. */
   secrets?(spec: Spec): string[];
   /**
@@ -106,7 +123,7 @@ export interface ResourceKind<Spec = unknown, Facts = unknown> {
    * refuses, at load time, a variable there whose declared type is not narrow enough for sh.
    */
   readonly shFields?: readonly string[];
-  /** Whether diff() must be empty after apply (false for `command`, whose guard is the check). */
+  /** Whether plan()'s changes must be empty after apply (false for `command`, whose guard is the check). */
   readonly verifiable?: boolean;
   /**
    * Per-spec answer, for kinds that are states for some specs and actions for others (`service` with
@@ -114,6 +131,30 @@ export interface ResourceKind<Spec = unknown, Facts = unknown> {
    * `verifiable` when present.
    */
   isVerifiable?(spec: Spec): boolean;
+}
+
+/**
+ * Only the changes of a plan, for callers that show or judge drift and never apply (the audit's derived
+ * checks, the verify re-probe). Not a second computation: it is plan() with the plan dropped.
+ */
+export function changesOf<Spec, Facts, Plan>(
+  kind: ResourceKind<Spec, Facts, Plan>,
+  spec: Spec,
+  facts: Facts,
+  ctx: ResourceContext,
+): Change[] {
+  return kind.plan(spec, facts, ctx).changes;
+}
+
+/**
+ * For a module whose internal planner returns its decisions with the changes beside them: the
+ * contract's shape, `{ changes, plan: the rest }`.
+ */
+export function planned<T extends { changes: Change[] }>({
+  changes,
+  ...plan
+}: T): Planned<Omit<T, "changes">> {
+  return { changes, plan };
 }
 
 /** Whether the engine re-probes this task after apply and fails it when drift remains. */
@@ -140,7 +181,7 @@ export function extractWarnings(output: string): { output: string; warnings: str
 
 /** Erases the generic parameters so kinds can sit in one registry. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyResourceKind = ResourceKind<any, any>;
+export type AnyResourceKind = ResourceKind<any, any, any>;
 
 /** Parse `key=value` lines (the usual probe output shape). Later keys win. */
 export function parseKeyValues(stdout: string): Map<string, string> {

@@ -11,7 +11,7 @@
  * rule's text, e.g. `-k x` becomes `-F key=x`, so the keys are what can be compared).
  */
 import { z } from "zod";
-import { WARNING_PREFIX, type Change, type ResourceKind } from "../engine/resource.js";
+import { WARNING_PREFIX, planned, type Change, type ResourceKind } from "../engine/resource.js";
 import { raw, sh, shJoin, shq, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { parsePathState, pathProbeScript, sha256, type PathState } from "./common/fileState.js";
@@ -127,7 +127,10 @@ export function parseAuditKernel(stdout: string): {
   return { kernel, loadedKeys: [...new Set(loadedKeys)], active };
 }
 
-function plan(spec: AuditRulesSpec, facts: AuditRulesFacts): { writeFile: boolean; changes: Change[] } {
+function planAuditRules(
+  spec: AuditRulesSpec,
+  facts: AuditRulesFacts,
+): { writeFile: boolean; changes: Change[] } {
   const changes: Change[] = [];
   if (facts.file.type !== "absent" && facts.file.type !== "file") {
     throw new Error(`${spec.file} is a ${facts.file.type}, not a regular file`);
@@ -154,7 +157,7 @@ function plan(spec: AuditRulesSpec, facts: AuditRulesFacts): { writeFile: boolea
   return { writeFile, changes };
 }
 
-export const auditRulesKind: ResourceKind<AuditRulesSpec, AuditRulesFacts> = {
+export const auditRulesKind: ResourceKind<AuditRulesSpec, AuditRulesFacts, { writeFile: boolean }> = {
   name: "audit_rules",
   spec: auditRulesSpec,
   verifiable: true,
@@ -170,10 +173,9 @@ export const auditRulesKind: ResourceKind<AuditRulesSpec, AuditRulesFacts> = {
     };
   },
 
-  diff: (spec, facts) => plan(spec, facts).changes,
+  plan: (spec, facts) => planned(planAuditRules(spec, facts)),
 
-  apply(spec, facts) {
-    const p = plan(spec, facts);
+  apply(spec, p) {
     const out: Sh[] = [];
     if (p.writeFile) {
       out.push(

@@ -12,7 +12,7 @@
  * resolves the home directory on the host at apply time (getent), and the diff still plans the write.
  */
 import { z } from "zod";
-import type { Change, ResourceContext, ResourceKind } from "../engine/resource.js";
+import type { Change, Planned, ResourceContext, ResourceKind } from "../engine/resource.js";
 import { fingerprint } from "../transport/known-hosts.js";
 import { base64Heredoc, raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
@@ -155,11 +155,17 @@ export function desiredContent(
   return out;
 }
 
-function plan(
+/** Whether to write the file, and the content a write puts there (exclusive) or appends to. */
+export interface AuthorizedKeyPlan {
+  write: boolean;
+  content: string;
+}
+
+function planAuthorizedKey(
   spec: AuthorizedKeySpec,
   facts: AuthorizedKeyFacts,
   ctx?: ResourceContext,
-): { changes: Change[]; write: boolean; content: string } {
+): Planned<AuthorizedKeyPlan> {
   const changes: Change[] = [];
   const label = facts.home ? `${facts.home}/.ssh/authorized_keys` : `~${spec.user}/.ssh/authorized_keys`;
   if (!facts.userExists) {
@@ -168,7 +174,7 @@ function plan(
       summary: `write ${label} with ${spec.keys.length} key(s) (user ${spec.user} does not exist yet)`,
       diff: contentDiff(label, undefined, desiredContent(spec, "")),
     });
-    return { changes, write: true, content: desiredContent(spec, "") };
+    return { changes, plan: { write: true, content: desiredContent(spec, "") } };
   }
   const dir = facts.sshDir!;
   const file = facts.file!;
@@ -207,10 +213,10 @@ function plan(
   } else if (file.mode !== "0600" || file.owner !== spec.user) {
     changes.push({ summary: `${label} mode/owner ${file.mode} ${file.owner} → 0600 ${spec.user}` });
   }
-  return { changes, write, content: want };
+  return { changes, plan: { write, content: want } };
 }
 
-export const authorizedKeyKind: ResourceKind<AuthorizedKeySpec, AuthorizedKeyFacts> = {
+export const authorizedKeyKind: ResourceKind<AuthorizedKeySpec, AuthorizedKeyFacts, AuthorizedKeyPlan> = {
   name: "authorized_key",
   spec: authorizedKeySpec,
   verifiable: true,
@@ -251,10 +257,9 @@ export const authorizedKeyKind: ResourceKind<AuthorizedKeySpec, AuthorizedKeyFac
     };
   },
 
-  diff: (spec, facts, ctx) => plan(spec, facts, ctx).changes,
+  plan: planAuthorizedKey,
 
-  apply(spec, facts, _changes, ctx) {
-    const { write, content } = plan(spec, facts, ctx && { ...ctx, warn: undefined });
+  apply(spec, { write, content }) {
     const u = spec.user;
     const out: Sh[] = [
       sh`lc_home=$(getent passwd ${u} | cut -d: -f6)`,

@@ -113,7 +113,7 @@ function shouldRunSh(spec: CommandSpec): Sh {
 }
 
 /** sh condition (exit 0 = run the command) from the guards, evaluated on the host. */
-function plan(spec: CommandSpec, f: CommandFacts): Change[] {
+function planCommand(spec: CommandSpec, f: CommandFacts): Change[] {
   if (spec.creates && f.createsExists) return [];
   if (spec.removes && !f.removesExists) return [];
   if (spec.unless && f.unlessRc === 0) return [];
@@ -122,7 +122,7 @@ function plan(spec: CommandSpec, f: CommandFacts): Change[] {
   return [{ summary: `run ${label(spec.cmd)}${spec.become_user ? ` as ${spec.become_user}` : ""}${why}` }];
 }
 
-export const commandKind: ResourceKind<CommandSpec, CommandFacts> = {
+export const commandKind: ResourceKind<CommandSpec, CommandFacts, undefined> = {
   name: "command",
   spec: commandSpec,
   verifiable: false,
@@ -156,7 +156,8 @@ export const commandKind: ResourceKind<CommandSpec, CommandFacts> = {
     };
   },
 
-  diff: (spec, facts) => plan(spec, facts),
+  // the guards are read by the probe and again by apply on the host: nothing to carry over
+  plan: (spec, facts) => ({ changes: planCommand(spec, facts), plan: undefined }),
 
   apply(spec) {
     let run: Sh;

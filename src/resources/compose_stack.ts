@@ -250,7 +250,7 @@ export function parseComposeStackFacts(stdout: string): ComposeStackFacts {
   return f;
 }
 
-function plan(spec: ComposeStackSpec, f: ComposeStackFacts): Change[] {
+function changesOfStack(spec: ComposeStackSpec, f: ComposeStackFacts): Change[] {
   const deploy = (why: string): Change[] => [{ summary: `deploy compose project ${spec.project} (${why})` }];
   if (!f.userExists) return deploy(`user ${spec.user} not found at probe time`);
   if (!f.dirExists) return deploy(`${spec.dir} not there yet`);
@@ -332,7 +332,24 @@ export function composeStackApplySh(spec: ComposeStackSpec, recreateUnhealthy: s
   return shJoin(out);
 }
 
-export const composeStackKind: ResourceKind<ComposeStackSpec, ComposeStackFacts> = {
+/** `compose up` converges everything else; only the unhealthy services with an unchanged config need forcing. */
+export interface ComposeStackPlan {
+  recreateUnhealthy: string[];
+}
+
+/** Services whose running container is unhealthy with the wanted config: `up` alone would keep it. */
+function unhealthyToRecreate(facts: ComposeStackFacts): string[] {
+  return [
+    ...new Set(
+      facts.containers
+        .filter((k) => k.state === "running" && healthOf(k.status) === "unhealthy" && k.service in facts.want)
+        .filter((k) => facts.want[k.service] === k.hash)
+        .map((k) => k.service),
+    ),
+  ];
+}
+
+export const composeStackKind: ResourceKind<ComposeStackSpec, ComposeStackFacts, ComposeStackPlan> = {
   name: "compose_stack",
   spec: composeStackSpec,
   // under repin every tag is resolved again on each run: a re-probe always finds work
@@ -343,19 +360,10 @@ export const composeStackKind: ResourceKind<ComposeStackSpec, ComposeStackFacts>
     return { script: composeStackProbeSh(spec), parse: parseComposeStackFacts };
   },
 
-  diff: (spec, facts) => plan(spec, facts),
+  plan: (spec, facts) => ({
+    changes: changesOfStack(spec, facts),
+    plan: { recreateUnhealthy: unhealthyToRecreate(facts) },
+  }),
 
-  apply(spec, facts) {
-    const unhealthy = [
-      ...new Set(
-        facts.containers
-          .filter(
-            (k) => k.state === "running" && healthOf(k.status) === "unhealthy" && k.service in facts.want,
-          )
-          .filter((k) => facts.want[k.service] === k.hash)
-          .map((k) => k.service),
-      ),
-    ];
-    return composeStackApplySh(spec, unhealthy);
-  },
+  apply: (spec, plan) => composeStackApplySh(spec, plan.recreateUnhealthy),
 };

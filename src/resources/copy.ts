@@ -89,7 +89,10 @@ interface EntryPlan {
   changes: Change[];
 }
 
-function plan(spec: CopySpec, facts: CopyFacts): EntryPlan[] {
+/** Entry by entry: send it (changed bytes), or fix its mode/owner; with the changes each shows. */
+export type CopyPlan = EntryPlan[];
+
+function planCopy(spec: CopySpec, facts: CopyFacts): CopyPlan {
   return entriesOf(spec).map((entry, i) => {
     const f = facts[i]!;
     if (f.type !== "file" || f.sha256 !== entry.sha256) {
@@ -109,7 +112,7 @@ function plan(spec: CopySpec, facts: CopyFacts): EntryPlan[] {
 
 const staged = (e: Entry) => `${STAGING}/${e.sha256}`;
 
-export const copyKind: ResourceKind<CopySpec, CopyFacts> = {
+export const copyKind: ResourceKind<CopySpec, CopyFacts, CopyPlan> = {
   name: "copy",
   spec: copySpec,
   verifiable: true,
@@ -129,14 +132,15 @@ export const copyKind: ResourceKind<CopySpec, CopyFacts> = {
       },
     };
   },
-  diff: (spec, facts) => plan(spec, facts).flatMap((p) => p.changes),
-  uploads: (spec, facts): Upload[] =>
-    plan(spec, facts)
-      .filter((p) => p.send)
-      .map((p) => ({ local: p.entry.local, remote: staged(p.entry) })),
-  apply(spec, facts) {
+  plan(spec, facts) {
+    const plan = planCopy(spec, facts);
+    return { changes: plan.flatMap((p) => p.changes), plan };
+  },
+  uploads: (_spec, plan): Upload[] =>
+    plan.filter((p) => p.send).map((p) => ({ local: p.entry.local, remote: staged(p.entry) })),
+  apply(spec, plan) {
     const lines: Sh[] = [];
-    for (const p of plan(spec, facts)) {
+    for (const p of plan) {
       const dest = sh`${p.entry.dest}`;
       const up = staged(p.entry);
       if (p.send) {

@@ -4,7 +4,7 @@
  */
 import { posix } from "node:path";
 import { z } from "zod";
-import type { Change, ResourceKind } from "../engine/resource.js";
+import { planned, type Change, type ResourceKind } from "../engine/resource.js";
 import { raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { parsePathState, pathProbeScript, attributeDrift, type PathState } from "./common/fileState.js";
 import { chownSh } from "../core/atomic-write.js";
@@ -39,7 +39,7 @@ interface DirPlan {
   changes: Change[];
 }
 
-function plan(spec: DirectorySpec, facts: DirectoryFacts): DirPlan {
+function planDirectory(spec: DirectorySpec, facts: DirectoryFacts): DirPlan {
   const p: DirPlan = { create: false, remove: false, chmod: false, chown: false, changes: [] };
   if (spec.state === "absent") {
     if (facts.type === "absent") return p;
@@ -80,7 +80,7 @@ function plan(spec: DirectorySpec, facts: DirectoryFacts): DirPlan {
   return p;
 }
 
-export const directoryKind: ResourceKind<DirectorySpec, DirectoryFacts> = {
+export const directoryKind: ResourceKind<DirectorySpec, DirectoryFacts, Omit<DirPlan, "changes">> = {
   name: "directory",
   spec: directorySpec,
   verifiable: true,
@@ -89,9 +89,8 @@ export const directoryKind: ResourceKind<DirectorySpec, DirectoryFacts> = {
     script: pathProbeScript(spec.path),
     parse: (stdout) => parsePathState(stdout),
   }),
-  diff: (spec, facts) => plan(spec, facts).changes,
-  apply(spec, facts) {
-    const p = plan(spec, facts);
+  plan: (spec, facts) => planned(planDirectory(spec, facts)),
+  apply(spec, p) {
     const target = sh`${spec.path}`;
     if (p.remove) {
       return spec.recurse

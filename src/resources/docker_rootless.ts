@@ -129,7 +129,7 @@ export function parseDockerRootlessFacts(stdout: string): DockerRootlessFacts {
   return f;
 }
 
-function plan(spec: DockerRootlessSpec, f: DockerRootlessFacts): Change[] {
+function changesOfRootless(spec: DockerRootlessSpec, f: DockerRootlessFacts): Change[] {
   const u = spec.user;
   if (!f.userExists) {
     return [{ summary: `set up rootless Docker for ${u} (user ${u} not found at probe time)` }];
@@ -210,7 +210,12 @@ export function dockerRootlessApplySh(spec: DockerRootlessSpec, restart: boolean
   ]);
 }
 
-export const dockerRootlessKind: ResourceKind<DockerRootlessSpec, DockerRootlessFacts> = {
+/** The bring-up is the same whatever drifted; only whether the daemon gets a restart depends on the facts. */
+export interface DockerRootlessPlan {
+  restart: boolean;
+}
+
+export const dockerRootlessKind: ResourceKind<DockerRootlessSpec, DockerRootlessFacts, DockerRootlessPlan> = {
   name: "docker_rootless",
   spec: dockerRootlessSpec,
   verifiable: true,
@@ -241,10 +246,11 @@ export const dockerRootlessKind: ResourceKind<DockerRootlessSpec, DockerRootless
     };
   },
 
-  diff: (spec, facts) => plan(spec, facts),
-
-  apply(spec, facts) {
+  plan: (spec, facts) => ({
+    changes: changesOfRootless(spec, facts),
     // an active daemon that is not rootless (or not answering) gets a restart, not just a start
-    return dockerRootlessApplySh(spec, facts.unitActive === "active" && !facts.rootless);
-  },
+    plan: { restart: facts.unitActive === "active" && !facts.rootless },
+  }),
+
+  apply: (spec, plan) => dockerRootlessApplySh(spec, plan.restart),
 };

@@ -11,7 +11,7 @@
  */
 import { z } from "zod";
 import { wholeNumber } from "./common/schema.js";
-import type { Change, ResourceKind } from "../engine/resource.js";
+import type { Change, Planned, ResourceKind } from "../engine/resource.js";
 import { sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
@@ -142,10 +142,9 @@ export interface Fail2banPlan {
   write: boolean;
   restart: boolean;
   enable: boolean;
-  changes: Change[];
 }
 
-export function planFail2ban(spec: Fail2banSpec, facts: Fail2banFacts): Fail2banPlan {
+export function planFail2ban(spec: Fail2banSpec, facts: Fail2banFacts): Planned<Fail2banPlan> {
   const content = renderJail(spec);
   const changes: Change[] = [];
   if (!facts.installed)
@@ -164,7 +163,7 @@ export function planFail2ban(spec: Fail2banSpec, facts: Fail2banFacts): Fail2ban
     changes.push({ summary: `jail ${spec.jail} not running → running` });
   const enable = facts.enabled !== "enabled";
   if (enable) changes.push({ summary: `fail2ban service ${facts.enabled || "unknown"} at boot → enabled` });
-  return { content, write, restart: write || !running, enable, changes };
+  return { changes, plan: { content, write, restart: write || !running, enable } };
 }
 
 export function applyFail2ban(spec: Fail2banSpec, plan: Fail2banPlan): Sh {
@@ -208,12 +207,12 @@ export function applyFail2ban(spec: Fail2banSpec, plan: Fail2banPlan): Sh {
   return shJoin(lines);
 }
 
-export const fail2banKind: ResourceKind<Fail2banSpec, Fail2banFacts> = {
+export const fail2banKind: ResourceKind<Fail2banSpec, Fail2banFacts, Fail2banPlan> = {
   name: "fail2ban",
   spec: fail2banSpec,
   describe: (spec) => `fail2ban jail ${spec.jail} (port ${spec.port})`,
   probe: (spec) => ({ script: fail2banProbeScript(spec), parse: parseFail2banProbe }),
-  diff: (spec, facts) => planFail2ban(spec, facts).changes,
-  apply: (spec, facts) => applyFail2ban(spec, planFail2ban(spec, facts)),
+  plan: (spec, facts) => planFail2ban(spec, facts),
+  apply: applyFail2ban,
   verifiable: true,
 };

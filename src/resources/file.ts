@@ -4,7 +4,7 @@
  * half-written or wrongly-permissioned file, and a config that fails its validator never lands.
  */
 import { z } from "zod";
-import type { Change, ResourceKind } from "../engine/resource.js";
+import { planned, type Change, type ResourceKind } from "../engine/resource.js";
 import { sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff, redactedDiff } from "./common/diffText.js";
 import {
@@ -66,8 +66,8 @@ export const fileSpec = z
 export type FileSpec = z.output<typeof fileSpec>;
 export type FileFacts = PathState;
 
-/** What apply has to do, derived once from spec + facts so diff() and apply() cannot disagree. */
-interface FilePlan {
+/** What apply has to do, derived once from spec + facts with the changes it shows. */
+interface FileSteps {
   remove: boolean;
   /** Content to write atomically (includes mode/owner), or undefined to leave the content alone. */
   write?: string;
@@ -76,8 +76,10 @@ interface FilePlan {
   changes: Change[];
 }
 
-function plan(spec: FileSpec, facts: FileFacts): FilePlan {
-  const p: FilePlan = { remove: false, chmod: false, chown: false, changes: [] };
+export type FilePlan = Omit<FileSteps, "changes">;
+
+function planFile(spec: FileSpec, facts: FileFacts): FileSteps {
+  const p: FileSteps = { remove: false, chmod: false, chown: false, changes: [] };
   if (facts.type === "directory" || facts.type === "other") {
     throw new Error(
       `${spec.path} exists and is a ${facts.type === "directory" ? "directory" : "special file"}, not a regular file; ` +
@@ -134,7 +136,7 @@ function plan(spec: FileSpec, facts: FileFacts): FilePlan {
   return p;
 }
 
-export const fileKind: ResourceKind<FileSpec, FileFacts> = {
+export const fileKind: ResourceKind<FileSpec, FileFacts, FilePlan> = {
   name: "file",
   spec: fileSpec,
   shFields: ["validate"],
@@ -150,10 +152,9 @@ export const fileKind: ResourceKind<FileSpec, FileFacts> = {
     };
   },
 
-  diff: (spec, facts) => plan(spec, facts).changes,
+  plan: (spec, facts) => planned(planFile(spec, facts)),
 
-  apply(spec, facts) {
-    const p = plan(spec, facts);
+  apply(spec, p) {
     const target = sh`${spec.path}`;
     if (p.remove) return sh`rm -f -- ${target}`;
     const out: Sh[] = [];

@@ -146,7 +146,7 @@ export function parseImageBundleFacts(stdout: string): ImageBundleFacts {
   return f;
 }
 
-interface Plan {
+export interface ImageBundlePlan {
   /** Images the daemon lacks: sent in one tarball and loaded. */
   load: BundleImage[];
   /** Tags to put back on an image the daemon has: [daemon's ID, tag]. */
@@ -162,7 +162,7 @@ function hostId(img: BundleImage, f: ImageBundleFacts): string | undefined {
   return rec && f.ids.includes(rec) ? rec : undefined;
 }
 
-export function planImageBundle(spec: ImageBundleSpec, f: ImageBundleFacts): Plan {
+export function planImageBundle(spec: ImageBundleSpec, f: ImageBundleFacts): ImageBundlePlan {
   const b = bundleOf(spec);
   const load: BundleImage[] = [];
   const retag: [string, string][] = [];
@@ -174,7 +174,7 @@ export function planImageBundle(spec: ImageBundleSpec, f: ImageBundleFacts): Pla
   return { load, retag, leftovers: f.leftovers };
 }
 
-function changesOf(spec: ImageBundleSpec, f: ImageBundleFacts, p: Plan): Change[] {
+function bundleChanges(spec: ImageBundleSpec, f: ImageBundleFacts, p: ImageBundlePlan): Change[] {
   const c: Change[] = [];
   if (p.load.length) {
     const b = bundleOf(spec);
@@ -198,8 +198,7 @@ function changesOf(spec: ImageBundleSpec, f: ImageBundleFacts, p: Plan): Change[
   return c;
 }
 
-export function imageBundleApplySh(spec: ImageBundleSpec, f: ImageBundleFacts): Sh {
-  const p = planImageBundle(spec, f);
+export function imageBundleApplySh(spec: ImageBundleSpec, p: ImageBundlePlan): Sh {
   const b = bundleOf(spec);
   const fail = (msg: string): Sh => sh`{ echo ${`image_bundle: ${msg}`} >&2; exit 1; }`;
   const staged = `${spec.dir}/${STAGED}`;
@@ -247,7 +246,7 @@ export function imageBundleApplySh(spec: ImageBundleSpec, f: ImageBundleFacts): 
   return shJoin(out);
 }
 
-export const imageBundleKind: ResourceKind<ImageBundleSpec, ImageBundleFacts> = {
+export const imageBundleKind: ResourceKind<ImageBundleSpec, ImageBundleFacts, ImageBundlePlan> = {
   name: "image_bundle",
   spec: imageBundleSpec,
   verifiable: true,
@@ -257,9 +256,11 @@ export const imageBundleKind: ResourceKind<ImageBundleSpec, ImageBundleFacts> = 
     return { ...spec, bundle: readBundle(src) };
   },
   probe: (spec) => ({ script: imageBundleProbeSh(spec), parse: parseImageBundleFacts }),
-  diff: (spec, facts) => changesOf(spec, facts, planImageBundle(spec, facts)),
-  uploads: (spec, facts): Upload[] => {
-    const p = planImageBundle(spec, facts);
+  plan(spec, facts) {
+    const plan = planImageBundle(spec, facts);
+    return { changes: bundleChanges(spec, facts, plan), plan };
+  },
+  uploads: (spec, p): Upload[] => {
     if (!p.load.length) return [];
     const members = bundleMembers(bundleOf(spec), p.load);
     return [
@@ -271,5 +272,5 @@ export const imageBundleKind: ResourceKind<ImageBundleSpec, ImageBundleFacts> = 
       },
     ];
   },
-  apply: (spec, facts) => imageBundleApplySh(spec, facts),
+  apply: imageBundleApplySh,
 };

@@ -4,7 +4,7 @@
  * package lists once when an install fails on a fresh image whose lists are empty.
  */
 import { z } from "zod";
-import type { Change, ResourceKind } from "../engine/resource.js";
+import { planned, type Change, type ResourceKind } from "../engine/resource.js";
 import { APT_GET } from "../core/apt.js";
 import { raw, sh, type Sh } from "../core/sh.js";
 import { bool } from "./common/schema.js";
@@ -78,7 +78,7 @@ function plan(
   };
 }
 
-export const packageKind: ResourceKind<PackageSpec, PackageFacts> = {
+export const packageKind: ResourceKind<PackageSpec, PackageFacts, { install: string[]; remove: string[] }> = {
   name: "package",
   spec: packageSpec,
   verifiable: true,
@@ -103,10 +103,9 @@ export const packageKind: ResourceKind<PackageSpec, PackageFacts> = {
     };
   },
 
-  diff: (spec, facts) => plan(spec, facts).changes,
+  plan: (spec, facts) => planned(plan(spec, facts)),
 
-  apply(spec, facts) {
-    const p = plan(spec, facts);
+  apply(spec, p) {
     if (p.install.length) {
       const install: Sh = sh`${APT_GET} install --no-install-recommends ${p.install}`;
       const update: Sh = sh`${APT_GET} update`;

@@ -12,7 +12,7 @@
  * with the `file` kind and `sensitive: true`.
  */
 import { z } from "zod";
-import type { Change, ResourceKind } from "../engine/resource.js";
+import { planned, type Change, type ResourceKind } from "../engine/resource.js";
 import { raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { parsePathState, pathProbeScript, attributeDrift, type PathState } from "./common/fileState.js";
 import { atomicWriteSh, chownSh, dirOf } from "../core/atomic-write.js";
@@ -60,7 +60,7 @@ interface SecretPlan {
   changes: Change[];
 }
 
-function plan(spec: SecretFileSpec, f: SecretFileFacts): SecretPlan {
+function planSecretFile(spec: SecretFileSpec, f: SecretFileFacts): SecretPlan {
   const p: SecretPlan = { generate: false, chmod: false, chown: false, changes: [] };
   if (f.type === "directory" || f.type === "other" || f.type === "link") {
     throw new Error(
@@ -114,7 +114,7 @@ export function generateSecretSh(spec: SecretFileSpec): Sh {
   ]);
 }
 
-export const secretFileKind: ResourceKind<SecretFileSpec, SecretFileFacts> = {
+export const secretFileKind: ResourceKind<SecretFileSpec, SecretFileFacts, Omit<SecretPlan, "changes">> = {
   name: "secret_file",
   spec: secretFileSpec,
   verifiable: true,
@@ -125,10 +125,9 @@ export const secretFileKind: ResourceKind<SecretFileSpec, SecretFileFacts> = {
     return { script: pathProbeScript(spec.path), parse: (stdout) => parsePathState(stdout) };
   },
 
-  diff: (spec, facts) => plan(spec, facts).changes,
+  plan: (spec, facts) => planned(planSecretFile(spec, facts)),
 
-  apply(spec, facts) {
-    const p = plan(spec, facts);
+  apply(spec, p) {
     if (p.generate) return generateSecretSh(spec);
     const target = sh`${spec.path}`;
     const out: Sh[] = [];

@@ -9,7 +9,7 @@
  * does not exist then.
  */
 import { z } from "zod";
-import type { Change, ResourceKind } from "../engine/resource.js";
+import { planned, type Change, type ResourceKind } from "../engine/resource.js";
 import { raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { bool, userName } from "./common/schema.js";
 
@@ -73,7 +73,12 @@ const FIXED = new Set(["static", "indirect", "generated", "transient", "alias", 
 
 const isAction = (spec: ServiceSpec) => spec.state === "restarted" || spec.state === "reloaded";
 
-function plan(spec: ServiceSpec, f: ServiceFacts): { ops: string[]; changes: Change[] } {
+/** The systemctl verbs to run, in order. */
+export interface ServicePlan {
+  ops: string[];
+}
+
+function planService(spec: ServiceSpec, f: ServiceFacts): ServicePlan & { changes: Change[] } {
   const ops: string[] = [];
   const changes: Change[] = [];
   const missing = f.load === "not-found" || f.load === "";
@@ -126,7 +131,7 @@ function systemctl(spec: ServiceSpec): Sh {
   return sh`runuser -u ${u} -- env XDG_RUNTIME_DIR=/run/user/"$(id -u -- ${u})" systemctl --user`;
 }
 
-export const serviceKind: ResourceKind<ServiceSpec, ServiceFacts> = {
+export const serviceKind: ResourceKind<ServiceSpec, ServiceFacts, ServicePlan> = {
   name: "service",
   spec: serviceSpec,
   // restarted/reloaded are actions whose diff is never empty; see common/verify.ts
@@ -168,10 +173,9 @@ export const serviceKind: ResourceKind<ServiceSpec, ServiceFacts> = {
     };
   },
 
-  diff: (spec, facts) => plan(spec, facts).changes,
+  plan: (spec, facts) => planned(planService(spec, facts)),
 
-  apply(spec, facts) {
-    const { ops } = plan(spec, facts);
+  apply(spec, { ops }) {
     const sc = systemctl(spec);
     const n = spec.name;
     const out: Sh[] = [];

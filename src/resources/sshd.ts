@@ -9,7 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import type { Change, LockoutGuard, ResourceKind } from "../engine/resource.js";
+import { planned, type Change, type LockoutGuard, type ResourceKind } from "../engine/resource.js";
 import { raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
@@ -356,7 +356,14 @@ export interface SshdPlan {
   socket: boolean;
   socketOverride: string;
   writeSocketOverride: boolean;
-  changes: Change[];
+  /** Every file apply rewrites: its new content, and the content the probe saw (checked again on the host). */
+  writes: Map<string, FileWrite>;
+}
+
+interface FileWrite {
+  content: string;
+  before?: string;
+  mode: string;
 }
 
 function sameSet(a: string[], b: string[]): boolean {
@@ -365,7 +372,7 @@ function sameSet(a: string[], b: string[]): boolean {
   return x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
-export function planSshd(spec: SshdSpec, facts: SshdFacts): SshdPlan {
+export function planSshd(spec: SshdSpec, facts: SshdFacts): SshdPlan & { changes: Change[] } {
   const desired = desiredConfig(spec, facts.supported);
   const dropin = renderDropin(desired);
   const current = facts.files.find((f) => f.path === spec.dropin)?.content;
@@ -440,7 +447,7 @@ export function planSshd(spec: SshdSpec, facts: SshdFacts): SshdPlan {
   // effective values that drifted with every file already right (a daemon-level cause we cannot see)
   // still get a rewrite + reload; verification then tells whether that converged
   const fileWork = writeDropin || needInclude || conflicts.length > 0 || writeSocketOverride;
-  return {
+  const plan = {
     desired,
     dropin,
     writeDropin: writeDropin || (!fileWork && changes.length > 0),
@@ -449,31 +456,17 @@ export function planSshd(spec: SshdSpec, facts: SshdFacts): SshdPlan {
     socket,
     socketOverride,
     writeSocketOverride,
-    changes,
   };
+  return { ...plan, writes: plannedWrites(spec, facts, plan), changes };
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Apply
-
-const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
-
-/** sh: atomically replace `path` with `content` (root's, `mode`; the directory made when missing). */
-function writeFileSh(path: string, content: string, mode: string): Sh {
-  return atomicWriteSh({
-    target: sh`${path}`,
-    dir: sh`${dirOf(path)}`,
-    source: { content },
-    mode,
-    keepOwner: false,
-    makeDir: "public",
-    label: `sshd ${path}`,
-  });
-}
-
-export function applySshd(spec: SshdSpec, facts: SshdFacts, plan: SshdPlan): Sh {
-  // every file this apply rewrites, with its new content and the content the probe saw
-  const writes = new Map<string, { content: string; before?: string; mode: string }>();
+/** The files the plan rewrites, from the contents the probe read. */
+function plannedWrites(
+  spec: SshdSpec,
+  facts: SshdFacts,
+  plan: Omit<SshdPlan, "writes">,
+): Map<string, FileWrite> {
+  const writes = new Map<string, FileWrite>();
   if (plan.writeDropin) {
     writes.set(spec.dropin, {
       content: plan.dropin,
@@ -495,7 +488,29 @@ export function applySshd(spec: SshdSpec, facts: SshdFacts, plan: SshdPlan): Sh 
   }
   if (plan.writeSocketOverride)
     writes.set(SOCKET_OVERRIDE, { content: plan.socketOverride, before: facts.socketOverride, mode: "0644" });
+  return writes;
+}
 
+// ---------------------------------------------------------------------------------------------------
+// Apply
+
+const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
+
+/** sh: atomically replace `path` with `content` (root's, `mode`; the directory made when missing). */
+function writeFileSh(path: string, content: string, mode: string): Sh {
+  return atomicWriteSh({
+    target: sh`${path}`,
+    dir: sh`${dirOf(path)}`,
+    source: { content },
+    mode,
+    keepOwner: false,
+    makeDir: "public",
+    label: `sshd ${path}`,
+  });
+}
+
+export function applySshd(_spec: SshdSpec, plan: SshdPlan): Sh {
+  const { writes } = plan;
   const paths = [...writes.keys()];
   const lines: Sh[] = [
     SSHD_BIN,
@@ -532,13 +547,13 @@ export function applySshd(spec: SshdSpec, facts: SshdFacts, plan: SshdPlan): Sh 
 
 // ---------------------------------------------------------------------------------------------------
 
-export const sshdKind: ResourceKind<SshdSpec, SshdFacts> = {
+export const sshdKind: ResourceKind<SshdSpec, SshdFacts, SshdPlan> = {
   name: "sshd",
   spec: sshdSpec,
   describe: (spec) => `sshd port ${spec.port}`,
   probe: (spec) => ({ script: probeScript(connectionSpecs(spec)), parse: parseSshdProbe }),
-  diff: (spec, facts) => planSshd(spec, facts).changes,
-  apply: (spec, facts) => applySshd(spec, facts, planSshd(spec, facts)),
+  plan: (spec, facts) => planned(planSshd(spec, facts)),
+  apply: applySshd,
   guard: (): LockoutGuard => ({ save: GUARD_SAVE, restore: GUARD_RESTORE }),
   verifiable: true,
 };

@@ -10,7 +10,7 @@
  * Writability is `[ -w /proc/sys/… ]`: false on a read-only /proc/sys and on 0444 keys, even for root.
  */
 import { z } from "zod";
-import { parseKeyValues, type Change, type ResourceKind } from "../engine/resource.js";
+import { parseKeyValues, planned, type Change, type ResourceKind } from "../engine/resource.js";
 import { sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { parsePathState, pathProbeScript, sha256, type PathState } from "./common/fileState.js";
@@ -89,10 +89,15 @@ export function sysctlFileContent(spec: SysctlSpec): string {
   return `# Managed by lockclaw: changes here are overwritten on the next run.\n${lines.join("\n")}\n`;
 }
 
-function plan(
-  spec: SysctlSpec,
-  facts: SysctlFacts,
-): { writeFile: boolean; live: string[]; changes: Change[] } {
+export interface SysctlPlan {
+  writeFile: boolean;
+  /** Keys set live (writable and different). */
+  live: string[];
+  /** Keys that differ but cannot be set here (read-only, missing): apply warns, key → message. */
+  kept: Record<string, string>;
+}
+
+function planSysctl(spec: SysctlSpec, facts: SysctlFacts): SysctlPlan & { changes: Change[] } {
   const changes: Change[] = [];
   const content = sysctlFileContent(spec);
   if (facts.file.type !== "absent" && facts.file.type !== "file") {
@@ -111,18 +116,26 @@ function plan(
     });
   }
   const live: string[] = [];
+  const kept: Record<string, string> = {};
   for (const [key, want] of Object.entries(spec.settings)) {
     const k = facts.keys[key];
-    if (k?.status !== "rw") continue; // read-only or missing: only the file counts (apply warns)
+    if (k && k.status !== "rw" && norm(k.value ?? "") !== norm(want)) {
+      // read-only or missing: only the file counts, apply warns
+      kept[key] =
+        k.status === "missing"
+          ? `sysctl ${key} does not exist on this kernel; kept in ${spec.file}`
+          : `sysctl ${key} is read-only here (live ${k.value}, wanted ${want}); kept in ${spec.file}`;
+    }
+    if (k?.status !== "rw") continue;
     if (norm(k.value ?? "") !== norm(want)) {
       live.push(key);
       changes.push({ summary: `${key} ${k.value} → ${want}` });
     }
   }
-  return { writeFile, live, changes };
+  return { writeFile, live, kept, changes };
 }
 
-export const sysctlKind: ResourceKind<SysctlSpec, SysctlFacts> = {
+export const sysctlKind: ResourceKind<SysctlSpec, SysctlFacts, SysctlPlan> = {
   name: "sysctl",
   spec: sysctlSpec,
   verifiable: true,
@@ -160,10 +173,9 @@ export const sysctlKind: ResourceKind<SysctlSpec, SysctlFacts> = {
     };
   },
 
-  diff: (spec, facts) => plan(spec, facts).changes,
+  plan: (spec, facts) => planned(planSysctl(spec, facts)),
 
-  apply(spec, facts) {
-    const p = plan(spec, facts);
+  apply(spec, p) {
     const out: Sh[] = [];
     if (p.writeFile) {
       out.push(
@@ -180,8 +192,8 @@ export const sysctlKind: ResourceKind<SysctlSpec, SysctlFacts> = {
       );
     }
     for (const [key, want] of Object.entries(spec.settings)) {
-      const k = facts.keys[key];
       const path = procPath(key);
+      const kept = p.kept[key];
       if (p.live.includes(key)) {
         // writability is checked again: the probe may be older than a namespace or module change
         out.push(
@@ -189,14 +201,8 @@ export const sysctlKind: ResourceKind<SysctlSpec, SysctlFacts> = {
             `sysctl ${key} is read-only here; kept in ${spec.file}`,
           )}; fi`,
         );
-      } else if (k && k.status !== "rw" && norm(k.value ?? "") !== norm(want)) {
-        out.push(
-          warnSh(
-            k.status === "missing"
-              ? `sysctl ${key} does not exist on this kernel; kept in ${spec.file}`
-              : `sysctl ${key} is read-only here (live ${k.value}, wanted ${want}); kept in ${spec.file}`,
-          ),
-        );
+      } else if (kept !== undefined) {
+        out.push(warnSh(kept));
       }
     }
     return shJoin(out);

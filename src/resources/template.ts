@@ -1,16 +1,16 @@
 /**
  * `template`: a `file` whose content comes from a handlebars template under templates/.
  *
- * Contract with the engine: the resource never renders. Before probe/diff/apply the engine renders
+ * Contract with the engine: the resource never renders. Before probe/plan/apply the engine renders
  * `src` with the play's variables (strict) and puts the result in `content`; this kind then behaves
- * exactly like `file` (same probe, diff, atomic apply, validate, backup, sensitive handling). A spec that
- * reaches diff/apply without `content` is an engine bug and fails loudly rather than writing "".
+ * exactly like `file` (same probe, plan, atomic apply, validate, backup, sensitive handling). A spec that
+ * reaches plan/apply without `content` is an engine bug and fails loudly rather than writing "".
  * A playbook must not set `content` itself (the engine overwrites it); the schema allows it only so the
  * rendered spec can be validated again.
  */
 import { z } from "zod";
 import type { ResourceKind } from "../engine/resource.js";
-import { fileBaseShape, fileKind, type FileFacts, type FileSpec } from "./file.js";
+import { fileBaseShape, fileKind, type FileFacts, type FilePlan, type FileSpec } from "./file.js";
 import { singleLine } from "./common/schema.js";
 
 export const templateSpec = z
@@ -52,7 +52,7 @@ export function renderedFileSpec(spec: TemplateSpec): FileSpec {
   return { ...rest, content };
 }
 
-export const templateKind: ResourceKind<TemplateSpec, FileFacts> = {
+export const templateKind: ResourceKind<TemplateSpec, FileFacts, FilePlan> = {
   name: "template",
   spec: templateSpec,
   shFields: ["validate"],
@@ -60,7 +60,7 @@ export const templateKind: ResourceKind<TemplateSpec, FileFacts> = {
   describe: (spec) => `template ${spec.path} (from ${spec.src})`,
   // probe does not need the content yet: it reads the same facts whatever the desired content is
   probe: (spec) => fileKind.probe(spec),
-  diff: (spec, facts, ctx) => fileKind.diff(renderedFileSpec(spec), facts, ctx),
-  apply: (spec, facts, changes) => fileKind.apply(renderedFileSpec(spec), facts, changes),
+  plan: (spec, facts, ctx) => fileKind.plan(renderedFileSpec(spec), facts, ctx),
+  apply: (spec, plan) => fileKind.apply(renderedFileSpec(spec), plan),
   secrets: (spec) => (spec.sensitive && spec.content ? [spec.content] : []),
 };

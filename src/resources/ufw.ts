@@ -19,7 +19,7 @@
  */
 import { z } from "zod";
 import { parseCidr, CidrError } from "../core/cidr.js";
-import type { Change, LockoutGuard, ResourceKind } from "../engine/resource.js";
+import { planned, type Change, type LockoutGuard, type ResourceKind } from "../engine/resource.js";
 import { base64Heredoc, raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
 import { base64Body, Marks } from "../core/marks.js";
@@ -308,6 +308,8 @@ export interface UfwPlan {
   deleteLive: Array<{ v6: boolean; line: string }>;
   /** The live filter differs from what ufw's files say: reload even when no file changes. */
   reload: boolean;
+  /** The logging level ufw's first command keeps (the wanted one, else the host's, else ufw's default). */
+  level: string;
   changes: Change[];
 }
 
@@ -327,6 +329,7 @@ export function planUfw(spec: UfwSpec, facts: UfwFacts): UfwPlan {
     restoreFiles: [],
     deleteLive: [],
     reload: false,
+    level: "low",
     changes: [],
   };
 
@@ -396,6 +399,7 @@ export function planUfw(spec: UfwSpec, facts: UfwFacts): UfwPlan {
     }
     if (spec.state === "enabled" && facts.live) planLive(spec, facts, facts.live, desired, plan);
   }
+  plan.level = plan.logging ?? facts.loglevel ?? "low";
   return plan;
 }
 
@@ -453,11 +457,11 @@ function spliceSh(file: string, section: string): Sh {
   });
 }
 
-export function applyUfw(spec: UfwSpec, facts: UfwFacts, plan: UfwPlan): Sh {
+export function applyUfw(_spec: UfwSpec, plan: Omit<UfwPlan, "changes">): Sh {
   const lines: Sh[] = [
     sh`command -v ufw >/dev/null 2>&1 || { echo 'ufw: not installed; add a package task for ufw before this one' >&2; exit 1; }`,
   ];
-  const level = plan.logging ?? facts.loglevel ?? "low";
+  const level = plan.level;
   if (plan.v4Section !== undefined || plan.v6Section !== undefined) {
     // The package ships minimal rule files; ufw writes its full layout (with the logging chains that
     // the loader expects) on its first command. `ufw logging` is that command and changes nothing else.
@@ -535,13 +539,13 @@ export function ufwGuard(spec: UfwSpec): LockoutGuard | undefined {
   };
 }
 
-export const ufwKind: ResourceKind<UfwSpec, UfwFacts> = {
+export const ufwKind: ResourceKind<UfwSpec, UfwFacts, Omit<UfwPlan, "changes">> = {
   name: "ufw",
   spec: ufwSpec,
   describe: (spec) => `ufw (${spec.mode}, ${spec.rules.length} rule${spec.rules.length === 1 ? "" : "s"})`,
   probe: () => ({ script: ufwProbeScript(), parse: parseUfwProbe }),
-  diff: (spec, facts) => planUfw(spec, facts).changes,
-  apply: (spec, facts) => applyUfw(spec, facts, planUfw(spec, facts)),
+  plan: (spec, facts) => planned(planUfw(spec, facts)),
+  apply: applyUfw,
   guard: ufwGuard,
   verifiable: true,
 };

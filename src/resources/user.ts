@@ -4,7 +4,7 @@
  * password is locked (`!` prefix) and whether a hash exists behind it.
  */
 import { z } from "zod";
-import type { Change, ResourceKind } from "../engine/resource.js";
+import { planned, type Change, type ResourceKind } from "../engine/resource.js";
 import { raw, sh, shJoin, type Sh } from "../core/sh.js";
 import { absPath, bool, presentAbsent, userName } from "./common/schema.js";
 
@@ -62,7 +62,7 @@ interface UserPlan {
   changes: Change[];
 }
 
-function plan(spec: UserSpec, facts: UserFacts): UserPlan {
+function planUser(spec: UserSpec, facts: UserFacts): UserPlan {
   const p: UserPlan = { create: false, remove: false, usermod: [], changes: [] };
   if (spec.state === "absent") {
     if (facts.exists) {
@@ -132,7 +132,7 @@ function groupsExistSh(name: string, groups: string[]): Sh {
   );
 }
 
-export const userKind: ResourceKind<UserSpec, UserFacts> = {
+export const userKind: ResourceKind<UserSpec, UserFacts, Omit<UserPlan, "changes">> = {
   name: "user",
   spec: userSpec,
   verifiable: true,
@@ -157,10 +157,9 @@ export const userKind: ResourceKind<UserSpec, UserFacts> = {
     return { script, parse: (stdout) => parseUserFacts(stdout, spec.name) };
   },
 
-  diff: (spec, facts) => plan(spec, facts).changes,
+  plan: (spec, facts) => planned(planUser(spec, facts)),
 
-  apply(spec, facts) {
-    const p = plan(spec, facts);
+  apply(spec, p) {
     const u = spec.name;
     if (p.remove) return sh`userdel -- ${u}`;
     const out: Sh[] = [];

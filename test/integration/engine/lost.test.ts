@@ -42,7 +42,7 @@ const guardedStep: ResourceKind<{ cmd: string; restored: string }, string> = {
   spec: z.strictObject({ cmd: z.string(), restored: z.string() }),
   describe: () => "guarded step",
   probe: () => ({ script: raw("echo probed"), parse: (s) => s.trim() }),
-  diff: () => [{ summary: "run it" }],
+  plan: () => ({ changes: [{ summary: "run it" }], plan: undefined }),
   apply: (s) => raw(s.cmd),
   guard: (s) => ({ save: raw(":"), restore: sh`touch ${s.restored}` }),
   verifiable: false,

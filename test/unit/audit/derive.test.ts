@@ -1,7 +1,7 @@
 /**
  * The audit's expectation comes from the prepared plays, never from a copy of the playbook: a custom
  * playbook that opens another port is audited against it, and every other task is judged by its module's
- * own probe and diff (the probe run here by a real sh).
+ * own probe and plan (the probe run here by a real sh).
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";

@@ -12,7 +12,7 @@ export const noteKind: AnyResourceKind = {
   }),
   describe: (s: { path: string }) => `note ${s.path}`,
   probe: () => ({ script: raw("true"), parse: () => ({}) }),
-  diff: () => [],
+  plan: () => ({ changes: [], plan: undefined }),
   apply: () => raw("true"),
 };
 

@@ -12,7 +12,7 @@ import {
   type AuditRulesSpec,
 } from "../../../src/resources/audit_rules.js";
 import { sha256 } from "../../../src/resources/common/fileState.js";
-import { parseSpec, runSh, specError } from "./helpers.js";
+import { applyOf, changesOf, parseSpec, runSh, specError } from "./helpers.js";
 
 const spec = (input: Record<string, unknown>): AuditRulesSpec => parseSpec(auditRulesKind, input);
 const ctx = { check: false };
@@ -59,10 +59,10 @@ describe("audit_rules diff", () => {
       loadedKeys: [],
       active: "inactive",
     };
-    expect(auditRulesKind.diff(s, absent, ctx).map((c) => c.summary)).toEqual([
+    expect(changesOf(auditRulesKind, s, absent, ctx).map((c) => c.summary)).toEqual([
       "create /etc/audit/rules.d/50-lockclaw.rules",
     ]);
-    expect(auditRulesKind.diff(s, { ...absent, file: fileOk(s) }, ctx)).toEqual([]);
+    expect(changesOf(auditRulesKind, s, { ...absent, file: fileOk(s) }, ctx)).toEqual([]);
   });
 
   it("where the kernel allows audit, rules not loaded and auditd stopped are drift", () => {
@@ -72,12 +72,13 @@ describe("audit_rules diff", () => {
       loadedKeys: ["lockclaw-identity"],
       active: "inactive",
     };
-    expect(auditRulesKind.diff(s, f, ctx).map((c) => c.summary)).toEqual([
+    expect(changesOf(auditRulesKind, s, f, ctx).map((c) => c.summary)).toEqual([
       "load audit rules (not loaded: lockclaw-mounts)",
       "start auditd (inactive)",
     ]);
     expect(
-      auditRulesKind.diff(
+      changesOf(
+        auditRulesKind,
         s,
         { ...f, loadedKeys: ["lockclaw-identity", "lockclaw-mounts"], active: "active" },
         ctx,
@@ -87,7 +88,8 @@ describe("audit_rules diff", () => {
 
   it("an edited file is drift, with a diff", () => {
     const edited = { ...fileOk(s), sha256: sha256("x"), content: "x\n" };
-    const changes = auditRulesKind.diff(
+    const changes = changesOf(
+      auditRulesKind,
       s,
       {
         file: edited,
@@ -139,7 +141,7 @@ describe("audit_rules probe and apply", () => {
       loadedKeys: [],
       active: "",
     };
-    const script = auditRulesKind.apply(s, facts, auditRulesKind.diff(s, facts, ctx));
+    const script = applyOf(auditRulesKind, s, facts);
     expect(script).not.toContain("mktemp"); // the file is right: only the live part runs
     // a stand-in for the container's auditctl: the kernel's refusal, as recorded on the lab
     const bin = mkdtempSync(join(tmpdir(), "lc-auditctl-"));

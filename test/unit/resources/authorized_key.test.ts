@@ -11,7 +11,7 @@ import {
   type AuthorizedKeySpec,
 } from "../../../src/resources/authorized_key.js";
 import type { PathState } from "../../../src/resources/common/fileState.js";
-import { converge, parseSpec, probeFacts, specError } from "./helpers.js";
+import { applyOf, changesOf, converge, parseSpec, probeFacts, specError } from "./helpers.js";
 
 /** A syntactically real public key: the blob embeds its type, as ssh-keygen writes it. */
 function fakeKey(type: string, seed: number, comment = ""): string {
@@ -77,14 +77,16 @@ describe("authorized_key spec", () => {
 describe("authorized_key diff", () => {
   it("no change when the keys are there (comment differences do not matter)", () => {
     expect(
-      authorizedKeyKind.diff(
+      changesOf(
+        authorizedKeyKind,
         spec({ user: "deploy", keys: [K1] }),
         facts(`${K1.replace("alice@laptop", "old")}\n${K2}\n`),
         ctx,
       ),
     ).toEqual([]);
     expect(
-      authorizedKeyKind.diff(
+      changesOf(
+        authorizedKeyKind,
         spec({ user: "deploy", keys: [K1, K2], exclusive: true }),
         facts(`${K1}\n${K2}\n`),
         ctx,
@@ -92,14 +94,20 @@ describe("authorized_key diff", () => {
     ).toEqual([]);
   });
   it("adds a missing key, keeping others", () => {
-    const cs = authorizedKeyKind.diff(spec({ user: "deploy", keys: [K1, K3] }), facts(`${K2}\n${K1}\n`), ctx);
+    const cs = changesOf(
+      authorizedKeyKind,
+      spec({ user: "deploy", keys: [K1, K3] }),
+      facts(`${K2}\n${K1}\n`),
+      ctx,
+    );
     expect(cs).toHaveLength(1);
     expect(cs[0]!.summary).toBe("update /home/deploy/.ssh/authorized_keys: add 1 key(s)");
     expect(cs[0]!.diff).toContain(`+${K3}`);
     expect(desiredContent(spec({ user: "deploy", keys: [K3] }), K1)).toBe(`${K1}\n${K3}\n`);
   });
   it("exclusive removes other keys", () => {
-    const cs = authorizedKeyKind.diff(
+    const cs = changesOf(
+      authorizedKeyKind,
       spec({ user: "deploy", keys: [K1], exclusive: true }),
       facts(`${K1}\n${K2}\n`),
       ctx,
@@ -109,7 +117,8 @@ describe("authorized_key diff", () => {
   });
   it("exclusive names every undeclared key by fingerprint (as ssh-keygen -l) and comment", () => {
     const intruder = fakeKey("ssh-ed25519", 9, "backdoor@evil");
-    const cs = authorizedKeyKind.diff(
+    const cs = changesOf(
+      authorizedKeyKind,
       spec({ user: "deploy", keys: [K1], exclusive: true }),
       facts(`${K1}\n${intruder}\n${K3}\n`),
       ctx,
@@ -131,7 +140,7 @@ describe("authorized_key diff", () => {
     const login = { user: "deploy", keys: [K2.split(" ").slice(0, 2).join(" ")] };
     const intruder = fakeKey("ssh-ed25519", 9, "backdoor@evil");
     const f = facts(`${K1}\n${K2}\n${intruder}\n`);
-    const cs = authorizedKeyKind.diff(s, f, { check: false, login, warn: (m) => warnings.push(m) });
+    const cs = changesOf(authorizedKeyKind, s, f, { check: false, login, warn: (m) => warnings.push(m) });
     expect(cs.map((c) => c.summary)).toEqual([
       "update /home/deploy/.ssh/authorized_keys: remove 1 key(s)",
       expect.stringMatching(/^remove undeclared key SHA256:\S+ \(backdoor@evil\)/),
@@ -140,17 +149,21 @@ describe("authorized_key diff", () => {
       expect.stringMatching(/^keeping undeclared key SHA256:\S+ \(bob@ci\) .*logged in with it/),
     ]);
     expect(desiredContent(s, f.file!.content!, { login })).toBe(`${K1}\n${K2}\n`);
-    const sh = String(authorizedKeyKind.apply(s, f, cs, { check: false, login }));
+    const sh = String(applyOf(authorizedKeyKind, s, f, { check: false, login }));
     expect(sh.replace(/\n/g, "")).toContain(Buffer.from(`${K1}\n${K2}\n`).toString("base64"));
     // with only the login's key left over, nothing is a change (the run converges)
-    expect(authorizedKeyKind.diff(s, facts(`${K1}\n${K2}\n`), { check: false, login })).toEqual([]);
+    expect(changesOf(authorizedKeyKind, s, facts(`${K1}\n${K2}\n`), { check: false, login })).toEqual([]);
     // the same key of ANOTHER user than the login's is removed
     expect(
-      authorizedKeyKind.diff(s, facts(`${K1}\n${K2}\n`), { check: false, login: { ...login, user: "root" } }),
+      changesOf(authorizedKeyKind, s, facts(`${K1}\n${K2}\n`), {
+        check: false,
+        login: { ...login, user: "root" },
+      }),
     ).toHaveLength(2);
   });
   it("fixes modes and creates .ssh", () => {
-    const cs = authorizedKeyKind.diff(
+    const cs = changesOf(
+      authorizedKeyKind,
       spec({ user: "deploy", keys: [K1] }),
       facts(`${K1}\n`, {
         sshDir: ps({ type: "directory", mode: "0755" }),
@@ -162,7 +175,8 @@ describe("authorized_key diff", () => {
       "/home/deploy/.ssh mode/owner 0755 deploy → 0700 deploy",
       "/home/deploy/.ssh/authorized_keys mode/owner 0644 deploy → 0600 deploy",
     ]);
-    const created = authorizedKeyKind.diff(
+    const created = changesOf(
+      authorizedKeyKind,
       spec({ user: "deploy", keys: [K1] }),
       facts(undefined, { sshDir: { type: "absent" } }),
       ctx,
@@ -173,16 +187,14 @@ describe("authorized_key diff", () => {
     ]);
   });
   it("plans the write for a user created earlier in the same run", () => {
-    const cs = authorizedKeyKind.diff(spec({ user: "deploy", keys: [K1] }), { userExists: false }, ctx);
+    const cs = changesOf(authorizedKeyKind, spec({ user: "deploy", keys: [K1] }), { userExists: false }, ctx);
     expect(cs[0]!.summary).toMatch(/does not exist yet/);
   });
 });
 
 describe("authorized_key apply", () => {
   it("resolves the home on the host and appends only missing keys", () => {
-    const sh = String(
-      authorizedKeyKind.apply(spec({ user: "deploy", keys: [K1, K3] }), facts(`${K1}\n`), []),
-    );
+    const sh = String(applyOf(authorizedKeyKind, spec({ user: "deploy", keys: [K1, K3] }), facts(`${K1}\n`)));
     expect(sh).toContain("lc_home=$(getent passwd deploy | cut -d: -f6)");
     expect(sh).toContain(`chmod 0700 "$lc_home/.ssh"`);
     expect(sh).toContain(`chmod 0600 "$lc_home/.ssh/authorized_keys"`);
@@ -191,7 +203,7 @@ describe("authorized_key apply", () => {
   });
   it("exclusive writes the whole file atomically", () => {
     const sh = String(
-      authorizedKeyKind.apply(spec({ user: "deploy", keys: [K1], exclusive: true }), facts(`${K2}\n`), []),
+      applyOf(authorizedKeyKind, spec({ user: "deploy", keys: [K1], exclusive: true }), facts(`${K2}\n`)),
     );
     expect(sh).toContain(`mktemp -- "$lc_home/.ssh"/.lockclaw.`);
     expect(sh).toContain(`mv -f -- "$lc_t" "$lc_home/.ssh/authorized_keys"`);

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { commandKind, type CommandSpec } from "../../../src/resources/command.js";
-import { converge, parseSpec, probeFacts, runSh, specError } from "./helpers.js";
+import { applyOf, changesOf, converge, parseSpec, probeFacts, runSh, specError } from "./helpers.js";
 
 const spec = (input: Record<string, unknown>): CommandSpec => parseSpec(commandKind, input);
 const ctx = { check: false };
@@ -26,20 +26,24 @@ describe("command spec", () => {
 
 describe("command diff", () => {
   it("runs every time without a guard, and says so", () => {
-    expect(commandKind.diff(spec({ cmd: "apt-get clean" }), {}, ctx)).toEqual([
+    expect(changesOf(commandKind, spec({ cmd: "apt-get clean" }), {}, ctx)).toEqual([
       { summary: "run apt-get clean (no guard: runs on every run)" },
     ]);
   });
   it("honours each guard", () => {
     const s = spec({ cmd: "make install", creates: "/usr/local/bin/x" });
-    expect(commandKind.diff(s, { createsExists: true }, ctx)).toEqual([]);
-    expect(commandKind.diff(s, { createsExists: false }, ctx)).toEqual([{ summary: "run make install" }]);
-    expect(commandKind.diff(spec({ cmd: "x", removes: "/a" }), { removesExists: false }, ctx)).toEqual([]);
-    expect(commandKind.diff(spec({ cmd: "x", unless: "true" }), { unlessRc: 0 }, ctx)).toEqual([]);
-    expect(commandKind.diff(spec({ cmd: "x", unless: "true" }), { unlessRc: 1 }, ctx)).toHaveLength(1);
-    expect(commandKind.diff(spec({ cmd: "x", onlyif: "true" }), { onlyifRc: 1 }, ctx)).toEqual([]);
+    expect(changesOf(commandKind, s, { createsExists: true }, ctx)).toEqual([]);
+    expect(changesOf(commandKind, s, { createsExists: false }, ctx)).toEqual([
+      { summary: "run make install" },
+    ]);
+    expect(changesOf(commandKind, spec({ cmd: "x", removes: "/a" }), { removesExists: false }, ctx)).toEqual(
+      [],
+    );
+    expect(changesOf(commandKind, spec({ cmd: "x", unless: "true" }), { unlessRc: 0 }, ctx)).toEqual([]);
+    expect(changesOf(commandKind, spec({ cmd: "x", unless: "true" }), { unlessRc: 1 }, ctx)).toHaveLength(1);
+    expect(changesOf(commandKind, spec({ cmd: "x", onlyif: "true" }), { onlyifRc: 1 }, ctx)).toEqual([]);
     expect(
-      commandKind.diff(spec({ cmd: "x", onlyif: "true", become_user: "deploy" }), { onlyifRc: 0 }, ctx),
+      changesOf(commandKind, spec({ cmd: "x", onlyif: "true", become_user: "deploy" }), { onlyifRc: 0 }, ctx),
     ).toEqual([{ summary: "run x as deploy" }]);
   });
   it("is not verifiable", () => {
@@ -50,10 +54,10 @@ describe("command diff", () => {
 describe("command apply (text)", () => {
   it("re-checks guards on the host and keeps the command out of argv for become_user", () => {
     const sh = String(
-      commandKind.apply(
+      applyOf(
+        commandKind,
         spec({ cmd: "docker login -p s3cret-token", become_user: "deploy", creates: "/x" }),
         {},
-        [],
       ),
     );
     expect(sh).toMatch(/^if \[ ! -e \/x \]; then\n/);
@@ -103,7 +107,7 @@ describe("command on this machine", () => {
 
   it("fails with the command's exit status and a message", () => {
     const s = spec({ cmd: "echo oops >&2; exit 7" });
-    const r = runSh(commandKind.apply(s, {}, []), { setE: true });
+    const r = runSh(applyOf(commandKind, s, {}), { setE: true });
     expect(r.code).toBe(7);
     expect(r.stderr).toContain("oops");
     expect(r.stderr).toContain("command failed (exit 7)");
@@ -113,7 +117,7 @@ describe("command on this machine", () => {
     const s = spec({ cmd: `touch ${join(dir, "ran")}`, creates: join(dir, "made") });
     const facts = probeFacts(commandKind, s);
     writeFileSync(join(dir, "made"), "");
-    expect(runSh(commandKind.apply(s, facts, []), { setE: true }).code).toBe(0);
+    expect(runSh(applyOf(commandKind, s, facts), { setE: true }).code).toBe(0);
     expect(existsSync(join(dir, "ran"))).toBe(false);
   });
 
@@ -122,7 +126,7 @@ describe("command on this machine", () => {
     // nobody cannot write into root's temp dir: let it write to a world-writable file
     writeFileSync(join(dir, "who"), "");
     runSh(`chmod 0777 ${dir}; chmod 0666 ${join(dir, "who")}`);
-    const r = runSh(commandKind.apply(s, {}, []), { setE: true });
+    const r = runSh(applyOf(commandKind, s, {}), { setE: true });
     expect(r.stderr).toBe("");
     expect(readFileSync(join(dir, "who"), "utf8")).toBe("nobody\n");
   });

@@ -9,7 +9,7 @@ import {
   type ComposeStackFacts,
   type ComposeStackSpec,
 } from "../../../src/resources/compose_stack.js";
-import { parseSpec, probeFacts, runSh, specError } from "./helpers.js";
+import { applyOf, changesOf, parseSpec, probeFacts, runSh, specError } from "./helpers.js";
 import type { Sh } from "../../../src/core/sh.js";
 
 const spec = (input: Record<string, unknown>): ComposeStackSpec => parseSpec(composeStackKind, input);
@@ -130,11 +130,11 @@ describe("compose_stack probe parsing", () => {
 
 describe("compose_stack diff", () => {
   it("nothing to do when every service runs healthy with its hash", () => {
-    expect(composeStackKind.diff(s, base, ctx)).toEqual([]);
+    expect(changesOf(composeStackKind, s, base, ctx)).toEqual([]);
   });
   it("an image without a pin is a change that names the reference", () => {
     const withImages = spec({ dir: "/x", project: "p", images: { REDIS: "redis:7.4" } });
-    expect(composeStackKind.diff(withImages, { ...base, unpinned: ["REDIS"] }, ctx)).toEqual([
+    expect(changesOf(composeStackKind, withImages, { ...base, unpinned: ["REDIS"] }, ctx)).toEqual([
       { summary: "p: pin image redis:7.4 by digest (first deploy)" },
     ]);
     expect(parseComposeStackFacts("user=present\nunpinned=REDIS\nunpinned=OPENCLAW\n").unpinned).toEqual([
@@ -147,12 +147,16 @@ describe("compose_stack diff", () => {
     expect(composeStackKind.isVerifiable!(s)).toBe(true);
   });
   it("deploys when the host is not ready at probe time", () => {
-    expect(composeStackKind.diff(s, { ...base, userExists: false }, ctx)[0]!.summary).toMatch(
+    expect(changesOf(composeStackKind, s, { ...base, userExists: false }, ctx)[0]!.summary).toMatch(
       /not found at probe time/,
     );
-    expect(composeStackKind.diff(s, { ...base, daemon: false }, ctx)[0]!.summary).toMatch(/not answering/);
-    expect(composeStackKind.diff(s, { ...base, compose: "none" }, ctx)[0]!.summary).toMatch(/no compose/);
-    expect(composeStackKind.diff(s, { ...base, configError: "bad key" }, ctx)[0]!.summary).toMatch(
+    expect(changesOf(composeStackKind, s, { ...base, daemon: false }, ctx)[0]!.summary).toMatch(
+      /not answering/,
+    );
+    expect(changesOf(composeStackKind, s, { ...base, compose: "none" }, ctx)[0]!.summary).toMatch(
+      /no compose/,
+    );
+    expect(changesOf(composeStackKind, s, { ...base, configError: "bad key" }, ctx)[0]!.summary).toMatch(
       /compose config failed at probe time: bad key/,
     );
   });
@@ -168,7 +172,7 @@ describe("compose_stack diff", () => {
         { service: "old", state: "running", hash: "x", status: "Up", name: "lockclaw-old-1" },
       ],
     };
-    expect(composeStackKind.diff(s, f, ctx).map((c) => c.summary)).toEqual([
+    expect(changesOf(composeStackKind, s, f, ctx).map((c) => c.summary)).toEqual([
       "lockclaw/gateway: configuration changed → recreate",
       "lockclaw/litellm: container missing → create",
       "lockclaw/proxy: unhealthy → recreate and wait for healthy",
@@ -176,7 +180,7 @@ describe("compose_stack diff", () => {
       "lockclaw: remove orphan lockclaw-old-1",
     ]);
     // only the unhealthy service with an unchanged config is force-recreated
-    const sh = String(composeStackKind.apply(s, f, []));
+    const sh = String(applyOf(composeStackKind, s, f));
     expect(sh).toContain("up -d --force-recreate proxy");
   });
 });
@@ -191,12 +195,12 @@ describe("compose_stack scripts", () => {
       config_files: { gateway: ["openclaw/openclaw.json"] },
     });
     syntaxOk(composeStackKind.probe(full).script);
-    syntaxOk(composeStackKind.apply(full, base, []));
+    syntaxOk(applyOf(composeStackKind, full, base));
     syntaxOk(
-      composeStackKind.apply(
+      applyOf(
+        composeStackKind,
         spec({ dir: "/x", project: "p", bundle_dir: "/var/lib/lockclaw/bundle" }),
         base,
-        [],
       ),
     );
   });
@@ -226,10 +230,10 @@ describe("compose_stack scripts", () => {
   });
   it("apply loads the bundle, brings the project up and waits with a deadline", () => {
     const sh = String(
-      composeStackKind.apply(
+      applyOf(
+        composeStackKind,
         spec({ dir: "/x", project: "p", bundle_dir: "/var/lib/lockclaw/bundle", timeout: 120 }),
         base,
-        [],
       ),
     );
     expect(sh).toMatch(/lc_dk load\) < "\$lc_f"/);
@@ -242,7 +246,7 @@ describe("compose_stack scripts", () => {
     const rows =
       "a\trunning\tUp 1 minute (healthy)\nb\trunning\tUp 1 minute\nc\texited\tExited (1)\nd\trunning\tUp (unhealthy)\ne\trunning\tUp (health: starting)\n";
     // the very awk program the apply script uses
-    const awk = /awk -F'\\t' '[^']+'/.exec(String(composeStackKind.apply(s, base, [])))![0];
+    const awk = /awk -F'\\t' '[^']+'/.exec(String(applyOf(composeStackKind, s, base)))![0];
     const dir = mkdtempSync(join(tmpdir(), "lc-awk-"));
     writeFileSync(join(dir, "rows"), rows);
     const r = runSh(`${awk} ${join(dir, "rows")} | cut -f1`);

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { directoryKind, type DirectoryFacts, type DirectorySpec } from "../../../src/resources/directory.js";
-import { converge, parseSpec, probeFacts, runSh, specError } from "./helpers.js";
+import { applyOf, changesOf, converge, parseSpec, probeFacts, runSh, specError } from "./helpers.js";
 
 const spec = (input: Record<string, unknown>): DirectorySpec => parseSpec(directoryKind, input);
 const ctx = { check: false };
@@ -39,37 +39,39 @@ describe("directory spec", () => {
 
 describe("directory diff/apply", () => {
   it("no change", () => {
-    expect(directoryKind.diff(spec({ path: "/d", mode: "0755", owner: "root" }), dirFacts(), ctx)).toEqual(
-      [],
-    );
+    expect(
+      changesOf(directoryKind, spec({ path: "/d", mode: "0755", owner: "root" }), dirFacts(), ctx),
+    ).toEqual([]);
   });
   it("create, drift, remove", () => {
-    expect(directoryKind.diff(spec({ path: "/d", mode: "0700" }), { type: "absent" }, ctx)[0]!.summary).toBe(
-      "create directory /d (mode 0700)",
-    );
     expect(
-      directoryKind
-        .diff(spec({ path: "/d", mode: "0700", group: "adm" }), dirFacts(), ctx)
-        .map((c) => c.summary),
+      changesOf(directoryKind, spec({ path: "/d", mode: "0700" }), { type: "absent" }, ctx)[0]!.summary,
+    ).toBe("create directory /d (mode 0700)");
+    expect(
+      changesOf(directoryKind, spec({ path: "/d", mode: "0700", group: "adm" }), dirFacts(), ctx).map(
+        (c) => c.summary,
+      ),
     ).toEqual(["/d mode 0755 → 0700", "/d group root → adm"]);
-    expect(directoryKind.diff(spec({ path: "/d", state: "absent" }), dirFacts(), ctx)[0]!.summary).toBe(
+    expect(changesOf(directoryKind, spec({ path: "/d", state: "absent" }), dirFacts(), ctx)[0]!.summary).toBe(
       "remove directory /d",
     );
-    expect(directoryKind.diff(spec({ path: "/d", state: "absent" }), { type: "absent" }, ctx)).toEqual([]);
-    expect(() => directoryKind.diff(spec({ path: "/d" }), { type: "file", mode: "0644" }, ctx)).toThrow(
+    expect(changesOf(directoryKind, spec({ path: "/d", state: "absent" }), { type: "absent" }, ctx)).toEqual(
+      [],
+    );
+    expect(() => changesOf(directoryKind, spec({ path: "/d" }), { type: "file", mode: "0644" }, ctx)).toThrow(
       /not a directory/,
     );
   });
   it("apply: rmdir unless recurse, mkdir private then chmod", () => {
-    expect(String(directoryKind.apply(spec({ path: "/d", state: "absent" }), dirFacts(), []))).toMatch(
+    expect(String(applyOf(directoryKind, spec({ path: "/d", state: "absent" }), dirFacts()))).toMatch(
       /^rmdir -- \/d \|\|/,
     );
     expect(
-      String(directoryKind.apply(spec({ path: "/d", state: "absent", recurse: true }), dirFacts(), [])),
+      String(applyOf(directoryKind, spec({ path: "/d", state: "absent", recurse: true }), dirFacts())),
     ).toBe("rm -rf -- /d");
     expect(
       String(
-        directoryKind.apply(spec({ path: "/a/d", mode: "0750", owner: "deploy" }), { type: "absent" }, []),
+        applyOf(directoryKind, spec({ path: "/a/d", mode: "0750", owner: "deploy" }), { type: "absent" }),
       ),
     ).toBe("mkdir -p -- /a\nmkdir -m 0700 -- /a/d\nchown -- deploy /a/d\nchmod 00750 /a/d");
   });
@@ -103,7 +105,7 @@ describe("directory on this machine", () => {
     mkdirSync(p);
     writeFileSync(join(p, "x"), "");
     const s = spec({ path: p, state: "absent" });
-    const r = runSh(directoryKind.apply(s, probeFacts(directoryKind, s), []), { setE: true });
+    const r = runSh(applyOf(directoryKind, s, probeFacts(directoryKind, s)), { setE: true });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/not empty; set recurse: true/);
     expect(converge(directoryKind, spec({ path: p, state: "absent", recurse: true })).after).toEqual([]);

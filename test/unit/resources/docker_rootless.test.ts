@@ -5,7 +5,7 @@ import {
   type DockerRootlessFacts,
   type DockerRootlessSpec,
 } from "../../../src/resources/docker_rootless.js";
-import { parseSpec, probeFacts, runSh, specError } from "./helpers.js";
+import { applyOf, changesOf, parseSpec, probeFacts, runSh, specError } from "./helpers.js";
 
 const spec = (input: Record<string, unknown>): DockerRootlessSpec => parseSpec(dockerRootlessKind, input);
 const ctx = { check: false };
@@ -61,7 +61,7 @@ describe("docker_rootless probe parsing", () => {
   it("reads a fresh host (no user, no docker)", () => {
     const f = parseDockerRootlessFacts("user=absent\nrootful=\nrootful_active=\n");
     expect(f).toMatchObject({ userExists: false, rootless: false, rootfulActive: false, subuids: 0 });
-    expect(dockerRootlessKind.diff(spec({ user: "deploy" }), f, ctx)[0]!.summary).toMatch(
+    expect(changesOf(dockerRootlessKind, spec({ user: "deploy" }), f, ctx)[0]!.summary).toMatch(
       /not found at probe time/,
     );
   });
@@ -85,7 +85,7 @@ describe("docker_rootless probe parsing", () => {
 describe("docker_rootless diff", () => {
   const s = spec({ user: "deploy" });
   it("nothing to do on a proven rootless host", () => {
-    expect(dockerRootlessKind.diff(s, good, ctx)).toEqual([]);
+    expect(changesOf(dockerRootlessKind, s, good, ctx)).toEqual([]);
   });
   it("names each missing piece", () => {
     const f: DockerRootlessFacts = {
@@ -100,7 +100,7 @@ describe("docker_rootless diff", () => {
       rootfulEnabled: true,
       rootfulActive: true,
     };
-    expect(dockerRootlessKind.diff(s, f, ctx).map((c) => c.summary)).toEqual([
+    expect(changesOf(dockerRootlessKind, s, f, ctx).map((c) => c.summary)).toEqual([
       "add subordinate uids for deploy (0 → 65536)",
       "add subordinate gids for deploy (1000 → 65536)",
       "enable lingering for deploy (its services run without a login)",
@@ -111,21 +111,21 @@ describe("docker_rootless diff", () => {
   });
   it("a running daemon that is not rootless is restarted", () => {
     const f = { ...good, rootless: false, securityOptions: `["name=seccomp"]` };
-    expect(dockerRootlessKind.diff(s, f, ctx)[0]!.summary).toMatch(/does not report rootless.*restart/);
-    expect(String(dockerRootlessKind.apply(s, f, []))).toMatch(/systemctl --user restart docker.service/);
-    expect(String(dockerRootlessKind.apply(s, { ...good, unitActive: "inactive" }, []))).toMatch(
+    expect(changesOf(dockerRootlessKind, s, f, ctx)[0]!.summary).toMatch(/does not report rootless.*restart/);
+    expect(String(applyOf(dockerRootlessKind, s, f))).toMatch(/systemctl --user restart docker.service/);
+    expect(String(applyOf(dockerRootlessKind, s, { ...good, unitActive: "inactive" }))).toMatch(
       /systemctl --user start docker.service/,
     );
   });
   it("leaves a rootful daemon alone when told to", () => {
     const keep = spec({ user: "deploy", disable_rootful: false });
-    expect(dockerRootlessKind.diff(keep, { ...good, rootfulActive: true }, ctx)).toEqual([]);
-    expect(String(dockerRootlessKind.apply(keep, good, []))).not.toMatch(/disable --now/);
+    expect(changesOf(dockerRootlessKind, keep, { ...good, rootfulActive: true }, ctx)).toEqual([]);
+    expect(String(applyOf(dockerRootlessKind, keep, good))).not.toMatch(/disable --now/);
   });
 });
 
 describe("docker_rootless apply script", () => {
-  const sh = String(dockerRootlessKind.apply(spec({ user: "deploy", timeout: 30 }), good, []));
+  const sh = String(applyOf(dockerRootlessKind, spec({ user: "deploy", timeout: 30 }), good));
   it("is valid POSIX sh", () => {
     const r = runSh(`sh -n <<'LC_EOF'\n${sh}\nLC_EOF`);
     expect(r.stderr).toBe("");

@@ -8,6 +8,7 @@ import {
   renderJail,
   type Fail2banFacts,
 } from "../../../src/resources/fail2ban.js";
+import { applyOf, changesOf } from "./helpers.js";
 
 // Real `fail2ban-client status sshd` of fail2ban 1.0.2 (Debian 12) running this jail file.
 const STATUS = readFileSync(join(__dirname, "../audit/fixtures/fail2ban-status-sshd.txt"), "utf8");
@@ -45,7 +46,7 @@ describe("fail2ban", () => {
   it("parses the real status output; converged → no changes", () => {
     const f = probe({ file: renderJail(spec) });
     expect(f.jailStatus).toContain("Status for the jail: sshd");
-    expect(fail2banKind.diff(spec, f, { check: false })).toEqual([]);
+    expect(changesOf(fail2banKind, spec, f, { check: false })).toEqual([]);
   });
   it("drift: service stopped (jail not answering) → named, restarted", () => {
     const f = probe({
@@ -54,22 +55,22 @@ describe("fail2ban", () => {
       rc: 255,
       status: "Failed to access socket path: /var/run/fail2ban/fail2ban.sock. Is fail2ban running?",
     });
-    expect(fail2banKind.diff(spec, f, { check: false }).map((c) => c.summary)).toEqual([
+    expect(changesOf(fail2banKind, spec, f, { check: false }).map((c) => c.summary)).toEqual([
       "fail2ban service inactive → active",
     ]);
-    const script = String(fail2banKind.apply(spec, f, []));
+    const script = String(applyOf(fail2banKind, spec, f));
     expect(script).toContain("systemctl restart fail2ban");
     expect(script).toMatch(/until fail2ban-client status sshd/);
     expect(script).not.toContain("fail2ban-client -t"); // nothing written
   });
   it("fresh host: file created, tested with fail2ban-client -t before the restart, enabled, polled", () => {
     const f = probe({ active: "inactive", enabled: "disabled", rc: 255, status: "" });
-    expect(fail2banKind.diff(spec, f, { check: false }).map((c) => c.summary)).toEqual([
+    expect(changesOf(fail2banKind, spec, f, { check: false }).map((c) => c.summary)).toEqual([
       "create /etc/fail2ban/jail.d/lockclaw.local",
       "fail2ban service inactive → active",
       "fail2ban service disabled at boot → enabled",
     ]);
-    const script = String(fail2banKind.apply(spec, f, []));
+    const script = String(applyOf(fail2banKind, spec, f));
     expect(script.indexOf("fail2ban-client -t")).toBeLessThan(script.indexOf("systemctl restart fail2ban"));
     expect(script).toContain(`-gt ${30 * 5}`);
   });

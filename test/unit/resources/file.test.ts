@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fileKind, type FileFacts, type FileSpec } from "../../../src/resources/file.js";
 import { sha256 } from "../../../src/resources/common/fileState.js";
-import { converge, parseSpec, probeFacts, runSh, specError } from "./helpers.js";
+import { applyOf, changesOf, converge, parseSpec, probeFacts, runSh, specError } from "./helpers.js";
 
 const spec = (input: Record<string, unknown>): FileSpec => parseSpec(fileKind, input);
 const ctx = { check: false };
@@ -76,11 +76,17 @@ describe("file parse", () => {
 describe("file diff", () => {
   it("is empty when in the desired state", () => {
     expect(
-      fileKind.diff(spec({ path: "/x", content: "a\n", mode: "0644", owner: "root" }), present("a\n"), ctx),
+      changesOf(
+        fileKind,
+        spec({ path: "/x", content: "a\n", mode: "0644", owner: "root" }),
+        present("a\n"),
+        ctx,
+      ),
     ).toEqual([]);
   });
   it("creates a missing file with a diff from /dev/null", () => {
-    const [c] = fileKind.diff(
+    const [c] = changesOf(
+      fileKind,
       spec({ path: "/etc/x", content: "a\n", mode: "0600" }),
       { type: "absent" },
       ctx,
@@ -90,7 +96,7 @@ describe("file diff", () => {
     expect(c!.diff).toContain("+a");
   });
   it("shows content drift as a unified diff", () => {
-    const cs = fileKind.diff(spec({ path: "/etc/x", content: "a\nB\n" }), present("a\nb\n"), ctx);
+    const cs = changesOf(fileKind, spec({ path: "/etc/x", content: "a\nB\n" }), present("a\nb\n"), ctx);
     expect(cs).toHaveLength(1);
     expect(cs[0]!.summary).toBe("update content of /etc/x");
     expect(cs[0]!.diff).toMatch(/^--- \/etc\/x/m);
@@ -98,7 +104,8 @@ describe("file diff", () => {
     expect(cs[0]!.diff).toMatch(/^\+B$/m);
   });
   it("reports mode, owner and group drift separately", () => {
-    const cs = fileKind.diff(
+    const cs = changesOf(
+      fileKind,
       spec({ path: "/x", mode: "0600", owner: "deploy", group: "1000" }),
       present(""),
       ctx,
@@ -110,23 +117,24 @@ describe("file diff", () => {
     ]);
   });
   it("removes a file when absent is wanted, and nothing when already gone", () => {
-    expect(fileKind.diff(spec({ path: "/x", state: "absent" }), present("a"), ctx)[0]!.summary).toBe(
+    expect(changesOf(fileKind, spec({ path: "/x", state: "absent" }), present("a"), ctx)[0]!.summary).toBe(
       "remove /x",
     );
-    expect(fileKind.diff(spec({ path: "/x", state: "absent" }), { type: "absent" }, ctx)).toEqual([]);
+    expect(changesOf(fileKind, spec({ path: "/x", state: "absent" }), { type: "absent" }, ctx)).toEqual([]);
   });
   it("redacts the diff of a sensitive file", () => {
     const secret = "token=hunter2-very-secret\n";
     const s = spec({ path: "/x", content: secret, sensitive: true });
     for (const facts of [present("token=old\n"), { type: "absent" } as FileFacts]) {
-      const cs = fileKind.diff(s, facts, ctx);
+      const cs = changesOf(fileKind, s, facts, ctx);
       expect(cs[0]!.diff).toContain("content changed (sensitive)");
       expect(JSON.stringify(cs)).not.toContain("hunter2");
     }
     expect(fileKind.secrets!(s)).toEqual([secret]);
   });
   it("says the old content is not shown when it was too large to probe", () => {
-    const cs = fileKind.diff(
+    const cs = changesOf(
+      fileKind,
       spec({ path: "/x", content: "new" }),
       present("x", { content: undefined, sha256: "0".repeat(64) }),
       ctx,
@@ -135,12 +143,17 @@ describe("file diff", () => {
   });
   it("refuses to turn a symlink into an empty file when no content is given", () => {
     expect(() =>
-      fileKind.diff(spec({ path: "/etc/resolv.conf", mode: "0644" }), { type: "link", mode: "0777" }, ctx),
+      changesOf(
+        fileKind,
+        spec({ path: "/etc/resolv.conf", mode: "0644" }),
+        { type: "link", mode: "0777" },
+        ctx,
+      ),
     ).toThrow(/is a symlink; give content/);
   });
   it("refuses to replace a directory", () => {
     expect(() =>
-      fileKind.diff(spec({ path: "/x", content: "" }), { type: "directory", mode: "0755" }, ctx),
+      changesOf(fileKind, spec({ path: "/x", content: "" }), { type: "directory", mode: "0755" }, ctx),
     ).toThrow(/is a directory/);
   });
 });
@@ -154,7 +167,7 @@ describe("file apply (text)", () => {
       validate: "visudo -cf %s",
       backup: true,
     });
-    const sh = String(fileKind.apply(s, present("old\n"), []));
+    const sh = String(applyOf(fileKind, s, present("old\n")));
     expect(sh).toContain("mktemp -- /etc/sudoers.d/.lockclaw.");
     expect(sh).toContain(`base64 -d <<'LOCKCLAW_B64_EOF'`);
     expect(sh).toContain(`chmod 0440 "$lc_t"`);
@@ -168,21 +181,21 @@ describe("file apply (text)", () => {
   });
   it("only chmods/chowns when only attributes drift", () => {
     const sh = String(
-      fileKind.apply(spec({ path: "/x", content: "a", mode: "0600", owner: "deploy" }), present("a"), []),
+      applyOf(fileKind, spec({ path: "/x", content: "a", mode: "0600", owner: "deploy" }), present("a")),
     );
     expect(sh).toBe("chown -- deploy /x\nchmod 0600 /x");
   });
   it("never puts sensitive content in plain text", () => {
     const secret = "password=hunter2-very-secret";
     const sh = String(
-      fileKind.apply(spec({ path: "/x", content: secret, sensitive: true }), { type: "absent" }, []),
+      applyOf(fileKind, spec({ path: "/x", content: secret, sensitive: true }), { type: "absent" }),
     );
     expect(sh).not.toContain("hunter2");
     expect(sh).toContain(Buffer.from(secret).toString("base64").slice(0, 20));
     expect(sh).toContain("chmod 0600"); // a new sensitive file defaults to 0600
   });
   it("quotes paths", () => {
-    expect(String(fileKind.apply(spec({ path: "/tmp/a b'c", state: "absent" }), present(""), []))).toBe(
+    expect(String(applyOf(fileKind, spec({ path: "/tmp/a b'c", state: "absent" }), present("")))).toBe(
       `rm -f -- '/tmp/a b'\\''c'`,
     );
   });
@@ -246,7 +259,7 @@ describe("file on this machine", () => {
     writeFileSync(p, "good\n");
     const s = spec({ path: p, content: "bad\n", validate: "grep -q good %s" });
     const facts = probeFacts(fileKind, s);
-    const r = runSh(fileKind.apply(s, facts, fileKind.diff(s, facts, ctx)), { setE: true });
+    const r = runSh(applyOf(fileKind, s, facts), { setE: true });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`file ${p}: validate failed (grep -q good %s)`);
     expect(readFileSync(p, "utf8")).toBe("good\n");
@@ -258,7 +271,7 @@ describe("file on this machine", () => {
 
   it("fails clearly when the parent directory is missing", () => {
     const s = spec({ path: join(dir, "no/such/file"), content: "x" });
-    const r = runSh(fileKind.apply(s, { type: "absent" }, []), { setE: true });
+    const r = runSh(applyOf(fileKind, s, { type: "absent" }), { setE: true });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/does not exist \(add a directory task before this one\)/);
   });

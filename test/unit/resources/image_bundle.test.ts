@@ -23,7 +23,7 @@ import {
 import { bundleMembers, readBundle } from "../../../src/resources/image_bundle/bundle.js";
 import { readTarIndex, tarSize, tarStream } from "../../../src/resources/image_bundle/tar.js";
 import { configOf, saveTarball, sha, type FakeImage } from "./image_bundle/fixtures.js";
-import { parseSpec } from "./helpers.js";
+import { applyOf, changesOf, parseSpec, uploadsOf } from "./helpers.js";
 
 // the stack's shape: stand-ins on one shared base, and a gateway image on its own
 const BASE = "debian base layer ".repeat(4000);
@@ -65,7 +65,7 @@ const holding = (...imgs: FakeImage[]): Partial<ImageBundleFacts> => ({
 
 /** The upload's bytes, written to a file and unpacked by GNU tar (an independent reader). */
 async function unpackUpload(spec: ImageBundleSpec, f: ImageBundleFacts) {
-  const [u] = imageBundleKind.uploads!(spec, f, []);
+  const [u] = uploadsOf(imageBundleKind, spec, f);
   const work = mkdtempSync(join(tmpdir(), "lc-upload-"));
   await pipeline(u!.open!(), createWriteStream(join(work, "up.tar")));
   const size = statSync(join(work, "up.tar")).size;
@@ -175,7 +175,7 @@ describe("image_bundle: what is sent", () => {
   it("a fresh host: every image in ONE tarball, each shared layer once, loadable as docker save output", async () => {
     const spec = prepared(bundleDir());
     const f = facts();
-    const changes = imageBundleKind.diff(spec, f, { check: false });
+    const changes = changesOf(imageBundleKind, spec, f, { check: false });
     expect(changes[0]!.summary).toMatch(/^send 4 of 4 images as one tarball, each of its 6 layers once/);
     const { upload, size, root, manifest } = await unpackUpload(spec, f);
     expect(upload.remote).toBe("/var/lib/lockclaw/bundle/.images.tar");
@@ -203,8 +203,8 @@ describe("image_bundle: what is sent", () => {
     expect(manifest.map((m) => m.RepoTags)).toEqual([["lockclaw-lab/socket-proxy:latest"]]);
     expect(size).toBeLessThan(BASE.length + 8192);
     const all = facts(holding(REDIS, SQUID, GATEWAY, PROXY));
-    expect(imageBundleKind.diff(spec, all, { check: false })).toEqual([]);
-    expect(imageBundleKind.uploads!(spec, all, [])).toEqual([]);
+    expect(changesOf(imageBundleKind, spec, all, { check: false })).toEqual([]);
+    expect(uploadsOf(imageBundleKind, spec, all)).toEqual([]);
   });
 
   it("a tag, not an ID, is no proof: an image with the bundle's tag but another ID is sent", () => {
@@ -223,12 +223,12 @@ describe("image_bundle: what is sent", () => {
       ...h,
       tags: { ...h.tags, "lockclaw-lab/redis:latest": undefined as unknown as string },
     });
-    const changes = imageBundleKind.diff(spec, f, { check: false });
+    const changes = changesOf(imageBundleKind, spec, f, { check: false });
     expect(changes.map((c) => c.summary)).toEqual([
       `tag image sha256:${configOf(REDIS).id.slice(0, 12)} as lockclaw-lab/redis:latest`,
     ]);
-    expect(imageBundleKind.uploads!(spec, f, changes)).toEqual([]);
-    expect(String(imageBundleKind.apply(spec, f, changes))).toContain(
+    expect(uploadsOf(imageBundleKind, spec, f)).toEqual([]);
+    expect(String(applyOf(imageBundleKind, spec, f))).toContain(
       `lc_dk tag sha256:${configOf(REDIS).id} lockclaw-lab/redis:latest`,
     );
   });
@@ -242,7 +242,7 @@ describe("image_bundle: what is sent", () => {
       tags: { ...h.tags, "lockclaw-lab/redis:latest": manifestId },
       record: { [configOf(REDIS).id]: manifestId },
     });
-    expect(imageBundleKind.diff(spec, f, { check: false })).toEqual([]);
+    expect(changesOf(imageBundleKind, spec, f, { check: false })).toEqual([]);
     // the record alone is not enough: the daemon must have that ID
     const gone = facts({ ...h, record: { [configOf(REDIS).id]: manifestId } });
     expect(planImageBundle(spec, gone).load.map((i) => i.tags[0])).toEqual(["lockclaw-lab/redis:latest"]);
@@ -250,7 +250,9 @@ describe("image_bundle: what is sent", () => {
 
   it("a daemon that does not answer: every image is sent, and the change says why", () => {
     const spec = prepared(bundleDir());
-    const changes = imageBundleKind.diff(spec, facts({ ...holding(REDIS), daemon: false }), { check: false });
+    const changes = changesOf(imageBundleKind, spec, facts({ ...holding(REDIS), daemon: false }), {
+      check: false,
+    });
     expect(changes[0]!.summary).toMatch(/send 4 of 4 images .*daemon not answering at probe time/);
     expect(changes.slice(1).map((c) => c.summary)).toHaveLength(4);
   });
@@ -261,10 +263,10 @@ describe("image_bundle: what is sent", () => {
       ...holding(REDIS, SQUID, GATEWAY, PROXY),
       leftovers: [{ name: "openclaw.tar", size: 871e6 }],
     });
-    expect(imageBundleKind.diff(spec, f, { check: false }).map((c) => c.summary)).toEqual([
+    expect(changesOf(imageBundleKind, spec, f, { check: false }).map((c) => c.summary)).toEqual([
       "remove /var/lib/lockclaw/bundle/openclaw.tar (871 MB, no longer kept)",
     ]);
-    expect(String(imageBundleKind.apply(spec, f, []))).toContain(
+    expect(String(applyOf(imageBundleKind, spec, f))).toContain(
       "rm -f -- /var/lib/lockclaw/bundle/openclaw.tar",
     );
   });
@@ -274,19 +276,19 @@ describe("image_bundle: probe output and apply script", () => {
   it("the staging directory is kept root's and 0700; a symlink there is a change the apply refuses", () => {
     const spec = prepared(bundleDir());
     const all = holding(REDIS, SQUID, GATEWAY, PROXY);
-    const loose = imageBundleKind.diff(spec, facts({ ...all, dirState: "755 deploy root" }), {
+    const loose = changesOf(imageBundleKind, spec, facts({ ...all, dirState: "755 deploy root" }), {
       check: false,
     });
     expect(loose.map((c) => c.summary)).toEqual([
       "/var/lib/lockclaw/bundle: 755 deploy root → 700 root root",
     ]);
-    const sh = String(imageBundleKind.apply(spec, facts({ ...all, dirState: "symlink" }), []));
+    const sh = String(applyOf(imageBundleKind, spec, facts({ ...all, dirState: "symlink" })));
     expect(sh).toContain("[ ! -L /var/lib/lockclaw/bundle ] ||");
     expect(sh).toContain(
       "chown root:root -- /var/lib/lockclaw/bundle && chmod 0700 -- /var/lib/lockclaw/bundle",
     );
     // absent is no change of its own: the upload creates it (umask 077) when there is something to send
-    expect(imageBundleKind.diff(spec, facts({ ...all, dirState: "" }), { check: false })).toEqual([]);
+    expect(changesOf(imageBundleKind, spec, facts({ ...all, dirState: "" }), { check: false })).toEqual([]);
   });
 
   it("parses the daemon's IDs and tags, the record and the leftovers (only names it would delete)", () => {
@@ -334,14 +336,14 @@ describe("image_bundle: probe output and apply script", () => {
   it("apply loads the staged tarball as the daemon's user from stdin, deletes it, records the IDs", () => {
     const spec = prepared(bundleDir());
     const f = facts(holding(REDIS));
-    const sh = String(imageBundleKind.apply(spec, f, []));
+    const sh = String(applyOf(imageBundleKind, spec, f));
     expect(sh).toContain("lc_dk load -q) < /var/lib/lockclaw/bundle/.images.tar");
     // deleted on success and on failure
     expect(sh.match(/rm -f -- \/var\/lib\/lockclaw\/bundle\/\.images\.tar\b/g)?.length).toBe(2);
     expect(sh).toContain("runuser -u lockclaw-agent --");
     expect(sh).toContain('mv -f -- "$lc_t" /var/lib/lockclaw/bundle/image-ids');
     // a no-op has nothing to load
-    const none = String(imageBundleKind.apply(spec, facts(holding(REDIS, SQUID, GATEWAY, PROXY)), []));
+    const none = String(applyOf(imageBundleKind, spec, facts(holding(REDIS, SQUID, GATEWAY, PROXY))));
     expect(none).not.toContain("load");
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { packageKind, type PackageSpec } from "../../../src/resources/package.js";
-import { parseSpec, probeFacts, specError } from "./helpers.js";
+import { applyOf, changesOf, parseSpec, probeFacts, specError } from "./helpers.js";
 
 const spec = (input: Record<string, unknown>): PackageSpec => parseSpec(packageKind, input);
 const ctx = { check: false };
@@ -41,17 +41,17 @@ describe("package probe", () => {
 
 describe("package diff/apply", () => {
   it("no change when installed / already gone", () => {
-    expect(packageKind.diff(spec({ name: ["ufw"] }), { ufw: "installed" }, ctx)).toEqual([]);
-    expect(packageKind.diff(spec({ name: "ufw", state: "absent" }), {}, ctx)).toEqual([]);
-    expect(packageKind.diff(spec({ name: "ufw", state: "absent" }), { ufw: "config-files" }, ctx)).toEqual(
-      [],
-    );
+    expect(changesOf(packageKind, spec({ name: ["ufw"] }), { ufw: "installed" }, ctx)).toEqual([]);
+    expect(changesOf(packageKind, spec({ name: "ufw", state: "absent" }), {}, ctx)).toEqual([]);
+    expect(
+      changesOf(packageKind, spec({ name: "ufw", state: "absent" }), { ufw: "config-files" }, ctx),
+    ).toEqual([]);
   });
   it("installs what is missing, noninteractively, updating the lists once if needed", () => {
     const s = spec({ name: ["ufw", "fail2ban"] });
     const f = { ufw: "installed", fail2ban: "config-files" };
-    expect(packageKind.diff(s, f, ctx)).toEqual([{ summary: "install fail2ban" }]);
-    const sh = String(packageKind.apply(s, f, []));
+    expect(changesOf(packageKind, s, f, ctx)).toEqual([{ summary: "install fail2ban" }]);
+    const sh = String(applyOf(packageKind, s, f));
     expect(sh).toMatch(
       /^if ! DEBIAN_FRONTEND=noninteractive .*apt-get -q -y .* install --no-install-recommends fail2ban; then/,
     );
@@ -60,20 +60,20 @@ describe("package diff/apply", () => {
     expect(sh).toContain("--force-confold");
     expect(sh).toContain("apt-get -q -y -o DPkg::Lock::Timeout=300");
     expect(sh).toContain(" update\n");
-    expect(String(packageKind.apply(spec({ name: "ufw", update_cache: true }), {}, []))).toMatch(
+    expect(String(applyOf(packageKind, spec({ name: "ufw", update_cache: true }), {}))).toMatch(
       /update\n.*install --no-install-recommends ufw$/,
     );
   });
   it("removes or purges", () => {
     const f = { ufw: "installed", nginx: "config-files" };
-    expect(packageKind.diff(spec({ name: ["ufw", "nginx"], state: "absent" }), f, ctx)).toEqual([
+    expect(changesOf(packageKind, spec({ name: ["ufw", "nginx"], state: "absent" }), f, ctx)).toEqual([
       { summary: "remove ufw" },
     ]);
-    expect(packageKind.diff(spec({ name: ["ufw", "nginx"], state: "absent", purge: true }), f, ctx)).toEqual([
-      { summary: "purge ufw nginx" },
-    ]);
     expect(
-      String(packageKind.apply(spec({ name: ["ufw", "nginx"], state: "absent", purge: true }), f, [])),
+      changesOf(packageKind, spec({ name: ["ufw", "nginx"], state: "absent", purge: true }), f, ctx),
+    ).toEqual([{ summary: "purge ufw nginx" }]);
+    expect(
+      String(applyOf(packageKind, spec({ name: ["ufw", "nginx"], state: "absent", purge: true }), f)),
     ).toMatch(/ purge ufw nginx$/);
   });
 });

@@ -7,7 +7,7 @@ import {
   type SecretFileFacts,
   type SecretFileSpec,
 } from "../../../src/resources/secret_file.js";
-import { converge, parseSpec, probeFacts, runSh, specError } from "./helpers.js";
+import { applyOf, changesOf, converge, parseSpec, probeFacts, runSh, specError } from "./helpers.js";
 
 const spec = (input: Record<string, unknown>): SecretFileSpec => parseSpec(secretFileKind, input);
 const ctx = { check: false };
@@ -53,28 +53,28 @@ describe("secret_file probe and diff", () => {
   });
   it("generates when absent or empty, keeps a present secret", () => {
     const s = spec({ path: "/s/token", owner: "deploy" });
-    expect(secretFileKind.diff(s, { type: "absent" }, ctx)[0]!.summary).toMatch(
+    expect(changesOf(secretFileKind, s, { type: "absent" }, ctx)[0]!.summary).toMatch(
       /generate secret \/s\/token \(48 alnum characters, mode 0600, owner deploy\)/,
     );
-    expect(secretFileKind.diff(s, present({ size: 0, owner: "deploy" }), ctx)).toHaveLength(1);
-    expect(secretFileKind.diff(s, present({ owner: "deploy" }), ctx)).toEqual([]);
+    expect(changesOf(secretFileKind, s, present({ size: 0, owner: "deploy" }), ctx)).toHaveLength(1);
+    expect(changesOf(secretFileKind, s, present({ owner: "deploy" }), ctx)).toEqual([]);
   });
   it("fixes mode and owner without touching the value", () => {
     const s = spec({ path: "/s/token", owner: "deploy", group: "deploy" });
     const f = present({ mode: "0644" });
-    const changes = secretFileKind.diff(s, f, ctx).map((c) => c.summary);
+    const changes = changesOf(secretFileKind, s, f, ctx).map((c) => c.summary);
     expect(changes).toEqual([
       "/s/token mode 0644 → 0600",
       "/s/token owner root → deploy",
       "/s/token group root → deploy",
     ]);
-    const sh = String(secretFileKind.apply(s, f, []));
+    const sh = String(applyOf(secretFileKind, s, f));
     expect(sh).toBe("chown -- deploy:deploy /s/token\nchmod 0600 /s/token");
   });
   it("refuses to write through a symlink or over a directory", () => {
     const s = spec({ path: "/s/token" });
-    expect(() => secretFileKind.diff(s, { type: "link", mode: "0777" }, ctx)).toThrow(/symlink/);
-    expect(() => secretFileKind.diff(s, { type: "directory", mode: "0755" }, ctx)).toThrow(/directory/);
+    expect(() => changesOf(secretFileKind, s, { type: "link", mode: "0777" }, ctx)).toThrow(/symlink/);
+    expect(() => changesOf(secretFileKind, s, { type: "directory", mode: "0755" }, ctx)).toThrow(/directory/);
   });
 });
 
@@ -124,16 +124,15 @@ describe("secret_file on this machine", () => {
   it("apply re-checks on the host: a secret created after the probe is not overwritten", () => {
     const s = spec({ path: join(dir, "token") });
     const facts = probeFacts(secretFileKind, s);
-    const changes = secretFileKind.diff(s, facts, ctx);
     writeFileSync(s.path, "created-meanwhile", { mode: 0o600 });
-    const r = runSh(secretFileKind.apply(s, facts, changes), { setE: true });
+    const r = runSh(applyOf(secretFileKind, s, facts), { setE: true });
     expect(r.code).toBe(0);
     expect(readFileSync(s.path, "utf8")).toBe("created-meanwhile");
   });
 
   it("fails clearly when the directory is missing", () => {
     const s = spec({ path: join(dir, "nope", "token") });
-    const r = runSh(secretFileKind.apply(s, { type: "absent" }, []), { setE: true });
+    const r = runSh(applyOf(secretFileKind, s, { type: "absent" }), { setE: true });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/does not exist \(add a directory task/);
   });

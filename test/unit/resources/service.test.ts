@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { serviceKind, type ServiceFacts, type ServiceSpec } from "../../../src/resources/service.js";
 import { verifies as isVerifiable } from "../../../src/engine/resource.js";
-import { parseSpec, probeFacts, specError } from "./helpers.js";
+import { applyOf, changesOf, parseSpec, probeFacts, specError } from "./helpers.js";
 
 const spec = (input: Record<string, unknown>): ServiceSpec => parseSpec(serviceKind, input);
 const ctx = { check: false };
@@ -59,30 +59,39 @@ describe("service parse", () => {
 
 describe("service diff/apply", () => {
   it("no change when enabled and running; static units count as enabled", () => {
-    expect(serviceKind.diff(spec({ name: "ssh", enabled: true, state: "started" }), f(), ctx)).toEqual([]);
-    expect(serviceKind.diff(spec({ name: "x", enabled: true }), f({ enabled: "static" }), ctx)).toEqual([]);
+    expect(changesOf(serviceKind, spec({ name: "ssh", enabled: true, state: "started" }), f(), ctx)).toEqual(
+      [],
+    );
+    expect(changesOf(serviceKind, spec({ name: "x", enabled: true }), f({ enabled: "static" }), ctx)).toEqual(
+      [],
+    );
   });
   it("enable + start, disable + stop", () => {
     const s = spec({ name: "fail2ban", enabled: true, state: "started", daemon_reload: true });
     const facts = f({ enabled: "disabled", active: "inactive" });
-    expect(serviceKind.diff(s, facts, ctx).map((c) => c.summary)).toEqual([
+    expect(changesOf(serviceKind, s, facts, ctx).map((c) => c.summary)).toEqual([
       "enable fail2ban",
       "start fail2ban",
     ]);
-    const sh = String(serviceKind.apply(s, facts, []));
+    const sh = String(applyOf(serviceKind, s, facts));
     expect(sh).toMatch(/^systemctl daemon-reload\n/);
     expect(sh).toContain("unit not found");
     expect(sh).toMatch(/systemctl enable -- fail2ban\nsystemctl start -- fail2ban$/);
     expect(
-      String(serviceKind.apply(spec({ name: "docker", enabled: false, state: "stopped" }), f(), [])),
+      String(applyOf(serviceKind, spec({ name: "docker", enabled: false, state: "stopped" }), f())),
     ).toMatch(/systemctl disable -- docker\nsystemctl stop -- docker$/);
     expect(
-      serviceKind.diff(spec({ name: "x", enabled: true }), f({ enabled: "masked", load: "masked" }), ctx)[0]!
-        .summary,
+      changesOf(
+        serviceKind,
+        spec({ name: "x", enabled: true }),
+        f({ enabled: "masked", load: "masked" }),
+        ctx,
+      )[0]!.summary,
     ).toBe("unmask and enable x");
   });
   it("a unit missing at probe time is a clear change, not a crash", () => {
-    const cs = serviceKind.diff(
+    const cs = changesOf(
+      serviceKind,
       spec({ name: "fail2ban", enabled: true, state: "started" }),
       f({ load: "not-found", enabled: "", active: "inactive" }),
       ctx,
@@ -93,10 +102,10 @@ describe("service diff/apply", () => {
     ]);
   });
   it("restarted/reloaded are actions: always one change, not verifiable", () => {
-    expect(serviceKind.diff(spec({ name: "ssh", state: "restarted" }), f(), ctx)).toEqual([
+    expect(changesOf(serviceKind, spec({ name: "ssh", state: "restarted" }), f(), ctx)).toEqual([
       { summary: "restart ssh" },
     ]);
-    expect(String(serviceKind.apply(spec({ name: "ssh", state: "reloaded" }), f(), []))).toMatch(
+    expect(String(applyOf(serviceKind, spec({ name: "ssh", state: "reloaded" }), f()))).toMatch(
       /systemctl reload-or-restart -- ssh$/,
     );
     expect(isVerifiable(serviceKind, spec({ name: "ssh", state: "restarted" }))).toBe(false);
@@ -104,14 +113,16 @@ describe("service diff/apply", () => {
   });
   it("says clearly when systemd is not there", () => {
     expect(() =>
-      serviceKind.diff(
+      changesOf(
+        serviceKind,
         spec({ name: "ssh", state: "started" }),
         f({ systemd: false, active: "inactive" }),
         ctx,
       ),
     ).toThrow(/systemd is not running/);
     expect(() =>
-      serviceKind.diff(
+      changesOf(
+        serviceKind,
         spec({ name: "docker", scope: "user", user: "deploy", state: "started" }),
         f({ systemd: false, active: "" }),
         ctx,

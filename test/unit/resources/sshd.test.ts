@@ -20,6 +20,7 @@ import {
   DEFAULT_ALGORITHMS,
 } from "../../../src/resources/sshd/config.js";
 import { M } from "../../../src/resources/sshd/scripts.js";
+import { applyOf } from "./helpers.js";
 
 // Real outputs captured on Debian 12 (OpenSSH 9.2p1): sshd -T of the stock config, of the stock config
 // plus lockclaw's drop-in, and ssh -Q answers.
@@ -227,7 +228,7 @@ describe("sshd diff", () => {
       `comment out /etc/ssh/deeper/pw.conf:2 "PasswordAuthentication yes" (overrides it inside a Match block)`,
     ]);
     // the run comments the line out where it is, after checking the file is still what the probe read
-    const script = String(sshdKind.apply(spec, f, plan.changes));
+    const script = String(applyOf(sshdKind, spec, f));
     expect(script).toContain("/etc/ssh/deeper/pw.conf");
     expect(script).toContain(
       Buffer.from(commentOutLines(files["/etc/ssh/deeper/pw.conf"], [2]))
@@ -270,7 +271,7 @@ describe("sshd diff", () => {
     const plan = planSshd(spec, f);
     expect(plan.addInclude).toBe(true);
     expect(readOrder(f.files, DEFAULT_DROPIN).includesDropins).toBe(false);
-    const script = String(sshdKind.apply(spec, f, plan.changes));
+    const script = String(applyOf(sshdKind, spec, f));
     expect(script).toContain(
       Buffer.from("Include /etc/ssh/sshd_config.d/*.conf\n").toString("base64").slice(0, 20),
     );
@@ -341,7 +342,7 @@ describe("sshd apply script", () => {
       "/etc/ssh/sshd_config.d/00-aaa.conf": "PasswordAuthentication yes\n",
     };
     const f = facts({ t: fx("sshd-T-debian12-password-yes.txt"), files });
-    const script = String(sshdKind.apply(spec, f, planSshd(spec, f).changes));
+    const script = String(applyOf(sshdKind, spec, f));
     const test = script.indexOf('"$lc_sshd" -t');
     const reload = script.indexOf("systemctl reload-or-restart");
     expect(test).toBeGreaterThan(0);
@@ -362,7 +363,7 @@ describe("sshd apply script", () => {
     );
   });
   it("in socket mode stops ssh.service (sessions survive only with KillMode=process) before re-listening", () => {
-    const script = String(sshdKind.apply(spec, facts(), []));
+    const script = String(applyOf(sshdKind, spec, facts()));
     expect(script).toMatch(
       /KillMode --value ssh.service\)" != process \]; then\n\s+systemctl reload ssh.service[\s\S]*else\n\s+systemctl stop ssh.service\n\s+systemctl restart ssh.socket/,
     );

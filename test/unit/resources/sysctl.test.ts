@@ -10,7 +10,7 @@ import {
   type SysctlSpec,
 } from "../../../src/resources/sysctl.js";
 import { sha256 } from "../../../src/resources/common/fileState.js";
-import { converge, parseSpec, probeFacts, specError } from "./helpers.js";
+import { applyOf, changesOf, converge, parseSpec, probeFacts, specError } from "./helpers.js";
 
 const spec = (input: Record<string, unknown>): SysctlSpec => parseSpec(sysctlKind, input);
 const ctx = { check: false };
@@ -92,7 +92,7 @@ describe("sysctl parse/diff/apply", () => {
       "net.ipv4.tcp_rmem": { status: "rw" as const, value: "4096 131072 6291456" },
       "kernel.kptr_restrict": { status: "ro" as const, value: "0" },
     };
-    expect(sysctlKind.diff(s, withFile(s, keys), ctx)).toEqual([]);
+    expect(changesOf(sysctlKind, s, withFile(s, keys), ctx)).toEqual([]);
   });
   it("file drift and live drift", () => {
     const keys = {
@@ -101,13 +101,13 @@ describe("sysctl parse/diff/apply", () => {
       "kernel.kptr_restrict": { status: "missing" as const },
     };
     const facts: SysctlFacts = { file: { type: "absent" }, keys };
-    const cs = sysctlKind.diff(s, facts, ctx);
+    const cs = changesOf(sysctlKind, s, facts, ctx);
     expect(cs.map((c) => c.summary)).toEqual([
       "create /etc/sysctl.d/99-x.conf",
       "net.ipv4.tcp_syncookies 0 → 1",
     ]);
     expect(cs[0]!.diff).toContain("+net.ipv4.tcp_syncookies = 1");
-    const sh = String(sysctlKind.apply(s, facts, cs));
+    const sh = String(applyOf(sysctlKind, s, facts));
     expect(sh).toContain(
       "if [ -w /proc/sys/net/ipv4/tcp_syncookies ]; then sysctl -q -w net.ipv4.tcp_syncookies=1",
     );

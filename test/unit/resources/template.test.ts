@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { templateKind, type TemplateSpec } from "../../../src/resources/template.js";
 import { fileKind } from "../../../src/resources/file.js";
-import { converge, parseSpec, specError } from "./helpers.js";
+import { applyOf, changesOf, converge, parseSpec, specError } from "./helpers.js";
 
 const spec = (input: Record<string, unknown>): TemplateSpec => parseSpec(templateKind, input);
 const ctx = { check: false };
@@ -35,20 +35,20 @@ describe("template", () => {
     const s = spec({ path: "/etc/x", src: "x.hbs", content: "rendered\n", mode: "0600" });
     const facts = { type: "absent" } as const;
     const asFile = parseSpec(fileKind, { path: "/etc/x", content: "rendered\n", mode: "0600" });
-    expect(templateKind.diff(s, facts, ctx)).toEqual(fileKind.diff(asFile, facts, ctx));
-    expect(String(templateKind.apply(s, facts, []))).toBe(String(fileKind.apply(asFile, facts, [])));
+    expect(changesOf(templateKind, s, facts, ctx)).toEqual(changesOf(fileKind, asFile, facts, ctx));
+    expect(String(applyOf(templateKind, s, facts))).toBe(String(applyOf(fileKind, asFile, facts)));
     expect(String(templateKind.probe(s).script)).toBe(String(fileKind.probe(asFile).script));
   });
   it("fails loudly when the engine did not render it", () => {
-    expect(() => templateKind.diff(spec({ path: "/x", src: "x.hbs" }), { type: "absent" }, ctx)).toThrow(
-      /not rendered/,
-    );
+    expect(() =>
+      changesOf(templateKind, spec({ path: "/x", src: "x.hbs" }), { type: "absent" }, ctx),
+    ).toThrow(/not rendered/);
   });
   it("redacts sensitive rendered content", () => {
     const s = spec({ path: "/x", src: "env.hbs", content: "KEY=sk-secret-123\n", sensitive: true });
     expect(templateKind.secrets!(s)).toEqual(["KEY=sk-secret-123\n"]);
-    expect(JSON.stringify(templateKind.diff(s, { type: "absent" }, ctx))).not.toContain("sk-secret");
-    expect(String(templateKind.apply(s, { type: "absent" }, []))).not.toContain("sk-secret");
+    expect(JSON.stringify(changesOf(templateKind, s, { type: "absent" }, ctx))).not.toContain("sk-secret");
+    expect(String(applyOf(templateKind, s, { type: "absent" }))).not.toContain("sk-secret");
   });
   it("converges on this machine", () => {
     const dir = mkdtempSync(join(tmpdir(), "lockclaw-tpl-"));

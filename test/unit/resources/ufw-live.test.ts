@@ -26,6 +26,7 @@ import {
   ruleWords,
   type LiveFacts,
 } from "../../../src/resources/ufw/live.js";
+import { applyOf, changesOf } from "./helpers.js";
 
 // Real output captured on a lab machine (Debian 13, ufw 0.36.2, iptables 1.8.11 nf_tables) right after
 // `lockclaw provision host`, and after three drifts: `iptables -I INPUT -p tcp --dport 443 -j ACCEPT`,
@@ -278,7 +279,7 @@ describe("ufw exact mode holds the live filter (plan and apply)", () => {
       before: fx("etc-ufw-before.rules-drift"),
       f2bAllow: true,
     });
-    const summaries = ufwKind.diff(hostSpec(), f, { check: true }).map((c) => c.summary);
+    const summaries = changesOf(ufwKind, hostSpec(), f, { check: true }).map((c) => c.summary);
     expect(summaries).toEqual(
       expect.arrayContaining([
         "remove rule allow 8443/tcp from any (v4) # by Fail2Ban after 3 attempts",
@@ -288,7 +289,7 @@ describe("ufw exact mode holds the live filter (plan and apply)", () => {
         "/etc/ufw/before.rules differs from ufw's stock file: + -A ufw-before-input -p tcp --dport 443 -j ACCEPT",
       ]),
     );
-    const script = String(ufwKind.apply(hostSpec(), f, []));
+    const script = String(applyOf(ufwKind, hostSpec(), f));
     expect(script).toContain('cat -- /usr/share/ufw/iptables/before.rules > "$lc_t"');
     expect(script).toContain('mv -f -- "$lc_t" /etc/ufw/before.rules');
     expect(script).not.toContain("/usr/share/ufw/iptables/after.rules");
@@ -322,7 +323,7 @@ describe("ufw exact mode holds the live filter (plan and apply)", () => {
       "live ACCEPT not from ufw: iptables: -A INPUT -p tcp -m tcp --dport 443 -j ACCEPT",
     ]);
     expect(plan.restoreFiles).toEqual([]);
-    const script = String(ufwKind.apply(hostSpec(), f, []));
+    const script = String(applyOf(ufwKind, hostSpec(), f));
     expect(script).toContain("ufw reload");
     expect(script).not.toContain("awk -v sect="); // user.rules untouched
   });

@@ -21,6 +21,7 @@ import {
   renderRule,
   renderRulesSection,
 } from "../../../src/resources/ufw/rules.js";
+import { applyOf, changesOf } from "./helpers.js";
 
 // Real files: the package's pristine rule files, files ufw 0.36.2 wrote itself (`ufw allow …`, including
 // `ufw allow 8080`), the 24-rule Cloudflare set written by ufw, and `ufw status verbose` (run in a
@@ -157,7 +158,7 @@ describe("ufw diff", () => {
   it("re-run on the converged host: nothing", () => {
     const f = probe({ v4: byUfwV4, v6: byUfwV6, status: ACTIVE, enabled: true });
     expect(f.active).toBe(true);
-    expect(ufwKind.diff(exact(), f, { check: false })).toEqual([]);
+    expect(changesOf(ufwKind, exact(), f, { check: false })).toEqual([]);
   });
   it("a range dropped from the snapshot: its rule is removed, nothing else", () => {
     const f = probe({ v4: byUfwV4, v6: byUfwV6, status: ACTIVE, enabled: true });
@@ -165,7 +166,7 @@ describe("ufw diff", () => {
       ipv4: cf.ipv4.filter((r) => r !== "131.0.72.0/22"),
       ipv6: cf.ipv6.filter((r) => r !== "2c0f:f248::/32"),
     };
-    const s = ufwKind.diff(exact(fewer), f, { check: false }).map((c) => c.summary);
+    const s = changesOf(ufwKind, exact(fewer), f, { check: false }).map((c) => c.summary);
     expect(s).toEqual([
       "remove rule allow 443/tcp from 131.0.72.0/22 # cloudflare",
       "remove rule allow 443/tcp from 2c0f:f248::/32 # cloudflare",
@@ -179,7 +180,7 @@ describe("ufw diff", () => {
       enabled: true,
     });
     const spec = ufwSpec.parse({ rules: [{ port: 2222, comment: "ssh" }] });
-    const s = ufwKind.diff(spec, f, { check: false }).map((c) => c.summary);
+    const s = changesOf(ufwKind, spec, f, { check: false }).map((c) => c.summary);
     expect(s).toContain("remove rule allow 8080/any from any (v4)");
     expect(s).toContain("remove rule allow 8080/any from any (v6)");
     const ensure = ufwSpec.parse({ mode: "ensure", rules: [{ port: 2222, comment: "ssh" }, { port: 2223 }] });
@@ -206,7 +207,7 @@ describe("ufw diff", () => {
       enabled: true,
       defaults: DEFAULTS.replace('INPUT_POLICY="DROP"', 'INPUT_POLICY="ACCEPT"'),
     });
-    expect(ufwKind.diff(exact(), f, { check: false }).map((c) => c.summary)).toEqual([
+    expect(changesOf(ufwKind, exact(), f, { check: false }).map((c) => c.summary)).toEqual([
       "default incoming allow → deny",
     ]);
   });
@@ -230,20 +231,20 @@ describe("ufw diff", () => {
     const f = probe({ missing: true });
     expect(f.installed).toBe(false);
     expect(planUfw(exact(), f).changes[0]!.summary).toMatch(/not installed/);
-    expect(String(ufwKind.apply(exact(), f, []))).toContain("not installed; add a package task");
+    expect(String(applyOf(ufwKind, exact(), f))).toContain("not installed; add a package task");
   });
 });
 
 describe("ufw apply (one batch)", () => {
   it("rewrites the rule sections and reloads/enables once; never `ufw allow` per rule, never `limit`", () => {
-    const script = String(ufwKind.apply(exact(), probe(), []));
+    const script = String(applyOf(ufwKind, exact(), probe()));
     expect(script).toContain(`ufw logging low`); // pristine files → ufw writes its full layout first
     expect(script.match(/awk -v sect=/g)).toHaveLength(2);
     expect(script.match(/ufw --force enable/g)).toHaveLength(1);
     expect(script).not.toMatch(/ufw (allow|limit|insert|delete)\b/);
     const active = probe({ v4: byUfwV4, v6: byUfwV6, status: ACTIVE, enabled: true });
     const fewer = { ipv4: cf.ipv4.slice(1), ipv6: cf.ipv6 };
-    const s2 = String(ufwKind.apply(exact(fewer), active, []));
+    const s2 = String(applyOf(ufwKind, exact(fewer), active));
     expect(s2).toContain("ufw reload");
     expect(s2).not.toContain("--force enable");
     expect(s2.match(/awk -v sect=/g)).toHaveLength(2);

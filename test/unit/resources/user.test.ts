@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseUserFacts, userKind, type UserFacts, type UserSpec } from "../../../src/resources/user.js";
-import { parseSpec, probeFacts, specError } from "./helpers.js";
+import { applyOf, changesOf, parseSpec, probeFacts, specError } from "./helpers.js";
 
 const spec = (input: Record<string, unknown>): UserSpec => parseSpec(userKind, input);
 const ctx = { check: false };
@@ -57,56 +57,61 @@ describe("user parse", () => {
 describe("user diff/apply", () => {
   it("no change", () => {
     expect(
-      userKind.diff(
+      changesOf(
+        userKind,
         spec({ name: "deploy", shell: "/bin/bash", groups: ["sudo"], password_locked: true }),
         deploy,
         ctx,
       ),
     ).toEqual([]);
     // the primary group in groups is not a drift
-    expect(userKind.diff(spec({ name: "deploy", groups: ["deploy", "sudo"] }), deploy, ctx)).toEqual([]);
+    expect(changesOf(userKind, spec({ name: "deploy", groups: ["deploy", "sudo"] }), deploy, ctx)).toEqual(
+      [],
+    );
   });
   it("creates a user", () => {
     const s = spec({ name: "deploy", shell: "/bin/bash", groups: ["sudo"] });
-    expect(userKind.diff(s, { exists: false }, ctx)[0]!.summary).toBe(
+    expect(changesOf(userKind, s, { exists: false }, ctx)[0]!.summary).toBe(
       "create user deploy (shell /bin/bash, groups sudo)",
     );
-    const sh = String(userKind.apply(s, { exists: false }, []));
+    const sh = String(applyOf(userKind, s, { exists: false }));
     expect(sh).toContain("getent group sudo >/dev/null || {");
     expect(sh).toContain("useradd -m -s /bin/bash -G sudo -- deploy");
-    expect(String(userKind.apply(spec({ name: "svc", system: true }), { exists: false }, []))).toBe(
+    expect(String(applyOf(userKind, spec({ name: "svc", system: true }), { exists: false }))).toBe(
       "useradd -r -- svc",
     );
   });
   it("appends missing groups, or sets them exactly", () => {
     const s = spec({ name: "deploy", groups: ["sudo", "docker"] });
-    expect(userKind.diff(s, deploy, ctx)[0]!.summary).toBe("add user deploy to docker");
-    expect(String(userKind.apply(s, deploy, []))).toMatch(/usermod -a -G docker -- deploy$/);
+    expect(changesOf(userKind, s, deploy, ctx)[0]!.summary).toBe("add user deploy to docker");
+    expect(String(applyOf(userKind, s, deploy))).toMatch(/usermod -a -G docker -- deploy$/);
     const exact = spec({ name: "deploy", groups: ["docker"], append: false });
-    expect(userKind.diff(exact, deploy, ctx)[0]!.summary).toBe("user deploy groups +docker -sudo");
-    expect(String(userKind.apply(exact, deploy, []))).toMatch(/usermod -G docker -- deploy$/);
+    expect(changesOf(userKind, exact, deploy, ctx)[0]!.summary).toBe("user deploy groups +docker -sudo");
+    expect(String(applyOf(userKind, exact, deploy))).toMatch(/usermod -G docker -- deploy$/);
   });
   it("shell/home drift, locking, removal", () => {
     expect(
-      String(userKind.apply(spec({ name: "deploy", shell: "/bin/sh", home: "/srv/d" }), deploy, [])),
+      String(applyOf(userKind, spec({ name: "deploy", shell: "/bin/sh", home: "/srv/d" }), deploy)),
     ).toBe("usermod -s /bin/sh -d /srv/d -- deploy");
     const unlocked = { ...deploy, locked: false, hasHash: true };
-    expect(String(userKind.apply(spec({ name: "deploy", password_locked: true }), unlocked, []))).toBe(
+    expect(String(applyOf(userKind, spec({ name: "deploy", password_locked: true }), unlocked))).toBe(
       "usermod -L -- deploy",
     );
     // locked with no hash: unlocking would make a passwordless account, so it is left alone
-    expect(userKind.diff(spec({ name: "deploy", password_locked: false }), deploy, ctx)).toEqual([]);
+    expect(changesOf(userKind, spec({ name: "deploy", password_locked: false }), deploy, ctx)).toEqual([]);
     expect(
       String(
-        userKind.apply(spec({ name: "deploy", password_locked: false }), { ...deploy, hasHash: true }, []),
+        applyOf(userKind, spec({ name: "deploy", password_locked: false }), { ...deploy, hasHash: true }),
       ),
     ).toBe("usermod -U -- deploy");
-    expect(userKind.diff(spec({ name: "deploy", state: "absent" }), deploy, ctx)[0]!.summary).toMatch(
+    expect(changesOf(userKind, spec({ name: "deploy", state: "absent" }), deploy, ctx)[0]!.summary).toMatch(
       /remove user deploy/,
     );
-    expect(String(userKind.apply(spec({ name: "deploy", state: "absent" }), deploy, []))).toBe(
+    expect(String(applyOf(userKind, spec({ name: "deploy", state: "absent" }), deploy))).toBe(
       "userdel -- deploy",
     );
-    expect(userKind.diff(spec({ name: "deploy", state: "absent" }), { exists: false }, ctx)).toEqual([]);
+    expect(changesOf(userKind, spec({ name: "deploy", state: "absent" }), { exists: false }, ctx)).toEqual(
+      [],
+    );
   });
 });
