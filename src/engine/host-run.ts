@@ -568,6 +568,31 @@ export class HostRun {
     return p.task.kind.apply(p.task.spec, p.plan, this.context(false));
   }
 
+  /**
+   * Consecutive tasks of a kind that can join its plans (applyTogether) do their work in the first one's
+   * section; the others' sections run nothing (their own verification still runs). Handlers stay apart.
+   */
+  private batchFragments(tasks: Planned[]): Map<string, Sh> {
+    const out = new Map<string, Sh>();
+    for (let i = 0; i < tasks.length;) {
+      const kind = tasks[i]!.task.kind;
+      let j = i + 1;
+      while (j < tasks.length && tasks[j]!.task.kind === kind) j++;
+      const run = tasks.slice(i, j);
+      const together =
+        run.length > 1
+          ? kind.applyTogether?.(run.map((p) => ({ spec: p.task.spec, plan: p.plan })))
+          : undefined;
+      if (together) {
+        out.set(run[0]!.task.id, together);
+        for (const p of run.slice(1))
+          out.set(p.task.id, raw(`: # applied with the first ${kind.name} task of this batch`));
+      }
+      i = j;
+    }
+    return out;
+  }
+
   private async applyBatch(
     batch: Planned[],
     become: boolean,
@@ -579,7 +604,10 @@ export class HostRun {
     if (!batch.length) return;
     await this.upload(batch, become);
     const w = new SectionWriter();
-    const parts = batch.map((p) => w.change({ id: p.task.id, script: this.applyFragment(p) }));
+    const fragments = this.batchFragments(batch.slice(0, batch.length - handlerCount));
+    const parts = batch.map((p) =>
+      w.change({ id: p.task.id, script: fragments.get(p.task.id) ?? this.applyFragment(p) }),
+    );
     const verify = batch.filter((p) => verifies(p.task.kind, p.task.spec));
     parts.push(
       ...verify.map((p) => w.probe({ id: `v-${p.task.id}`, script: p.task.kind.probe(p.task.spec).script })),

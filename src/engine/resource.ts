@@ -104,6 +104,13 @@ export interface ResourceKind<Spec = unknown, Facts = unknown, Plan = unknown> {
    */
   apply(spec: Spec, plan: Plan, ctx?: ResourceContext): Sh;
   /**
+   * One fragment that carries out the plans of several consecutive tasks of this kind in one apply
+   * batch, for kinds whose every run has a high fixed cost (package: one apt-get run, not one per task).
+   * The engine runs it in the first task's section and nothing in the others; each task is still
+   * verified by its own probe. Undefined: these plans cannot be joined, each task applies alone.
+   */
+  applyTogether?(items: ReadonlyArray<{ spec: Spec; plan: Plan }>): Sh | undefined;
+  /**
    * Kinds whose apply can cut SSH access return how to save and restore what they touch; undefined
    * when this particular spec cannot cut access (e.g. ufw in `ensure` mode only adds rules).
    */

@@ -78,6 +78,14 @@ function plan(
   };
 }
 
+function installSh(names: string[], updateFirst: boolean): Sh {
+  const install: Sh = sh`${APT_GET} install --no-install-recommends ${names}`;
+  const update: Sh = sh`${APT_GET} update`;
+  if (updateFirst) return sh`${update}\n${install}`;
+  // a fresh cloud image ships without package lists: refresh once, then try again
+  return sh`if ! ${install}; then\n  ${update}\n  ${install}\nfi`;
+}
+
 export const packageKind: ResourceKind<PackageSpec, PackageFacts, { install: string[]; remove: string[] }> = {
   name: "package",
   spec: packageSpec,
@@ -106,14 +114,21 @@ export const packageKind: ResourceKind<PackageSpec, PackageFacts, { install: str
   plan: (spec, facts) => planned(plan(spec, facts)),
 
   apply(spec, p) {
-    if (p.install.length) {
-      const install: Sh = sh`${APT_GET} install --no-install-recommends ${p.install}`;
-      const update: Sh = sh`${APT_GET} update`;
-      if (spec.update_cache) return sh`${update}\n${install}`;
-      // a fresh cloud image ships without package lists: refresh once, then try again
-      return sh`if ! ${install}; then\n  ${update}\n  ${install}\nfi`;
-    }
+    if (p.install.length) return installSh(p.install, spec.update_cache);
     if (p.remove.length) return sh`${APT_GET} ${raw(spec.purge ? "purge" : "remove")} ${p.remove}`;
     return raw("");
+  },
+
+  // several package tasks in a row (the host play's base, updates, auditd and AIDE packages) install in
+  // one apt-get run: each run costs seconds of fixed work (package lists, dpkg's database, triggers)
+  applyTogether(items) {
+    if (items.some((i) => i.plan.remove.length)) return undefined;
+    const install = [...new Set(items.flatMap((i) => i.plan.install))];
+    return install.length
+      ? installSh(
+          install,
+          items.some((i) => i.spec.update_cache),
+        )
+      : undefined;
   },
 };

@@ -46,7 +46,11 @@ describe("playbooks/host.yml", () => {
       kindOf(t) === "ufw" ? `ufw:${(t.ufw as { mode: string }).mode}` : kindOf(t),
     );
     // (issue 12's blocks follow, tested below)
-    expect(kinds.slice(0, 20)).toEqual([
+    expect(kinds.slice(0, 23)).toEqual([
+      // every package of the play, consecutive: the engine installs them in one apt-get run
+      "package",
+      "package",
+      "package",
       "package",
       "user",
       "authorized_key",
@@ -161,18 +165,26 @@ describe("playbooks/host.yml", () => {
 
 describe("playbooks/host.yml, updates, audit and integrity (issue 12)", () => {
   const raw = parse(readFileSync(file, "utf8")) as { var_types: Record<string, unknown> };
-  const first = play.tasks.findIndex((t) =>
-    (t.tags ?? []).some((x) => ["updates", "auditd", "integrity"].includes(x)),
-  );
+  const ofBlock = (t: (typeof play.tasks)[number]) =>
+    (t.tags ?? []).some((x) => ["updates", "auditd", "integrity"].includes(x));
+  // its packages sit with the base packages (one apt-get run); the rest is one block at the end
+  const first = play.tasks.findIndex((t) => ofBlock(t) && kindOf(t) !== "package");
   const block = play.tasks.slice(first);
+  const packages = play.tasks.filter((t) => ofBlock(t) && kindOf(t) === "package");
 
   it("is one block at the end, each task behind a bool variable that is on by default", () => {
     expect(first).toBeGreaterThan(0);
     expect(readFileSync(file, "utf8")).toContain(
       "# --- deeper hardening (issue 12): updates, audit, integrity",
     );
-    const switches = new Set(block.map((t) => t.when));
+    const switches = new Set([...block, ...packages].map((t) => t.when));
     expect([...switches].sort()).toEqual(["auditd", "auto_updates", "file_integrity"]);
+    expect(packages.map((t) => t.name)).toEqual([
+      "Automatic security updates packages",
+      "auditd package",
+      "AIDE package",
+    ]);
+    expect(play.tasks.indexOf(packages[0]!)).toBe(1);
     for (const v of switches) {
       expect(raw.var_types[v as string], v as string).toBe("bool");
       expect(play.vars[v as string], v as string).toBe(true);
