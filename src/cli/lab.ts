@@ -147,7 +147,7 @@ export function registerLabCommands(program: Command): void {
       const labDir = o.labDir ?? defaultLabDir();
       const { labBox, vagrantNetUp } = await import("../lab/vagrant-box.js");
       const box = await labBox({ labDir, distro: o.distro, add: o.add, log: err });
-      if (o.net) await vagrantNetUp(labDir, boxesJson(), err);
+      if (o.net) await vagrantNetUp(labDir, await boxesJson(), err);
       process.stdout.write(
         [
           `box:  ${box.name} (lxc)  ${box.built ? "built" : "cached"}${box.added ? ", added to Vagrant" : ""}`,
@@ -171,7 +171,7 @@ export function registerLabCommands(program: Command): void {
     .action(async (o: { labDir?: string }) => {
       requireRoot();
       const { vagrantNetUp } = await import("../lab/vagrant-box.js");
-      const s = await vagrantNetUp(o.labDir ?? defaultLabDir(), boxesJson(), err);
+      const s = await vagrantNetUp(o.labDir ?? defaultLabDir(), await boxesJson(), err);
       process.stdout.write(`bridge ${VAGRANT_BRIDGE} up; dnsmasq PID ${s.dnsmasqPid}\n`);
     });
   net
@@ -237,9 +237,17 @@ export function registerLabCommands(program: Command): void {
     });
 }
 
-/** vagrant/boxes.json of this checkout (the Vagrantfile's list), else the two Debian boxes. */
-function boxesJson(): string {
-  const file = join(packageRoot(), "vagrant", "boxes.json");
-  if (existsSync(file)) return readFileSync(file, "utf8");
+/**
+ * The boxes the DHCP server hands addresses to: vagrant/boxes.json beside the Vagrantfile `vagrant` uses
+ * from here (a project of the user's, or the e2e suite's own), else this checkout's, else the two Debian
+ * boxes.
+ */
+async function boxesJson(): Promise<string> {
+  const { vagrantProjectDir } = await import("../lab/vagrant.js");
+  const project = vagrantProjectDir();
+  for (const dir of [...(project ? [project] : []), packageRoot()]) {
+    const file = join(dir, "vagrant", "boxes.json");
+    if (existsSync(file)) return readFileSync(file, "utf8");
+  }
   return JSON.stringify({ debian13: { ip: "192.168.56.13" }, debian12: { ip: "192.168.56.12" } });
 }

@@ -116,10 +116,26 @@ export const ALGORITHMS = {
 export type AlgorithmName = keyof typeof ALGORITHMS;
 export type AlgorithmField = (typeof ALGORITHMS)[AlgorithmName];
 
-/** lockclaw's hardened algorithm lists, strongest first. Intersected with what the host's OpenSSH supports. */
+/**
+ * lockclaw's hardened algorithm lists, strongest first. Intersected with what the host's OpenSSH supports.
+ * The last kex and cipher are for clients without X25519 or AEAD ciphers, such as Debian 12's Vagrant
+ * (net-ssh 7.0 without the x25519 gem: ecdh/DH kex, AES-CTR only), which must still log in to a hardened
+ * box; both are in ssh-audit's hardened policies (its GEX test finds the 3072-bit moduli), and any client
+ * that offers the ones before them never negotiates them.
+ */
 export const DEFAULT_ALGORITHMS: Record<AlgorithmField, string[]> = {
-  kex: ["sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org"],
-  ciphers: ["chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com"],
+  kex: [
+    "sntrup761x25519-sha512@openssh.com",
+    "curve25519-sha256",
+    "curve25519-sha256@libssh.org",
+    "diffie-hellman-group-exchange-sha256",
+  ],
+  ciphers: [
+    "chacha20-poly1305@openssh.com",
+    "aes256-gcm@openssh.com",
+    "aes128-gcm@openssh.com",
+    "aes256-ctr",
+  ],
   macs: ["hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com"],
   host_key_algorithms: ["ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256"],
 };
