@@ -60,8 +60,9 @@ describe("playbooks/host.yml", () => {
       "ufw:ensure",
       "sshd",
       "ufw:exact",
+      "template", // jail.local first: the fail2ban task's restart reads it
       "fail2ban",
-      // deeper hardening (issue 12): banners, kernel, modules, login.defs, root, journald, jail.local
+      // deeper hardening (issue 12): banners, kernel, modules, login.defs, root, journald
       "template",
       "template",
       "sysctl",
@@ -70,7 +71,6 @@ describe("playbooks/host.yml", () => {
       "command",
       "command",
       "directory",
-      "template",
       "template",
     ]);
     // the deploy user can log in and sudo BEFORE sshd restricts logins to it
