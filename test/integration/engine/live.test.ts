@@ -1,7 +1,7 @@
 /**
  * The live view over a real sshd (issue 11.3): the batched probe and the apply are read as they run, so
- * a task's events arrive when its section ends on the host, not when the exec does; uploads send
- * throttled `upload` progress events; a no-op run is still one exec.
+ * a task's events (its start, its apply, its result) arrive when its section ends on the host, not when
+ * the exec does; uploads send throttled `upload` progress events; a no-op run is still one exec.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -87,6 +87,13 @@ describe("the live view over a real sshd", () => {
     // the apply: slow's change is announced when its section begins, seconds before the exec ends
     expect(at("task-apply", "first")).toBeLessThanOrEqual(at("task-apply", "slow"));
     expect(applyEnd - at("task-apply", "slow")).toBeGreaterThan(1500);
+    // and first's result (changed, verified: its verification runs right after its change) goes out
+    // then, not when the exec ends
+    expect(events.find((e) => e.type === "task-result" && e.task === "first")).toMatchObject({
+      status: "changed",
+    });
+    expect(at("task-result", "first")).toBeLessThanOrEqual(at("task-apply", "slow"));
+    expect(applyEnd - at("task-result", "first")).toBeGreaterThan(1500);
     // one task-start per task, before its result
     expect(events.filter((e) => e.type === "task-start").map((e) => (e as { task: string }).task)).toEqual([
       "first",
