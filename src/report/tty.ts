@@ -7,6 +7,7 @@ import type { HostRecap, LockclawEvent } from "../engine/events.js";
 import { formatTransfer } from "../engine/progress.js";
 import { PlainRenderer } from "./plain.js";
 import type { Renderer, RendererOptions } from "./renderer.js";
+import { fillTerminalSize } from "./terminal-size.js";
 
 interface HostView {
   task?: { output?: string; title?: string };
@@ -38,7 +39,8 @@ export class TtyRenderer implements Renderer {
       const name = e.file.split("/").pop() ?? e.file;
       view.task.output = `▸ ${e.task}: ${e.done ? "sent" : "sending"} ${name} ${formatTransfer(e)}`;
     }
-    if (e.type === "task-result" && view?.task) view.task.output = `${e.status}: ${e.task}`;
+    if (e.type === "task-result" && view?.task)
+      view.task.output = `${e.status}: ${e.handler ? "handler: " : ""}${e.task}`;
     if (e.type === "host-recap") this.hosts.get(e.recap.host)?.resolve(e.recap);
     if (e.type === "recap") for (const h of e.notStarted ?? []) this.hosts.get(h)?.resolve(undefined);
     // details are printed after the live view, in order
@@ -69,6 +71,9 @@ export class TtyRenderer implements Renderer {
     }));
     // the live view goes where the rest of the output goes (a test's stream, not always stdout)
     const out = this.opt.out as NodeJS.WriteStream;
+    // listr2 sizes its lines by process.stdout, log-update by the stream it writes to: both must be sane
+    fillTerminalSize(out);
+    if (out !== process.stdout) fillTerminalSize(process.stdout);
     const logger = new ListrLogger({ processOutput: new ProcessOutput(out, out) });
     const listr = new Listr(tasks, {
       concurrent: true,
