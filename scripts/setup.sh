@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: sshd + sudo for the integration tests (a real server on loopback, a sudo user),
-# nspawn + debootstrap + apt-utils for the lab, docker.io for the image tests (a private dockerd).
+# nspawn + debootstrap + apt-utils for the lab, docker.io for the image tests (a private dockerd), tmux
+# for the live view's terminal tests (util-linux gives `script`).
 APT_PACKAGES=(openssh-server openssh-client sudo procps util-linux systemd-container debootstrap iproute2 apt-utils
-  docker.io ca-certificates)
+  docker.io ca-certificates tmux)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")
