@@ -183,3 +183,59 @@ describe("--json: task results stream as the apply runs", () => {
     expect(ms(second) - ms(first)).toBeGreaterThanOrEqual(1500);
   }, 120_000);
 });
+
+describe("a large local file is hashed before the run: the views say so", () => {
+  const size = 48 * 1024 * 1024;
+  function copyPlaybook(name: string): { pb: string; src: string; dest: string } {
+    const src = join(work, `${name}.bin`);
+    writeFileSync(src, Buffer.alloc(size, 7));
+    const dest = join(work, `${name}-remote.bin`);
+    const file = join(work, `${name}.yml`);
+    writeFileSync(file, `tasks:\n  - name: Big file\n    copy: { src: ${src}, path: ${dest} }\n`);
+    return { pb: file, src, dest };
+  }
+  const copyArgs = (file: string, ...extra: string[]) => [
+    "provision",
+    "host",
+    host(),
+    "--playbook",
+    file,
+    "--key",
+    sshd.clientKeyPath,
+    "--known-hosts",
+    sshd.knownHostsFile,
+    ...extra,
+  ];
+  // a memo of its own: the first run hashes, the second answers from it
+  const hashEnv = () => ({ ...env, XDG_CACHE_HOME: join(work, "cache") });
+
+  it("--json: hash events (start, done) before run-start; a re-run reads the memo and sends none", async () => {
+    const { pb: file, src } = copyPlaybook("json-big");
+    const r = await lockclaw(copyArgs(file, "--json"), hashEnv());
+    expect(r.code, r.stderr).toBe(0);
+    const events = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; bytes?: number; done?: boolean });
+    const hashes = events.filter((e) => e.type === "hash");
+    expect(hashes[0]).toMatchObject({ task: "Big file", file: src, bytes: 0, total: size });
+    expect(hashes.at(-1)).toMatchObject({ bytes: size, total: size, done: true });
+    expect(hashes.at(-1)).toHaveProperty("rate");
+    expect(events.indexOf(hashes.at(-1)!)).toBeLessThan(events.findIndex((e) => e.type === "run-start"));
+    const again = await lockclaw(copyArgs(file, "--json"), hashEnv());
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).not.toContain('"type":"hash"');
+  }, 120_000);
+
+  it("the TTY view: the hash's line stays above the live view, with the size and rate", async () => {
+    const { pb: file, dest } = copyPlaybook("tty-big");
+    const p = await startTmux(work, copyArgs(file), hashEnv());
+    panes.push(p);
+    expect(await p.exited()).toBe(0);
+    const screen = await p.screen();
+    expect(screen).toMatch(/^✔ Big file: hashed tty-big\.bin \(48\.0 MiB, [\d.]+ [KMG]iB\/s\)$/m);
+    expect(screen.indexOf("hashed tty-big.bin")).toBeLessThan(screen.indexOf(`${host()}: ok=0 changed=1`));
+    expect(screen).toMatch(/\] changed Big file\n {4}- send /);
+    expect(readFileSync(dest).length).toBe(size);
+  }, 120_000);
+});
