@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: sshd + sudo for the integration tests (a real server on loopback, a sudo user),
-# nspawn + debootstrap + apt-utils for the lab, docker.io for the image tests (a private dockerd),
-# vagrant + vagrant-lxc + lxc + dnsmasq-base for the Vagrant leg (LXC boxes on lockclaw's own bridge).
+# nspawn + debootstrap + apt-utils for the lab, docker.io for the image tests (a private dockerd), tmux
+# for the live view's terminal tests (util-linux gives `script`), vagrant + vagrant-lxc + lxc +
+# dnsmasq-base for the Vagrant leg (LXC boxes on lockclaw's own bridge).
 APT_PACKAGES=(openssh-server openssh-client sudo procps util-linux systemd-container debootstrap iproute2 apt-utils
-  docker.io ca-certificates vagrant vagrant-lxc lxc dnsmasq-base)
+  docker.io ca-certificates tmux vagrant vagrant-lxc lxc dnsmasq-base)
 
 # lxc ships lxc-net, which makes lxcbr0, adds a MASQUERADE rule and turns on ip_forward: this machine
 # must route nothing, and the Vagrant boxes use lockclaw's bridge instead. Masked before lxc is

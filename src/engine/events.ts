@@ -45,6 +45,20 @@ export type LockclawEvent =
       etaSeconds?: number;
       done?: boolean;
     }
+  /**
+   * A local file being hashed before anything connects (copy's checksum of a large file): at the start,
+   * then at most one per interval, then `done`. Same figures as `upload`; a memoised hash sends none.
+   */
+  | {
+      type: "hash";
+      task: string;
+      file: string;
+      bytes: number;
+      total: number;
+      rate: number;
+      etaSeconds?: number;
+      done?: boolean;
+    }
   | {
       type: "task-result";
       host: string;

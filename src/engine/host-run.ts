@@ -16,7 +16,8 @@ import { armScript, disarmScript, newRollback, rollbackNowScript, type ArmedRoll
 import { selectedByTags, type PreparedPlay, type PreparedTask } from "./prepare.js";
 import type { Redactor } from "./redact.js";
 import { changesOf, extractWarnings, verifies, type Change, type ResourceContext } from "./resource.js";
-import { SectionWriter, type SectionEvents } from "./sections.js";
+import { SectionWriter, type SectionEvents, type SectionResult } from "./sections.js";
+import { BatchResults, type Outcome } from "./batch-results.js";
 import { Throttle, transferFigures } from "./progress.js";
 import { stateKeyOf, type HostStateStore } from "./state.js";
 import type { ConnectionTarget, Transport } from "../transport/types.js";
@@ -605,68 +606,100 @@ export class HostRun {
     await this.upload(batch, become);
     const w = new SectionWriter();
     const fragments = this.batchFragments(batch.slice(0, batch.length - handlerCount));
-    const parts = batch.map((p) =>
+    // each change is verified right after it, in the same exec: its result is final as soon as that
+    // section ends, so the live view reports it while the later changes still run (a task joined into an
+    // earlier one's fragment, applyTogether, is verified after that fragment)
+    const parts = batch.flatMap((p) => [
       w.change({ id: p.task.id, script: fragments.get(p.task.id) ?? this.applyFragment(p) }),
-    );
-    const verify = batch.filter((p) => verifies(p.task.kind, p.task.spec));
-    parts.push(
-      ...verify.map((p) => w.probe({ id: `v-${p.task.id}`, script: p.task.kind.probe(p.task.spec).script })),
-    );
+      ...(verifies(p.task.kind, p.task.spec)
+        ? [w.probe({ id: `v-${p.task.id}`, script: p.task.kind.probe(p.task.spec).script })]
+        : []),
+    ]);
     // after every change and its verification (a failed change exits the script before this)
     if (withHooks)
       parts.push(w.probe({ id: "after-change-hooks", script: afterChangeHooksSh(this.opt.afterChangeDir) }));
     const firstHandlerAt = batch.length - handlerCount;
     const byId = new Map(batch.map((p, i) => [p.task.id, { p, handler: i >= firstHandlerAt }]));
+    const settle = new BatchResults(
+      batch.map((p) => ({ id: p.task.id, verifies: verifies(p.task.kind, p.task.spec) })),
+      (i, change, verify) => this.appliedOutcome(batch[i]!, change, verify),
+      (i, o) => this.settled(batch[i]!, o, i >= firstHandlerAt),
+    );
     const res = await this.exec(
       w.script(parts),
       become,
       `apply ${batch.length} changes${final ? " + handlers" : ""}`,
       batch.map((p) => p.task.name),
       undefined,
-      { w, events: { begin: (id) => this.applying(byId.get(id)) } },
+      {
+        w,
+        events: {
+          begin: (id) => this.applying(byId.get(id)),
+          end: (id, r) => settle.section(id, r),
+        },
+      },
     );
     const sections = w.parse(res.stdout);
-    const firstHandler = batch.length - handlerCount;
-    // the script stops at the first failing change; verification sections come after all changes,
-    // so they exist only when every change succeeded
-    const failedAt = batch.findIndex((p) => sections.get(p.task.id)?.rc !== 0);
-    let failed: Error | undefined;
-    batch.forEach((p, i) => {
-      const isHandler = i >= firstHandler;
+    // what the stream could not settle: a failed change (its message may need the exec's stderr),
+    // the changes after it (never run), and everything when the stream stopped early
+    for (const [i, p] of batch.entries()) {
+      const isHandler = i >= firstHandlerAt;
       if (sections.has(p.task.id) && isHandler) this.handlersReached.add(p.task.id);
-      if (failed) {
-        if (!(isHandler && deferFailedHandlers)) {
-          this.result(p.task, "skipped", [], isHandler, "not run: an earlier task failed");
-        }
-        return;
-      }
+      if (settle.done(i)) continue;
       const s = sections.get(p.task.id);
-      const { output, warnings } = extractWarnings(s?.output ?? "");
-      warnings.forEach((m) => this.warn(`${p.task.name}: ${m}`));
-      if (i === failedAt) {
-        failed = new ApplyError(
-          p.task.name,
-          p.task.kind.describe(p.task.spec),
-          s?.rc ?? res.code,
-          this.opt.redactor.text(output || res.stderr),
-        );
-        this.result(p.task, "failed", p.changes, isHandler, failed.message);
-        return;
+      if (!s || s.rc !== 0) {
+        if (settle.changeFailed) {
+          // not run: the script stopped at an earlier failing change
+          if (!(isHandler && deferFailedHandlers)) settle.report(i, { status: "skipped" });
+          continue;
+        }
+        const { output } = this.changeOutput(p, s);
+        settle.report(i, {
+          status: "failed",
+          error: new ApplyError(
+            p.task.name,
+            p.task.kind.describe(p.task.spec),
+            s?.rc ?? res.code,
+            this.opt.redactor.text(output || res.stderr),
+          ),
+          changeFailed: true,
+        });
+        continue;
       }
-      this.applied.set(p.task.id, p.task.name);
-      const drift = failedAt < 0 ? this.verifyDrift(p, sections.get(`v-${p.task.id}`)?.output) : undefined;
-      if (drift) {
-        failed = new ApplyError(p.task.name, "verify", 0, `still differs after apply: ${drift}`);
-        this.result(p.task, "failed", p.changes, isHandler, failed.message);
-        return;
-      }
-      this.result(p.task, "changed", p.changes, isHandler);
-    });
-    if (failed) throw failed;
+      settle.report(i, this.appliedOutcome(p, s, sections.get(`v-${p.task.id}`)));
+    }
+    if (settle.failure) throw settle.failure;
     if (withHooks && sections.has("after-change-hooks")) {
       this.hooksDue = false;
       this.hookWarnings(sections.get("after-change-hooks")?.output);
     }
+  }
+
+  /** A change section's output without its LOCKCLAW_WARNING lines, which go out as warnings (once). */
+  private changeOutput(p: Planned, s: SectionResult | undefined): { output: string } {
+    const { output, warnings } = extractWarnings(s?.output ?? "");
+    warnings.forEach((m) => this.warn(`${p.task.name}: ${m}`));
+    return { output };
+  }
+
+  /** The outcome of a change that succeeded (section rc 0), from its verification section. */
+  private appliedOutcome(p: Planned, s: SectionResult, verify: SectionResult | undefined): Outcome {
+    this.changeOutput(p, s);
+    this.applied.set(p.task.id, p.task.name);
+    const drift = this.verifyDrift(p, verify?.output);
+    if (!drift) return { status: "changed" };
+    return {
+      status: "failed",
+      error: new ApplyError(p.task.name, "verify", 0, `still differs after apply: ${drift}`),
+    };
+  }
+
+  /** A task of an apply batch has its outcome: its task-result goes out. */
+  private settled(p: Planned, o: Outcome, handler: boolean): void {
+    if (o.status === "skipped")
+      this.result(p.task, "skipped", [], handler, "not run: an earlier task failed");
+    else
+      this.result(p.task, o.status, p.changes, handler, o.status === "failed" ? o.error.message : undefined);
   }
 
   /** A change section began on the host: the live view says which task is being applied. */

@@ -8,7 +8,7 @@ import { ConfigError, type SourceLocation } from "../core/errors.js";
 import type { KindRegistry, Playbook, RawPlay, RawTask } from "./playbook/loader.js";
 import { parseWhen, WHEN_FORMS } from "./playbook/schema.js";
 import { Redactor } from "./redact.js";
-import type { AnyResourceKind } from "./resource.js";
+import type { AnyResourceKind, LocalProgress } from "./resource.js";
 import { renderDeep, renderShText, renderTemplateFile, writtenForms } from "./templates.js";
 import { resolveVars, type VarOverride, type Vars } from "./vars.js";
 
@@ -40,6 +40,8 @@ export interface PrepareOptions {
   redactor: Redactor;
   /** --allow-world: a CIDR list variable may hold 0.0.0.0/0 or ::/0. */
   allowWorld?: boolean;
+  /** Told as a task's local file is hashed (copy of a large file), for the `hash` progress events. */
+  localProgress?: (task: string) => LocalProgress;
 }
 
 export function preparePlaybook(
@@ -133,7 +135,8 @@ function preparePlay(
     // a skipped task's local inputs (e.g. a bundle directory not given) are not looked at
     if (kind.prepareLocal && !skippedByWhen) {
       try {
-        spec = kind.prepareLocal(spec, { playbookDir: dirname(pb.file) });
+        const progress = options.localProgress?.(task.name);
+        spec = kind.prepareLocal(spec, { playbookDir: dirname(pb.file), ...(progress ? { progress } : {}) });
       } catch (err) {
         throw new ConfigError((err as Error).message, where, "check the local path", { cause: err });
       }

@@ -68,3 +68,26 @@ export function formatTransfer(f: TransferFigures): string {
   if (f.etaSeconds !== undefined && f.bytes < f.total) parts.push(`ETA ${formatDuration(f.etaSeconds)}`);
   return parts.join(", ");
 }
+
+/**
+ * Progress callbacks (a kind's LocalProgress) turned into events with these figures: a file's start and
+ * end always, the reads in between at most once per `intervalMs`.
+ */
+export function throttledProgress(
+  intervalMs: number,
+  emit: (figures: TransferFigures & { file: string; done?: boolean }) => void,
+  now: () => number = Date.now,
+): (p: { file: string; bytes: number; total: number; done?: boolean }) => void {
+  const started = new Map<string, number>();
+  const throttle = new Throttle(intervalMs, now);
+  return ({ file, bytes, total, done }) => {
+    const t = now();
+    const t0 = started.get(file);
+    if (t0 === undefined) {
+      started.set(file, t);
+      throttle.take();
+    } else if (done) started.delete(file);
+    else if (!throttle.take()) return;
+    emit({ file, ...transferFigures(bytes, total, t - (t0 ?? t)), ...(done ? { done } : {}) });
+  };
+}

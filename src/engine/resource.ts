@@ -64,10 +64,18 @@ export interface Upload {
   size?: number;
 }
 
+/**
+ * How far a kind is in reading a local file it hashes while it is prepared (a bundle of gigabytes takes
+ * seconds): at the start, after each chunk, and once `done`. The engine throttles what it reports.
+ */
+export type LocalProgress = (p: { file: string; bytes: number; total: number; done?: boolean }) => void;
+
 /** What a kind may use while it is prepared on the control machine, before anything connects. */
 export interface LocalContext {
   /** Directory of the playbook file: relative local paths are taken from there. */
   playbookDir: string;
+  /** Told as a local file is hashed (a hash taken from the memo reads nothing and says nothing). */
+  progress?: LocalProgress;
 }
 
 export interface ResourceContext {

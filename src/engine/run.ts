@@ -8,6 +8,7 @@ import type { EventSink, HostRecap } from "./events.js";
 import { HostRun } from "./host-run.js";
 import { loadPlaybook, type KindRegistry, type Playbook } from "./playbook/loader.js";
 import { preparePlaybook, resolvePlayVars, type PreparedPlay } from "./prepare.js";
+import { throttledProgress } from "./progress.js";
 import { Redactor } from "./redact.js";
 import { HostStateStore } from "./state.js";
 import type { VarOverride, Vars } from "./vars.js";
@@ -52,7 +53,7 @@ export interface RunOptions {
   allowWorld?: boolean;
   /** -v count: 2 adds each exec's output, 3 each exec's generated sh (masked) to the debug events. */
   verbosity?: number;
-  /** At most one `upload` progress event per this many ms per file (default 500). */
+  /** At most one `upload` (or `hash`) progress event per this many ms per file (default 500). */
   progressIntervalMs?: number;
   /**
    * The caller's own check of the run (e.g. that the deploy user gets a key): after the playbooks' (unknown
@@ -95,11 +96,15 @@ export function prepareRun(opts: RunOptions): {
   rejectUnknownVars(playbooks, [...opts.hosts.flatMap((h) => h.vars), ...opts.overrides]);
   rejectUnknownTags(playbooks, opts);
   const rolling = rollingOf(playbooks, opts);
+  // a large local file is hashed before anything connects: its progress goes out like an upload's
+  const localProgress = (task: string) =>
+    throttledProgress(opts.progressIntervalMs ?? 500, (f) => opts.onEvent({ type: "hash", task, ...f }));
   const prepareOptions = (entry: HostEntry) => ({
     overrides: [...entry.vars, ...opts.overrides],
     builtins: { ...opts.builtins, login_user: entry.target.user },
     redactor,
     allowWorld: opts.allowWorld,
+    localProgress,
   });
   if (opts.preflight) {
     // every host's values first: a bad --var or inventory value is named before what the caller checks

@@ -4,9 +4,10 @@
  */
 import { Listr, ListrLogger, ProcessOutput, type ListrTask } from "listr2";
 import type { HostRecap, LockclawEvent } from "../engine/events.js";
-import { formatTransfer } from "../engine/progress.js";
+import { formatBytes, formatTransfer } from "../engine/progress.js";
 import { PlainRenderer } from "./plain.js";
 import type { Renderer, RendererOptions } from "./renderer.js";
+import { fillTerminalSize } from "./terminal-size.js";
 
 interface HostView {
   task?: { output?: string; title?: string };
@@ -38,12 +39,28 @@ export class TtyRenderer implements Renderer {
       const name = e.file.split("/").pop() ?? e.file;
       view.task.output = `▸ ${e.task}: ${e.done ? "sent" : "sending"} ${name} ${formatTransfer(e)}`;
     }
-    if (e.type === "task-result" && view?.task) view.task.output = `${e.status}: ${e.task}`;
+    if (e.type === "hash") this.hashing(e);
+    if (e.type === "task-result" && view?.task)
+      view.task.output = `${e.status}: ${e.handler ? "handler: " : ""}${e.task}`;
     if (e.type === "host-recap") this.hosts.get(e.recap.host)?.resolve(e.recap);
     if (e.type === "recap") for (const h of e.notStarted ?? []) this.hosts.get(h)?.resolve(undefined);
     // details are printed after the live view, in order
-    if (!["run-start", "task-start", "play-start", "task-apply", "upload"].includes(e.type))
+    if (!["run-start", "task-start", "play-start", "task-apply", "upload", "hash"].includes(e.type))
       this.buffered.push(e);
+  }
+
+  /**
+   * A local file hashed before the run starts (before the live view exists): one line, redrawn in place
+   * as the bytes are read, left on the screen once the file is done.
+   */
+  private hashing(e: Extract<LockclawEvent, { type: "hash" }>): void {
+    if (this.listr) return;
+    const name = e.file.split("/").pop() ?? e.file;
+    const line = e.done
+      ? `✔ ${e.task}: hashed ${name} (${formatBytes(e.total)}${e.rate > 0 ? `, ${formatBytes(e.rate)}/s` : ""})\n`
+      : `▸ ${e.task}: hashing ${name} ${formatTransfer(e)}`;
+    // back to the line's start and clear it: the line before is this file's last figures
+    this.opt.out.write(`\r\x1b[2K${line}`);
   }
 
   private start(hosts: string[], check: boolean): void {
@@ -69,6 +86,9 @@ export class TtyRenderer implements Renderer {
     }));
     // the live view goes where the rest of the output goes (a test's stream, not always stdout)
     const out = this.opt.out as NodeJS.WriteStream;
+    // listr2 sizes its lines by process.stdout, log-update by the stream it writes to: both must be sane
+    fillTerminalSize(out);
+    if (out !== process.stdout) fillTerminalSize(process.stdout);
     const logger = new ListrLogger({ processOutput: new ProcessOutput(out, out) });
     const listr = new Listr(tasks, {
       concurrent: true,

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { readdirSync, statSync } from "node:fs";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
-import type { Change, ResourceKind, Upload } from "../engine/resource.js";
+import type { Change, LocalProgress, ResourceKind, Upload } from "../engine/resource.js";
 import { sh, shJoin, type Sh } from "../core/sh.js";
 import {
   attributeDrift,
@@ -58,7 +58,7 @@ type Entry = z.output<typeof entrySpec>;
 export type CopyFacts = PathState[];
 
 /** What src stands for, file by file, hashed locally. */
-export function localEntries(spec: CopySpec, playbookDir: string): Entry[] {
+export function localEntries(spec: CopySpec, playbookDir: string, progress?: LocalProgress): Entry[] {
   const src = isAbsolute(spec.src) ? spec.src : resolve(playbookDir, spec.src);
   let st;
   try {
@@ -73,7 +73,11 @@ export function localEntries(spec: CopySpec, playbookDir: string): Entry[] {
         .map((f) => ({ local: join(src, f), dest: `${spec.path}/${f}` }))
     : [{ local: src, dest: spec.path }];
   if (files.length === 0) throw new Error(`copy: ${src} holds no regular file to copy`);
-  return files.map((f) => ({ ...f, sha256: localSha256(f.local), size: statSync(f.local).size }));
+  return files.map((f) => ({
+    ...f,
+    sha256: localSha256(f.local, undefined, progress),
+    size: statSync(f.local).size,
+  }));
 }
 
 const entriesOf = (spec: CopySpec): Entry[] => {
@@ -117,7 +121,7 @@ export const copyKind: ResourceKind<CopySpec, CopyFacts, CopyPlan> = {
   spec: copySpec,
   verifiable: true,
   describe: (spec) => `copy ${spec.src} → ${spec.path}`,
-  prepareLocal: (spec, ctx) => ({ ...spec, entries: localEntries(spec, ctx.playbookDir) }),
+  prepareLocal: (spec, ctx) => ({ ...spec, entries: localEntries(spec, ctx.playbookDir, ctx.progress) }),
   probe(spec) {
     const entries = entriesOf(spec);
     return {

@@ -5,9 +5,19 @@
  * cost seconds each time.
  */
 import { createHash } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import type { LocalProgress } from "../../engine/resource.js";
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -27,29 +37,35 @@ function readMemo(file: string): Memo {
   }
 }
 
-export function hashFileChunked(path: string): string {
+export function hashFileChunked(path: string, progress?: LocalProgress): string {
   const h = createHash("sha256");
   const buf = Buffer.allocUnsafe(CHUNK);
   const fd = openSync(path, "r");
   try {
+    const total = progress ? fstatSync(fd).size : 0;
+    let bytes = 0;
+    progress?.({ file: path, bytes, total });
     for (let n = readSync(fd, buf, 0, CHUNK, null); n > 0; n = readSync(fd, buf, 0, CHUNK, null)) {
       h.update(buf.subarray(0, n));
+      bytes += n;
+      progress?.({ file: path, bytes, total });
     }
+    progress?.({ file: path, bytes, total, done: true });
   } finally {
     closeSync(fd);
   }
   return h.digest("hex");
 }
 
-/** The file's sha256, from the memo when the file is the one hashed before. */
-export function localSha256(path: string, memoFile = localHashCacheFile()): string {
+/** The file's sha256, from the memo when the file is the one hashed before (then nothing is read). */
+export function localSha256(path: string, memoFile = localHashCacheFile(), progress?: LocalProgress): string {
   const abs = resolve(path);
   const st = statSync(abs);
   const id = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
   const memo = readMemo(memoFile);
   const known = memo[abs];
   if (known?.id === id && /^[0-9a-f]{64}$/.test(known.sha256)) return known.sha256;
-  const sha256 = hashFileChunked(abs);
+  const sha256 = hashFileChunked(abs, progress);
   memo[abs] = { id, sha256 };
   try {
     mkdirSync(dirname(memoFile), { recursive: true });

@@ -1,7 +1,8 @@
 /**
  * The live view over a real sshd (issue 11.3): the batched probe and the apply are read as they run, so
- * a task's events arrive when its section ends on the host, not when the exec does; uploads send
- * throttled `upload` progress events; a no-op run is still one exec.
+ * a task's events (its start, its apply, its result) arrive when its section ends on the host, not when
+ * the exec does; local hashing and uploads send throttled `hash` / `upload` progress events; a no-op run
+ * is still one exec.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -87,6 +88,13 @@ describe("the live view over a real sshd", () => {
     // the apply: slow's change is announced when its section begins, seconds before the exec ends
     expect(at("task-apply", "first")).toBeLessThanOrEqual(at("task-apply", "slow"));
     expect(applyEnd - at("task-apply", "slow")).toBeGreaterThan(1500);
+    // and first's result (changed, verified: its verification runs right after its change) goes out
+    // then, not when the exec ends
+    expect(events.find((e) => e.type === "task-result" && e.task === "first")).toMatchObject({
+      status: "changed",
+    });
+    expect(at("task-result", "first")).toBeLessThanOrEqual(at("task-apply", "slow"));
+    expect(applyEnd - at("task-result", "first")).toBeGreaterThan(1500);
     // one task-start per task, before its result
     expect(events.filter((e) => e.type === "task-start").map((e) => (e as { task: string }).task)).toEqual([
       "first",
@@ -104,7 +112,7 @@ describe("the live view over a real sshd", () => {
     );
   }, 120_000);
 
-  it("a multi-MB copy sends upload progress events, throttled; the no-op re-run is one exec and sends none", async () => {
+  it("a multi-MB copy sends hash and upload progress events, throttled; the no-op re-run is one exec and sends none", async () => {
     const src = join(work, "big.bin");
     const size = 24 * 1024 * 1024;
     writeFileSync(src, Buffer.alloc(size, 3));
@@ -126,6 +134,12 @@ describe("the live view over a real sshd", () => {
     // the events come before the apply that moves the file into place
     const apply = events.findIndex((e) => e.type === "task-apply" && e.task === "big");
     expect(events.indexOf(ups.at(-1)!)).toBeLessThan(apply);
+    // before that, before anything connected: the local hash of the file, chunk by chunk
+    const hashes = events.filter((e): e is Extract<Timed, { type: "hash" }> => e.type === "hash");
+    expect(hashes[0]).toMatchObject({ task: "big", file: src, bytes: 0, total: size });
+    expect(hashes.at(-1)).toMatchObject({ bytes: size, total: size, done: true });
+    expect(hashes.length).toBeGreaterThanOrEqual(4); // 0, each 4 MiB read (6), done
+    expect(events.indexOf(hashes.at(-1)!)).toBeLessThan(events.findIndex((e) => e.type === "run-start"));
 
     // the default throttle: a start, at most one per 500 ms while it runs, and the end
     rmSync(join(work, "remote.bin"));
@@ -135,6 +149,8 @@ describe("the live view over a real sshd", () => {
     expect(slow.length).toBeGreaterThanOrEqual(2);
     expect(slow.length).toBeLessThanOrEqual(2 + Math.floor(span / 500) + 1);
     expect(slow.length).toBeLessThan(ups.length);
+    // the hash is remembered (same file, same inode and mtime): nothing is read, nothing said
+    expect(again.events.some((e) => e.type === "hash")).toBe(false);
 
     const noop = await run(pb);
     expect(noop.r.hosts[0]!.execs).toBe(1);

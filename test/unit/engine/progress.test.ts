@@ -4,6 +4,7 @@ import {
   formatBytes,
   formatDuration,
   formatTransfer,
+  throttledProgress,
   transferFigures,
 } from "../../../src/engine/progress.js";
 
@@ -68,5 +69,36 @@ describe("transfer figures", () => {
     );
     // done: no ETA
     expect(formatTransfer(transferFigures(1024, 1024, 10))).toBe("1.0 KiB / 1.0 KiB, 100.0 KiB/s");
+  });
+});
+
+describe("throttledProgress", () => {
+  it("a file's start and end always, the reads between at most once per interval, with rate and ETA", () => {
+    let now = 0;
+    const out: Array<{ file: string; bytes: number; rate: number; etaSeconds?: number; done?: boolean }> = [];
+    const p = throttledProgress(
+      500,
+      (f) => out.push(f),
+      () => now,
+    );
+    p({ file: "a", bytes: 0, total: 1000 });
+    for (let b = 100; b <= 1000; b += 100) {
+      now += 100;
+      p({ file: "a", bytes: b, total: 1000 });
+    }
+    p({ file: "a", bytes: 1000, total: 1000, done: true });
+    // 0 ms (start), 500 ms, 1000 ms (the read of the last chunk), then done
+    expect(out.map((e) => [e.bytes, e.done ?? false])).toEqual([
+      [0, false],
+      [500, false],
+      [1000, false],
+      [1000, true],
+    ]);
+    expect(out[1]).toMatchObject({ file: "a", rate: 1000, etaSeconds: 1 });
+    expect(out.at(-1)).toMatchObject({ rate: 1000, etaSeconds: 0, done: true });
+    // the next file starts at once, its figures from its own start
+    now += 10_000;
+    p({ file: "b", bytes: 0, total: 10 });
+    expect(out.at(-1)).toMatchObject({ file: "b", bytes: 0, rate: 0 });
   });
 });

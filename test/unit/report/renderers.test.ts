@@ -74,6 +74,49 @@ describe("renderers", () => {
   });
 });
 
+describe("local hashing progress (before the run starts)", () => {
+  const hash = (bytes: number, done = false): LockclawEvent => ({
+    type: "hash",
+    task: "Bundle",
+    file: "/data/images.tar",
+    bytes,
+    total: 2 * 1024 ** 3,
+    rate: 400 * 1024 ** 2,
+    ...(done ? { etaSeconds: 0, done } : { etaSeconds: 3 }),
+  });
+
+  it("tty: one line redrawn in place while the file is read, left on the screen when done", async () => {
+    const out = new PassThrough();
+    let text = "";
+    out.on("data", (d: Buffer) => (text += d.toString()));
+    const r = new TtyRenderer({ out, diff: false, verbose: false });
+    r.handle(hash(0));
+    r.handle(hash(1024 ** 3));
+    r.handle(hash(2 * 1024 ** 3, true));
+    expect(text.split("\r\x1b[2K")).toEqual([
+      "",
+      "▸ Bundle: hashing images.tar 0 B / 2.0 GiB, 400.0 MiB/s, ETA 3s",
+      "▸ Bundle: hashing images.tar 1.0 GiB / 2.0 GiB, 400.0 MiB/s, ETA 3s",
+      "✔ Bundle: hashed images.tar (2.0 GiB, 400.0 MiB/s)\n",
+    ]);
+    // not repeated among the details after the live view
+    await r.end();
+    expect(text.match(/hashed/g)).toHaveLength(1);
+  });
+
+  it("json: each event as a line; plain: nothing (as for uploads)", async () => {
+    const out = new PassThrough();
+    let text = "";
+    out.on("data", (d: Buffer) => (text += d.toString()));
+    const json = new JsonRenderer({ out, diff: false, verbose: false });
+    json.handle(hash(1024 ** 3));
+    expect(JSON.parse(text)).toMatchObject({ type: "hash", task: "Bundle", bytes: 1024 ** 3 });
+    text = "";
+    new PlainRenderer({ out, diff: false, verbose: false }).handle(hash(1024 ** 3));
+    expect(text).toBe("");
+  });
+});
+
 describe("renderers mask secrets on values, before serialising", () => {
   const secret = 'alpha"quote\\back-01\nbravo-line\\"two\ncharlie-third';
   const leaks = /alpha|bravo|charlie/;

@@ -16,6 +16,27 @@ describe("local sha256", () => {
     expect(hashFileChunked(f)).toBe(createHash("sha256").update(data).digest("hex"));
   });
 
+  it("says how far it read: the start, after each 4 MiB chunk, then done; a memoised hash reads nothing", () => {
+    const f = join(dir, "progress");
+    const size = 9 * 1024 * 1024 + 17;
+    writeFileSync(f, Buffer.alloc(size, 5));
+    const seen: Array<{ file: string; bytes: number; total: number; done?: boolean }> = [];
+    const m = join(dir, "progress-memo.json");
+    localSha256(f, m, (p) => seen.push(p));
+    const MiB = 1024 * 1024;
+    expect(seen.map((p) => [p.bytes, p.done ?? false])).toEqual([
+      [0, false],
+      [4 * MiB, false],
+      [8 * MiB, false],
+      [size, false],
+      [size, true],
+    ]);
+    expect(seen.every((p) => p.file === f && p.total === size)).toBe(true);
+    seen.length = 0;
+    localSha256(f, m, (p) => seen.push(p));
+    expect(seen).toEqual([]);
+  });
+
   it("answers from the memo while the file is unchanged, and hashes again once it changed", () => {
     const f = join(dir, "tar");
     writeFileSync(f, "one");
