@@ -284,7 +284,9 @@ function algorithmChecks(f: SshdFacts, spec: SshdSpec): AuditCheck[] {
   try {
     want = intersectAlgorithms(desiredAlgorithms(spec), f.supported);
   } catch (err) {
-    return [check("sshd.algorithms", "the asked-for algorithms are supported", false, (err as Error).message)];
+    return [
+      check("sshd.algorithms", "the asked-for algorithms are supported", false, (err as Error).message),
+    ];
   }
   const checks: AuditCheck[] = [];
   for (const [name, field] of Object.entries(ALGORITHMS) as Array<[AlgorithmName, AlgorithmField]>) {

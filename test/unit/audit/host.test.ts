@@ -155,7 +155,10 @@ describe("audit evaluation", () => {
       checks.filter((c) => c.id === "sshd.KexAlgorithms" || c.id === "sshd.Ciphers");
     const withLegacy = algs(evaluateAudit(output({ sshdT: legacyT }), legacy));
     expect(withLegacy.map((c) => [c.pass, c.title])).toEqual([
-      [true, "KexAlgorithms exactly the hardened list + diffie-hellman-group-exchange-sha256 (legacy_clients)"],
+      [
+        true,
+        "KexAlgorithms exactly the hardened list + diffie-hellman-group-exchange-sha256 (legacy_clients)",
+      ],
       [true, "Ciphers exactly the hardened list + aes256-ctr (legacy_clients)"],
     ]);
     expect(failing(evaluateAudit(output({ sshdT: legacyT }), legacy))).toEqual([]);

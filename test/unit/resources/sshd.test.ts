@@ -367,7 +367,9 @@ describe("legacy_clients", () => {
     expect(d).toContain("MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com\n");
     expect(d).toContain("HostKeyAlgorithms ssh-ed25519,rsa-sha2-512,rsa-sha2-256\n");
     // turning it on is drift on a host with exactly the hardened lists, and turning it off again too
-    const s = planSshd(legacy, facts({ t: HARDENED_T, files: hardenedFiles() })).changes.map((c) => c.summary);
+    const s = planSshd(legacy, facts({ t: HARDENED_T, files: hardenedFiles() })).changes.map(
+      (c) => c.summary,
+    );
     expect(s).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^KexAlgorithms .*libssh\.org → .*,diffie-hellman-group-exchange-sha256$/),
