@@ -73,7 +73,7 @@ export async function auditAction(targets: string[], o: AuditOptions): Promise<C
   ]);
   // inventory host vars too, and every host's values checked before the first connection
   for (const o of [...hosts.flatMap((h) => h.vars), ...overrides]) {
-    if (!known.has(o.name)) {
+    if (!known.has(o.name) && !o.implicit) {
       throw new ConfigError(
         `unknown variable '${o.name}'`,
         o.from,

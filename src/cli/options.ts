@@ -11,6 +11,7 @@ import { ConfigError } from "../core/errors.js";
 import type { HostEntry } from "../engine/run.js";
 import type { TargetResolution } from "../engine/targets.js";
 import { defaultLabDir } from "../lab/paths.js";
+import { vagrantTargetDefaults } from "../lab/vagrant-defaults.js";
 import { KEEPALIVE_ENV } from "../transport/keepalive-env.js";
 import type { ConnectionTarget } from "../transport/types.js";
 
@@ -146,7 +147,8 @@ export async function resolveHosts(targets: string[], o: ConnectionOptions): Pro
     // every hop of the way: a stalled jump host drops the connection just the same
     if (keepalive)
       for (let t: ConnectionTarget | undefined = target; t; t = t.proxyJump) t.keepalive = keepalive;
-    entries.push({ target, vars: h.vars });
+    // lockclaw's defaults for the kind of target first: the inventory's own vars and --var win
+    entries.push({ target, vars: [...vagrantTargetDefaults(h.address), ...h.vars] });
   }
   return entries;
 }

@@ -86,7 +86,7 @@ export function exitCodeFor(
 
 /** Load + render + validate for every host. Throws ConfigError before anything connects. */
 export function prepareRun(opts: RunOptions): {
-  perHost: Array<{ entry: HostEntry; plays: PreparedPlay[] }>;
+  perHost: Array<{ entry: HostEntry; plays: PreparedPlay[]; notices: string[] }>;
   redactor: Redactor;
   rolling: Rolling;
 } {
@@ -113,11 +113,24 @@ export function prepareRun(opts: RunOptions): {
         for (const play of pb.plays) resolvePlayVars(pb, play, prepareOptions(entry));
     opts.preflight();
   }
+  const declared = new Set(playbooks.flatMap((pb) => pb.plays.flatMap((p) => Object.keys(p.vars))));
   const perHost = opts.hosts.map((entry) => ({
     entry,
     plays: playbooks.flatMap((playbook) => preparePlaybook(playbook, opts.kinds, prepareOptions(entry))),
+    notices: noticesOf([...entry.vars, ...opts.overrides], declared),
   }));
   return { perHost, redactor, rolling };
+}
+
+/**
+ * The notices of the values a run uses (VarOverride.notice): a value counts when a play declares its
+ * variable and no later override (inventory var, --vars-file, --var) replaces it.
+ */
+export function noticesOf(overrides: VarOverride[], declared: ReadonlySet<string>): string[] {
+  const last = new Map(overrides.map((o) => [o.name, o]));
+  return overrides.flatMap((o) =>
+    o.notice !== undefined && declared.has(o.name) && last.get(o.name) === o ? [o.notice] : [],
+  );
 }
 
 interface Rolling {
@@ -169,6 +182,9 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
     hosts: opts.hosts.map((h) => h.target.name),
     check: !!opts.check,
   });
+  // once per host, before its tasks: a default lockclaw chose for it (e.g. a Vagrant box's sshd lists)
+  for (const { entry, notices } of perHost)
+    for (const message of notices) emit({ type: "warning", host: entry.target.name, message });
   const state = opts.state ?? new HostStateStore();
   const runHost = async ({ entry, plays }: (typeof perHost)[number]) => {
     const recap = await new HostRun(entry.target, plays, {

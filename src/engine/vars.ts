@@ -21,6 +21,11 @@ export interface VarOverride {
    * plays do not declare it ignores it instead of refusing an unknown variable.
    */
   implicit?: boolean;
+  /**
+   * Said once per host (a warning event) when a play of the run uses this very value: a default lockclaw
+   * chose for the user that they should know about (and how to turn off).
+   */
+  notice?: string;
 }
 
 /** `--var key=value` → override (value still a string; coerced against the default later). */

@@ -17,7 +17,6 @@ import { base64Body } from "../core/marks.js";
 import { bool, wholeNumber } from "./common/schema.js";
 import {
   ALGORITHMS,
-  DEFAULT_ALGORITHMS,
   DEFAULT_DROPIN,
   DEFAULT_SETTINGS,
   DROPIN_DIR,
@@ -34,6 +33,7 @@ import {
   renderDropin,
   renderSocketOverride,
   sshdTForm,
+  wantedAlgorithms,
   type AlgorithmField,
   type AlgorithmName,
   type ConfigFile,
@@ -168,6 +168,11 @@ export const sshdSpec = z
       .default(false)
       .describe(
         "Also write each directive scanners read (every forwarding directive, Compression, TCPKeepAlive, MaxSessions, LogLevel VERBOSE, Banner /etc/issue.net), even where it is sshd's default; settings win over these.",
+      ),
+    legacy_clients: bool("legacy_clients")
+      .default(false)
+      .describe(
+        "Also allow one kex (diffie-hellman-group-exchange-sha256) and one cipher (aes256-ctr), last in their lists, for SSH clients without X25519 or AEAD ciphers such as Debian 12's Vagrant (net-ssh 7.0); off, the lists are exactly the hardened ones.",
       ),
     kex: algList("kex")
       .optional()
@@ -340,11 +345,14 @@ export function desiredSettings(spec: SshdSpec): Settings {
   };
 }
 
+/** The algorithm lists a task declares: its own or the hardened ones, plus the legacy clients' with `legacy_clients`. */
+export function desiredAlgorithms(spec: SshdSpec): Record<AlgorithmField, string[]> {
+  return wantedAlgorithms(spec, spec.legacy_clients);
+}
+
 export function desiredConfig(spec: SshdSpec, supported: SupportedAlgorithms): DesiredConfig {
   const settings = desiredSettings(spec);
-  const wanted = {} as Record<AlgorithmField, string[]>;
-  for (const field of Object.values(ALGORITHMS)) wanted[field] = spec[field] ?? DEFAULT_ALGORITHMS[field];
-  return { port: spec.port, settings, algorithms: intersectAlgorithms(wanted, supported) };
+  return { port: spec.port, settings, algorithms: intersectAlgorithms(desiredAlgorithms(spec), supported) };
 }
 
 export interface SshdPlan {

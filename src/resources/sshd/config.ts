@@ -117,28 +117,43 @@ export type AlgorithmName = keyof typeof ALGORITHMS;
 export type AlgorithmField = (typeof ALGORITHMS)[AlgorithmName];
 
 /**
- * lockclaw's hardened algorithm lists, strongest first. Intersected with what the host's OpenSSH supports.
- * The last kex and cipher are for clients without X25519 or AEAD ciphers, such as Debian 12's Vagrant
- * (net-ssh 7.0 without the x25519 gem: ecdh/DH kex, AES-CTR only), which must still log in to a hardened
- * box; both are in ssh-audit's hardened policies (its GEX test finds the 3072-bit moduli), and any client
- * that offers the ones before them never negotiates them.
+ * lockclaw's hardened algorithm lists, strongest first (SPEC §2). Intersected with what the host's
+ * OpenSSH supports.
  */
 export const DEFAULT_ALGORITHMS: Record<AlgorithmField, string[]> = {
-  kex: [
-    "sntrup761x25519-sha512@openssh.com",
-    "curve25519-sha256",
-    "curve25519-sha256@libssh.org",
-    "diffie-hellman-group-exchange-sha256",
-  ],
-  ciphers: [
-    "chacha20-poly1305@openssh.com",
-    "aes256-gcm@openssh.com",
-    "aes128-gcm@openssh.com",
-    "aes256-ctr",
-  ],
+  kex: ["sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org"],
+  ciphers: ["chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com"],
   macs: ["hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com"],
   host_key_algorithms: ["ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256"],
 };
+
+/**
+ * The sshd spec's `legacy_clients: true` (host playbook: ssh_legacy_clients; on by default only for
+ * vagrant:NAME targets): one kex and one cipher appended LAST, for clients without X25519 or AEAD
+ * ciphers, such as Debian 12's Vagrant (net-ssh 7.0 without the x25519 gem: ecdh/DH kex, AES-CTR only),
+ * which shares none of the hardened ones and so could not log in to a hardened box (`vagrant up` of a
+ * halted one hangs). Both are in ssh-audit's hardened policies (its GEX test finds 3072-bit moduli);
+ * a client that offers any algorithm before them never negotiates them. Off, a host has exactly the
+ * hardened lists.
+ */
+export const LEGACY_CLIENT_ALGORITHMS: Partial<Record<AlgorithmField, string[]>> = {
+  kex: ["diffie-hellman-group-exchange-sha256"],
+  ciphers: ["aes256-ctr"],
+};
+
+/** The lists a task asks for: its own or the hardened ones, the legacy clients' ones appended when asked. */
+export function wantedAlgorithms(
+  own: Partial<Record<AlgorithmField, string[]>>,
+  legacyClients: boolean,
+): Record<AlgorithmField, string[]> {
+  const out = {} as Record<AlgorithmField, string[]>;
+  for (const field of Object.values(ALGORITHMS)) {
+    const base = own[field] ?? DEFAULT_ALGORITHMS[field];
+    const extra = legacyClients ? (LEGACY_CLIENT_ALGORITHMS[field] ?? []) : [];
+    out[field] = [...base, ...extra.filter((a) => !base.includes(a))];
+  }
+  return out;
+}
 
 /** Which `ssh -Q` query lists the algorithms a field may use. */
 export const QUERY_OF: Record<AlgorithmField, keyof SupportedAlgorithms> = {

@@ -36,6 +36,14 @@ describe("provision host on a fresh machine", () => {
     const who = await deploy("id -un && sudo -n true && echo sudo-ok");
     expect(who.code, who.stderr).toBe(0);
     expect(who.stdout).toContain("deploy\nsudo-ok");
+    // exactly SPEC §2's kex and cipher lists: the legacy clients' ones are for vagrant:NAME targets only
+    const algs = await deploy("sudo -n sshd -T | grep -E '^(kexalgorithms|ciphers) ' | sort");
+    expect(algs.code, algs.stderr).toBe(0);
+    expect(algs.stdout.trim().split("\n")).toEqual([
+      "ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com",
+      "kexalgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org",
+    ]);
+    expect(r.stdout).not.toMatch(/ssh_legacy_clients/);
     // root login refused on the new port; password auth not even offered
     const root = await machine().ssh("true", { user: "root", port: 2222 });
     expect(root.code).not.toBe(0);

@@ -162,6 +162,10 @@ describe("host playbook on a Vagrant box (vagrant-lxc)", () => {
     expect(changed, show(r)).not.toBeNull();
     expect(Number(changed![1])).toBeGreaterThan(0);
     expect(r.stderr + r.stdout).toMatch(/vagrant ssh now logs in as deploy on port 2222/);
+    // the legacy clients' kex and cipher are a vagrant:NAME target's default, and the run says so once
+    expect(
+      (r.stdout.match(/WARNING sshd also allows diffie-hellman-group-exchange-sha256/g) ?? []).length,
+    ).toBe(1);
     const login = JSON.parse(readFileSync(join(project, ".vagrant", "lockclaw", `${NAME}.json`), "utf8"));
     expect(login).toMatchObject({ user: "deploy", port: 2222 });
   });
@@ -178,6 +182,29 @@ describe("host playbook on a Vagrant box (vagrant-lxc)", () => {
     const r = await timed("audit", () => cli(["audit", `vagrant:${NAME}`]));
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toMatch(/(\d+)\/\1 checks passed/);
+  });
+
+  it("-e ssh_legacy_clients=false: audit and --check name the legacy algorithms as not asked for", async () => {
+    const audit = await timed("audit (ssh_legacy_clients=false)", () =>
+      cli(["audit", `vagrant:${NAME}`, "-e", "ssh_legacy_clients=false"]),
+    );
+    expect(audit.code, show(audit)).toBe(1);
+    expect(audit.stdout).toMatch(/not allowed: diffie-hellman-group-exchange-sha256/);
+    expect(audit.stdout).toMatch(/not allowed: aes256-ctr/);
+    const check = await timed("provision --check (ssh_legacy_clients=false)", () =>
+      cli([
+        "provision",
+        "host",
+        `vagrant:${NAME}`,
+        "--no-stack",
+        "--check",
+        "-e",
+        "ssh_legacy_clients=false",
+      ]),
+    );
+    expect(check.code, show(check)).toBe(2);
+    expect(check.stdout).toMatch(/KexAlgorithms .*,diffie-hellman-group-exchange-sha256 → .*libssh\.org$/m);
+    expect(check.stdout).not.toMatch(/WARNING sshd also allows/);
   });
 
   it("vagrant ssh still logs in after hardening (deploy, port 2222)", async () => {

@@ -144,6 +144,37 @@ describe("audit evaluation", () => {
     // and without explicit: none of them (the pre-explicit fixture passes sshd, as above)
     expect(failing(evaluateAudit(output(), expected)).filter((c) => c.id.startsWith("sshd."))).toEqual([]);
   });
+  it("the algorithm lists are exactly what the sshd task asks for: with ssh_legacy_clients and without", () => {
+    // the host as provisioned with ssh_legacy_clients: the two legacy algorithms last
+    const legacyT = fx("sshd-T-debian12-hardened.txt")
+      .replace(/^(kexalgorithms .*)$/m, "$1,diffie-hellman-group-exchange-sha256")
+      .replace(/^(ciphers .*)$/m, "$1,aes256-ctr");
+    const legacy = expectedFromPlays(prepared(undefined, { ...PRE_EXPLICIT, ssh_legacy_clients: true })).host;
+    legacy.ufw = expected.ufw;
+    const algs = (checks: AuditCheck[]) =>
+      checks.filter((c) => c.id === "sshd.KexAlgorithms" || c.id === "sshd.Ciphers");
+    const withLegacy = algs(evaluateAudit(output({ sshdT: legacyT }), legacy));
+    expect(withLegacy.map((c) => [c.pass, c.title])).toEqual([
+      [
+        true,
+        "KexAlgorithms exactly the hardened list + diffie-hellman-group-exchange-sha256 (legacy_clients)",
+      ],
+      [true, "Ciphers exactly the hardened list + aes256-ctr (legacy_clients)"],
+    ]);
+    expect(failing(evaluateAudit(output({ sshdT: legacyT }), legacy))).toEqual([]);
+    // not asked for: each legacy algorithm is named
+    const notAsked = algs(failing(evaluateAudit(output({ sshdT: legacyT }), expected)));
+    expect(notAsked.map((c) => c.evidence)).toEqual([
+      expect.stringMatching(/^not allowed: diffie-hellman-group-exchange-sha256 /),
+      expect.stringMatching(/^not allowed: aes256-ctr /),
+    ]);
+    // asked for but absent (Vagrant would not get in): named too
+    const absent = algs(failing(evaluateAudit(output(), legacy)));
+    expect(absent.map((c) => c.evidence)).toEqual([
+      expect.stringMatching(/^missing: diffie-hellman-group-exchange-sha256 /),
+      expect.stringMatching(/^missing: aes256-ctr /),
+    ]);
+  });
   it("re-enabled password login fails, naming the setting and value", () => {
     const bad = failing(evaluateAudit(output({ sshdT: fx("sshd-T-debian12-password-yes.txt") }), expected));
     expect(bad).toEqual([

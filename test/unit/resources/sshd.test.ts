@@ -328,15 +328,70 @@ describe("algorithm intersection", () => {
   it("the drop-in on this OpenSSH lists exactly the hardened, supported lists", () => {
     const d = planSshd(spec, facts()).dropin;
     expect(d).toContain(
+      "KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org\n",
+    );
+    expect(d).toContain(
+      "Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com\n",
+    );
+    expect(d).toContain("MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com\n");
+    expect(d).toContain("HostKeyAlgorithms ssh-ed25519,rsa-sha2-512,rsa-sha2-256\n");
+    expect(d).not.toMatch(/diffie-hellman|-ctr|-cbc|sha1/);
+    expect(d.split("\n")[2]).toBe("Port 2222");
+  });
+});
+
+describe("legacy_clients", () => {
+  it("the default lists are exactly SPEC §2's (no legacy algorithm unless asked for)", () => {
+    expect(DEFAULT_ALGORITHMS).toEqual({
+      kex: ["sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org"],
+      ciphers: ["chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com"],
+      macs: ["hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com"],
+      host_key_algorithms: ["ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256"],
+    });
+    expect(spec.legacy_clients).toBe(false);
+  });
+  it("is a boolean: anything else is refused with its name", () => {
+    expect(sshdSpec.parse({ port: 2222, legacy_clients: true }).legacy_clients).toBe(true);
+    expect(() => sshdSpec.parse({ port: 2222, legacy_clients: "sometimes" })).toThrow(/legacy_clients/);
+  });
+  it("appends diffie-hellman-group-exchange-sha256 and aes256-ctr LAST; MACs and host keys unchanged", () => {
+    const legacy = sshdSpec.parse({ port: 2222, legacy_clients: true, settings: { AllowUsers: ["deploy"] } });
+    const d = planSshd(legacy, facts()).dropin;
+    expect(d).toContain(
       "KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org," +
         "diffie-hellman-group-exchange-sha256\n",
     );
-    // the one cipher Debian 12's Vagrant (net-ssh 7.0) shares with a hardened box, last
     expect(d).toContain(
       "Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr\n",
     );
+    expect(d).toContain("MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com\n");
     expect(d).toContain("HostKeyAlgorithms ssh-ed25519,rsa-sha2-512,rsa-sha2-256\n");
-    expect(d.split("\n")[2]).toBe("Port 2222");
+    // turning it on is drift on a host with exactly the hardened lists, and turning it off again too
+    const s = planSshd(legacy, facts({ t: HARDENED_T, files: hardenedFiles() })).changes.map(
+      (c) => c.summary,
+    );
+    expect(s).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^KexAlgorithms .*libssh\.org → .*,diffie-hellman-group-exchange-sha256$/),
+        expect.stringMatching(/^Ciphers .*aes128-gcm@openssh\.com → .*,aes256-ctr$/),
+      ]),
+    );
+  });
+  it("is appended to a task's own list too, once, and intersected with what the host supports", () => {
+    const own = sshdSpec.parse({
+      port: 2222,
+      legacy_clients: true,
+      kex: ["curve25519-sha256", "diffie-hellman-group-exchange-sha256"],
+    });
+    const d = planSshd(own, facts()).dropin;
+    expect(d).toContain("KexAlgorithms curve25519-sha256,diffie-hellman-group-exchange-sha256\n");
+    // an OpenSSH without aes256-ctr keeps the hardened ciphers
+    const noCtr = facts();
+    noCtr.supported.cipher = noCtr.supported.cipher.filter((c) => c !== "aes256-ctr");
+    const legacy = sshdSpec.parse({ port: 2222, legacy_clients: true });
+    expect(planSshd(legacy, noCtr).dropin).toContain(
+      "Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com\n",
+    );
   });
 });
 
