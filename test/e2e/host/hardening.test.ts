@@ -119,4 +119,24 @@ describe("deeper host hardening (issue 12): kernel, sudo, accounts, logs", () =>
     expect(again.stdout).toMatch(/changed=0/);
     expect(again.stdout).toMatch(/execs=1\b/);
   });
+
+  it("fail2ban starts once on a first run; a drifted jail.local is put back and reloaded", async () => {
+    // the first run (above): the jail task's restart read jail.local, so the reload handler had nothing to do
+    const reloads = async () =>
+      Number((await deploy("sudo -n grep -c 'Reload all jails' /var/log/fail2ban.log || :")).stdout.trim());
+    expect(await reloads()).toBe(0);
+    const drift = await deploy(
+      "sudo -n sed -i 's/^banaction = nftables-multiport$/banaction = iptables-multiport/' /etc/fail2ban/jail.local",
+    );
+    expect(drift.code, drift.stderr).toBe(0);
+    const fix = await cli(["provision", "host", "--no-stack", target(machine()), "-v"]);
+    expect(fix.code, show(fix)).toBe(0);
+    expect(fix.stdout).toMatch(/changed=2\b/); // jail.local and its handler
+    expect((await deploy("grep -c '^banaction = nftables-multiport$' /etc/fail2ban/jail.local")).stdout).toBe(
+      "1\n",
+    );
+    expect(await reloads()).toBe(1);
+    const jail = await deploy("sudo -n fail2ban-client status sshd");
+    expect(jail.code, jail.stderr).toBe(0);
+  });
 });
