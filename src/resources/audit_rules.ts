@@ -12,11 +12,10 @@
  */
 import { z } from "zod";
 import { WARNING_PREFIX, planned, type Change, type ResourceKind } from "../engine/resource.js";
-import { raw, sh, shJoin, shq, type Sh } from "../core/sh.js";
-import { contentDiff } from "./common/diffText.js";
-import { parsePathState, pathProbeScript, sha256, type PathState } from "./common/fileState.js";
-import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
+import { raw, sh, shJoin, type Sh } from "../core/sh.js";
+import { parsePathState, pathProbeScript, type PathState } from "./common/fileState.js";
 import { absPath } from "./common/schema.js";
+import { rootFileChange, rootFileWriteSh, type RootFile } from "./common/rootFile.js";
 
 export const DEFAULT_AUDIT_RULES_FILE = "/etc/audit/rules.d/50-lockclaw.rules";
 
@@ -127,27 +126,20 @@ export function parseAuditKernel(stdout: string): {
   return { kernel, loadedKeys: [...new Set(loadedKeys)], active };
 }
 
+const rulesFile = (spec: AuditRulesSpec): RootFile => ({
+  path: spec.file,
+  content: auditRulesContent(spec),
+  mode: "0640",
+});
+
 function planAuditRules(
   spec: AuditRulesSpec,
   facts: AuditRulesFacts,
 ): { writeFile: boolean; changes: Change[] } {
   const changes: Change[] = [];
-  if (facts.file.type !== "absent" && facts.file.type !== "file") {
-    throw new Error(`${spec.file} is a ${facts.file.type}, not a regular file`);
-  }
-  const content = auditRulesContent(spec);
-  const writeFile =
-    facts.file.type === "absent" || facts.file.sha256 !== sha256(content) || facts.file.mode !== "0640";
-  if (writeFile) {
-    changes.push({
-      summary: `${facts.file.type === "absent" ? "create" : "update"} ${spec.file}`,
-      diff: contentDiff(
-        spec.file,
-        facts.file.type === "absent" ? undefined : (facts.file.content ?? null),
-        content,
-      ),
-    });
-  }
+  const fileChange = rootFileChange(rulesFile(spec), facts.file);
+  const writeFile = fileChange !== undefined;
+  if (fileChange) changes.push(fileChange);
   // live state only where the kernel allows audit (see the header)
   if (facts.kernel.state === "ok") {
     const missing = specKeys(spec).filter((k) => !facts.loadedKeys.includes(k));
@@ -178,18 +170,7 @@ export const auditRulesKind: ResourceKind<AuditRulesSpec, AuditRulesFacts, { wri
   apply(spec, p) {
     const out: Sh[] = [];
     if (p.writeFile) {
-      out.push(
-        atomicWriteSh({
-          target: shq(spec.file),
-          dir: shq(dirOf(spec.file)),
-          source: { content: auditRulesContent(spec) },
-          mode: "0640",
-          defaultMode: "0640",
-          owner: "root",
-          group: "root",
-          label: `audit_rules ${spec.file}`,
-        }),
-      );
+      out.push(rootFileWriteSh(rulesFile(spec), `audit_rules ${spec.file}`));
     }
     // the kernel is asked again: the probe may predate the auditd package this run installed
     out.push(

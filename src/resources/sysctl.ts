@@ -12,11 +12,10 @@
 import { z } from "zod";
 import { parseKeyValues, planned, type Change, type ResourceKind } from "../engine/resource.js";
 import { sh, shJoin, type Sh } from "../core/sh.js";
-import { contentDiff } from "./common/diffText.js";
-import { parsePathState, pathProbeScript, sha256, type PathState } from "./common/fileState.js";
-import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
+import { parsePathState, pathProbeScript, type PathState } from "./common/fileState.js";
 import { warnSh } from "./common/warnings.js";
 import { absPath } from "./common/schema.js";
+import { rootFileChange, rootFileWriteSh, type RootFile } from "./common/rootFile.js";
 
 export const DEFAULT_SYSCTL_FILE = "/etc/sysctl.d/99-lockclaw.conf";
 
@@ -84,6 +83,12 @@ export function procPath(key: string): string {
 /** Multi-value keys (tcp_rmem) print tab-separated: compare with single spaces. */
 const norm = (v: string) => v.trim().split(/\s+/).join(" ");
 
+const sysctlFile = (spec: SysctlSpec): RootFile => ({
+  path: spec.file,
+  content: sysctlFileContent(spec),
+  mode: "0644",
+});
+
 export function sysctlFileContent(spec: SysctlSpec): string {
   const lines = Object.entries(spec.settings).map(([k, v]) => `${k} = ${v}`);
   return `# Managed by lockclaw: changes here are overwritten on the next run.\n${lines.join("\n")}\n`;
@@ -99,22 +104,9 @@ export interface SysctlPlan {
 
 function planSysctl(spec: SysctlSpec, facts: SysctlFacts): SysctlPlan & { changes: Change[] } {
   const changes: Change[] = [];
-  const content = sysctlFileContent(spec);
-  if (facts.file.type !== "absent" && facts.file.type !== "file") {
-    throw new Error(`${spec.file} is a ${facts.file.type}, not a regular file`);
-  }
-  const writeFile =
-    facts.file.type === "absent" || facts.file.sha256 !== sha256(content) || facts.file.mode !== "0644";
-  if (writeFile) {
-    changes.push({
-      summary: `${facts.file.type === "absent" ? "create" : "update"} ${spec.file}`,
-      diff: contentDiff(
-        spec.file,
-        facts.file.type === "absent" ? undefined : (facts.file.content ?? null),
-        content,
-      ),
-    });
-  }
+  const fileChange = rootFileChange(sysctlFile(spec), facts.file);
+  const writeFile = fileChange !== undefined;
+  if (fileChange) changes.push(fileChange);
   const live: string[] = [];
   const kept: Record<string, string> = {};
   for (const [key, want] of Object.entries(spec.settings)) {
@@ -178,18 +170,7 @@ export const sysctlKind: ResourceKind<SysctlSpec, SysctlFacts, SysctlPlan> = {
   apply(spec, p) {
     const out: Sh[] = [];
     if (p.writeFile) {
-      out.push(
-        atomicWriteSh({
-          target: sh`${spec.file}`,
-          dir: sh`${dirOf(spec.file)}`,
-          source: { content: sysctlFileContent(spec) },
-          mode: "0644",
-          defaultMode: "0644",
-          owner: "root",
-          group: "root",
-          label: `sysctl ${spec.file}`,
-        }),
-      );
+      out.push(rootFileWriteSh(sysctlFile(spec), `sysctl ${spec.file}`));
     }
     for (const [key, want] of Object.entries(spec.settings)) {
       const path = procPath(key);
