@@ -6,7 +6,13 @@ import { posix } from "node:path";
 import { z } from "zod";
 import { planned, type Change, type ResourceKind } from "../engine/resource.js";
 import { raw, sh, shJoin, type Sh } from "../core/sh.js";
-import { parsePathState, pathProbeScript, attributeDrift, type PathState } from "./common/fileState.js";
+import {
+  attributeDrift,
+  attributesLabel,
+  parsePathState,
+  pathProbeScript,
+  type PathState,
+} from "./common/fileState.js";
 import { chownSh } from "../core/atomic-write.js";
 import { absPath, bool, mode, presentAbsent, userName } from "./common/schema.js";
 
@@ -58,13 +64,7 @@ function planDirectory(spec: DirectorySpec, facts: DirectoryFacts): DirPlan {
     p.create = true;
     p.chmod = spec.mode !== undefined;
     p.chown = spec.owner !== undefined || spec.group !== undefined;
-    const attrs = [
-      spec.mode && `mode ${spec.mode}`,
-      spec.owner && `owner ${spec.owner}`,
-      spec.group && `group ${spec.group}`,
-    ]
-      .filter(Boolean)
-      .join(", ");
+    const attrs = attributesLabel(spec);
     p.changes.push({ summary: `create directory ${spec.path}${attrs ? ` (${attrs})` : ""}` });
     return p;
   }

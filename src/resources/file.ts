@@ -8,11 +8,12 @@ import { planned, type Change, type ResourceKind } from "../engine/resource.js";
 import { sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff, redactedDiff } from "./common/diffText.js";
 import {
+  attributeDrift,
+  attributesLabel,
   parsePathState,
   pathProbeScript,
-  attributeDrift,
-  sha256,
   type PathState,
+  sha256,
 } from "./common/fileState.js";
 import { atomicWriteSh, chownSh, dirOf } from "../core/atomic-write.js";
 import { absPath, bool, mode, presentAbsent, userName } from "./common/schema.js";
@@ -108,13 +109,7 @@ function planFile(spec: FileSpec, facts: FileFacts): FileSteps {
     p.write = content;
     const what =
       facts.type === "link" ? `replace symlink ${spec.path} with a regular file` : `create ${spec.path}`;
-    const attrs = [
-      spec.mode && `mode ${spec.mode}`,
-      spec.owner && `owner ${spec.owner}`,
-      spec.group && `group ${spec.group}`,
-    ]
-      .filter(Boolean)
-      .join(", ");
+    const attrs = attributesLabel(spec);
     p.changes.push({
       summary: `${what} (${Buffer.byteLength(content)} bytes${attrs ? `, ${attrs}` : ""})`,
       diff: diffOf(undefined, content),

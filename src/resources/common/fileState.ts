@@ -123,6 +123,17 @@ export function sha256(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex");
 }
 
+/** The attributes a spec asks for, for a change's summary: `mode 0644, owner root` ("" when none). */
+export function attributesLabel(spec: { mode?: string; owner?: string; group?: string }): string {
+  return [
+    spec.mode && `mode ${spec.mode}`,
+    spec.owner && `owner ${spec.owner}`,
+    spec.group && `group ${spec.group}`,
+  ]
+    .filter(Boolean)
+    .join(", ");
+}
+
 /** Whether `want` (a name or numeric id) matches what the probe saw. */
 export function sameOwner(
   want: string | undefined,
