@@ -250,7 +250,8 @@ const USER_CHAINS = ["input", "output", "forward"] as const;
  * ufw status fails). The rules and policies it prints come from the files this probe reads itself.
  */
 export function ufwLoaded(live: LiveFacts | undefined, ipv6: boolean): boolean {
-  const has = (t: LiveFacts["v4"], p: string) => !!t && USER_CHAINS.every((d) => t.chains.has(`${p}-user-${d}`));
+  const has = (t: LiveFacts["v4"], p: string) =>
+    !!t && USER_CHAINS.every((d) => t.chains.has(`${p}-user-${d}`));
   return has(live?.v4, "ufw") && (!ipv6 || has(live?.v6, "ufw6"));
 }
 

@@ -67,7 +67,9 @@ function output(p: Parts = {}): Map<string, SectionResult> {
     ss: [`${M} ss`, p.ss ?? fx("ss-tulpnH-clean.txt"), `${M} ss-rc 0`].join("\n"),
     ufw: [
       `${UFW_M} file /etc/default/ufw`,
-      b64('IPV6=yes\nDEFAULT_INPUT_POLICY="DROP"\nDEFAULT_OUTPUT_POLICY="ACCEPT"\nDEFAULT_FORWARD_POLICY="DROP"\n'),
+      b64(
+        'IPV6=yes\nDEFAULT_INPUT_POLICY="DROP"\nDEFAULT_OUTPUT_POLICY="ACCEPT"\nDEFAULT_FORWARD_POLICY="DROP"\n',
+      ),
       `${UFW_M} file /etc/ufw/user.rules`,
       b64(p.v4 ?? fx("ufw-user.rules-cloudflare-by-ufw")),
       `${UFW_M} file /etc/ufw/user6.rules`,

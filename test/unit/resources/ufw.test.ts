@@ -61,7 +61,9 @@ function probe(
 /** The live sections with only ufw's user chains: loaded, nothing for the live judge to look at. */
 function userChains(p = { v4: "ufw", v6: "ufw6" }): string[] {
   const save = (pre: string) =>
-    ["*filter", ...["input", "output", "forward"].map((d) => `:${pre}-user-${d} - [0:0]`), "COMMIT"].join("\n");
+    ["*filter", ...["input", "output", "forward"].map((d) => `:${pre}-user-${d} - [0:0]`), "COMMIT"].join(
+      "\n",
+    );
   return [
     `${M} fw-backend`,
     "iptables v1.8.11 (nf_tables)",
@@ -285,12 +287,8 @@ describe("ufw apply (one batch)", () => {
     expect(probe({ enabled: true }).active).toBe(false);
     const f = (v4: string, v6: string, defaults = DEFAULTS) => {
       const out = parseUfwProbe(
-        [
-          `${M} file ${DEFAULTS_FILE}`,
-          b64(defaults),
-          ...userChains({ v4, v6 }),
-          `${M} end`,
-        ].join("\n") + "\n",
+        [`${M} file ${DEFAULTS_FILE}`, b64(defaults), ...userChains({ v4, v6 }), `${M} end`].join("\n") +
+          "\n",
       );
       return out.active;
     };
