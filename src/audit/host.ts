@@ -355,6 +355,12 @@ function listenerChecks(text: string, rc: number, e: HostAuditExpected): AuditCh
   return checks;
 }
 
+/** ufw's name for a policy of /etc/default/ufw (its _get_default_policy: anything else is deny). */
+function policyName(p: string | undefined): string {
+  const v = (p ?? "").toLowerCase();
+  return v === "accept" ? "allow" : v === "reject" ? "reject" : "deny";
+}
+
 function ufwChecks(sections: ReadonlyMap<string, SectionResult>, spec: UfwSpec): AuditCheck[] {
   const exact = spec.mode === "exact";
   const enabled = spec.state === "enabled";
@@ -362,14 +368,20 @@ function ufwChecks(sections: ReadonlyMap<string, SectionResult>, spec: UfwSpec):
   if (r.error !== undefined) return [check("ufw.active", "ufw's state can be read", false, r.error)];
   const f: UfwFacts = r.facts;
   const checks: AuditCheck[] = [];
-  const first = f.installed ? (f.statusText.split("\n")[0] ?? "") || "(no output)" : "ufw: not installed";
+  const first = !f.installed
+    ? "ufw: not installed"
+    : f.active
+      ? "active (ufw's chains are loaded in the kernel's filter table)"
+      : "inactive (no ufw-user-input/output/forward chains in the kernel's filter table)";
   if (exact || enabled) {
     checks.push(
       check("ufw.active", `ufw is ${enabled ? "active" : "inactive"}`, f.active === enabled, first),
     );
   }
   if (exact) {
-    const defaults = /^Default: (.*)$/m.exec(f.statusText)?.[1] ?? "";
+    // as `ufw status verbose` shows them: /etc/default/ufw's policies, in force only while ufw is loaded
+    const have = { incoming: policyName(f.inputPolicy), outgoing: policyName(f.outputPolicy) };
+    const defaults = `${have.incoming} (incoming), ${have.outgoing} (outgoing)`;
     for (const [direction, want] of [
       ["incoming", spec.default_incoming],
       ["outgoing", spec.default_outgoing],
@@ -378,8 +390,8 @@ function ufwChecks(sections: ReadonlyMap<string, SectionResult>, spec: UfwSpec):
         check(
           `ufw.default_${direction}`,
           `ufw default ${want} ${direction}`,
-          new RegExp(`\\b${want} \\(${direction}\\)`).test(defaults),
-          defaults || "(not shown: inactive?)",
+          f.active && have[direction] === want,
+          f.active ? defaults : `${defaults} in /etc/default/ufw, not in force: ufw is inactive`,
         ),
       );
     }

@@ -1,6 +1,7 @@
 /**
- * `fail2ban`: one jail (the host playbook's `[sshd]` jail) in a lockclaw-owned jail.d file, proven running with
- * `fail2ban-client status JAIL`.
+ * `fail2ban`: one jail (the host playbook's `[sshd]` jail) in a lockclaw-owned jail.d file, proven running by
+ * the server's answer to `status JAIL` (./fail2ban/jail-status.ts: its socket, without fail2ban-client's
+ * start-up).
  *
  * Choices, and why:
  * - backend systemd: Debian 12+/Ubuntu have no /var/log/auth.log by default, so a file backend sees nothing.
@@ -16,6 +17,7 @@ import { sh, shJoin, type Sh } from "../core/sh.js";
 import { contentDiff } from "./common/diffText.js";
 import { atomicWriteSh, dirOf } from "../core/atomic-write.js";
 import { base64Body, Marks } from "../core/marks.js";
+import { jailStatusSh } from "./fail2ban/jail-status.js";
 
 export const DEFAULT_JAIL_FILE = "/etc/fail2ban/jail.d/lockclaw.local";
 export const DEFAULT_JOURNALMATCH =
@@ -98,7 +100,7 @@ export interface Fail2banFacts {
   active: string;
   enabled: string;
   file?: string;
-  /** Exit status of `fail2ban-client status JAIL` and its output. */
+  /** Exit status of the server's answer to `status JAIL` (as fail2ban-client gives it) and the answer. */
   jailRc: number;
   jailStatus: string;
 }
@@ -112,7 +114,9 @@ export function fail2banProbeScript(spec: Fail2banSpec): Sh {
     sh`echo "${m} active $(systemctl is-active fail2ban 2>/dev/null || true)"`,
     sh`echo "${m} enabled $(systemctl is-enabled fail2ban 2>/dev/null || true)"`,
     sh`if [ -f ${spec.path} ]; then ${MARKS.open("file")}; base64 -w0 < ${spec.path}; echo; fi`,
-    sh`${MARKS.open("jail")}; lc_o=$(fail2ban-client status ${spec.jail} 2>&1); lc_rc=$?; printf '%s\\n' "$lc_o"`,
+    sh`${MARKS.open("jail")}`,
+    jailStatusSh(spec.jail),
+    sh`printf '%s\\n' "$lc_o"`,
     sh`echo "${m} jail-rc $lc_rc"`,
     MARKS.open("end"),
   ]);
@@ -132,7 +136,7 @@ export function parseFail2banProbe(stdout: string): Fail2banFacts {
   };
 }
 
-/** `fail2ban-client status JAIL` answered and looks like a running jail. */
+/** The server answered `status JAIL` with the jail's figures: it runs. */
 export function jailRunning(f: Fail2banFacts, jail: string): boolean {
   return f.jailRc === 0 && f.jailStatus.includes(`Status for the jail: ${jail}`);
 }

@@ -50,6 +50,9 @@ export const LIST_CONFIG_FILES_SH: Sh = raw(
  * `sshd -T -C` connection specs are checked by the caller to be `key=value,…` of plain words; they end up
  * as one quoted argument anyway.
  */
+/** The units whose state says how sshd is started (Debian: ssh.*; elsewhere sshd.service). */
+const UNITS = ["ssh.socket", "ssh.service", "sshd.service"];
+
 export function probeScript(connections: string[] = []): Sh {
   const m = MARKS.sh;
   for (const c of connections) {
@@ -77,9 +80,10 @@ export function probeScript(connections: string[] = []): Sh {
     sh`lc_sshd_files | while IFS= read -r lc_f; do echo "${m} file $lc_f"; base64 -w0 < "$lc_f"; echo; done`,
     sh`if [ -f ${raw(SOCKET_OVERRIDE)} ]; then ${MARKS.open("socket-override")}; base64 -w0 < ${raw(SOCKET_OVERRIDE)}; echo; fi`,
     sh`if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then`,
-    sh`  ${MARKS.open("unit ssh.socket")}; systemctl show -p LoadState -p ActiveState -p UnitFileState -p Listen ssh.socket 2>/dev/null`,
-    sh`  ${MARKS.open("unit ssh.service")}; systemctl show -p Id -p LoadState -p ActiveState ssh.service 2>/dev/null`,
-    sh`  ${MARKS.open("unit sshd.service")}; systemctl show -p Id -p LoadState -p ActiveState sshd.service 2>/dev/null`,
+    // one systemctl for the three units (each call costs ~0.03 s): it prints one block per unit, in the
+    // order asked, separated by an empty line; Id is never empty, so no block is
+    sh`  systemctl show -p Id -p LoadState -p ActiveState -p UnitFileState -p Listen ${UNITS} 2>/dev/null |`,
+    sh`    awk -v m="${m} unit" 'BEGIN { n = split("${raw(UNITS.join(" "))}", u, " "); i = 1; print m " " u[1] } /^$/ { if (++i <= n) print m " " u[i]; next } { print }'`,
     sh`fi`,
     sh`${MARKS.open("end")}`,
   ]);

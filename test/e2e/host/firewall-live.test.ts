@@ -4,7 +4,9 @@
  * and loaded by `ufw reload`, and a ufw allow rule commented `by Fail2Ban` each open a port while
  * `ufw status` and user.rules look right. Each time: the port answers from a non-Cloudflare address, the
  * audit fails quoting the rule, --check reports the drift, a run fixes it, the port is filtered again
- * and the audit passes.
+ * and the audit passes. And ufw unloaded from the kernel behind its back (its chains flushed, ufw.conf still
+ * ENABLED=yes): the probe reads "active" from the live filter table, as `ufw status` does, so the drift is
+ * seen and a run loads ufw again.
  */
 import { describe, expect, it } from "vitest";
 import { useMachines } from "../support/lab.js";
@@ -92,5 +94,30 @@ describe("the live packet filter is held to what ufw should load", () => {
     const r = recap(again.stdout);
     expect(r.changed, show(again)).toBe(0);
     expect(r.execs).toBeLessThanOrEqual(2);
+  });
+
+  it("ufw unloaded in the kernel only (nft flush ruleset): audit and --check see it, a run loads ufw again", async () => {
+    const host = machine().target.host;
+    await root("nft flush ruleset");
+    // the drift is in the kernel alone: ufw's files still say enabled, ufw itself says inactive
+    expect(await root("grep -x ENABLED=yes /etc/ufw/ufw.conf")).toContain("ENABLED=yes");
+    expect(await root("ufw status")).toMatch(/^Status: inactive$/m);
+    expect(await probePort(host, 443), "no filter: 443 answers").toBe("refused");
+
+    const audit = await cli(["audit", target(machine()), "--json"]);
+    expect(audit.code, show(audit)).toBe(1);
+    const [report] = events(audit.stdout) as Array<{ checks: Array<{ id: string; pass: boolean }> }>;
+    expect(report!.checks.find((c) => c.id === "ufw.active")!.pass).toBe(false);
+
+    const check = await cli(["provision", "host", "--no-stack", target(machine()), "--check"]);
+    expect(check.code, show(check)).toBe(2);
+    expect(check.stdout).toContain("enable ufw (inactive → active)");
+
+    const fix = await cli(["provision", "host", "--no-stack", target(machine()), "--json"]);
+    expect(recap(fix.stdout).failed, show(fix)).toBe(0);
+    expect(await root("ufw status")).toMatch(/^Status: active$/m);
+    expect(await probePort(host, 443)).toBe("filtered");
+    const after = await cli(["audit", target(machine())]);
+    expect(after.code, show(after)).toBe(0);
   });
 });

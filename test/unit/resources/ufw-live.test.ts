@@ -214,8 +214,8 @@ const hostSpec = () =>
   });
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const strip8443 = (s: string) => s.replace(/### tuple ### allow tcp 8443 [^\n]*\n[^\n]*\n\n/, "");
-const ACTIVE =
-  "Status: active\nLogging: on (low)\nDefault: deny (incoming), allow (outgoing), deny (routed)\nNew profiles: skip";
+/** `ufw disable` as the kernel shows it: ufw's user chains gone (what `ufw status` and the probe test). */
+const unloaded = (save: string) => save.replace(/^:ufw6?-user-(input|output|forward) .*\n/gm, "");
 
 function ufwProbe(o: {
   live4?: string;
@@ -224,11 +224,10 @@ function ufwProbe(o: {
   f2bAllow?: boolean;
   active?: boolean;
 }) {
+  const off = o.active === false ? unloaded : (x: string) => x;
   const v4 = fx("etc-ufw-user.rules-fail2ban-allow");
   const v6 = fx("etc-ufw-user6.rules-fail2ban-allow");
   const lines = [
-    `${M} status`,
-    o.active === false ? "Status: inactive" : ACTIVE,
     `${M} file ${USER_RULES}`,
     b64(o.f2bAllow ? v4 : strip8443(v4)),
     `${M} file ${USER6_RULES}`,
@@ -240,10 +239,10 @@ function ufwProbe(o: {
     `${M} fw-backend`,
     "iptables v1.8.11 (nf_tables)",
     `${M} fw-save4`,
-    o.live4 ?? fx("iptables-save-provisioned.txt"),
+    off(o.live4 ?? fx("iptables-save-provisioned.txt")),
     `${M} fw-save4-rc 0`,
     `${M} fw-save6`,
-    o.live6 ?? fx("ip6tables-save-provisioned.txt"),
+    off(o.live6 ?? fx("ip6tables-save-provisioned.txt")),
     `${M} fw-save6-rc 0`,
   ];
   for (const f of ["before", "after", "before6", "after6"]) {

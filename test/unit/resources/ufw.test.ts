@@ -35,7 +35,8 @@ function probe(
   o: {
     v4?: string;
     v6?: string;
-    status?: string;
+    /** ufw loaded in the kernel: its user chains in iptables-save (what `ufw status` tests). */
+    active?: boolean;
     enabled?: boolean;
     defaults?: string;
     missing?: boolean;
@@ -43,8 +44,6 @@ function probe(
 ): UfwFacts {
   if (o.missing) return parseUfwProbe(`${M} missing\n${M} end\n`);
   const lines = [
-    `${M} status`,
-    o.status ?? "Status: inactive",
     `${M} file ${USER_RULES}`,
     b64(o.v4 ?? fx("ufw-user.rules-pristine")),
     `${M} file ${USER6_RULES}`,
@@ -53,9 +52,28 @@ function probe(
     b64(o.defaults ?? DEFAULTS),
     `${M} file ${UFW_CONF}`,
     b64(`ENABLED=${o.enabled ? "yes" : "no"}\nLOGLEVEL=low\n`),
+    ...(o.active ? userChains() : []),
     `${M} end`,
   ];
   return parseUfwProbe(lines.join("\n") + "\n");
+}
+
+/** The live sections with only ufw's user chains: loaded, nothing for the live judge to look at. */
+function userChains(p = { v4: "ufw", v6: "ufw6" }): string[] {
+  const save = (pre: string) =>
+    ["*filter", ...["input", "output", "forward"].map((d) => `:${pre}-user-${d} - [0:0]`), "COMMIT"].join(
+      "\n",
+    );
+  return [
+    `${M} fw-backend`,
+    "iptables v1.8.11 (nf_tables)",
+    `${M} fw-save4`,
+    save(p.v4),
+    `${M} fw-save4-rc 0`,
+    `${M} fw-save6`,
+    save(p.v6),
+    `${M} fw-save6-rc 0`,
+  ];
 }
 
 const exact = (ranges: { ipv4: string[]; ipv6: string[] } = cf) =>
@@ -68,7 +86,6 @@ const exact = (ranges: { ipv4: string[]; ipv6: string[] } = cf) =>
       { port: 443, proto: "tcp", from: ["198.51.100.7", "2001:db8::/48"], comment: "admin" },
     ],
   });
-const ACTIVE = fx("ufw-status-verbose-hardened.txt");
 const byUfwV4 = fx("ufw-user.rules-cloudflare-by-ufw");
 const byUfwV6 = fx("ufw-user6.rules-cloudflare-by-ufw");
 
@@ -156,12 +173,12 @@ describe("ufw diff", () => {
     expect(plan.changes.at(-1)!.summary).toBe("enable ufw (inactive → active)");
   });
   it("re-run on the converged host: nothing", () => {
-    const f = probe({ v4: byUfwV4, v6: byUfwV6, status: ACTIVE, enabled: true });
+    const f = probe({ v4: byUfwV4, v6: byUfwV6, active: true, enabled: true });
     expect(f.active).toBe(true);
     expect(changesOf(ufwKind, exact(), f, { check: false })).toEqual([]);
   });
   it("a range dropped from the snapshot: its rule is removed, nothing else", () => {
-    const f = probe({ v4: byUfwV4, v6: byUfwV6, status: ACTIVE, enabled: true });
+    const f = probe({ v4: byUfwV4, v6: byUfwV6, active: true, enabled: true });
     const fewer = {
       ipv4: cf.ipv4.filter((r) => r !== "131.0.72.0/22"),
       ipv6: cf.ipv6.filter((r) => r !== "2c0f:f248::/32"),
@@ -176,7 +193,7 @@ describe("ufw diff", () => {
     const f = probe({
       v4: fx("ufw-user.rules-extra-8080"),
       v6: fx("ufw-user6.rules-extra-8080"),
-      status: fx("ufw-status-verbose-extra-8080.txt"),
+      active: true,
       enabled: true,
     });
     const spec = ufwSpec.parse({ rules: [{ port: 2222, comment: "ssh" }] });
@@ -203,7 +220,7 @@ describe("ufw diff", () => {
     const f = probe({
       v4,
       v6: byUfwV6,
-      status: ACTIVE,
+      active: true,
       enabled: true,
       defaults: DEFAULTS.replace('INPUT_POLICY="DROP"', 'INPUT_POLICY="ACCEPT"'),
     });
@@ -217,7 +234,7 @@ describe("ufw diff", () => {
     const allow =
       "### tuple ### allow tcp 8443 0.0.0.0/0 any 0.0.0.0/0 in comment=6279204661696c3242616e206166746572203320617474656d707473\n-A ufw-user-input -p tcp --dport 8443 -j ACCEPT";
     const v4 = byUfwV4.replace("### END RULES ###", `${ban}\n\n${allow}\n\n### END RULES ###`);
-    const plan = planUfw(exact(), probe({ v4, v6: byUfwV6, status: ACTIVE, enabled: true }));
+    const plan = planUfw(exact(), probe({ v4, v6: byUfwV6, active: true, enabled: true }));
     expect(plan.changes.map((c) => c.summary)).toEqual([
       "remove rule allow 8443/tcp from any (v4) # by Fail2Ban after 3 attempts",
     ]);
@@ -242,7 +259,7 @@ describe("ufw apply (one batch)", () => {
     expect(script.match(/awk -v sect=/g)).toHaveLength(2);
     expect(script.match(/ufw --force enable/g)).toHaveLength(1);
     expect(script).not.toMatch(/ufw (allow|limit|insert|delete)\b/);
-    const active = probe({ v4: byUfwV4, v6: byUfwV6, status: ACTIVE, enabled: true });
+    const active = probe({ v4: byUfwV4, v6: byUfwV6, active: true, enabled: true });
     const fewer = { ipv4: cf.ipv4.slice(1), ipv6: cf.ipv6 };
     const s2 = String(applyOf(ufwKind, exact(fewer), active));
     expect(s2).toContain("ufw reload");
@@ -258,9 +275,26 @@ describe("ufw apply (one batch)", () => {
       /= active \]; then ufw reload \|\| ufw --force enable; else ufw disable; fi/,
     );
   });
-  it("probe script reads status and files only", () => {
+  it("probe script reads files and the kernel's filter table only: no ufw process (its Python start-up)", () => {
     const s = String(ufwKind.probe(exact()).script);
-    expect(s).toContain("ufw status verbose");
-    expect(s).not.toMatch(/ufw (allow|enable|reload|default|logging)/);
+    expect(s).toContain("iptables-save");
+    expect(s).not.toMatch(/ufw (status|allow|enable|reload|default|logging)/);
+  });
+  it("active is ufw's own test: its user chains loaded in the kernel, v6 too with IPV6=yes", () => {
+    expect(probe({ active: true }).active).toBe(true);
+    expect(probe({ active: false }).active).toBe(false);
+    // `ufw disable` (or a flush) removes the chains while ufw.conf still says ENABLED=yes
+    expect(probe({ enabled: true }).active).toBe(false);
+    const f = (v4: string, v6: string, defaults = DEFAULTS) => {
+      const out = parseUfwProbe(
+        [`${M} file ${DEFAULTS_FILE}`, b64(defaults), ...userChains({ v4, v6 }), `${M} end`].join("\n") +
+          "\n",
+      );
+      return out.active;
+    };
+    expect(f("ufw", "ufw6")).toBe(true);
+    expect(f("ufw", "none")).toBe(false); // IPv6 on and ufw6-user-* gone: ufw status fails
+    expect(f("ufw", "none", DEFAULTS.replace("IPV6=yes", "IPV6=no"))).toBe(true);
+    expect(f("none", "ufw6")).toBe(false);
   });
 });
