@@ -6,6 +6,7 @@ import { inBatches, stopAfterBatch, type SerialItem } from "./batches.js";
 import { ConfigError, ExitCode, type SourceLocation } from "../core/errors.js";
 import type { EventSink, HostRecap } from "./events.js";
 import { HostRun } from "./host-run.js";
+import { PlanMemo } from "./plan-memo.js";
 import { loadPlaybook, type KindRegistry, type Playbook } from "./playbook/loader.js";
 import { preparePlaybook, resolvePlayVars, type PreparedPlay } from "./prepare.js";
 import { throttledProgress } from "./progress.js";
@@ -186,6 +187,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   for (const { entry, notices } of perHost)
     for (const message of notices) emit({ type: "warning", host: entry.target.name, message });
   const state = opts.state ?? new HostStateStore();
+  const planMemo = new PlanMemo();
   const runHost = async ({ entry, plays }: (typeof perHost)[number]) => {
     const recap = await new HostRun(entry.target, plays, {
       check: !!opts.check,
@@ -200,6 +202,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
       afterChangeDir: opts.afterChangeDir,
       verbosity: opts.verbosity,
       progressIntervalMs: opts.progressIntervalMs,
+      planMemo,
     }).run();
     emit({ type: "host-recap", recap });
     return recap;
