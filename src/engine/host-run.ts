@@ -28,7 +28,7 @@ import { Transform, type Readable } from "node:stream";
 import { stat } from "node:fs/promises";
 import { raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 import { uploadWriteLine } from "../core/atomic-write.js";
-import type { PlanMemo } from "./plan-memo.js";
+import { watchedContext, type PlanMemo } from "./plan-memo.js";
 
 /**
  * Run at the end of a run that changed the host (folded into its last exec): the executables of
@@ -383,19 +383,22 @@ export class HostRun {
     const handlerIds = new Set([...(this.plays[index]?.handlers.values() ?? [])].map((h) => h.id));
     const plan = (task: PreparedTask, output: string | undefined): Planned => {
       const clean = this.probeOutput(task, output);
-      const ctx = this.context(this.opt.check);
+      const base = this.context(this.opt.check);
       const memo = handlerIds.has(task.id) ? undefined : this.opt.planMemo;
-      const key = memo?.keyOf(task.kind.name, task.spec, ctx, clean);
-      const known = key === undefined ? undefined : memo!.get(key);
+      const key = memo?.keyOf(task.kind.name, task.spec, base.check, clean);
+      const known = key === undefined ? undefined : memo!.get(key, base.login);
       if (known) return { task, changes: [], plan: known.plan };
       const facts = this.parseFacts(task, clean, task.kind.probe(task.spec).parse);
       let warned = false;
-      const warn = (m: string) => {
-        warned = true;
-        this.warn(`${task.name}: ${m}`);
-      };
-      const { changes, plan } = task.kind.plan(task.spec, facts, { ...ctx, warn });
-      if (key !== undefined && !changes.length && !warned) memo!.remember(key, plan);
+      const { ctx, readLogin } = watchedContext({
+        ...base,
+        warn: (m: string) => {
+          warned = true;
+          this.warn(`${task.name}: ${m}`);
+        },
+      });
+      const { changes, plan } = task.kind.plan(task.spec, facts, ctx);
+      if (key !== undefined && !changes.length && !warned) memo!.remember(key, plan, readLogin(), base.login);
       return { task, changes, plan };
     };
     if (!outputs) {

@@ -1,74 +1,97 @@
 /**
  * The plans of one run that changed nothing, remembered by their inputs. plan() is pure (ResourceKind):
- * the same kind, spec, login and probe output give the same outcome, so a fleet whose hosts answer the
- * same probe (the usual no-op) parses and plans each task once, not once per host (issue 14: ufw's live
- * filter alone cost ~20 ms of controller CPU per host). What differs per host (a host variable in the
- * spec, a rendered template's content, another probe output, another login) is part of the key, so it
- * is planned again. Only outcomes with no change and no warning are kept: a change is applied through
- * its plan, and a warning is said for each host.
+ * the same kind, spec, mode and probe output give the same outcome, so a fleet whose hosts answer a
+ * probe alike (the usual no-op) plans such a task once, not once per host (issue 14). What differs per
+ * host (a host variable in the spec, a rendered template's content, another probe output) is in the
+ * key, so it is planned again. The login (ResourceContext.login: its user and keys differ from host to
+ * host) is in the key only of the plans that read it, which the context given to plan() records.
+ * Only outcomes with no change and no warning are kept: a change is applied through its own plan, and
+ * a warning is said for each host.
  */
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { ResourceContext } from "./resource.js";
 
+type Login = ResourceContext["login"];
+
 export class PlanMemo {
-  /** key → the kind's plan (unused by the engine for a task without changes; kept for handlers). */
-  private readonly unchanged = new Map<string, unknown>();
+  /** key → the plan, and the login it was made for when plan() read it. */
+  private readonly unchanged = new Map<string, { plan: unknown; login?: string }>();
 
   /**
-   * The key of one task's inputs; undefined when the spec holds something other than plain data (a Map,
-   * a Buffer, a function…) whose identity a key could not capture: such a task is always planned.
+   * The key of a task's inputs but the login; undefined when the spec holds something other than plain
+   * data (a Map, a Buffer, a function…) whose content a key could not capture: that task is always planned.
    */
-  keyOf(kind: string, spec: unknown, ctx: ResourceContext, output: string): string | undefined {
-    const h = createHash("sha256");
-    const put = (s: string) => h.update(`${s.length}:${s}`);
-    put(kind);
-    if (!hashPlain(h, spec)) return undefined;
-    put(ctx.check ? "check" : "apply");
-    put(ctx.login ? JSON.stringify(ctx.login) : "-");
-    put(output);
-    return h.digest("base64");
+  keyOf(kind: string, spec: unknown, check: boolean, output: string): string | undefined {
+    const json = plainJson(spec);
+    if (json === undefined) return undefined;
+    return createHash("sha256")
+      .update(`${kind.length}:${kind}${check ? "c" : "a"}${json.length}:`)
+      .update(json)
+      .update(output)
+      .digest("base64");
   }
 
-  get(key: string): { plan: unknown } | undefined {
-    return this.unchanged.has(key) ? { plan: this.unchanged.get(key) } : undefined;
+  /** The remembered plan for `key`, if it was made without reading the login or for this one. */
+  get(key: string, login: Login): { plan: unknown } | undefined {
+    const known = this.unchanged.get(key);
+    if (!known || (known.login !== undefined && known.login !== loginKey(login))) return undefined;
+    return { plan: known.plan };
   }
 
-  remember(key: string, plan: unknown): void {
-    this.unchanged.set(key, plan);
+  remember(key: string, plan: unknown, readLogin: boolean, login: Login): void {
+    this.unchanged.set(key, readLogin ? { plan, login: loginKey(login) } : { plan });
   }
 }
 
-/** Feeds a value's exact structure to the hash; false when it is not plain JSON-like data. */
-function hashPlain(h: Hash, v: unknown): boolean {
-  if (v === undefined) return (h.update("u;"), true);
-  if (v === null) return (h.update("n;"), true);
-  switch (typeof v) {
-    case "string":
-      h.update(`s${v.length}:`).update(v);
-      return true;
-    case "number":
-    case "boolean":
-      h.update(`${typeof v}:${String(v)};`);
-      return true;
-    case "object":
-      break;
-    default:
-      return false;
+/**
+ * The context plan() gets, with a login that says when it is read (spreading the context reads it too,
+ * which only keys that plan by the login as well).
+ */
+export function watchedContext(ctx: ResourceContext): { ctx: ResourceContext; readLogin: () => boolean } {
+  let read = false;
+  const watched: ResourceContext = {
+    check: ctx.check,
+    ...(ctx.warn ? { warn: ctx.warn } : {}),
+    get login() {
+      read = true;
+      return ctx.login;
+    },
+  };
+  return { ctx: watched, readLogin: () => read };
+}
+
+const loginKey = (login: Login): string => JSON.stringify(login ?? null);
+
+class NotPlain extends Error {}
+
+/** JSON of plain data (objects, arrays, strings, finite numbers, booleans, null, undefined); else undefined. */
+export function plainJson(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value ?? null, (_key, v: unknown) => {
+      switch (typeof v) {
+        case "undefined":
+          // kept apart from a missing key and from null (a plain string never starts with NUL here)
+          return "\u0000undefined";
+        case "string":
+          if (v.startsWith("\u0000")) throw new NotPlain();
+          return v;
+        case "number":
+          if (!Number.isFinite(v)) throw new NotPlain();
+          return v;
+        case "boolean":
+          return v;
+        case "object": {
+          if (v === null || Array.isArray(v)) return v;
+          const proto = Object.getPrototypeOf(v) as unknown;
+          if (proto !== Object.prototype && proto !== null) throw new NotPlain();
+          return v;
+        }
+        default:
+          throw new NotPlain();
+      }
+    });
+  } catch (err) {
+    if (err instanceof NotPlain) return undefined;
+    throw err;
   }
-  if (Array.isArray(v)) {
-    h.update(`a${v.length}[`);
-    for (const x of v) if (!hashPlain(h, x)) return false;
-    h.update("]");
-    return true;
-  }
-  const proto = Object.getPrototypeOf(v) as unknown;
-  if (proto !== Object.prototype && proto !== null) return false;
-  const entries = Object.entries(v as Record<string, unknown>);
-  h.update(`o${entries.length}{`);
-  for (const [k, x] of entries) {
-    h.update(`k${k.length}:`).update(k);
-    if (!hashPlain(h, x)) return false;
-  }
-  h.update("}");
-  return true;
 }
