@@ -66,8 +66,11 @@ class NotPlain extends Error {}
 
 /** JSON of plain data (objects, arrays, strings, finite numbers, booleans, null, undefined); else undefined. */
 export function plainJson(value: unknown): string | undefined {
+  // the usual spec: checked in JS and serialised natively (a replacer is called back for every value)
+  // (each form tagged: a string holding the replacer's undefined mark cannot pass for an undefined)
+  if (isJsonExact(value)) return `j${JSON.stringify(value)}`;
   try {
-    return JSON.stringify(value ?? null, (_key, v: unknown) => {
+    return `r${JSON.stringify(value ?? null, (_key, v: unknown) => {
       switch (typeof v) {
         case "undefined":
           // kept apart from a missing key and from null (a plain string never starts with NUL here)
@@ -89,9 +92,30 @@ export function plainJson(value: unknown): string | undefined {
         default:
           throw new NotPlain();
       }
-    });
+    })}`;
   } catch (err) {
     if (err instanceof NotPlain) return undefined;
     throw err;
+  }
+}
+
+/** Data JSON.stringify writes exactly: no undefined (dropped or nulled), no other class, no NaN. */
+function isJsonExact(v: unknown): boolean {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(v);
+    case "object": {
+      if (v === null) return true;
+      if (Array.isArray(v)) return v.every(isJsonExact);
+      const proto = Object.getPrototypeOf(v) as unknown;
+      if (proto !== Object.prototype && proto !== null) return false;
+      for (const k in v) if (!isJsonExact((v as Record<string, unknown>)[k])) return false;
+      return true;
+    }
+    default:
+      return false;
   }
 }
