@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { sh } from "../../../src/core/sh.js";
-import type { TaskResultEvent } from "../../../src/engine/events.js";
+import type { LockclawEvent } from "../../../src/engine/events.js";
 import type { ResourceKind } from "../../../src/engine/resource.js";
 import { runPlaybook } from "../../../src/engine/run.js";
 import { HostStateStore } from "../../../src/engine/state.js";
@@ -61,7 +61,7 @@ const countedKind: ResourceKind<
 };
 
 async function run(pb: string, greetings: string[], check: boolean) {
-  const events: TaskResultEvent[] = [];
+  const events: Array<Extract<LockclawEvent, { type: "task-result" }>> = [];
   const r = await runPlaybook({
     playbookFile: pb,
     kinds: { ...resourceKinds, counted: countedKind },
