@@ -7,6 +7,7 @@ import { ConfigError, ExitCode, type SourceLocation } from "../core/errors.js";
 import type { EventSink, HostRecap } from "./events.js";
 import { HostRun } from "./host-run.js";
 import { PlanMemo } from "./plan-memo.js";
+import { TemplateFiles } from "./templates.js";
 import { loadPlaybook, type KindRegistry, type Playbook } from "./playbook/loader.js";
 import { preparePlaybook, resolvePlayVars, type PreparedPlay } from "./prepare.js";
 import { throttledProgress } from "./progress.js";
@@ -100,12 +101,14 @@ export function prepareRun(opts: RunOptions): {
   // a large local file is hashed before anything connects: its progress goes out like an upload's
   const localProgress = (task: string) =>
     throttledProgress(opts.progressIntervalMs ?? 500, (f) => opts.onEvent({ type: "hash", task, ...f }));
+  const templates = new TemplateFiles();
   const prepareOptions = (entry: HostEntry) => ({
     overrides: [...entry.vars, ...opts.overrides],
     builtins: { ...opts.builtins, login_user: entry.target.user },
     redactor,
     allowWorld: opts.allowWorld,
     localProgress,
+    templates,
   });
   if (opts.preflight) {
     // every host's values first: a bad --var or inventory value is named before what the caller checks
