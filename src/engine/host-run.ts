@@ -28,6 +28,7 @@ import { Transform, type Readable } from "node:stream";
 import { stat } from "node:fs/promises";
 import { raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 import { uploadWriteLine } from "../core/atomic-write.js";
+import { watchedContext, type PlanMemo } from "./plan-memo.js";
 
 /**
  * Run at the end of a run that changed the host (folded into its last exec): the executables of
@@ -71,6 +72,8 @@ export interface HostRunOptions {
   verbosity?: number;
   /** At most one `upload` progress event per this many ms (default 500; a test sets 0). */
   progressIntervalMs?: number;
+  /** The run's unchanged plans, shared by its hosts (see PlanMemo); none: every task is planned. */
+  planMemo?: PlanMemo;
 }
 
 /** One exec of the run: what it does, for which tasks, and the rollback it arms first (guarded). */
@@ -376,10 +379,26 @@ export class HostRun {
     /** Planned while the probe ran (its section ended), in order; none after the first failure. */
     const early = new Map<string, Planned>();
     let failedEarly = false;
+    // a handler's plan is applied when it is notified, whatever its changes: never taken from another host
+    const handlerIds = new Set([...(this.plays[index]?.handlers.values() ?? [])].map((h) => h.id));
     const plan = (task: PreparedTask, output: string | undefined): Planned => {
-      const facts = this.parseFacts(task, output, task.kind.probe(task.spec).parse);
-      const ctx = { ...this.context(this.opt.check), warn: (m: string) => this.warn(`${task.name}: ${m}`) };
+      const clean = this.probeOutput(task, output);
+      const base = this.context(this.opt.check);
+      const memo = handlerIds.has(task.id) ? undefined : this.opt.planMemo;
+      const key = memo?.keyOf(task.kind.name, task.spec, base.check, clean);
+      const known = key === undefined ? undefined : memo!.get(key, base.login);
+      if (known) return { task, changes: [], plan: known.plan };
+      const facts = this.parseFacts(task, clean, task.kind.probe(task.spec).parse);
+      let warned = false;
+      const { ctx, readLogin } = watchedContext({
+        ...base,
+        warn: (m: string) => {
+          warned = true;
+          this.warn(`${task.name}: ${m}`);
+        },
+      });
       const { changes, plan } = task.kind.plan(task.spec, facts, ctx);
+      if (key !== undefined && !changes.length && !warned) memo!.remember(key, plan, readLogin(), base.login);
       return { task, changes, plan };
     };
     if (!outputs) {
@@ -433,10 +452,15 @@ export class HostRun {
     return tasks.map((task) => early.get(task.id) ?? plan(task, outputs!.get(task.id)));
   }
 
-  private parseFacts(task: PreparedTask, output: string | undefined, parse: (s: string) => unknown): unknown {
+  /** A task's probe output without its warning lines, which are said here (for each host). */
+  private probeOutput(task: PreparedTask, output: string | undefined): string {
     if (output === undefined) throw new ProbeParseError(`${task.name} (${task.kind.name}): no probe output`);
     const { output: clean, warnings } = extractWarnings(output);
     warnings.forEach((w) => this.warn(`${task.name}: ${w}`));
+    return clean;
+  }
+
+  private parseFacts(task: PreparedTask, clean: string, parse: (s: string) => unknown): unknown {
     try {
       return parse(clean);
     } catch (err) {
@@ -717,7 +741,11 @@ export class HostRun {
   private verifyDrift(p: Planned, output: string | undefined): string | undefined {
     if (!verifies(p.task.kind, p.task.spec)) return undefined;
     if (output === undefined) return "no verification output";
-    const facts = this.parseFacts(p.task, output, p.task.kind.probe(p.task.spec).parse);
+    const facts = this.parseFacts(
+      p.task,
+      this.probeOutput(p.task, output),
+      p.task.kind.probe(p.task.spec).parse,
+    );
     const left = changesOf(p.task.kind, p.task.spec, facts, this.context(false));
     return left.length ? left.map((c) => c.summary).join("; ") : undefined;
   }

@@ -9,7 +9,13 @@ import type { KindRegistry, Playbook, RawPlay, RawTask } from "./playbook/loader
 import { parseWhen, WHEN_FORMS } from "./playbook/schema.js";
 import { Redactor } from "./redact.js";
 import type { AnyResourceKind, LocalProgress } from "./resource.js";
-import { renderDeep, renderShText, renderTemplateFile, writtenForms } from "./templates.js";
+import {
+  renderDeep,
+  renderShText,
+  renderTemplateFile,
+  writtenForms,
+  type TemplateFiles,
+} from "./templates.js";
 import { resolveVars, type VarOverride, type Vars } from "./vars.js";
 
 export interface PreparedTask {
@@ -42,6 +48,8 @@ export interface PrepareOptions {
   allowWorld?: boolean;
   /** Told as a task's local file is hashed (copy of a large file), for the `hash` progress events. */
   localProgress?: (task: string) => LocalProgress;
+  /** The run's template files, read once for all its hosts (none: read for this call). */
+  templates?: TemplateFiles;
 }
 
 export function preparePlaybook(
@@ -124,6 +132,7 @@ function preparePlay(
         pb.file,
         vars,
         pb.source.locate([...task.keyPath, task.kind, "src"]),
+        options.templates,
       );
       args = { ...args, content };
     }

@@ -185,6 +185,10 @@ export function verifies(kind: AnyResourceKind, spec: unknown): boolean {
 export const WARNING_PREFIX = "LOCKCLAW_WARNING: ";
 
 export function extractWarnings(output: string): { output: string; warnings: string[] } {
+  // most outputs hold none: not split and joined again (a fleet's probes are ~160 KB per host)
+  if (!output.startsWith(WARNING_PREFIX) && !output.includes(`\n${WARNING_PREFIX}`)) {
+    return { output, warnings: [] };
+  }
   const warnings: string[] = [];
   const kept: string[] = [];
   for (const line of output.split("\n")) {

@@ -6,6 +6,8 @@ import { inBatches, stopAfterBatch, type SerialItem } from "./batches.js";
 import { ConfigError, ExitCode, type SourceLocation } from "../core/errors.js";
 import type { EventSink, HostRecap } from "./events.js";
 import { HostRun } from "./host-run.js";
+import { PlanMemo } from "./plan-memo.js";
+import { TemplateFiles } from "./templates.js";
 import { loadPlaybook, type KindRegistry, type Playbook } from "./playbook/loader.js";
 import { preparePlaybook, resolvePlayVars, type PreparedPlay } from "./prepare.js";
 import { throttledProgress } from "./progress.js";
@@ -99,12 +101,14 @@ export function prepareRun(opts: RunOptions): {
   // a large local file is hashed before anything connects: its progress goes out like an upload's
   const localProgress = (task: string) =>
     throttledProgress(opts.progressIntervalMs ?? 500, (f) => opts.onEvent({ type: "hash", task, ...f }));
+  const templates = new TemplateFiles();
   const prepareOptions = (entry: HostEntry) => ({
     overrides: [...entry.vars, ...opts.overrides],
     builtins: { ...opts.builtins, login_user: entry.target.user },
     redactor,
     allowWorld: opts.allowWorld,
     localProgress,
+    templates,
   });
   if (opts.preflight) {
     // every host's values first: a bad --var or inventory value is named before what the caller checks
@@ -186,6 +190,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   for (const { entry, notices } of perHost)
     for (const message of notices) emit({ type: "warning", host: entry.target.name, message });
   const state = opts.state ?? new HostStateStore();
+  const planMemo = new PlanMemo();
   const runHost = async ({ entry, plays }: (typeof perHost)[number]) => {
     const recap = await new HostRun(entry.target, plays, {
       check: !!opts.check,
@@ -200,6 +205,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
       afterChangeDir: opts.afterChangeDir,
       verbosity: opts.verbosity,
       progressIntervalMs: opts.progressIntervalMs,
+      planMemo,
     }).run();
     emit({ type: "host-recap", recap });
     return recap;

@@ -110,11 +110,29 @@ export function templateFormat(name: string): TemplateFormat {
   return "conf";
 }
 
+/**
+ * Template files as one run reads them: each found and read once, whatever the number of hosts it is
+ * rendered for (a run reads its inputs once; the rendering, which holds the host's values, is per host).
+ */
+export class TemplateFiles {
+  private readonly read = new Map<string, { file: string; source: string } | undefined>();
+
+  get(name: string, playbookFile: string): { file: string; source: string } | undefined {
+    const key = `${playbookFile}\0${name}`;
+    if (!this.read.has(key)) {
+      const file = findTemplate(name, playbookFile);
+      this.read.set(key, file === undefined ? undefined : { file, source: readFileSync(file, "utf8") });
+    }
+    return this.read.get(key);
+  }
+}
+
 export function renderTemplateFile(
   name: string,
   playbookFile: string,
   vars: Record<string, unknown>,
   where: SourceLocation,
+  files: TemplateFiles = new TemplateFiles(),
 ): string {
   // checked before anything is read: a name from a variable could point at any local file, and its
   // text would then be rendered and quoted back in an error (the template kind's schema comes later)
@@ -125,15 +143,16 @@ export function renderTemplateFile(
       "give the template's name inside templates/, e.g. sshd.conf.hbs",
     );
   }
-  const file = findTemplate(name, playbookFile);
-  if (!file) {
+  const found = files.get(name, playbookFile);
+  if (!found) {
     throw new ConfigError(
       `template '${name}' not found`,
       where,
       `put it in templates/ next to the playbook (${dirname(playbookFile)})`,
     );
   }
-  return renderTemplateSource(readFileSync(file, "utf8"), templateFormat(name), vars, {
+  const { file, source } = found;
+  return renderTemplateSource(source, templateFormat(name), vars, {
     ...where,
     file,
     line: undefined,

@@ -165,6 +165,41 @@ function targetOf(words: string[]): string | undefined {
   return undefined;
 }
 
+/** One `-A chain …` line read: its chain, normal form and target. */
+interface ReadRule {
+  chain: string;
+  canon: string;
+  target?: string;
+}
+
+/**
+ * Lines already read, by family and text. Reading one is a pure function of its text, and a fleet's
+ * hosts (and the two ufw tasks of the host playbook, and ufw's stock files read for each) show the same
+ * few hundred lines again and again: each is split and normalised once per process (issue 14). Bounded,
+ * so a long-lived process reading ever new rules does not grow without end.
+ */
+const readRules = new Map<string, ReadRule>();
+const READ_RULES_MAX = 20_000;
+
+/** A `-A chain …` line, split and normalised (see canonicalRule). */
+export function readRule(line: string, v6: boolean): ReadRule {
+  const key = `${v6 ? "6" : "4"}${line}`;
+  const known = readRules.get(key);
+  if (known) return known;
+  const words = ruleWords(line);
+  const chain = words[1]!;
+  const rest = words.slice(2);
+  const t = targetOf(rest);
+  const rule: ReadRule = Object.freeze({
+    chain,
+    canon: canonicalRule(chain, rest, v6),
+    ...(t !== undefined ? { target: t } : {}),
+  });
+  if (readRules.size >= READ_RULES_MAX) readRules.clear();
+  readRules.set(key, rule);
+  return rule;
+}
+
 /** The `*filter` table of iptables-save (or ip6tables-save) output. */
 export function parseIptablesSave(text: string, v6: boolean): LiveTable {
   const table: LiveTable = { chains: new Map(), rules: [], incompatible: false };
@@ -187,12 +222,9 @@ export function parseIptablesSave(text: string, v6: boolean): LiveTable {
       continue;
     }
     if (!line.startsWith("-A ")) continue;
-    const words = ruleWords(line);
-    const name = words[1]!;
-    const rest = words.slice(2);
-    const rule: LiveRule = { chain: name, line, canon: canonicalRule(name, rest, v6) };
-    const t = targetOf(rest);
-    if (t !== undefined) rule.target = t;
+    const r = readRule(line, v6);
+    const rule: LiveRule = { chain: r.chain, line, canon: r.canon };
+    if (r.target !== undefined) rule.target = r.target;
     table.rules.push(rule);
   }
   return table;
@@ -210,9 +242,8 @@ export function fileRules(
     if (line.startsWith("*")) inFilter = line === "*filter";
     else if (line === "COMMIT") inFilter = false;
     else if (inFilter && line.startsWith("-A ")) {
-      const words = ruleWords(line);
-      const t = targetOf(words.slice(2));
-      out.push({ canon: canonicalRule(words[1]!, words.slice(2), v6), line, ...(t ? { target: t } : {}) });
+      const r = readRule(line, v6);
+      out.push({ canon: r.canon, line, ...(r.target ? { target: r.target } : {}) });
     }
   }
   return out;
@@ -328,8 +359,8 @@ export function blockAccepts(blocks: string[][], v6: boolean): Set<string> {
   for (const b of blocks)
     for (const line of b)
       if (line.startsWith("-A ")) {
-        const words = ruleWords(line);
-        if (targetOf(words.slice(2)) === "ACCEPT") out.add(canonicalRule(words[1]!, words.slice(2), v6));
+        const r = readRule(line, v6);
+        if (r.target === "ACCEPT") out.add(r.canon);
       }
   return out;
 }

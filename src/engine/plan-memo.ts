@@ -1,0 +1,121 @@
+/**
+ * The plans of one run that changed nothing, remembered by their inputs. plan() is pure (ResourceKind):
+ * the same kind, spec, mode and probe output give the same outcome, so a fleet whose hosts answer a
+ * probe alike (the usual no-op) plans such a task once, not once per host (issue 14). What differs per
+ * host (a host variable in the spec, a rendered template's content, another probe output) is in the
+ * key, so it is planned again. The login (ResourceContext.login: its user and keys differ from host to
+ * host) is in the key only of the plans that read it, which the context given to plan() records.
+ * Only outcomes with no change and no warning are kept: a change is applied through its own plan, and
+ * a warning is said for each host.
+ */
+import { createHash } from "node:crypto";
+import type { ResourceContext } from "./resource.js";
+
+type Login = ResourceContext["login"];
+
+export class PlanMemo {
+  /** key → the plan, and the login it was made for when plan() read it. */
+  private readonly unchanged = new Map<string, { plan: unknown; login?: string }>();
+
+  /**
+   * The key of a task's inputs but the login; undefined when the spec holds something other than plain
+   * data (a Map, a Buffer, a function…) whose content a key could not capture: that task is always planned.
+   */
+  keyOf(kind: string, spec: unknown, check: boolean, output: string): string | undefined {
+    const json = plainJson(spec);
+    if (json === undefined) return undefined;
+    return createHash("sha256")
+      .update(`${kind.length}:${kind}${check ? "c" : "a"}${json.length}:`)
+      .update(json)
+      .update(output)
+      .digest("base64");
+  }
+
+  /** The remembered plan for `key`, if it was made without reading the login or for this one. */
+  get(key: string, login: Login): { plan: unknown } | undefined {
+    const known = this.unchanged.get(key);
+    if (!known || (known.login !== undefined && known.login !== loginKey(login))) return undefined;
+    return { plan: known.plan };
+  }
+
+  remember(key: string, plan: unknown, readLogin: boolean, login: Login): void {
+    this.unchanged.set(key, readLogin ? { plan, login: loginKey(login) } : { plan });
+  }
+}
+
+/**
+ * The context plan() gets, with a login that says when it is read (spreading the context reads it too,
+ * which only keys that plan by the login as well).
+ */
+export function watchedContext(ctx: ResourceContext): { ctx: ResourceContext; readLogin: () => boolean } {
+  let read = false;
+  const watched: ResourceContext = {
+    check: ctx.check,
+    ...(ctx.warn ? { warn: ctx.warn } : {}),
+    get login() {
+      read = true;
+      return ctx.login;
+    },
+  };
+  return { ctx: watched, readLogin: () => read };
+}
+
+const loginKey = (login: Login): string => JSON.stringify(login ?? null);
+
+class NotPlain extends Error {}
+
+/** JSON of plain data (objects, arrays, strings, finite numbers, booleans, null, undefined); else undefined. */
+export function plainJson(value: unknown): string | undefined {
+  // the usual spec: checked in JS and serialised natively (a replacer is called back for every value)
+  // (each form tagged: a string holding the replacer's undefined mark cannot pass for an undefined)
+  if (isJsonExact(value)) return `j${JSON.stringify(value)}`;
+  try {
+    return `r${JSON.stringify(value ?? null, (_key, v: unknown) => {
+      switch (typeof v) {
+        case "undefined":
+          // kept apart from a missing key and from null (a plain string never starts with NUL here)
+          return "\u0000undefined";
+        case "string":
+          if (v.startsWith("\u0000")) throw new NotPlain();
+          return v;
+        case "number":
+          if (!Number.isFinite(v)) throw new NotPlain();
+          return v;
+        case "boolean":
+          return v;
+        case "object": {
+          if (v === null || Array.isArray(v)) return v;
+          const proto = Object.getPrototypeOf(v) as unknown;
+          if (proto !== Object.prototype && proto !== null) throw new NotPlain();
+          return v;
+        }
+        default:
+          throw new NotPlain();
+      }
+    })}`;
+  } catch (err) {
+    if (err instanceof NotPlain) return undefined;
+    throw err;
+  }
+}
+
+/** Data JSON.stringify writes exactly: no undefined (dropped or nulled), no other class, no NaN. */
+function isJsonExact(v: unknown): boolean {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(v);
+    case "object": {
+      if (v === null) return true;
+      if (Array.isArray(v)) return v.every(isJsonExact);
+      const proto = Object.getPrototypeOf(v) as unknown;
+      if (proto !== Object.prototype && proto !== null) return false;
+      for (const k in v) if (!isJsonExact((v as Record<string, unknown>)[k])) return false;
+      return true;
+    }
+    default:
+      return false;
+  }
+}

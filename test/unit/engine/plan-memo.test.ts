@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { PlanMemo, plainJson, watchedContext } from "../../../src/engine/plan-memo.js";
+
+const alice = { user: "alice", keys: ["ssh-ed25519 AAAA1"] };
+const bob = { user: "alice", keys: ["ssh-ed25519 BBBB2"] };
+
+describe("PlanMemo", () => {
+  it("keys a task by kind, spec, mode and probe output", () => {
+    const m = new PlanMemo();
+    const k = m.keyOf("file", { path: "/a", content: "x" }, false, "out")!;
+    expect(m.keyOf("file", { path: "/a", content: "x" }, false, "out")).toBe(k);
+    for (const other of [
+      m.keyOf("template", { path: "/a", content: "x" }, false, "out"),
+      m.keyOf("file", { path: "/a", content: "y" }, false, "out"),
+      m.keyOf("file", { path: "/a", content: "x" }, true, "out"),
+      m.keyOf("file", { path: "/a", content: "x" }, false, "out2"),
+      // the boundary between spec and output cannot move
+      m.keyOf("file", { path: "/a", content: "xo" }, false, "ut"),
+    ])
+      expect(other).not.toBe(k);
+  });
+
+  it("gives a plan made without the login to any login, one that read it only to the same login", () => {
+    const m = new PlanMemo();
+    m.remember("k1", "p1", false, alice);
+    m.remember("k2", "p2", true, alice);
+    expect(m.get("k1", bob)).toEqual({ plan: "p1" });
+    expect(m.get("k2", alice)).toEqual({ plan: "p2" });
+    expect(m.get("k2", bob)).toBeUndefined();
+    expect(m.get("k2", undefined)).toBeUndefined();
+    expect(m.get("k3", alice)).toBeUndefined();
+  });
+
+  it("records whether plan() read the login (spreading the context counts)", () => {
+    const a = watchedContext({ check: false, login: alice });
+    expect(a.ctx.check).toBe(false);
+    expect(a.readLogin()).toBe(false);
+    expect(a.ctx.login).toEqual(alice);
+    expect(a.readLogin()).toBe(true);
+    const b = watchedContext({ check: false, login: alice });
+    const copy = { ...b.ctx };
+    expect(copy.login).toEqual(alice);
+    expect(b.readLogin()).toBe(true);
+  });
+});
+
+describe("plainJson", () => {
+  it("refuses what a key could not tell apart", () => {
+    expect(plainJson({ a: new Map([["x", 1]]) })).toBeUndefined();
+    expect(plainJson({ a: () => 1 })).toBeUndefined();
+    expect(plainJson({ a: Number.NaN })).toBeUndefined();
+    expect(plainJson({ a: "\u0000undefined", b: undefined })).toBeUndefined();
+  });
+
+  it("keeps undefined, null, a missing key and the replacer's own mark apart", () => {
+    const forms = [{ a: undefined }, { a: null }, {}, { a: "\u0000undefined" }].map(plainJson);
+    expect(forms.every((f) => f !== undefined)).toBe(true);
+    expect(new Set(forms).size).toBe(4);
+  });
+});
