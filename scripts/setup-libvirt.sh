@@ -4,6 +4,7 @@
 # starts/stops the daemons on a host whose PID 1 is not systemd. Run as root.
 #   bash scripts/setup-libvirt.sh          # install (once) and start libvirtd
 #   bash scripts/setup-libvirt.sh stop     # stop the daemons this script started, drop libvirt's chains
+#   bash scripts/setup-libvirt.sh drop-chains  # only the LIBVIRT_* chains (when no libvirt network is active)
 #   bash scripts/setup-libvirt.sh check    # ip_forward 0, no NAT rule, no libvirt chain, no default network
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,8 +60,21 @@ check() {
   return "$bad"
 }
 
+active_networks() {
+  pgrep -x libvirtd >/dev/null || return 0
+  virsh -c qemu:///system net-list --name | grep -v '^$' || true
+}
+
 case "${1:-start}" in
   start) ;;
+  drop-chains)
+    if [ -n "$(active_networks)" ]; then
+      echo "setup-libvirt: libvirt networks are active ($(active_networks | xargs)): their chains stay" >&2
+      exit 1
+    fi
+    drop_libvirt_chains
+    exit 0
+    ;;
   stop)
     if pgrep -x libvirtd >/dev/null; then
       if [ -n "$(virsh -c qemu:///system list --name | grep -v '^$' || true)" ]; then
