@@ -27,16 +27,19 @@ drop_default_network() {
   fi
 }
 
-# libvirt adds LIBVIRT_INP/OUT/FWI/FWO/FWX/PRT chains when it starts a network and never removes them.
+# libvirt adds LIBVIRT_INP/OUT/FWI/FWO/FWX/PRT chains (IPv4 and IPv6) when it starts a network and never
+# removes them.
 drop_libvirt_chains() {
-  local table chain
-  for table in filter nat mangle; do
-    for chain in $(iptables -t "$table" -S 2>/dev/null | awk '/^-N LIBVIRT_/{print $2}'); do
-      # the jumps from the built-in chains first, then the chain itself
-      iptables -t "$table" -S | awk -v c="$chain" '$1 == "-A" && $0 ~ "-j " c "$" {sub("^-A", "-D"); print}' |
-        while read -r rule; do eval "iptables -t $table $rule"; done
-      iptables -t "$table" -F "$chain"
-      iptables -t "$table" -X "$chain"
+  local cmd table chain
+  for cmd in iptables ip6tables; do
+    for table in filter nat mangle; do
+      for chain in $($cmd -t "$table" -S 2>/dev/null | awk '/^-N LIBVIRT_/{print $2}'); do
+        # the jumps from the built-in chains first, then the chain itself
+        $cmd -t "$table" -S | awk -v c="$chain" '$1 == "-A" && $0 ~ "-j " c "$" {sub("^-A", "-D"); print}' |
+          while read -r rule; do eval "$cmd -t $table $rule"; done
+        $cmd -t "$table" -F "$chain"
+        $cmd -t "$table" -X "$chain"
+      done
     done
   done
 }
@@ -44,13 +47,18 @@ drop_libvirt_chains() {
 check() {
   local bad=0
   [ "$(sysctl -n net.ipv4.ip_forward)" = 0 ] || { echo "check: net.ipv4.ip_forward is not 0" >&2; bad=1; }
-  if iptables-save 2>/dev/null | grep -Eq 'MASQUERADE|SNAT|DNAT|LIBVIRT_'; then
-    echo "check: iptables has NAT or LIBVIRT_ rules:" >&2
-    iptables-save | grep -E 'MASQUERADE|SNAT|DNAT|LIBVIRT_' >&2
-    bad=1
-  fi
-  if command -v nft >/dev/null && nft list ruleset | grep -Eiq 'masquerade|snat|dnat|LIBVIRT_'; then
-    echo "check: nft ruleset has NAT or LIBVIRT_ rules" >&2
+  local save
+  for save in iptables-save ip6tables-save; do
+    if $save 2>/dev/null | grep -Eq 'MASQUERADE|SNAT|DNAT|LIBVIRT_'; then
+      echo "check: $save has NAT or LIBVIRT_ rules:" >&2
+      $save | grep -E 'MASQUERADE|SNAT|DNAT|LIBVIRT_' >&2
+      bad=1
+    fi
+  done
+  # rules, not the "priority srcnat" of an empty nat chain
+  if command -v nft >/dev/null && nft list ruleset | grep -Eiq 'masquerade|snat to|dnat to|LIBVIRT_'; then
+    echo "check: nft ruleset has NAT or LIBVIRT_ rules:" >&2
+    nft list ruleset | grep -Ei 'masquerade|snat to|dnat to|LIBVIRT_' >&2
     bad=1
   fi
   if pgrep -x libvirtd >/dev/null && virsh -c qemu:///system net-list --all --name | grep -qx default; then

@@ -77,7 +77,10 @@ async function hostState() {
   return {
     domains: lines((await virsh("list", "--all", "--name")).stdout),
     networks: lines((await virsh("net-list", "--all", "--name")).stdout),
-    bridges: lines(links.stdout).map((l) => l.split(":")[1]!.trim().split("@")[0]!),
+    // libvirt's bridges only: other bridges (the lxc leg's lcvagrant0) come and go with other tests
+    bridges: lines(links.stdout)
+      .map((l) => l.split(":")[1]!.trim().split("@")[0]!)
+      .filter((b) => b.startsWith("virbr")),
     // libvirt's dnsmasq runs with a config under /var/lib/libvirt/dnsmasq/
     dnsmasq: lines(procs.stdout).filter((l) => l.includes("/var/lib/libvirt/dnsmasq/")),
   };
@@ -86,11 +89,14 @@ async function hostState() {
 /** ip_forward 0 and no NAT anywhere: libvirt's isolated network must not have added any. */
 async function expectNoForwardingNoNat(): Promise<void> {
   expect(readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim()).toBe("0");
-  const ipt = await run("iptables-save", []);
-  expect(ipt.code, show(ipt)).toBe(0);
-  expect(ipt.stdout).not.toMatch(/MASQUERADE|SNAT|DNAT/);
+  for (const save of ["iptables-save", "ip6tables-save"]) {
+    const ipt = await run(save, []);
+    expect(ipt.code, show(ipt)).toBe(0);
+    expect(ipt.stdout).not.toMatch(/MASQUERADE|SNAT|DNAT/);
+  }
+  // NAT rules, not the "priority srcnat" of an empty nat chain
   const nft = await run("nft", ["list", "ruleset"]);
-  if (nft.code === 0) expect(nft.stdout).not.toMatch(/masquerade|snat|dnat/i);
+  if (nft.code === 0) expect(nft.stdout).not.toMatch(/masquerade|snat to|dnat to/i);
 }
 
 describe.skipIf(e2eTargetKind() !== "vagrant-libvirt")(
@@ -292,8 +298,11 @@ describe.skipIf(e2eTargetKind() !== "vagrant-libvirt")(
       expect(after.networks).toEqual(before.networks);
       expect(after.bridges).toEqual(before.bridges);
       expect(after.dnsmasq).toEqual(before.dnsmasq);
-      const ipt = await run("iptables-save", []);
-      expect(ipt.stdout).not.toMatch(/LIBVIRT_/);
+      for (const save of ["iptables-save", "ip6tables-save"]) {
+        expect((await run(save, [])).stdout).not.toMatch(/LIBVIRT_/);
+      }
+      const nft = await run("nft", ["list", "ruleset"]);
+      if (nft.code === 0) expect(nft.stdout).not.toMatch(/LIBVIRT_/);
       await expectNoForwardingNoNat();
       expect(existsSync(join(project, ".vagrant", "lockclaw", `${NAME}.json`))).toBe(false);
     });
