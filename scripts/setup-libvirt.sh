@@ -4,7 +4,7 @@
 # starts/stops the daemons on a host whose PID 1 is not systemd. Run as root.
 #   bash scripts/setup-libvirt.sh          # install (once) and start libvirtd
 #   bash scripts/setup-libvirt.sh stop     # stop the daemons this script started, drop libvirt's chains
-#   bash scripts/setup-libvirt.sh drop-chains  # only the LIBVIRT_* chains (when no libvirt network is active)
+#   bash scripts/setup-libvirt.sh drop-chains  # only the LIBVIRT_* chains (libvirtd stopped)
 #   bash scripts/setup-libvirt.sh check    # ip_forward 0, no NAT rule, no libvirt chain, no default network
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,16 +68,12 @@ check() {
   return "$bad"
 }
 
-active_networks() {
-  pgrep -x libvirtd >/dev/null || return 0
-  virsh -c qemu:///system net-list --name | grep -v '^$' || true
-}
-
 case "${1:-start}" in
   start) ;;
   drop-chains)
-    if [ -n "$(active_networks)" ]; then
-      echo "setup-libvirt: libvirt networks are active ($(active_networks | xargs)): their chains stay" >&2
+    # libvirtd makes its chains once per daemon run: with them gone it cannot start a network again
+    if pgrep -x libvirtd >/dev/null; then
+      echo "setup-libvirt: libvirtd is running: use \"$0 stop\" (it stops libvirtd, then drops the chains)" >&2
       exit 1
     fi
     drop_libvirt_chains
@@ -93,6 +89,9 @@ case "${1:-start}" in
         echo "setup-libvirt: network $net is still active; vagrant destroy its box first" >&2
         exit 1
       done
+    fi
+    if systemd_pid1; then
+      systemctl stop libvirtd.service virtlogd.service libvirtd.socket virtlogd.socket 2>/dev/null || true
     fi
     for d in libvirtd virtlogd; do
       if [ -f "/run/$d.pid" ]; then

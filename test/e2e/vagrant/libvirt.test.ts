@@ -70,19 +70,11 @@ const lines = (s: string) =>
     .map((l) => l.trim())
     .filter((l) => l !== "");
 
-/** What libvirt and the kernel have that a VM could leave behind. */
+/** The domains and networks libvirt has. */
 async function hostState() {
-  const links = await run("ip", ["-o", "link", "show", "type", "bridge"]);
-  const procs = await run("pgrep", ["-a", "dnsmasq"]);
   return {
     domains: lines((await virsh("list", "--all", "--name")).stdout),
     networks: lines((await virsh("net-list", "--all", "--name")).stdout),
-    // libvirt's bridges only: other bridges (the lxc leg's lcvagrant0) come and go with other tests
-    bridges: lines(links.stdout)
-      .map((l) => l.split(":")[1]!.trim().split("@")[0]!)
-      .filter((b) => b.startsWith("virbr")),
-    // libvirt's dnsmasq runs with a config under /var/lib/libvirt/dnsmasq/
-    dnsmasq: lines(procs.stdout).filter((l) => l.includes("/var/lib/libvirt/dnsmasq/")),
   };
 }
 
@@ -111,14 +103,14 @@ describe.skipIf(e2eTargetKind() !== "vagrant-libvirt")(
     const onVm = (script: string) =>
       vagrant(["ssh", NAME, "-c", `sudo sh -c ${quoteWord(script)}`], 2 * MINUTE);
 
-    async function teardown(): Promise<void> {
+    const setupLibvirt = (cmd: "start" | "stop") =>
+      run("bash", [join(REPO, "scripts", "setup-libvirt.sh"), cmd], { timeoutMs: 2 * MINUTE });
+
+    async function destroy(): Promise<void> {
       if (existsSync(join(project, ".vagrant"))) {
         const r = await vagrant(["destroy", "-f", NAME], 5 * MINUTE);
         if (r.code !== 0) process.stderr.write(`vagrant destroy ${NAME}: ${show(r)}\n`);
       }
-      // libvirt leaves its LIBVIRT_* chains when the last network goes
-      const chains = await run("bash", [join(REPO, "scripts", "setup-libvirt.sh"), "drop-chains"]);
-      if (chains.code !== 0) process.stderr.write(`drop-chains: ${show(chains)}\n`);
       new HostStateStore().forget(`vagrant:${project}/`);
     }
 
@@ -133,13 +125,14 @@ describe.skipIf(e2eTargetKind() !== "vagrant-libvirt")(
           "the vagrant-libvirt plugin is not installed: run scripts/setup-libvirt.sh (as root)",
         );
       }
-      const version = await virsh("version");
-      if (version.code !== 0)
-        throw new Error(`libvirtd does not answer: run scripts/setup-libvirt.sh\n${show(version)}`);
+      // libvirtd runs for this file only: its LIBVIRT_* chains can go only once it is stopped (it makes
+      // them once per run and could not start a network again without them)
+      const start = await setupLibvirt("start");
+      if (start.code !== 0) throw new Error(`scripts/setup-libvirt.sh start failed\n${show(start)}`);
       const labDir = e2eContext().labDir;
       project = join(labDir, "vagrant-libvirt-project");
       env = { VAGRANT_CWD: project, LOCKCLAW_LAB_DIR: labDir, VAGRANT_DEFAULT_PROVIDER: "libvirt" };
-      await teardown();
+      await destroy();
       before = await hostState();
       // the NAT'ed "default" network must not exist, let alone run
       expect(before.networks).not.toContain("default");
@@ -155,7 +148,11 @@ describe.skipIf(e2eTargetKind() !== "vagrant-libvirt")(
 
     afterAll(async () => {
       try {
-        await timed("vagrant destroy -f, LIBVIRT_* chains dropped", teardown);
+        await timed("teardown (vagrant destroy -f, libvirtd stopped, LIBVIRT_* chains dropped)", async () => {
+          await destroy();
+          const stop = await setupLibvirt("stop");
+          if (stop.code !== 0) process.stderr.write(`setup-libvirt.sh stop: ${show(stop)}\n`);
+        });
       } finally {
         const total = figures.reduce((s, f) => s + f.seconds, 0);
         process.stdout.write(
@@ -291,13 +288,17 @@ describe.skipIf(e2eTargetKind() !== "vagrant-libvirt")(
     it("vagrant destroy -f leaves no domain, network, bridge, dnsmasq, LIBVIRT_* chain or NAT rule", async () => {
       const r = await timed("vagrant destroy -f", () => vagrant(["destroy", "-f", NAME], 5 * MINUTE));
       expect(r.code, show(r)).toBe(0);
-      const chains = await run("bash", [join(REPO, "scripts", "setup-libvirt.sh"), "drop-chains"]);
-      expect(chains.code, show(chains)).toBe(0);
       const after = await hostState();
       expect(after.domains).toEqual(before.domains);
       expect(after.networks).toEqual(before.networks);
-      expect(after.bridges).toEqual(before.bridges);
-      expect(after.dnsmasq).toEqual(before.dnsmasq);
+      const stop = await timed("setup-libvirt.sh stop (libvirtd, LIBVIRT_* chains)", () =>
+        setupLibvirt("stop"),
+      );
+      expect(stop.code, show(stop)).toBe(0);
+      expect((await run("pgrep", ["-x", "libvirtd"])).code, "libvirtd stopped").toBe(1);
+      const links = await run("ip", ["-o", "link", "show", "type", "bridge"]);
+      expect(links.stdout).not.toMatch(/virbr/);
+      expect((await run("pgrep", ["-af", "/var/lib/libvirt/dnsmasq/"])).stdout.trim()).toBe("");
       for (const save of ["iptables-save", "ip6tables-save"]) {
         expect((await run(save, [])).stdout).not.toMatch(/LIBVIRT_/);
       }
