@@ -160,5 +160,5 @@ if ! pgrep -x libvirtd >/dev/null; then
   for _ in $(seq 50); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.2; done
 fi
 drop_default_network
-virsh -c qemu:///system version | head -3
+virsh -c qemu:///system version
 check
