@@ -30,6 +30,8 @@ interface Step {
   seconds: number;
 }
 const figures: Step[] = [];
+/** Lines printed after the timings (not steps of this file). */
+const notes: string[] = [];
 
 async function timed<T>(step: string, fn: () => Promise<T>): Promise<T> {
   const t0 = Date.now();
@@ -158,7 +160,8 @@ describe.skipIf(e2eTargetKind() !== "vagrant-libvirt")(
         process.stdout.write(
           `\nlibvirt leg (${NAME}):\n` +
             figures.map((f) => `  ${f.seconds.toFixed(1).padStart(6)} s  ${f.step}`).join("\n") +
-            `\n  ${total.toFixed(1).padStart(6)} s  total\n`,
+            `\n  ${total.toFixed(1).padStart(6)} s  total\n` +
+            notes.map((n) => `  ${n}\n`).join(""),
         );
       }
     });
@@ -183,10 +186,9 @@ describe.skipIf(e2eTargetKind() !== "vagrant-libvirt")(
       expect(boot.code, show(boot)).toBe(0);
       // a kernel of its own, not this host's
       expect(boot.stdout).toMatch(/\+deb13-amd64/);
-      figures.push({
-        step: `guest uptime at first SSH (${boot.stdout.split("\n")[2]?.trim() ?? ""})`,
-        seconds: Number(boot.stdout.split(" ")[0]),
-      });
+      notes.push(
+        `guest: up ${Number(boot.stdout.split(" ")[0]).toFixed(0)} s at first SSH; ${boot.stdout.split("\n")[2]?.trim() ?? ""}`,
+      );
       const now = await hostState();
       const nets = now.networks.filter((n) => !before.networks.includes(n));
       expect(nets, "one network for the VM").toHaveLength(1);
