@@ -135,29 +135,46 @@ export function registerLabCommands(program: Command): void {
   lab
     .command("box")
     .description(
-      "build (once, cached) a Vagrant box for the lxc provider from the lab's rootfs, `vagrant box add` it " +
-        "(lockclaw/debian13, lockclaw/debian12), and bring up the host-only network the boxes use",
+      "build (once, cached) a Vagrant box from the lab's rootfs and `vagrant box add` it (lockclaw/debian13, " +
+        "lockclaw/debian12): for lxc, with the host-only network the boxes use; for libvirt, with Debian's " +
+        "kernel booted directly (QEMU, no management network)",
     )
     .addOption(new Option("--distro <distro>", "Debian release").choices([...DISTROS]).default("trixie"))
+    .addOption(
+      new Option("--provider <provider>", "Vagrant provider").choices(["lxc", "libvirt"]).default("lxc"),
+    )
     .option("--no-add", "only build the box file")
-    .option("--no-net", "do not create the bridge and DHCP server")
+    .option("--no-net", "do not create the bridge and DHCP server (lxc)")
     .addOption(labDirOption())
-    .action(async (o: { distro: Distro; add: boolean; net: boolean; labDir?: string }) => {
-      requireRoot();
-      const labDir = o.labDir ?? defaultLabDir();
-      const { labBox, vagrantNetUp } = await import("../lab/vagrant-box.js");
-      const box = await labBox({ labDir, distro: o.distro, add: o.add, log: err });
-      if (o.net) await vagrantNetUp(labDir, await boxesJson(), err);
-      process.stdout.write(
-        [
-          `box:  ${box.name} (lxc)  ${box.built ? "built" : "cached"}${box.added ? ", added to Vagrant" : ""}`,
-          `file: ${box.file}`,
-          ...(o.net ? [`net:  bridge ${VAGRANT_BRIDGE}, DHCP only (lockclaw lab net down removes it)`] : []),
-          `use:  vagrant up ${box.distro === "trixie" ? "debian13" : "debian12"} --provider=lxc`,
-          "",
-        ].join("\n"),
-      );
-    });
+    .action(
+      async (o: {
+        distro: Distro;
+        provider: "lxc" | "libvirt";
+        add: boolean;
+        net: boolean;
+        labDir?: string;
+      }) => {
+        requireRoot();
+        const labDir = o.labDir ?? defaultLabDir();
+        const { labBox, vagrantNetUp } = await import("../lab/vagrant-box.js");
+        const box = await labBox({ labDir, distro: o.distro, provider: o.provider, add: o.add, log: err });
+        // libvirt makes the isolated network itself when the box comes up (the Vagrantfile's private network)
+        const net = o.net && o.provider === "lxc";
+        if (net) await vagrantNetUp(labDir, await boxesJson(), err);
+        const machine = box.distro === "trixie" ? "debian13" : "debian12";
+        process.stdout.write(
+          [
+            `box:  ${box.name} (${box.provider})  ${box.built ? "built" : "cached"}${box.added ? ", added to Vagrant" : ""}`,
+            `file: ${box.file}`,
+            ...(net ? [`net:  bridge ${VAGRANT_BRIDGE}, DHCP only (lockclaw lab net down removes it)`] : []),
+            box.provider === "lxc"
+              ? `use:  vagrant up ${machine} --provider=lxc`
+              : `use:  LOCKCLAW_BOX_${machine.toUpperCase()}=${box.name} vagrant up ${machine} --provider=libvirt`,
+            "",
+          ].join("\n"),
+        );
+      },
+    );
 
   const net = lab
     .command("net")

@@ -6,7 +6,7 @@
  * on ip_forward).
  */
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LabError } from "./errors.js";
@@ -17,9 +17,12 @@ import { ensureRootfs } from "./rootfs.js";
 import { run, runRaw } from "./run.js";
 import type { Distro } from "./state.js";
 import { storePackages } from "./store.js";
+import { addVagrantLogin, vagrantInsecureKey } from "./box-login.js";
+import { buildLibvirtBox, dropLibvirtBoxVolumes, libvirtBoxInputs } from "./vagrant-box-libvirt.js";
 import { VAGRANT_BRIDGE, VAGRANT_HOST_ADDRESS, VAGRANT_NET_PREFIX } from "./vagrant-net-names.js";
 
 export { VAGRANT_BRIDGE, VAGRANT_HOST_ADDRESS, VAGRANT_NET_PREFIX } from "./vagrant-net-names.js";
+export { vagrantInsecureKey } from "./box-login.js";
 
 /** Bump when the box's contents below change, so boxes built by older code are not reused. */
 const BOX_LAYOUT = 1;
@@ -144,22 +147,6 @@ export async function vagrantNetDown(
   await rm(dir, { recursive: true, force: true });
 }
 
-/** Vagrant's well-known insecure public key (shipped with Vagrant); Vagrant replaces it on first up. */
-export function vagrantInsecureKey(gemsDir = "/usr/share/rubygems-integration/all/gems"): string {
-  const gem = existsSync(gemsDir)
-    ? readdirSync(gemsDir).find(
-        (d) => /^vagrant-\d/.test(d) && existsSync(join(gemsDir, d, "keys", "vagrant.pub")),
-      )
-    : undefined;
-  if (!gem) {
-    throw new LabError(
-      `Vagrant's insecure key (keys/vagrant.pub) not found under ${gemsDir}\n` +
-        "  fix: DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends vagrant vagrant-lxc lxc",
-    );
-  }
-  return readFileSync(join(gemsDir, gem, "keys", "vagrant.pub"), "utf8").trim();
-}
-
 /** The LXC config vagrant-lxc appends to the container's: a veth on our bridge, cgroup2, no AppArmor. */
 export function lxcConfig(): string {
   return [
@@ -178,20 +165,13 @@ export function lxcConfig(): string {
   ].join("\n");
 }
 
-const HOSTKEYS_UNIT = `[Unit]
-Description=Generate SSH host keys on first boot
-ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
-Before=ssh.service ssh.socket
-[Service]
-Type=oneshot
-ExecStart=/usr/bin/ssh-keygen -A
-[Install]
-WantedBy=multi-user.target ssh.service
-`;
+export type BoxProvider = "lxc" | "libvirt";
+export const BOX_PROVIDERS: readonly BoxProvider[] = ["lxc", "libvirt"];
 
 export interface LabBox {
   name: string;
   distro: Distro;
+  provider: BoxProvider;
   file: string;
   built: boolean;
   added: boolean;
@@ -199,12 +179,13 @@ export interface LabBox {
 }
 
 /**
- * The box file for `distro`, built from the pristine rootfs when its inputs changed (its name carries
- * their hash), and `vagrant box add`ed for the lxc provider when Vagrant does not have this build yet.
+ * The box file for `distro` and `provider`, built from the pristine rootfs when its inputs changed (its
+ * name carries their hash), and `vagrant box add`ed when Vagrant does not have this build yet.
  */
 export async function labBox(options: {
   labDir: string;
   distro: Distro;
+  provider?: BoxProvider;
   playbooks?: string[];
   add?: boolean;
   vagrant?: string;
@@ -212,6 +193,7 @@ export async function labBox(options: {
 }): Promise<LabBox> {
   const log = options.log ?? (() => undefined);
   const { labDir, distro } = options;
+  const provider = options.provider ?? "lxc";
   const pristine = await ensureRootfs({
     labDir,
     distro,
@@ -219,48 +201,49 @@ export async function labBox(options: {
     log,
   });
   const key = vagrantInsecureKey();
-  const hash = createHash("sha256")
-    .update(JSON.stringify({ v: BOX_LAYOUT, rootfs: pristine.path, key, lxc: lxcConfig() }))
-    .digest("hex")
-    .slice(0, 16);
+  const inputs =
+    provider === "lxc"
+      ? { v: BOX_LAYOUT, rootfs: pristine.path, key, lxc: lxcConfig() }
+      : libvirtBoxInputs(pristine.path, key);
+  const hash = createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 16);
   const dir = join(labDir, "boxes");
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, `lockclaw-${distro}-lxc-${hash}.box`);
+  const prefix = `lockclaw-${distro}-${provider}-`;
+  const file = join(dir, `${prefix}${hash}.box`);
   const name = BOX_NAMES[distro];
   const started = Date.now();
   let built = false;
-  await withLock(join(dir, `${distro}.lock`), async () => {
+  await withLock(join(dir, `${distro}-${provider}.lock`), async () => {
     if (existsSync(file)) return;
-    await buildBox(pristine.path, file, distro, key);
+    if (provider === "lxc") await buildBox(pristine.path, file, distro, key);
+    else await buildLibvirtBox({ pristine: pristine.path, file, distro, insecureKey: key, log });
     built = true;
     // older builds of this distro's box
     for (const f of readdirSync(dir)) {
-      if (f.startsWith(`lockclaw-${distro}-lxc-`) && join(dir, f) !== file)
-        await rm(join(dir, f), { force: true });
+      if (f.startsWith(prefix) && join(dir, f) !== file) await rm(join(dir, f), { force: true });
     }
   });
   const buildSeconds = (Date.now() - started) / 1000;
-  if (built) log(`lab: box ${name} built in ${buildSeconds.toFixed(1)} s (${file})`);
+  if (built) log(`lab: box ${name} (${provider}) built in ${buildSeconds.toFixed(1)} s (${file})`);
   let added = false;
   if (options.add !== false) {
-    const stamp = join(dir, `added-${distro}`);
+    const vagrant = options.vagrant ?? "vagrant";
+    // the lxc stamp keeps its first name, so boxes added by older code are not added again
+    const stamp = join(dir, provider === "lxc" ? `added-${distro}` : `added-${distro}-${provider}`);
     const have = await readFile(stamp, "utf8").catch(() => "");
-    const list = await run(options.vagrant ?? "vagrant", ["box", "list"]);
-    const listed = list.split("\n").some((l) => l.startsWith(`${name} `) && l.includes("(lxc,"));
+    const list = await run(vagrant, ["box", "list"]);
+    const listed = list.split("\n").some((l) => l.startsWith(`${name} `) && l.includes(`(${provider},`));
     if (!listed || have.trim() !== hash) {
-      await run(
-        options.vagrant ?? "vagrant",
-        ["box", "add", "--force", "--name", name, "--provider", "lxc", file],
-        {
-          timeoutMs: 10 * 60_000,
-        },
-      );
+      await run(vagrant, ["box", "add", "--force", "--name", name, "--provider", provider, file], {
+        timeoutMs: 10 * 60_000,
+      });
       await writeFile(stamp, `${hash}\n`);
       added = true;
-      log(`lab: vagrant box add ${name} (lxc)`);
+      log(`lab: vagrant box add ${name} (${provider})`);
+      if (provider === "libvirt") await dropLibvirtBoxVolumes(name, log);
     }
   }
-  return { name, distro, file, built, added, buildSeconds };
+  return { name, distro, provider, file, built, added, buildSeconds };
 }
 
 async function buildBox(pristine: string, file: string, distro: Distro, insecureKey: string): Promise<void> {
@@ -271,15 +254,7 @@ async function buildBox(pristine: string, file: string, distro: Distro, insecure
     const r = join(stage, "rootfs");
     await run("cp", ["-a", "--reflink=auto", pristine, r]);
     await rm(join(r, ".lockclaw-complete"), { force: true });
-    // a vagrant user with passwordless sudo and Vagrant's insecure key, as Vagrant's boxes have
-    await run("chroot", [r, "useradd", "-m", "-s", "/bin/bash", "-G", "sudo", "vagrant"]);
-    await writeFile(join(r, "etc/sudoers.d/vagrant"), "vagrant ALL=(ALL) NOPASSWD:ALL\n", { mode: 0o440 });
-    await mkdir(join(r, "home/vagrant/.ssh"), { recursive: true, mode: 0o700 });
-    await writeFile(join(r, "home/vagrant/.ssh/authorized_keys"), `${insecureKey}\n`, { mode: 0o600 });
-    await run("chroot", [r, "chown", "-R", "vagrant:vagrant", "/home/vagrant/.ssh"]);
-    // each container makes its own host keys on first boot (the pristine tree has none)
-    await writeFile(join(r, "etc/systemd/system/ssh-hostkeys.service"), HOSTKEYS_UNIT);
-    await run("chroot", [r, "systemctl", "enable", "ssh-hostkeys.service", "ssh.service"]);
+    await addVagrantLogin(r, insecureKey);
     // its address from the bridge's DHCP (the MAC the Vagrantfile sets), no IPv6 autoconfiguration
     await writeFile(
       join(r, "etc/systemd/network/10-eth0.network"),

@@ -5,7 +5,11 @@ import { defaultLabDir } from "../../../src/lab/paths.js";
 import type { Distro } from "../../../src/lab/state.js";
 import { defaultPlaybookFiles } from "../../../src/lab/store.js";
 
-export type E2eTargetKind = "lab" | "vagrant";
+/**
+ * lab: lab machines (default); vagrant: the user's Vagrant boxes; vagrant-libvirt: lab machines as for
+ * lab, plus test/e2e/vagrant/libvirt.test.ts (a QEMU VM; opt-in, scripts/setup-libvirt.sh).
+ */
+export type E2eTargetKind = "lab" | "vagrant" | "vagrant-libvirt";
 
 export interface E2eContext {
   kind: E2eTargetKind;
@@ -22,8 +26,8 @@ declare module "vitest" {
 
 export function e2eTargetKind(env: NodeJS.ProcessEnv = process.env): E2eTargetKind {
   const v = env.LOCKCLAW_E2E_TARGET ?? "lab";
-  if (v !== "lab" && v !== "vagrant") {
-    throw new Error(`LOCKCLAW_E2E_TARGET=${v}: expected "lab" (default) or "vagrant"`);
+  if (v !== "lab" && v !== "vagrant" && v !== "vagrant-libvirt") {
+    throw new Error(`LOCKCLAW_E2E_TARGET=${v}: expected "lab" (default), "vagrant" or "vagrant-libvirt"`);
   }
   return v;
 }
