@@ -6,7 +6,7 @@
  * gone afterwards. The box lives in a project of this file's own (the repository's Vagrantfile, its own
  * boxes.json), so a developer's boxes and `.vagrant` are never touched.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,7 +20,8 @@ import {
   vagrantNetDown,
   vagrantNetStatus,
 } from "../../../src/lab/vagrant-box.js";
-import { lockclaw, type CliResult } from "../support/cli.js";
+import { lockclaw } from "../support/cli.js";
+import { run, stepTimer } from "./support.js";
 import { e2eContext, e2eMachineName } from "../support/lab.js";
 import { show, sshAuditFromStore } from "../host/support.js";
 
@@ -29,43 +30,7 @@ const NAME = e2eMachineName("vhost13");
 /** An address of the bridge's /24 per machine name (.100-.199), so two prefixes do not share one. */
 const IP = `${VAGRANT_NET_PREFIX}.${100 + (createHash("sha256").update(NAME).digest()[0]! % 100)}`;
 
-interface Step {
-  step: string;
-  seconds: number;
-}
-const figures: Step[] = [];
-
-async function timed<T>(step: string, fn: () => Promise<T>): Promise<T> {
-  const t0 = Date.now();
-  try {
-    return await fn();
-  } finally {
-    figures.push({ step, seconds: (Date.now() - t0) / 1000 });
-  }
-}
-
-function run(
-  cmd: string,
-  args: string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
-): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      cmd,
-      args,
-      {
-        encoding: "utf8",
-        env: { ...process.env, ...options.env },
-        timeout: options.timeoutMs ?? 180_000,
-        maxBuffer: 16 * 1024 * 1024,
-      },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-        resolve({ stdout, stderr, code });
-      },
-    );
-  });
-}
+const { figures, timed } = stepTimer();
 
 describe("host playbook on a Vagrant box (vagrant-lxc)", () => {
   let project = "";

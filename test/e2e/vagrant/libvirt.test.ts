@@ -8,13 +8,13 @@
  * destroy -f`, and nothing is left: no domain, no libvirt network, bridge or dnsmasq, no LIBVIRT_* chain,
  * no NAT rule, ip_forward 0. The box lives in a project of this file's own.
  */
-import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { quoteWord } from "../../../src/core/sh.js";
 import { HostStateStore } from "../../../src/engine/state.js";
-import { lockclaw, type CliResult } from "../support/cli.js";
+import { lockclaw } from "../support/cli.js";
+import { run, stepTimer } from "./support.js";
 import { e2eTargetKind } from "../support/env.js";
 import { e2eContext, e2eMachineName } from "../support/lab.js";
 import { show } from "../host/support.js";
@@ -25,45 +25,9 @@ const NAME = e2eMachineName("lvirt13");
 const IP = "192.168.57.13";
 const MINUTE = 60_000;
 
-interface Step {
-  step: string;
-  seconds: number;
-}
-const figures: Step[] = [];
+const { figures, timed } = stepTimer();
 /** Lines printed after the timings (not steps of this file). */
 const notes: string[] = [];
-
-async function timed<T>(step: string, fn: () => Promise<T>): Promise<T> {
-  const t0 = Date.now();
-  try {
-    return await fn();
-  } finally {
-    figures.push({ step, seconds: (Date.now() - t0) / 1000 });
-  }
-}
-
-function run(
-  cmd: string,
-  args: string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
-): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      cmd,
-      args,
-      {
-        encoding: "utf8",
-        env: { ...process.env, ...options.env },
-        timeout: options.timeoutMs ?? 3 * MINUTE,
-        maxBuffer: 16 * 1024 * 1024,
-      },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-        resolve({ stdout, stderr, code });
-      },
-    );
-  });
-}
 
 const virsh = (...args: string[]) => run("virsh", ["-c", "qemu:///system", ...args]);
 const lines = (s: string) =>
