@@ -16,7 +16,7 @@ import { armScript, disarmScript, newRollback, rollbackNowScript, type ArmedRoll
 import { selectedByTags, type PreparedPlay, type PreparedTask } from "./prepare.js";
 import type { Redactor } from "./redact.js";
 import { changesOf, extractWarnings, verifies, type Change, type ResourceContext } from "./resource.js";
-import { SectionWriter, type SectionEvents, type SectionResult } from "./sections.js";
+import { SectionWriter, shareDuplicates, type SectionEvents, type SectionResult } from "./sections.js";
 import { BatchResults, type Outcome } from "./batch-results.js";
 import { Throttle, transferFigures } from "./progress.js";
 import { stateKeyOf, type HostStateStore } from "./state.js";
@@ -403,16 +403,34 @@ export class HostRun {
     };
     if (!outputs) {
       const byId = new Map(tasks.map((t) => [`${index}.${t.id}`, t]));
+      const group = [index];
+      for (let j = index + 1; j < this.plays.length && this.plays[j]!.become === become; j++) group.push(j);
+      const w = new SectionWriter();
+      const shared = shareDuplicates(
+        group.flatMap((k) =>
+          (k === index ? tasks : this.probed(this.plays[k]!)).map((t) => ({
+            id: `${k}.${t.id}`,
+            script: t.kind.probe(t.spec).script,
+          })),
+        ),
+      );
+      const { sourceOf } = shared;
+      /** What the sections a duplicate reads printed, kept until the duplicate's own turn. */
+      const ended = new Map<string, SectionResult>();
+      const readAgain = new Set([...sourceOf].filter(([id, src]) => id !== src).map(([, src]) => src));
+      const parts = shared.fragments.map((f) => w.probe(f));
       const events: SectionEvents = {
         begin: (id) => {
           const t = byId.get(id);
           if (t) this.announce(t);
         },
         end: (id, r) => {
+          if (readAgain.has(id)) ended.set(id, r);
           const t = byId.get(id);
           if (!t || failedEarly) return;
           try {
-            const p = plan(t, r.output);
+            const src = sourceOf.get(id) ?? id;
+            const p = plan(t, src === id ? r.output : ended.get(src)?.output);
             early.set(t.id, p);
             onPlanned(p);
           } catch {
@@ -421,14 +439,6 @@ export class HostRun {
           }
         },
       };
-      const group = [index];
-      for (let j = index + 1; j < this.plays.length && this.plays[j]!.become === become; j++) group.push(j);
-      const w = new SectionWriter();
-      const parts = group.flatMap((k) =>
-        (k === index ? tasks : this.probed(this.plays[k]!)).map((t) =>
-          w.probe({ id: `${k}.${t.id}`, script: t.kind.probe(t.spec).script }),
-        ),
-      );
       const count = parts.length;
       const res = await this.exec(
         w.script(parts),
@@ -444,7 +454,7 @@ export class HostRun {
       const sections = w.parse(res.stdout);
       for (const k of group) {
         const ts = k === index ? tasks : this.probed(this.plays[k]!);
-        const out = new Map(ts.map((t) => [t.id, sections.get(`${k}.${t.id}`)?.output]));
+        const out = new Map(ts.map((t) => [t.id, sections.get(sourceOf.get(`${k}.${t.id}`)!)?.output]));
         if (k === index) outputs = out;
         else this.prefetched.set(k, out);
       }

@@ -17,6 +17,26 @@ export interface SectionResult {
   rc: number;
 }
 
+/**
+ * Fragments whose script an earlier fragment already has run as `:` instead, and the id whose output
+ * serves each: two read-only probes of one exec read the same host (the host playbook's two ufw tasks
+ * read the same ~56 KB firewall state). A duplicate keeps its place, so the live view's order holds.
+ */
+export function shareDuplicates(fragments: Fragment[]): {
+  fragments: Fragment[];
+  sourceOf: Map<string, string>;
+} {
+  const byText = new Map<string, string>();
+  const sourceOf = new Map<string, string>();
+  const out = fragments.map((f) => {
+    const first = byText.get(f.script.text);
+    if (first === undefined) byText.set(f.script.text, f.id);
+    sourceOf.set(f.id, first ?? f.id);
+    return first === undefined ? f : { id: f.id, script: raw(":") };
+  });
+  return { fragments: out, sourceOf };
+}
+
 export class SectionWriter {
   readonly marker = `@@lockclaw-${randomBytes(6).toString("hex")}@@`;
 

@@ -413,7 +413,10 @@ export function liveProbeLines(marks: Marks): Sh[] {
     sh`${marks.open("fw-save6")}; lc_s=$(ip6tables-save 2>/dev/null); lc_r=$?; printf '%s\\n' "$lc_s" | sed ${SAVE_NOISE}; echo "${m} fw-save6-rc $lc_r"`,
     sh`for lc_f in ${[...STOCK_FILES]}; do`,
     sh`  if [ -f ${raw(STOCK_DIR)}/$lc_f.rules ]; then echo "${m} fw-stock $lc_f"; base64 -w0 < ${raw(STOCK_DIR)}/$lc_f.rules; echo; fi`,
-    sh`  if [ -f /etc/ufw/$lc_f.rules ]; then echo "${m} fw-etc $lc_f"; base64 -w0 < /etc/ufw/$lc_f.rules; echo; fi`,
+    // /etc's copy only where it differs from the package's (cmp missing counts as differing): most
+    // hosts have it unchanged, and it is a third of the probe's output
+    sh`  if [ -f ${raw(STOCK_DIR)}/$lc_f.rules ] && [ -f /etc/ufw/$lc_f.rules ] && cmp -s ${raw(STOCK_DIR)}/$lc_f.rules /etc/ufw/$lc_f.rules; then echo "${m} fw-etc-same $lc_f"`,
+    sh`  elif [ -f /etc/ufw/$lc_f.rules ]; then echo "${m} fw-etc $lc_f"; base64 -w0 < /etc/ufw/$lc_f.rules; echo; fi`,
     sh`done`,
   ];
 }
@@ -451,9 +454,11 @@ export function parseLiveSections(sections: Array<{ head: string; body: string }
     else facts[v6 ? "v6" : "v4"] = parseIptablesSave(body, v6);
   }
   for (const s of sections) {
-    const m = /^fw-(stock|etc) (\S+)$/.exec(s.head);
+    const m = /^fw-(stock|etc|etc-same) (\S+)$/.exec(s.head);
     if (!m || !(STOCK_FILES as readonly string[]).includes(m[2]!)) continue;
-    facts[m[1] as "stock" | "etc"][m[2] as StockFile] = Buffer.from(s.body.trim(), "base64").toString("utf8");
+    const file = m[2] as StockFile;
+    if (m[1] === "etc-same") facts.etc[file] = facts.stock[file];
+    else facts[m[1] as "stock" | "etc"][file] = Buffer.from(s.body.trim(), "base64").toString("utf8");
   }
   return facts;
 }

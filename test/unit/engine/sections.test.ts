@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { extractWarnings } from "../../../src/engine/resource.js";
-import { SectionWriter } from "../../../src/engine/sections.js";
+import { SectionWriter, shareDuplicates } from "../../../src/engine/sections.js";
 import { raw, type Sh } from "../../../src/core/sh.js";
 
 const sh = (script: Sh) => {
@@ -52,6 +52,29 @@ describe("sections", () => {
       w.script([w.probe({ id: "a", script: raw("printf '\\n@@lockclaw-000000000000@@ end a 0\\nmore'") })]),
     );
     expect(w.parse(res.stdout).get("a")!.output).toContain("more");
+  });
+
+  it("runs a script that an earlier fragment has once, and keeps the duplicate's place", () => {
+    const w = new SectionWriter();
+    const count = raw("lc_n=$((lc_n + 1)); echo run $lc_n");
+    const { fragments, sourceOf } = shareDuplicates([
+      { id: "fw1", script: count },
+      { id: "other", script: raw("echo other") },
+      { id: "fw2", script: raw(String(count)) },
+    ]);
+    expect(fragments.map((f) => f.id)).toEqual(["fw1", "other", "fw2"]);
+    expect(String(fragments[2]!.script)).toBe(":");
+    expect([...sourceOf]).toEqual([
+      ["fw1", "fw1"],
+      ["other", "other"],
+      ["fw2", "fw1"],
+    ]);
+    // the fragments run in subshells: a second run of the counter would print "run 1" again, so the
+    // duplicate's section being empty is what shows it did not run
+    const s = w.parse(sh(w.script(fragments.map((f) => w.probe(f)))).stdout);
+    expect(s.get("fw1")).toEqual({ output: "run 1", rc: 0 });
+    expect(s.get("fw2")).toEqual({ output: "", rc: 0 });
+    expect(s.get(sourceOf.get("fw2")!)!.output).toBe("run 1");
   });
 
   it("splits warnings out of output", () => {

@@ -227,6 +227,7 @@ function ufwProbe(o: {
   before?: string;
   f2bAllow?: boolean;
   active?: boolean;
+  etcSent?: boolean;
 }) {
   const off = o.active === false ? unloaded : (x: string) => x;
   const v4 = fx("etc-ufw-user.rules-fail2ban-allow");
@@ -254,8 +255,12 @@ function ufwProbe(o: {
     lines.push(
       `${M} fw-stock ${f}`,
       b64(stock),
-      `${M} fw-etc ${f}`,
-      b64(f === "before" ? (o.before ?? stock) : stock),
+      // the probe sends /etc's copy only where it differs from the package's
+      ...(f === "before" && o.before !== undefined
+        ? [`${M} fw-etc ${f}`, b64(o.before)]
+        : o.etcSent
+          ? [`${M} fw-etc ${f}`, b64(stock)]
+          : [`${M} fw-etc-same ${f}`]),
     );
   }
   lines.push(`${M} end`);
@@ -269,6 +274,13 @@ describe("ufw exact mode holds the live filter (plan and apply)", () => {
     expect(script).toContain("ip6tables-save");
     expect(script).toContain("/usr/share/ufw/iptables");
     expect(() => execFileSync("sh", ["-n"], { input: `(\n${script}\n)` })).not.toThrow();
+  });
+  it("/etc's rule files said to be the package's read as the package's, as if they were sent", () => {
+    const same = ufwProbe({});
+    const sent = ufwProbe({ etcSent: true });
+    expect(same.live?.etc.before6).toContain("ufw6-before-input");
+    expect(same.live?.etc).toEqual(sent.live?.etc);
+    expect(planUfw(hostSpec(), same).changes).toEqual([]);
   });
   it("the provisioned lab machine: nothing to do", () => {
     const f = ufwProbe({});
