@@ -403,35 +403,56 @@ export class HostRun {
     };
     if (!outputs) {
       const byId = new Map(tasks.map((t) => [`${index}.${t.id}`, t]));
-      const events: SectionEvents = {
-        begin: (id) => {
-          const t = byId.get(id);
-          if (t) this.announce(t);
-        },
-        end: (id, r) => {
-          const t = byId.get(id);
-          if (!t || failedEarly) return;
-          try {
-            const p = plan(t, r.output);
-            early.set(t.id, p);
-            onPlanned(p);
-          } catch {
-            // read again after the exec, where the error is raised as before
-            failedEarly = true;
-          }
-        },
-      };
       const group = [index];
       for (let j = index + 1; j < this.plays.length && this.plays[j]!.become === become; j++) group.push(j);
       const w = new SectionWriter();
-      const parts = group.flatMap((k) =>
-        (k === index ? tasks : this.probed(this.plays[k]!)).map((t) =>
-          w.probe({ id: `${k}.${t.id}`, script: t.kind.probe(t.spec).script }),
-        ),
-      );
-      const count = parts.length;
+      // A probe identical to an earlier one in this exec (a handler repeating its task's spec, as
+      // stack.yml's `stack up`) runs once and its output serves both: probes only read, and the two
+      // would run a moment apart in the same script anyway. Section id → the ids that share its output.
+      const shared = new Map<string, string[]>();
+      const firstOf = new Map<string, string>();
+      const parts: Sh[] = [];
+      let count = 0;
+      for (const k of group) {
+        for (const t of k === index ? tasks : this.probed(this.plays[k]!)) {
+          const id = `${k}.${t.id}`;
+          const script = t.kind.probe(t.spec).script;
+          const text = `${t.kind.name}\n${String(script)}`;
+          count++;
+          const first = firstOf.get(text);
+          if (first !== undefined) {
+            shared.get(first)!.push(id);
+            continue;
+          }
+          firstOf.set(text, id);
+          shared.set(id, [id]);
+          parts.push(w.probe({ id, script }));
+        }
+      }
+      const events: SectionEvents = {
+        begin: (section) => {
+          for (const id of shared.get(section) ?? []) {
+            const t = byId.get(id);
+            if (t) this.announce(t);
+          }
+        },
+        end: (section, r) => {
+          for (const id of shared.get(section) ?? []) {
+            const t = byId.get(id);
+            if (!t || failedEarly) continue;
+            try {
+              const p = plan(t, r.output);
+              early.set(t.id, p);
+              onPlanned(p);
+            } catch {
+              // read again after the exec, where the error is raised as before
+              failedEarly = true;
+            }
+          }
+        },
+      };
       const res = await this.exec(
-        w.script(parts),
+        w.script([w.lanes(parts)]),
         become,
         `probe of ${count} tasks${group.length > 1 ? ` (plays ${group[0]! + 1}-${group.at(-1)! + 1})` : ""}`,
         [],
@@ -442,6 +463,10 @@ export class HostRun {
         throw new ApplyError("probe", "batched probe", res.code, this.opt.redactor.text(res.stderr));
       }
       const sections = w.parse(res.stdout);
+      for (const [first, ids] of shared) {
+        const r = sections.get(first);
+        if (r) for (const id of ids.slice(1)) sections.set(id, r);
+      }
       for (const k of group) {
         const ts = k === index ? tasks : this.probed(this.plays[k]!);
         const out = new Map(ts.map((t) => [t.id, sections.get(`${k}.${t.id}`)?.output]));
@@ -528,7 +553,7 @@ export class HostRun {
         const size = u.size ?? (await stat(u.local)).size;
         const progress = this.uploadProgress(p.task.name, u.local, size);
         const res = await this.tracked({ what: `upload of ${u.local}`, tasks: [p.task.name] }, () =>
-          this.transport!.exec(String(uploadWriteLine(u.remote)), {
+          this.transport!.exec(String(u.into ?? uploadWriteLine(u.remote)), {
             stdin: progress.count(u.open ? u.open() : createReadStream(u.local)),
             become,
           }),

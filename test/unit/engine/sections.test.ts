@@ -54,6 +54,23 @@ describe("sections", () => {
     expect(w.parse(res.stdout).get("a")!.output).toContain("more");
   });
 
+  it("runs probes in lanes at once, every section parsed from the joined output", () => {
+    const w = new SectionWriter();
+    // 12 probes of 0.3 s: one after another 3.6 s; in 3 lanes of 4, about 1.2 s
+    const parts = Array.from({ length: 12 }, (_, i) =>
+      w.probe({ id: `p${i}`, script: raw(`sleep 0.3; echo out=${i}; [ ${i} != 5 ] || exit 4`) }),
+    );
+    const t0 = Date.now();
+    const res = sh(w.script([raw('echo "tmp=$TMPDIR"'), w.lanes(parts)]));
+    const took = Date.now() - t0;
+    const s = w.parse(res.stdout);
+    for (let i = 0; i < 12; i++) expect(s.get(`p${i}`)).toEqual({ output: `out=${i}`, rc: i === 5 ? 4 : 0 });
+    expect(took).toBeLessThan(2400);
+    expect(res.stdout).not.toMatch(/lc_lane/);
+    // a few probes are not worth a lane
+    expect(String(w.lanes(parts.slice(0, 3)))).not.toContain("mktemp");
+  });
+
   it("splits warnings out of output", () => {
     expect(extractWarnings("a\nLOCKCLAW_WARNING: read-only key\nb")).toEqual({
       output: "a\nb",
