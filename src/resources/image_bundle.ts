@@ -31,7 +31,7 @@ export const RECORD = "image-ids";
 /** What earlier lockclaw versions left in dir (whole tarballs), or a run cut short: deleted. */
 const LEFTOVER = /^[A-Za-z0-9._-]+\.(tar|tar\.gz|part|lockclaw-new)$/;
 const HEX64 = /^[0-9a-f]{64}$/;
-/** The staging directory: root's alone (the user's daemon reads the tarball from root's stdin). */
+/** The record's directory: root's alone. */
 const DIR_STATE = "700 root root";
 
 export const imageBundleSpec = z
@@ -43,7 +43,7 @@ export const imageBundleSpec = z
       .default("lockclaw-agent")
       .describe("The rootless Docker daemon's user (playbooks/docker.yml's docker_user)."),
     dir: absPath.describe(
-      "Root-owned directory on the host (kept 0700) for the staging tarball and the record of loaded image IDs.",
+      "Root-owned directory on the host (kept 0700) for the record of loaded image IDs (the images are streamed into docker load, never staged).",
     ),
   })
   .meta({
