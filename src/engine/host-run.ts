@@ -441,7 +441,7 @@ export class HostRun {
       };
       const count = parts.length;
       const res = await this.exec(
-        w.script(parts),
+        w.script([w.lanes(parts)]),
         become,
         `probe of ${count} tasks${group.length > 1 ? ` (plays ${group[0]! + 1}-${group.at(-1)! + 1})` : ""}`,
         [],
@@ -538,7 +538,7 @@ export class HostRun {
         const size = u.size ?? (await stat(u.local)).size;
         const progress = this.uploadProgress(p.task.name, u.local, size);
         const res = await this.tracked({ what: `upload of ${u.local}`, tasks: [p.task.name] }, () =>
-          this.transport!.exec(String(uploadWriteLine(u.remote)), {
+          this.transport!.exec(String(u.into ?? uploadWriteLine(u.remote)), {
             stdin: progress.count(u.open ? u.open() : createReadStream(u.local)),
             become,
           }),

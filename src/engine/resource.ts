@@ -62,6 +62,12 @@ export interface Upload {
   open?: () => Readable;
   /** Their length, with `open`. */
   size?: number;
+  /**
+   * A command on the host that consumes the bytes from its stdin instead of a file at `remote` (which
+   * then only names them in messages): e.g. `docker load`, so nothing is written to disk first and the
+   * host works while the bytes still arrive. It must fail (non-zero, a message on stderr) if they are bad.
+   */
+  into?: Sh;
 }
 
 /**

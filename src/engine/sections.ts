@@ -65,6 +65,36 @@ export class SectionWriter {
     ]);
   }
 
+  /**
+   * Probe fragments in lanes that run at once: a no-op run of the whole stack spends most of its probe
+   * waiting on docker clients, compose and systemctl, one after another. Each lane is a contiguous run
+   * of fragments (so results still arrive in playbook order within it); the first prints as it goes,
+   * the others into root-only temp files printed after it (parse() finds sections in any order). Only
+   * for probes: they read, so their order is no dependency (and a later play's are re-read after any
+   * change anyway).
+   */
+  lanes(parts: Sh[], count = 3): Sh {
+    const n = Math.max(1, Math.min(count, Math.floor(parts.length / 4)));
+    if (n < 2) return shJoin(parts);
+    const size = Math.ceil(parts.length / n);
+    const chunks = Array.from({ length: n }, (_, i) => parts.slice(i * size, (i + 1) * size)).filter(
+      (c) => c.length,
+    );
+    const files = chunks.slice(1).map((_, i) => `"$lc_lane${i + 1}"`);
+    return shJoin([
+      ...chunks.slice(1).map((_, i) => raw(`lc_lane${i + 1}=$(mktemp) || exit 1`)),
+      raw(`trap 'rm -f "$LOCKCLAW_ERR" ${files.join(" ")}' EXIT`),
+      ...chunks.slice(1).map(
+        (c, i) => sh`{
+${shJoin(c)}
+} >${raw(files[i]!)} &`,
+      ),
+      ...chunks[0]!,
+      raw(`wait`),
+      raw(`cat ${files.join(" ")}`),
+    ]);
+  }
+
   /** Wrap fragments into a whole script. It must run WITHOUT `sh -e`: the fragments handle errors. */
   script(parts: Sh[]): Sh {
     return shJoin([

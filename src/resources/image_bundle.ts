@@ -4,9 +4,9 @@
  *
  * The facts are the daemon's own: its image IDs and tags, read as the user. An image of the bundle whose
  * ID the daemon has is not sent at all; the images it lacks travel as ONE tarball assembled on the
- * control machine from the bundle's tarballs (image_bundle/bundle.ts), each layer once, streamed to a
- * root-only staging file in `dir`, `docker load`ed from there and deleted. Nothing of the bundle stays
- * on the host: the next run compares image IDs again. A missing tag of an image the daemon has is put
+ * control machine from the bundle's tarballs (image_bundle/bundle.ts), each layer once, streamed over
+ * the upload's stdin straight into `docker load` (no staging file: nothing written to disk and read
+ * back, and the daemon unpacks while the rest still arrives). Nothing of the bundle stays on the host: the next run compares image IDs again. A missing tag of an image the daemon has is put
  * back with `docker tag` (no bytes sent).
  *
  * Image IDs are digests: the classic store's ID is the sha256 of the image's config (computed here from
@@ -24,14 +24,14 @@ import { bundleMembers, readBundle, type Bundle, type BundleImage } from "./imag
 import { tarSize, tarStream } from "./image_bundle/tar.js";
 import { isAbsolute, resolve } from "node:path";
 
-/** The staging file (root, 0600) in dir; the engine writes it as `.part` and renames it complete. */
+/** What the upload is called in messages (it is streamed into docker load, never written there). */
 export const STAGED = ".images.tar";
 /** Bundle image ID → the ID the daemon gave it, one `<hex> <hex>` line each (root, 0600). */
 export const RECORD = "image-ids";
 /** What earlier lockclaw versions left in dir (whole tarballs), or a run cut short: deleted. */
 const LEFTOVER = /^[A-Za-z0-9._-]+\.(tar|tar\.gz|part|lockclaw-new)$/;
 const HEX64 = /^[0-9a-f]{64}$/;
-/** The staging directory: root's alone (the user's daemon reads the tarball from root's stdin). */
+/** The record's directory: root's alone. */
 const DIR_STATE = "700 root root";
 
 export const imageBundleSpec = z
@@ -43,7 +43,7 @@ export const imageBundleSpec = z
       .default("lockclaw-agent")
       .describe("The rootless Docker daemon's user (playbooks/docker.yml's docker_user)."),
     dir: absPath.describe(
-      "Root-owned directory on the host (kept 0700) for the staging tarball and the record of loaded image IDs.",
+      "Root-owned directory on the host (kept 0700) for the record of loaded image IDs (the images are streamed into docker load, never staged).",
     ),
   })
   .meta({
@@ -198,29 +198,38 @@ function bundleChanges(spec: ImageBundleSpec, f: ImageBundleFacts, p: ImageBundl
   return c;
 }
 
+/** The daemon may be restarting (a handler of the docker play restarts the user manager): wait for it. */
+const waitDaemonSh = (user: string, fail: (msg: string) => Sh): Sh =>
+  sh`lc_i=0; until (cd / && lc_dk info --format '{{.ID}}') >/dev/null 2>&1; do lc_i=$((lc_i + 1)); [ "$lc_i" -le 90 ] || ${fail(`${user}'s Docker daemon does not answer`)}; sleep 1; done`;
+
+/**
+ * The upload's consumer: the one tarball streamed from the exec's stdin straight into `docker load` as
+ * the user (who could not read a root-only file anyway): no staging file written and read back, and
+ * the daemon unpacks layers while the rest still arrives. A cut stream or a bad layer fails the load.
+ */
+export function imageBundleLoadSh(spec: ImageBundleSpec): Sh {
+  const fail = (msg: string): Sh => sh`{ echo ${`image_bundle: ${msg}`} >&2; exit 1; }`;
+  return shJoin([
+    ...header(spec),
+    sh`[ -n "$lc_uid" ] || ${fail(`user ${spec.user} does not exist`)}`,
+    waitDaemonSh(spec.user, fail),
+    sh`if ! lc_o=$(cd / && lc_dk load -q 2>&1); then printf '%s\n' "$lc_o" | tail -n 5 >&2; ${fail("docker load failed")}; fi`,
+  ]);
+}
+
 export function imageBundleApplySh(spec: ImageBundleSpec, p: ImageBundlePlan): Sh {
   const b = bundleOf(spec);
   const fail = (msg: string): Sh => sh`{ echo ${`image_bundle: ${msg}`} >&2; exit 1; }`;
-  const staged = `${spec.dir}/${STAGED}`;
   const record = `${spec.dir}/${RECORD}`;
   const out: Sh[] = [
     ...header(spec),
     sh`[ -n "$lc_uid" ] || ${fail(`user ${spec.user} does not exist`)}`,
     // the daemon may be restarting (a handler of the docker play restarts the user manager)
-    sh`lc_i=0; until (cd / && lc_dk info --format '{{.ID}}') >/dev/null 2>&1; do lc_i=$((lc_i + 1)); [ "$lc_i" -le 90 ] || ${fail(`${spec.user}'s Docker daemon does not answer`)}; sleep 1; done`,
+    waitDaemonSh(spec.user, fail),
     // a symlink there is refused, not followed
     sh`[ ! -L ${spec.dir} ] || ${fail(`${spec.dir} is a symlink`)}`,
     sh`mkdir -p -- ${spec.dir} && chown root:root -- ${spec.dir} && chmod 0700 -- ${spec.dir}`,
   ];
-  if (p.load.length) {
-    out.push(
-      sh`[ -f ${staged} ] || ${fail(`${spec.dir}/${STAGED} was not uploaded`)}`,
-      // docker load reads the tarball as the user: handed over on stdin (the user cannot read dir);
-      // the tarball is deleted whatever happens: a re-run sends what is still missing
-      sh`if ! lc_o=$( (cd / && lc_dk load -q) < ${staged} 2>&1); then rm -f -- ${staged}; printf '%s\\n' "$lc_o" | tail -n 5 >&2; ${fail("docker load failed")}; fi`,
-      sh`rm -f -- ${staged}`,
-    );
-  }
   for (const [id, t] of p.retag) {
     out.push(sh`(cd / && lc_dk tag ${`sha256:${id}`} ${t}) || ${fail(`cannot tag ${t}`)}`);
   }
@@ -269,6 +278,7 @@ export const imageBundleKind: ResourceKind<ImageBundleSpec, ImageBundleFacts, Im
         remote: `${spec.dir}/${STAGED}`,
         size: tarSize(members),
         open: () => tarStream(members),
+        into: imageBundleLoadSh(spec),
       },
     ];
   },

@@ -1,4 +1,7 @@
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { extractWarnings } from "../../../src/engine/resource.js";
 import { SectionWriter, shareDuplicates } from "../../../src/engine/sections.js";
@@ -75,6 +78,31 @@ describe("sections", () => {
     expect(s.get("fw1")).toEqual({ output: "run 1", rc: 0 });
     expect(s.get("fw2")).toEqual({ output: "", rc: 0 });
     expect(s.get(sourceOf.get("fw2")!)!.output).toBe("run 1");
+  });
+
+  it("runs probes in lanes at once, every section parsed from the joined output", () => {
+    const w = new SectionWriter();
+    const dir = mkdtempSync(join(tmpdir(), "lc-lanes-"));
+    // 12 probes in 3 lanes of 4: p0 (first lane) waits for p4 (second lane) to have run, which it can
+    // only see if the lanes run at once (one after another, p4 runs after p0 has given up)
+    const parts = Array.from({ length: 12 }, (_, i) =>
+      w.probe({
+        id: `p${i}`,
+        script:
+          i === 0
+            ? raw(
+                `n=0; while [ ! -e ${dir}/p4 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done; [ -e ${dir}/p4 ] && echo out=0`,
+              )
+            : raw(`touch ${dir}/p${i}; echo out=${i}; [ ${i} != 5 ] || exit 4`),
+      }),
+    );
+    const res = sh(w.script([raw('echo "tmp=$TMPDIR"'), w.lanes(parts)]));
+    rmSync(dir, { recursive: true, force: true });
+    const s = w.parse(res.stdout);
+    for (let i = 0; i < 12; i++) expect(s.get(`p${i}`)).toEqual({ output: `out=${i}`, rc: i === 5 ? 4 : 0 });
+    expect(res.stdout).not.toMatch(/lc_lane/);
+    // a few probes are not worth a lane
+    expect(String(w.lanes(parts.slice(0, 3)))).not.toContain("mktemp");
   });
 
   it("splits warnings out of output", () => {

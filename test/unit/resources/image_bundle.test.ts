@@ -333,18 +333,44 @@ describe("image_bundle: probe output and apply script", () => {
     expect(familiarTag("ghcr.io/a/b:1.2")).toBe("ghcr.io/a/b:1.2");
   });
 
-  it("apply loads the staged tarball as the daemon's user from stdin, deletes it, records the IDs", () => {
+  it("the upload streams into docker load as the daemon's user (no staging file); apply records the IDs", async () => {
     const spec = prepared(bundleDir());
     const f = facts(holding(REDIS));
+    const [u] = uploadsOf(imageBundleKind, spec, f);
+    // the consumer under a real sh with stand-ins: runuser drops to "the user", docker load reads stdin
+    const work = mkdtempSync(join(tmpdir(), "lc-load-"));
+    const bin = join(work, "bin");
+    mkdirSync(bin);
+    const stub = (name: string, body: string) =>
+      writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    stub("id", "echo 1000");
+    stub("runuser", `[ "$1 $2 $3" = "-u lockclaw-agent --" ] || exit 9; shift 3; exec "$@"`);
+    stub(
+      "docker",
+      `case "$1" in info) exit 0 ;; load) cat > ${join(work, "loaded.tar")} ;; *) exit 3 ;; esac`,
+    );
+    const sent = join(work, "sent.tar");
+    await pipeline(u!.open!(), createWriteStream(sent));
+    execFileSync("sh", ["-c", String(u!.into)], {
+      input: readFileSync(sent),
+      env: { PATH: `${bin}:/usr/bin:/bin` },
+    });
+    expect(readFileSync(join(work, "loaded.tar")).equals(readFileSync(sent))).toBe(true);
+    // a failing load fails the upload, with the daemon's last words
+    stub("docker", `case "$1" in info) exit 0 ;; *) echo "unexpected EOF" >&2; exit 1 ;; esac`);
+    expect(() =>
+      execFileSync("sh", ["-c", String(u!.into)], {
+        input: "x",
+        env: { PATH: `${bin}:/usr/bin:/bin` },
+        stdio: "pipe",
+      }),
+    ).toThrow(/unexpected EOF[\s\S]*docker load failed/);
     const sh = String(applyOf(imageBundleKind, spec, f));
-    expect(sh).toContain("lc_dk load -q) < /var/lib/lockclaw/bundle/.images.tar");
-    // deleted on success and on failure
-    expect(sh.match(/rm -f -- \/var\/lib\/lockclaw\/bundle\/\.images\.tar\b/g)?.length).toBe(2);
+    expect(sh).not.toContain("lc_dk load");
     expect(sh).toContain("runuser -u lockclaw-agent --");
     expect(sh).toContain('mv -f -- "$lc_t" /var/lib/lockclaw/bundle/image-ids');
-    // a no-op has nothing to load
-    const none = String(applyOf(imageBundleKind, spec, facts(holding(REDIS, SQUID, GATEWAY, PROXY))));
-    expect(none).not.toContain("load");
+    // a no-op has nothing to send
+    expect(uploadsOf(imageBundleKind, spec, facts(holding(REDIS, SQUID, GATEWAY, PROXY)))).toEqual([]);
   });
 
   it("the probe only reads: docker image ls as the user, the record, a listing of the directory", () => {
