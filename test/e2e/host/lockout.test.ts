@@ -1,121 +1,14 @@
 /**
  * SPEC §3 on a real machine: changes that could lock the user out are proven by a fresh login or
- * undone, by lockclaw at once or by the rollback armed on the host when lockclaw itself dies.
+ * undone, by lockclaw at once or by the rollback armed on the host when lockclaw itself dies. The cases
+ * live in lockout-cases.ts: vagrant/fleet.test.ts runs them on a Vagrant box.
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { e2eContext, useMachines } from "../support/lab.js";
-import { cliFor, events, show, target } from "./support.js";
-
-const ENTRY = join(import.meta.dirname, "../support/lockclaw-cli.ts");
+import { describe } from "vitest";
+import { useMachines } from "../support/lab.js";
+import { lockoutCases } from "./lockout-cases.js";
+import { cliFor } from "./support.js";
 
 describe("lock-out guard", () => {
   const machines = useMachines(1, { prefix: "lo" });
-  const m = () => machines[0]!;
-  const cli = cliFor();
-  /** The original access (root on 22) still works and sshd still listens on 22 only. */
-  async function originalAccessWorks(): Promise<void> {
-    const r = await m().ssh(
-      "sshd -T 2>/dev/null | grep -E '^(port|passwordauthentication) '; ls /etc/ssh/sshd_config.d/",
-    );
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^port 22$/m);
-    expect(r.stdout).not.toContain("00-lockclaw.conf");
-  }
-
-  it("(a) a fresh login that fails rolls the change back and reports it; the old login still works", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "lc-lockout-"));
-    const otherKey = join(dir, "other.pub");
-    // deploy gets a key the operator does not hold: the fresh login as deploy must fail
-    writeFileSync(
-      otherKey,
-      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl other@example\n",
-    );
-    const r = await cli([
-      "provision",
-      "host",
-      "--no-stack",
-      target(m()),
-      "--authorized-key",
-      otherKey,
-      "--json",
-    ]);
-    expect(r.code, show(r)).toBe(1);
-    const guard = events(r.stdout).filter((e) => e.type === "guard");
-    // "arming" comes first: an interrupt from then on leaves a rollback armed on the host
-    expect(guard.map((e) => e.phase)).toEqual(["arming", "armed", "rolled-back"]);
-    expect(String(guard[2]!.detail)).toMatch(/fresh login deploy@.*:2222 failed/);
-    const failed = events(r.stdout).find((e) => e.type === "task-result" && e.status === "failed");
-    expect(String(failed!.error)).toMatch(/rolled back/);
-    await originalAccessWorks();
-  });
-
-  it("(b) a config sshd -t rejects is never reloaded and leaves the host unchanged", async () => {
-    const pb = join(mkdtempSync(join(tmpdir(), "lc-bad-sshd-")), "bad-sshd.yml");
-    // passes lockclaw's validation (a user@CIDR pattern) but sshd -t refuses the CIDR
-    writeFileSync(
-      pb,
-      "tasks:\n  - name: sshd\n    sshd:\n      port: 2222\n      settings: { AllowUsers: ['deploy@10.0.0.0/99'] }\n",
-    );
-    const before = await m().ssh("systemctl show -p MainPID --value ssh; md5sum /etc/ssh/sshd_config");
-    const r = await cli(["provision", "host", target(m()), "--playbook", pb]);
-    expect(r.code, show(r)).toBe(1);
-    expect(r.stdout + r.stderr).toMatch(/invalid AllowUsers pattern/);
-    const after = await m().ssh("systemctl show -p MainPID --value ssh; md5sum /etc/ssh/sshd_config");
-    expect(after.stdout).toBe(before.stdout);
-    await originalAccessWorks();
-  });
-
-  it("(c) lockclaw killed after the change, before the proof: the armed rollback restores access by itself", async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        ENTRY,
-        "provision",
-        "host",
-        "--no-stack",
-        target(m()),
-        "--json",
-        "--rollback-after",
-        "15",
-      ],
-      {
-        env: {
-          ...process.env,
-          LOCKCLAW_LAB_DIR: e2eContext().labDir,
-          LOCKCLAW_TEST_CONFIRM_DELAY_MS: "120000",
-          XDG_STATE_HOME: mkdtempSync(join(tmpdir(), "lc-kill-")),
-          SSH_AUTH_SOCK: "",
-        },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    const armed = await new Promise<boolean>((resolve) => {
-      let buf = "";
-      const timer = setTimeout(() => resolve(false), 240_000);
-      child.stdout.on("data", (d: Buffer) => {
-        buf += d.toString();
-        if (/"type":"guard","host":"[^"]+","task":"sshd hardening","phase":"armed"/.test(buf)) {
-          clearTimeout(timer);
-          resolve(true);
-        }
-      });
-    });
-    child.kill("SIGKILL");
-    expect(armed).toBe(true);
-    // the change is live now: sshd moved to 2222 and only deploy may log in
-    const moved = await m().ssh("sudo -n sshd -T 2>/dev/null | grep '^port '", {
-      user: "deploy",
-      port: 2222,
-      timeoutMs: 20_000,
-    });
-    expect(moved.stdout).toMatch(/port 2222/);
-    await new Promise((r) => setTimeout(r, 25_000));
-    await originalAccessWorks();
-  });
+  lockoutCases({ machine: () => machines[0]!, cli: cliFor() });
 });
