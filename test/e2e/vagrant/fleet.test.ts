@@ -3,7 +3,8 @@
  * and one Debian 12 box (`lab box --distro bookworm`, lockclaw/debian12) in a project of this file's
  * own. The lock-out faults (the same cases as host/lockout.test.ts) run on one fresh Debian 13 box; each
  * leaves it as it was, so that box then joins the fleet: `provision host vagrant:A vagrant:B vagrant:C
- * --forks 3` changes all three, a re-run changes nothing, and audit passes on each, Debian 12 included.
+ * --forks 3` changes all three, a re-run changes nothing, and audit passes on each, Debian 12 included;
+ * drift on the Debian 12 box is named by --check and fixed by a run that leaves the other two alone.
  */
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -140,6 +141,43 @@ describe("lock-out faults and a fleet of 3 on Vagrant boxes (vagrant-lxc, Debian
     const r = await timed("audit, 3 boxes", () => cli(["audit", ...targets]));
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout.match(/^AUDIT /gm)?.length, show(r)).toBe(3);
+  });
+
+  it("drift on the Debian 12 box: --check names it and changes nothing, a run fixes only that box", async () => {
+    const box = BOXES[2]!.name;
+    const onBox = (cmd: string) => vagrant(["ssh", box, "-c", cmd]);
+    const drift = await onBox(
+      [
+        // read before lockclaw's 00-lockclaw.conf, in a Match block (sshd keeps the first value it reads)
+        "printf 'Match all\\nPasswordAuthentication yes\\n' | sudo -n tee /etc/ssh/sshd_config.d/00-early.conf >/dev/null",
+        "sudo -n systemctl reload ssh",
+        "sudo -n ufw allow 8080 >/dev/null",
+        "sudo -n systemctl stop fail2ban",
+      ].join(" && "),
+    );
+    expect(drift.code, show(drift)).toBe(0);
+    const check = await timed("provision host --check, 3 boxes, one drifted", () =>
+      cli(["provision", "host", "--no-stack", ...targets, "--check"]),
+    );
+    expect(check.code, show(check)).toBe(2);
+    expect(check.stdout).toMatch(/PasswordAuthentication/);
+    expect(check.stdout).toMatch(/8080/);
+    expect(check.stdout).toMatch(/fail2ban/i);
+    expect(check.stdout, show(check)).toMatch(new RegExp(`${targets[2]}\\s+ok=\\d+\\s+changed=[1-9]`));
+    for (const t of targets.slice(0, 2))
+      expect(check.stdout, show(check)).toMatch(new RegExp(`${t}\\s+ok=\\d+\\s+changed=0\\s`));
+    expect((await onBox("sudo -n ufw status")).stdout, "--check changed nothing").toMatch(/8080/);
+
+    const fix = await timed("provision host, 3 boxes, one drifted (fix)", () =>
+      cli(["provision", "host", "--no-stack", ...targets, "--forks", "3"]),
+    );
+    expect(fix.code, show(fix)).toBe(0);
+    expect(fix.stdout, show(fix)).toMatch(new RegExp(`${targets[2]}\\s+ok=\\d+\\s+changed=[1-9]`));
+    for (const t of targets.slice(0, 2))
+      expect(fix.stdout, show(fix)).toMatch(new RegExp(`${t}\\s+ok=\\d+\\s+changed=0\\s`));
+    expect((await onBox("sudo -n ufw status")).stdout).not.toMatch(/8080/);
+    const after = await cli(["audit", targets[2]!]);
+    expect(after.code, show(after)).toBe(0);
   });
 
   it("the Debian 12 box really is Debian 12, and vagrant ssh logs in to it as deploy", async () => {
