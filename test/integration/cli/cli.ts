@@ -16,7 +16,8 @@ export const BIN = join(ROOT, "bin/lockclaw.js");
  * loaded machine does not block the test worker (give the hook BUILD_TIMEOUT_MS).
  */
 export async function buildCli(): Promise<void> {
-  const child = spawn("npx", ["tsc", "-p", "tsconfig.json"], {
+  // tsc and the one-file bundle bin/lockclaw.js runs (scripts/bundle-cli.mjs), as npm run build does
+  const child = spawn("npm", ["run", "--silent", "build"], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -16,7 +16,7 @@ let work: string;
 
 beforeAll(async () => {
   // the CLI runs from dist/: build when a developer runs this file alone
-  const build = spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT, encoding: "utf8" });
+  const build = spawnSync("npm", ["run", "--silent", "build"], { cwd: ROOT, encoding: "utf8" });
   expect(build.status, build.stdout + build.stderr).toBe(0);
   sshd = await startSshd();
   work = mkdtempSync(join(tmpdir(), "lc-cli-ka-"));

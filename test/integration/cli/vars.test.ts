@@ -18,7 +18,7 @@ let port = 0;
 let connections = 0;
 
 beforeAll(async () => {
-  const build = spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT, encoding: "utf8" });
+  const build = spawnSync("npm", ["run", "--silent", "build"], { cwd: ROOT, encoding: "utf8" });
   expect(build.status, build.stdout + build.stderr).toBe(0);
   work = mkdtempSync(join(tmpdir(), "lc-cli-vars-"));
   // stands in for the host: counts every connection lockclaw opens (none may be opened)
