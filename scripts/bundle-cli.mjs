@@ -1,21 +1,24 @@
-// One ESM file for the CLI (dist/src/cli/main.bundle.mjs), made from tsc's output by esbuild: Node 20
-// has no module compile cache, and resolving and loading ~150 separate modules (ours, zod, yaml,
-// commander, handlebars, listr2) was a fifth of a no-op run's start-up. ssh2 stays outside: it loads
-// its native crypto binding and optional cpu-features relative to its own files. bin/lockclaw.js uses
-// the bundle only when it is at least as new as tsc's main.js, so a later `tsc` alone is never shadowed.
+// The CLI as a few ESM files (dist/src/cli/bundle/), made from tsc's output by esbuild: Node 20 has no
+// module compile cache, and resolving and loading ~150 separate modules (ours, zod, yaml, commander,
+// handlebars, listr2) was a fifth of a no-op run's start-up. Code splitting keeps each command's
+// lazy imports lazy (--help loads no engine and no ssh2). ssh2 stays outside: it loads its native
+// crypto binding and optional cpu-features relative to its own files. bin/lockclaw.js uses the bundle
+// only when it is at least as new as tsc's main.js, so a later `tsc` alone is never shadowed.
 import { build } from "esbuild";
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import process from "node:process";
-import { renameSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const outfile = join(root, "dist/src/cli/main.bundle.mjs");
+const outdir = join(root, "dist/src/cli/bundle");
+const tmp = `${outdir}.tmp-${process.pid}`;
 const result = await build({
   entryPoints: [join(root, "dist/src/cli/main.js")],
-  outfile,
-  write: false,
+  outdir: tmp,
   bundle: true,
+  splitting: true,
+  write: false,
   platform: "node",
   format: "esm",
   target: "node20",
@@ -27,7 +30,15 @@ const result = await build({
   logLevel: "warning",
   legalComments: "none",
 });
-// written whole and renamed: test files build at once, and a CLI starting meanwhile must not read half
-const tmp = `${outfile}.${process.pid}.tmp`;
-writeFileSync(tmp, result.outputFiles[0].contents);
-renameSync(tmp, outfile);
+rmSync(tmp, { recursive: true, force: true });
+for (const f of result.outputFiles) {
+  mkdirSync(dirname(f.path), { recursive: true });
+  writeFileSync(f.path, f.contents);
+}
+// swapped in whole: test files build at once, and a CLI starting meanwhile must not read half of one
+// (while no bundle is there, bin/lockclaw.js runs tsc's output)
+const old = `${outdir}.old-${process.pid}`;
+if (existsSync(outdir)) renameSync(outdir, old);
+renameSync(tmp, outdir);
+rmSync(old, { recursive: true, force: true });
+if (!existsSync(join(outdir, "main.js"))) throw new Error(`no main.js in ${relative(root, outdir)}`);

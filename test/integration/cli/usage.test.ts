@@ -58,7 +58,10 @@ describe("usage errors and help", () => {
 
 describe("start-up (issue 11.12)", () => {
   /** The modules a run of the built CLI loads (a resolve hook prints each), as paths under the checkout. */
-  async function loaded(args: string[]): Promise<string[]> {
+  async function loaded(
+    args: string[],
+    extraEnv: NodeJS.ProcessEnv = { LOCKCLAW_NO_BUNDLE: "1" },
+  ): Promise<string[]> {
     const hook = join(work, "hook.mjs");
     writeFileSync(
       hook,
@@ -67,7 +70,7 @@ describe("start-up (issue 11.12)", () => {
           'export async function resolve(s, c, next) { const r = await next(s, c); if (r.url.startsWith("file:")) process.stderr.write("LOADED " + r.url + "\\n"); return r; }',
         )}));\n`,
     );
-    const r = await run(process.execPath, ["--import", hook, BIN, ...args], env);
+    const r = await run(process.execPath, ["--import", hook, BIN, ...args], { ...env, ...extraEnv });
     expect(r.code, r.stderr).toBe(0);
     return [...r.stderr.matchAll(/^LOADED (\S+)$/gm)].map((m) => decodeURIComponent(m[1]!));
   }
@@ -92,6 +95,18 @@ describe("start-up (issue 11.12)", () => {
         ),
       );
       expect(heavy, args.join(" ")).toEqual([]);
+      // the bundled build (what bin runs after npm run build) keeps them lazy too: no ssh2, and none of
+      // the engine's chunks (those that hold the batched-probe code) are read
+      const bundled = await loaded(args, {});
+      expect(
+        bundled.some((u) => u.includes("/dist/src/cli/bundle/")),
+        args.join(" "),
+      ).toBe(true);
+      expect(packages(bundled), args.join(" ")).toEqual([]);
+      const engineChunks = bundled.filter(
+        (u) => u.startsWith("file:") && readFileSync(new URL(u), "utf8").includes("@@lockclaw-"),
+      );
+      expect(engineChunks, args.join(" ")).toEqual([]);
     }
   });
 });
