@@ -23,6 +23,7 @@ import { stateKeyOf, type HostStateStore } from "./state.js";
 import type { ConnectionTarget, Transport } from "../transport/types.js";
 import { runScript } from "../transport/script.js";
 import { candidateTargets, connectFirst, type Connector } from "./connect.js";
+import type { EarlyLogins } from "./early-login.js";
 import { createReadStream } from "node:fs";
 import { Transform, type Readable } from "node:stream";
 import { stat } from "node:fs/promises";
@@ -74,6 +75,8 @@ export interface HostRunOptions {
   progressIntervalMs?: number;
   /** The run's unchanged plans, shared by its hosts (see PlanMemo); none: every task is planned. */
   planMemo?: PlanMemo;
+  /** Logins the run started while it prepared the plays (see EarlyLogins). */
+  earlyLogins?: EarlyLogins;
 }
 
 /** One exec of the run: what it does, for which tasks, and the rollback it arms first (guarded). */
@@ -157,7 +160,8 @@ export class HostRun {
     const remembered = this.opt.state.get(stateKeyOf(this.target));
     const planned = this.plays.flatMap((p) => (p.reconnect ? [p.reconnect] : []));
     const targets = candidateTargets(this.target, remembered, planned);
-    this.transport = await connectFirst(targets, this.opt.connector, (t, err) =>
+    const connector = this.opt.earlyLogins?.connector(this.opt.connector) ?? this.opt.connector;
+    this.transport = await connectFirst(targets, connector, (t, err) =>
       this.debug(`login ${t.user}@${t.host}:${t.port} failed: ${err.message}`),
     );
     const t = this.transport.target;

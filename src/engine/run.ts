@@ -5,6 +5,7 @@
 import { inBatches, stopAfterBatch, type SerialItem } from "./batches.js";
 import { ConfigError, ExitCode, type SourceLocation } from "../core/errors.js";
 import type { EventSink, HostRecap } from "./events.js";
+import { EarlyLogins } from "./early-login.js";
 import { HostRun } from "./host-run.js";
 import { PlanMemo } from "./plan-memo.js";
 import { TemplateFiles } from "./templates.js";
@@ -86,14 +87,32 @@ export function exitCodeFor(
   return ExitCode.Ok;
 }
 
-/** Load + render + validate for every host. Throws ConfigError before anything connects. */
-export function prepareRun(opts: RunOptions): {
+export interface PreparedRun {
   perHost: Array<{ entry: HostEntry; plays: PreparedPlay[]; notices: string[] }>;
   redactor: Redactor;
   rolling: Rolling;
-} {
+}
+
+/** Load + render + validate for every host. Throws ConfigError before anything runs on a host. */
+export function prepareRun(opts: RunOptions): PreparedRun {
+  const steps = prepareSteps(opts);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * prepareRun in steps (one playbook loaded, one host's plays rendered): between them runPlaybook lets
+ * the early logins' handshakes move on (see EarlyLogins).
+ */
+function* prepareSteps(opts: RunOptions): Generator<void, PreparedRun, void> {
   const redactor = opts.redactor ?? new Redactor();
-  const playbooks = playbookFiles(opts).map((f) => loadPlaybook(f, opts.kinds));
+  const playbooks: Playbook[] = [];
+  for (const f of playbookFiles(opts)) {
+    playbooks.push(loadPlaybook(f, opts.kinds));
+    yield;
+  }
   // inventory host vars are held to the same rule as --var and vars files (a typo must not pass silently)
   rejectUnknownVars(playbooks, [...opts.hosts.flatMap((h) => h.vars), ...opts.overrides]);
   rejectUnknownTags(playbooks, opts);
@@ -118,11 +137,15 @@ export function prepareRun(opts: RunOptions): {
     opts.preflight();
   }
   const declared = new Set(playbooks.flatMap((pb) => pb.plays.flatMap((p) => Object.keys(p.vars))));
-  const perHost = opts.hosts.map((entry) => ({
-    entry,
-    plays: playbooks.flatMap((playbook) => preparePlaybook(playbook, opts.kinds, prepareOptions(entry))),
-    notices: noticesOf([...entry.vars, ...opts.overrides], declared),
-  }));
+  const perHost: PreparedRun["perHost"] = [];
+  for (const entry of opts.hosts) {
+    perHost.push({
+      entry,
+      plays: playbooks.flatMap((playbook) => preparePlaybook(playbook, opts.kinds, prepareOptions(entry))),
+      notices: noticesOf([...entry.vars, ...opts.overrides], declared),
+    });
+    yield;
+  }
   return { perHost, redactor, rolling };
 }
 
@@ -178,7 +201,47 @@ function rollingOf(playbooks: Playbook[], opts: RunOptions): Rolling {
 
 export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   const started = Date.now();
-  const { perHost, redactor, rolling } = prepareRun(opts);
+  const state = opts.state ?? new HostStateStore();
+  const forks = Math.max(1, opts.forks ?? 10);
+  // only when all hosts run at once (a --serial, or a play's serial: read below, makes batches)
+  const early =
+    opts.hosts.length <= forks && !opts.serial
+      ? EarlyLogins.start(
+          opts.hosts.map((h) => h.target),
+          state,
+          opts.connector,
+        )
+      : undefined;
+  let prepared: PreparedRun;
+  try {
+    prepared = await prepareYielding(opts, early !== undefined);
+  } catch (err) {
+    await early?.closeUntaken();
+    throw err;
+  }
+  if (prepared.rolling.serial) await early?.closeUntaken();
+  try {
+    return await runPrepared(opts, prepared, { started, state, forks, early });
+  } finally {
+    await early?.closeUntaken();
+  }
+}
+
+async function prepareYielding(opts: RunOptions, yielding: boolean): Promise<PreparedRun> {
+  const steps = prepareSteps(opts);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (yielding) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+async function runPrepared(
+  opts: RunOptions,
+  { perHost, redactor, rolling }: PreparedRun,
+  ctx: { started: number; state: HostStateStore; forks: number; early?: EarlyLogins },
+): Promise<RunResult> {
+  const { started, state } = ctx;
   const emit: EventSink = opts.onEvent;
   emit({
     type: "run-start",
@@ -189,7 +252,6 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   // once per host, before its tasks: a default lockclaw chose for it (e.g. a Vagrant box's sshd lists)
   for (const { entry, notices } of perHost)
     for (const message of notices) emit({ type: "warning", host: entry.target.name, message });
-  const state = opts.state ?? new HostStateStore();
   const planMemo = new PlanMemo();
   const runHost = async ({ entry, plays }: (typeof perHost)[number]) => {
     const recap = await new HostRun(entry.target, plays, {
@@ -206,6 +268,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
       verbosity: opts.verbosity,
       progressIntervalMs: opts.progressIntervalMs,
       planMemo,
+      earlyLogins: ctx.early,
     }).run();
     emit({ type: "host-recap", recap });
     return recap;
@@ -225,7 +288,7 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
     }
     // a batch is done when each of its hosts is: a stack's containers are up and healthy by then
     // (compose_stack waits for that), so the next batch starts only after this one serves again
-    const done = await mapLimit(batch, Math.max(1, opts.forks ?? 10), runHost);
+    const done = await mapLimit(batch, ctx.forks, runHost);
     recaps.push(...done);
     const why = stopAfterBatch(
       batch.length,

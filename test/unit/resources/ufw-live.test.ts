@@ -84,6 +84,19 @@ describe("live filter parser", () => {
     expect(reachableFromInput(t).has("ufw-user-input")).toBe(true);
     expect(reachableFromInput(t).has("ufw-before-output")).toBe(false);
   });
+  it("words of a line without quotes: any run of blanks splits, none at the ends", () => {
+    expect(ruleWords("  -A\tufw-user-input  -p tcp --dport 22 -j ACCEPT \r")).toEqual([
+      "-A",
+      "ufw-user-input",
+      "-p",
+      "tcp",
+      "--dport",
+      "22",
+      "-j",
+      "ACCEPT",
+    ]);
+    expect(ruleWords("   ")).toEqual([]);
+  });
   it("quoted words and the normal form: a file's rule equals what iptables-save prints for it", () => {
     expect(ruleWords(`-A x -j LOG --log-prefix "[UFW BLOCK] "`)).toEqual([
       "-A",
