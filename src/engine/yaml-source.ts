@@ -6,14 +6,16 @@ import { readFileSync } from "node:fs";
 import { isAlias, LineCounter, parseDocument, visit, type Document } from "yaml";
 import type { z } from "zod";
 import { ConfigError, type SourceLocation } from "../core/errors.js";
+import { indexedParse, indexFinder, type FoundNode, type IndexedDoc, type KeyPath } from "./yaml-index.js";
 
-export type KeyPath = ReadonlyArray<string | number>;
+export type { KeyPath } from "./yaml-index.js";
+
+type Finder = (path: KeyPath) => FoundNode | undefined;
 
 export class YamlSource {
   private constructor(
     readonly file: string,
-    private readonly doc: Document,
-    private readonly lines: LineCounter,
+    private readonly find: Finder,
     readonly value: unknown,
     private readonly text: string,
   ) {}
@@ -27,10 +29,18 @@ export class YamlSource {
         cause: err,
       });
     }
-    return YamlSource.parse(text, file);
+    // a built-in playbook as the build parsed it (see yaml-index.ts); any other text is parsed here
+    const indexed = indexedParse(text);
+    return indexed ? YamlSource.fromIndexed(text, file, indexed) : YamlSource.parse(text, file);
   }
 
-  static parse(text: string, file: string): YamlSource {
+  /** The source of a text as the index holds its parse (the caller checked it is that very text). */
+  static fromIndexed(text: string, file: string, indexed: IndexedDoc): YamlSource {
+    return new YamlSource(file, indexFinder(indexed), indexed.value, text);
+  }
+
+  /** The parsed document and its line counter, or a located ConfigError. */
+  static parseDocument(text: string, file: string): { doc: Document; lines: LineCounter; value: unknown } {
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
     const first = doc.errors[0];
@@ -63,24 +73,32 @@ export class YamlSource {
         { cause: err },
       );
     }
-    return new YamlSource(file, doc, lines, value, text);
+    return { doc, lines, value };
+  }
+
+  static parse(text: string, file: string): YamlSource {
+    const { doc, lines, value } = YamlSource.parseDocument(text, file);
+    const find: Finder = (path) => {
+      const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+      if (!node?.range) return undefined;
+      const pos = lines.linePos(node.range[0]);
+      return { start: node.range[0], end: node.range[1], line: pos.line, col: pos.col, alias: isAlias(node) };
+    };
+    return new YamlSource(file, find, value, text);
   }
 
   /** The source text of the scalar at `path` (e.g. `0x8AE` for a YAML number), undefined if none. */
   textAt(path: KeyPath): string | undefined {
-    const node = this.doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
-    if (!node?.range || isAlias(node)) return undefined;
-    return this.text.slice(node.range[0], node.range[1]).trim();
+    const node = this.find(path);
+    if (!node || node.alias) return undefined;
+    return this.text.slice(node.start, node.end).trim();
   }
 
   /** Where the value at `path` is; falls back to the nearest parent that exists. */
   locate(path: KeyPath): SourceLocation {
     for (let n = path.length; n >= 0; n--) {
-      const node = this.doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      if (node && node.range) {
-        const pos = this.lines.linePos(node.range[0]);
-        return { file: this.file, line: pos.line, column: pos.col, path: formatPath(path) };
-      }
+      const node = this.find(path.slice(0, n));
+      if (node) return { file: this.file, line: node.line, column: node.col, path: formatPath(path) };
     }
     return { file: this.file, path: formatPath(path) };
   }
