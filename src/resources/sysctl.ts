@@ -147,6 +147,8 @@ export const sysctlKind: ResourceKind<SysctlSpec, SysctlFacts, SysctlPlan> = {
     }
     return {
       script: shJoin(lines),
+      // the file's stat, sha256sum, base64, then one tr per key
+      cost: 8 + Object.keys(spec.settings).length,
       parse(stdout) {
         const kv = parseKeyValues(stdout);
         const keys: SysctlFacts["keys"] = {};
