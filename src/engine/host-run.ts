@@ -15,7 +15,14 @@ import type { EventSink, HostRecap, TaskStatus } from "./events.js";
 import { armScript, disarmScript, newRollback, rollbackNowScript, type ArmedRollback } from "./guard.js";
 import { selectedByTags, type PreparedPlay, type PreparedTask } from "./prepare.js";
 import type { Redactor } from "./redact.js";
-import { changesOf, extractWarnings, verifies, type Change, type ResourceContext } from "./resource.js";
+import {
+  changesOf,
+  extractWarnings,
+  PROBE_COST,
+  verifies,
+  type Change,
+  type ResourceContext,
+} from "./resource.js";
 import { SectionWriter, shareDuplicates, type SectionEvents, type SectionResult } from "./sections.js";
 import { BatchResults, type Outcome } from "./batch-results.js";
 import { Throttle, transferFigures } from "./progress.js";
@@ -412,10 +419,10 @@ export class HostRun {
       const w = new SectionWriter();
       const shared = shareDuplicates(
         group.flatMap((k) =>
-          (k === index ? tasks : this.probed(this.plays[k]!)).map((t) => ({
-            id: `${k}.${t.id}`,
-            script: t.kind.probe(t.spec).script,
-          })),
+          (k === index ? tasks : this.probed(this.plays[k]!)).map((t) => {
+            const probe = t.kind.probe(t.spec);
+            return { id: `${k}.${t.id}`, script: probe.script, cost: probe.cost ?? PROBE_COST };
+          }),
         ),
       );
       const { sourceOf } = shared;
@@ -445,7 +452,12 @@ export class HostRun {
       };
       const count = parts.length;
       const res = await this.exec(
-        w.script([w.lanes(parts)]),
+        w.script([
+          w.lanes(
+            parts,
+            shared.fragments.map((f) => f.cost ?? PROBE_COST),
+          ),
+        ]),
         become,
         `probe of ${count} tasks${group.length > 1 ? ` (plays ${group[0]! + 1}-${group.at(-1)! + 1})` : ""}`,
         [],

@@ -39,7 +39,16 @@ export interface Probe<Facts> {
   script: Sh;
   /** Turn the fragment's stdout into facts. Throw an Error with a clear message on unexpected output. */
   parse(stdout: string): Facts;
+  /**
+   * Rough time the script takes on a small idle host, in ms (default PROBE_COST): the batched probe
+   * runs its fragments in parallel lanes cut by this weight, so one slow fragment does not hold back a
+   * lane of many. Estimate from what it starts: a process ~2, systemctl ~10, python ~25, sshd -T ~25.
+   */
+  cost?: number;
 }
+
+/** A probe's cost (Probe.cost) when it declares none: a few small processes. */
+export const PROBE_COST = 5;
 
 /** Present on modules whose apply can cut SSH access (sshd, ufw): the engine's lock-out guard (./guard.ts, docs/security-model.md). */
 export interface LockoutGuard {

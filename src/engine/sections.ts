@@ -9,6 +9,8 @@ import { raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
 export interface Fragment {
   id: string;
   script: Sh;
+  /** Estimated time on the host (Probe.cost), for lanes(). */
+  cost?: number;
 }
 
 export interface SectionResult {
@@ -32,7 +34,7 @@ export function shareDuplicates(fragments: Fragment[]): {
     const first = byText.get(f.script.text);
     if (first === undefined) byText.set(f.script.text, f.id);
     sourceOf.set(f.id, first ?? f.id);
-    return first === undefined ? f : { id: f.id, script: raw(":") };
+    return first === undefined ? f : { id: f.id, script: raw(":"), cost: 0 };
   });
   return { fragments: out, sourceOf };
 }
@@ -68,18 +70,17 @@ export class SectionWriter {
   /**
    * Probe fragments in lanes that run at once: a no-op run of the whole stack spends most of its probe
    * waiting on docker clients, compose and systemctl, one after another. Each lane is a contiguous run
-   * of fragments (so results still arrive in playbook order within it); the first prints as it goes,
-   * the others into root-only temp files printed after it (parse() finds sections in any order). Only
-   * for probes: they read, so their order is no dependency (and a later play's are re-read after any
-   * change anyway).
+   * of fragments (so results still arrive in playbook order within it), cut where the estimated costs
+   * (`costs[i]` for `parts[i]`, default all equal) balance best: the host playbook's sshd probe alone
+   * weighs as much as a dozen file probes. The first lane prints as it goes, the others into root-only
+   * temp files printed after it (parse() finds sections in any order). Only for probes: they read, so
+   * their order is no dependency (and a later play's are re-read after any change anyway).
    */
-  lanes(parts: Sh[], count = 3): Sh {
+  lanes(parts: Sh[], costs?: number[], count = 3): Sh {
     const n = Math.max(1, Math.min(count, Math.floor(parts.length / 4)));
     if (n < 2) return shJoin(parts);
-    const size = Math.ceil(parts.length / n);
-    const chunks = Array.from({ length: n }, (_, i) => parts.slice(i * size, (i + 1) * size)).filter(
-      (c) => c.length,
-    );
+    const cuts = laneCuts(costs ?? parts.map(() => 1), n);
+    const chunks = cuts.map((start, i) => parts.slice(start, cuts[i + 1] ?? parts.length));
     const files = chunks.slice(1).map((_, i) => `"$lc_lane${i + 1}"`);
     return shJoin([
       ...chunks.slice(1).map((_, i) => raw(`lc_lane${i + 1}=$(mktemp) || exit 1`)),
@@ -209,4 +210,40 @@ export class SectionStream {
       this.from = 0;
     }
   }
+}
+
+/**
+ * Where each of `n` contiguous lanes starts (the first at 0) so that the costliest lane costs as little
+ * as possible: the classic linear partition, exact by dynamic programming (n is 3, costs a few dozen).
+ * Every lane gets at least one item (n <= costs.length). Deterministic: of equal splits, the one whose
+ * lanes end earliest. Negative or non-finite costs count as 0.
+ */
+export function laneCuts(costs: number[], n: number): number[] {
+  const m = costs.length;
+  if (n < 1 || n > m) throw new Error(`cannot cut ${m} items into ${n} lanes`);
+  const pre = [0];
+  for (const c of costs) pre.push(pre.at(-1)! + (Number.isFinite(c) && c > 0 ? c : 0));
+  const sum = (a: number, b: number) => pre[b]! - pre[a]!;
+  // best[j][i]: the least max lane cost of items [0, i) in j lanes; from[j][i]: where the last one starts
+  const best = [Array.from({ length: m + 1 }, (_, i) => (i === 0 ? 0 : Infinity))];
+  const from: number[][] = [[]];
+  for (let j = 1; j <= n; j++) {
+    best.push(Array.from({ length: m + 1 }, () => Infinity));
+    from.push(Array.from({ length: m + 1 }, () => 0));
+    for (let i = j; i <= m - (n - j); i++) {
+      for (let k = j - 1; k < i; k++) {
+        const v = Math.max(best[j - 1]![k]!, sum(k, i));
+        if (v < best[j]![i]!) {
+          best[j]![i] = v;
+          from[j]![i] = k;
+        }
+      }
+    }
+  }
+  const cuts: number[] = [];
+  for (let j = n, i = m; j >= 1; j--) {
+    i = from[j]![i]!;
+    cuts.unshift(i);
+  }
+  return cuts;
 }

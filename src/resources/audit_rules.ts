@@ -158,6 +158,8 @@ export const auditRulesKind: ResourceKind<AuditRulesSpec, AuditRulesFacts, { wri
   probe(spec) {
     return {
       script: shJoin([pathProbeScript(spec.file, "file.", { content: true }), auditKernelProbeSh()]),
+      // the file, auditctl -s and -l, systemctl is-active
+      cost: 30,
       parse(stdout) {
         const file = parsePathState(stdout, "file.");
         return { file, ...parseAuditKernel(stdout) };

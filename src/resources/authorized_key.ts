@@ -237,6 +237,8 @@ export const authorizedKeyKind: ResourceKind<AuthorizedKeySpec, AuthorizedKeyFac
     ]);
     return {
       script,
+      // getent and two paths' stat, sha256sum, base64
+      cost: 10,
       parse(stdout) {
         const kv = new Map<string, string>();
         for (const line of stdout.split("\n")) {

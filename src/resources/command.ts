@@ -137,6 +137,8 @@ export const commandKind: ResourceKind<CommandSpec, CommandFacts, undefined> = {
     if (spec.onlyif) lines.push(sh`${quiet(spec, spec.onlyif)}; echo "onlyif=$?"`);
     return {
       script: shJoin(lines),
+      // a guard is the user's own command: assume a couple of processes, one of them systemctl-like
+      cost: 3 + 15 * (Number(!!spec.unless) + Number(!!spec.onlyif)),
       parse(stdout) {
         const kv = new Map([...parseKeyValues(stdout)].map(([k, v]) => [k, v.trim()]));
         if (kv.get("command") !== "1") throw new Error("command probe printed no command=1 line");

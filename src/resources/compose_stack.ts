@@ -369,7 +369,8 @@ export const composeStackKind: ResourceKind<ComposeStackSpec, ComposeStackFacts,
   describe: (spec) => `compose_stack ${spec.project} (${spec.dir})`,
 
   probe(spec) {
-    return { script: composeStackProbeSh(spec), parse: parseComposeStackFacts };
+    // compose config and docker clients as the user: the costliest probe of a stack
+    return { script: composeStackProbeSh(spec), parse: parseComposeStackFacts, cost: 200 };
   },
 
   plan: (spec, facts) => ({

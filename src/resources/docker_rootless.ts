@@ -243,6 +243,8 @@ export const dockerRootlessKind: ResourceKind<DockerRootlessSpec, DockerRootless
         sh`echo "rootful_active=$(systemctl is-active ${ROOTFUL_UNITS} 2>/dev/null | tr '\\n' ' ')"`,
       ]),
       parse: parseDockerRootlessFacts,
+      // docker info and four systemctl calls
+      cost: 100,
     };
   },
 

@@ -264,7 +264,8 @@ export const imageBundleKind: ResourceKind<ImageBundleSpec, ImageBundleFacts, Im
     const src = isAbsolute(spec.src) ? spec.src : resolve(ctx.playbookDir, spec.src);
     return { ...spec, bundle: readBundle(src) };
   },
-  probe: (spec) => ({ script: imageBundleProbeSh(spec), parse: parseImageBundleFacts }),
+  // one docker client call as the user
+  probe: (spec) => ({ script: imageBundleProbeSh(spec), parse: parseImageBundleFacts, cost: 60 }),
   plan(spec, facts) {
     const plan = planImageBundle(spec, facts);
     return { changes: bundleChanges(spec, facts, plan), plan };

@@ -154,6 +154,8 @@ export const serviceKind: ResourceKind<ServiceSpec, ServiceFacts, ServicePlan> =
         sh`echo "enabled=$(${sc} is-enabled -- ${n} 2>/dev/null)"`,
         sh`echo "active=$(${sc} is-active -- ${n} 2>/dev/null)"`,
       ]),
+      // three systemctl calls
+      cost: 30,
       parse(stdout) {
         const kv = new Map<string, string>();
         for (const line of stdout.split("\n")) {

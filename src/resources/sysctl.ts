@@ -140,13 +140,19 @@ export const sysctlKind: ResourceKind<SysctlSpec, SysctlFacts, SysctlPlan> = {
       const out = (status: KeyStatus) => `key.${key}=${status} `;
       lines.push(
         sh`if [ ! -e ${p} ]; then echo ${out("missing")}`,
-        // read the file itself: `sysctl -n` would need the key form and prints tabs; tr keeps it one line
-        sh`elif [ -w ${p} ]; then printf '%s%s\\n' ${out("rw")} "$(tr '\\t\\n' '  ' < ${p} 2>/dev/null)"`,
-        sh`else printf '%s%s\\n' ${out("ro")} "$(tr '\\t\\n' '  ' < ${p} 2>/dev/null)"; fi`,
+        // read the file itself: `sysctl -n` would need the key form and prints tabs; tr keeps it one line.
+        // A one-line value without a tab (nearly all) is read by the shell instead, the same bytes
+        // (the newline tr turns into a space): one process fewer per key
+        sh`else lc_x=; if { IFS= read -r lc_v && ! IFS= read -r lc_x && [ -z "$lc_x" ]; } 2>/dev/null < ${p}; then`,
+        sh`  case "$lc_v" in *"	"*) lc_v=$(tr '\\t\\n' '  ' < ${p} 2>/dev/null) ;; *) lc_v="$lc_v " ;; esac`,
+        sh`else lc_v=$(tr '\\t\\n' '  ' < ${p} 2>/dev/null); fi`,
+        sh`if [ -w ${p} ]; then printf '%s%s\\n' ${out("rw")} "$lc_v"; else printf '%s%s\\n' ${out("ro")} "$lc_v"; fi; fi`,
       );
     }
     return {
       script: shJoin(lines),
+      // the file's stat, sha256sum, base64; each key read by the shell
+      cost: 8 + Object.keys(spec.settings).length / 2,
       parse(stdout) {
         const kv = parseKeyValues(stdout);
         const keys: SysctlFacts["keys"] = {};

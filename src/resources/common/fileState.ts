@@ -67,8 +67,9 @@ export function pathProbeScript(path: string, prefix = "", opts: PathProbeOption
     sh`elif [ -f ${p} ]; then echo ${k("type=file")}`,
     sh`elif [ -e ${p} ]; then echo ${k("type=other")}`,
     sh`else echo ${k("type=absent")}; fi`,
-    // one stat call; %a has no leading zero, parse() pads it
-    sh`if [ -e ${p} ] || [ -L ${p} ]; then stat --printf ${`${prefix}mode=%a\\n${prefix}uid=%u\\n${prefix}owner=%U\\n${prefix}gid=%g\\n${prefix}group=%G\\n${prefix}size=%s\\n`} -- ${p}; fi`,
+    // one stat call; %a has no leading zero, parse() pads it. Kept in lc_st: the content check below
+    // takes the size from it (a second stat was one more process for every file of a probe)
+    sh`lc_st=; if [ -e ${p} ] || [ -L ${p} ]; then lc_st=$(stat --printf ${`${prefix}mode=%a\\n${prefix}uid=%u\\n${prefix}owner=%U\\n${prefix}gid=%g\\n${prefix}group=%G\\n${prefix}size=%s\\n`} -- ${p}); [ -z "$lc_st" ] || printf '%s\\n' "$lc_st"; fi`,
   ];
   if (opts.checksum && opts.checksumMemo) {
     const m = opts.checksumMemo;
@@ -77,12 +78,15 @@ export function pathProbeScript(path: string, prefix = "", opts: PathProbeOption
     );
   } else if (opts.checksum || opts.content) {
     lines.push(
-      sh`if [ -f ${p} ] && [ ! -L ${p} ]; then printf '%s' ${k("sha256=")}; sha256sum < ${p} | cut -d' ' -f1; fi`,
+      // the hash is the first word of sha256sum's line, cut by the shell (no cut process)
+      sh`if [ -f ${p} ] && [ ! -L ${p} ]; then lc_h=$(sha256sum < ${p}); printf '%s%s\\n' ${k("sha256=")} "\${lc_h%% *}"; fi`,
     );
   }
   if (opts.content) {
     lines.push(
-      sh`if [ -f ${p} ] && [ ! -L ${p} ] && [ "$(stat -c %s -- ${p})" -le ${MAX_PROBED_CONTENT} ]; then printf '%s' ${k("content_b64=")}; base64 -w0 < ${p}; echo; fi`,
+      // the size is stat's last line above (size=N): the longest *size= prefix goes, whatever the names
+      sh`lc_sz=\${lc_st##*size=}; case "$lc_sz" in '' | *[!0-9]*) lc_sz=${MAX_PROBED_CONTENT + 1} ;; esac`,
+      sh`if [ -f ${p} ] && [ ! -L ${p} ] && [ "$lc_sz" -le ${MAX_PROBED_CONTENT} ]; then printf '%s' ${k("content_b64=")}; base64 -w0 < ${p}; echo; fi`,
     );
   }
   return shJoin(lines);

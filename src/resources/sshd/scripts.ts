@@ -60,23 +60,41 @@ export function probeScript(connections: string[] = []): Sh {
       throw new Error(`bad sshd -T -C connection spec: ${c}`);
     }
   }
+  // Each sshd -T and the ssh -Q queries cost a process start of tens of ms: they run at once, each
+  // into its own file in a private temp dir, and the files are printed in the order the parser reads.
+  // `wait` waits for these alone: a probe runs in a subshell of its own (SectionWriter.probe).
+  const job = (name: string, body: Sh[]) => sh`{
+${shJoin(body)}
+} >"$lc_q/${raw(name)}" &`;
+  const jobs = [
+    job("0", [
+      sh`${MARKS.open("sshd-T")}`,
+      sh`"$lc_sshd" -T 2>/dev/null; lc_rc=$?`,
+      sh`echo "${m} sshd-T-rc $lc_rc"`,
+      sh`if [ "$lc_rc" -ne 0 ]; then ${MARKS.open("sshd-t-error")}; "$lc_sshd" -t 2>&1 | head -n 5 | base64 -w0; echo; fi`,
+    ]),
+    // the values a real connection gets: Match blocks (anywhere, however deep the Include) applied
+    ...connections.map((c, i) =>
+      job(`c${i}`, [
+        MARKS.open(`sshd-TC ${c}`),
+        sh`"$lc_sshd" -T -C '${safeWord(c)}' 2>/dev/null; echo "${m} sshd-TC-rc $?"`,
+      ]),
+    ),
+    // what the host's OpenSSH can do; key-sig (signature algorithms) exists since OpenSSH 8.x
+    job("q", [
+      sh`${MARKS.open("q kex")}; ssh -Q kex 2>/dev/null`,
+      sh`${MARKS.open("q cipher")}; ssh -Q cipher 2>/dev/null`,
+      sh`${MARKS.open("q mac")}; ssh -Q mac 2>/dev/null`,
+      sh`${MARKS.open("q keySig")}; ssh -Q key-sig 2>/dev/null || ssh -Q key 2>/dev/null`,
+    ]),
+  ];
+  const files = ["0", ...connections.map((_, i) => `c${i}`), "q", "z"].map((f) => `"$lc_q/${f}"`);
   return shJoin([
     SSHD_BIN,
     LIST_CONFIG_FILES_SH,
-    sh`${MARKS.open("sshd-T")}`,
-    sh`"$lc_sshd" -T 2>/dev/null; lc_rc=$?`,
-    sh`echo "${m} sshd-T-rc $lc_rc"`,
-    sh`if [ "$lc_rc" -ne 0 ]; then ${MARKS.open("sshd-t-error")}; "$lc_sshd" -t 2>&1 | head -n 5 | base64 -w0; echo; fi`,
-    // the values a real connection gets: Match blocks (anywhere, however deep the Include) applied
-    ...connections.flatMap((c) => [
-      MARKS.open(`sshd-TC ${c}`),
-      sh`"$lc_sshd" -T -C '${safeWord(c)}' 2>/dev/null; echo "${m} sshd-TC-rc $?"`,
-    ]),
-    // what the host's OpenSSH can do; key-sig (signature algorithms) exists since OpenSSH 8.x
-    sh`${MARKS.open("q kex")}; ssh -Q kex 2>/dev/null`,
-    sh`${MARKS.open("q cipher")}; ssh -Q cipher 2>/dev/null`,
-    sh`${MARKS.open("q mac")}; ssh -Q mac 2>/dev/null`,
-    sh`${MARKS.open("q keySig")}; ssh -Q key-sig 2>/dev/null || ssh -Q key 2>/dev/null`,
+    raw(`lc_q=$(mktemp -d) || exit 1`),
+    ...jobs,
+    sh`{`,
     sh`lc_sshd_files | while IFS= read -r lc_f; do echo "${m} file $lc_f"; base64 -w0 < "$lc_f"; echo; done`,
     sh`if [ -f ${raw(SOCKET_OVERRIDE)} ]; then ${MARKS.open("socket-override")}; base64 -w0 < ${raw(SOCKET_OVERRIDE)}; echo; fi`,
     sh`if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then`,
@@ -85,6 +103,9 @@ export function probeScript(connections: string[] = []): Sh {
     sh`  systemctl show -p Id -p LoadState -p ActiveState -p UnitFileState -p Listen ${UNITS} 2>/dev/null |`,
     sh`    awk -v m="${m} unit" 'BEGIN { n = split("${raw(UNITS.join(" "))}", u, " "); i = 1; print m " " u[1] } /^$/ { if (++i <= n) print m " " u[i]; next } { print }'`,
     sh`fi`,
+    sh`} >"$lc_q/z"`,
+    raw(`wait`),
+    raw(`cat ${files.join(" ")}; rm -rf "$lc_q"`),
     sh`${MARKS.open("end")}`,
   ]);
 }

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { extractWarnings } from "../../../src/engine/resource.js";
-import { SectionWriter, shareDuplicates } from "../../../src/engine/sections.js";
+import { laneCuts, SectionWriter, shareDuplicates } from "../../../src/engine/sections.js";
 import { raw, type Sh } from "../../../src/core/sh.js";
 
 const sh = (script: Sh) => {
@@ -103,6 +103,56 @@ describe("sections", () => {
     expect(res.stdout).not.toMatch(/lc_lane/);
     // a few probes are not worth a lane
     expect(String(w.lanes(parts.slice(0, 3)))).not.toContain("mktemp");
+  });
+
+  it("cuts lanes where the costs balance, contiguous and in order", () => {
+    // equal costs: as even as counts allow (what count-based lanes gave)
+    expect(laneCuts(Array(12).fill(1), 3)).toEqual([0, 4, 8]);
+    expect(laneCuts(Array(10).fill(5), 3)).toEqual([0, 3, 6]);
+    // the host playbook's shape: one heavy probe among cheap ones gets a lane almost to itself
+    const host = [5, 5, 5, 5, 5, 10, 5, 29, 5, 50, 70, 0, 5, 80, 5, 5, 22, 5, 5, 5, 5, 5, 5];
+    const cuts = laneCuts(host, 3);
+    const lanes = cuts.map((c, i) => host.slice(c, cuts[i + 1] ?? host.length));
+    const sums = lanes.map((l) => l.reduce((a, b) => a + b, 0));
+    expect(lanes.flat()).toEqual(host);
+    expect(cuts).toEqual([0, 10, 13]);
+    expect(sums).toEqual([124, 75, 142]);
+    // by count (8, 8, 7 items) the lanes would carry 69, 220 and 52
+    expect(Math.max(...sums)).toBeLessThan(220);
+    // exact: no other contiguous cut has a cheaper costliest lane
+    let best = Infinity;
+    for (let a = 1; a < host.length - 1; a++)
+      for (let b = a + 1; b < host.length; b++) {
+        const s = (x: number, y: number) => host.slice(x, y).reduce((p, q) => p + q, 0);
+        best = Math.min(best, Math.max(s(0, a), s(a, b), s(b, host.length)));
+      }
+    expect(Math.max(...sums)).toBe(best);
+    // every lane gets at least one item, even when one item outweighs all the rest
+    expect(laneCuts([1000, 1, 1, 1], 3)).toEqual([0, 1, 2]);
+    expect(laneCuts([1, 1, 1, 1000], 3)).toEqual([0, 1, 3]); // a tie: the earlier lanes end first
+    // zero, negative or non-finite costs weigh nothing; more lanes than items is refused
+    expect(laneCuts([-50, 40, 9, 9], 2)).toEqual([0, 2]); // -50 counted would give [0, 3]
+    expect(laneCuts([Number.NaN, 5, 5], 2)).toEqual([0, 2]);
+    expect(() => laneCuts([1, 2], 3)).toThrow(/lanes/);
+  });
+
+  it("lanes by cost run every section and print the first lane's sections first, in order", () => {
+    const w = new SectionWriter();
+    const parts = Array.from({ length: 12 }, (_, i) =>
+      w.probe({ id: `p${i}`, script: raw(`echo out=${i}`) }),
+    );
+    // p0 is as costly as all others together: it runs alone in the first lane
+    const costs = [100, ...Array(11).fill(10)];
+    const script = String(w.lanes(parts, costs));
+    const first = script.slice(script.lastIndexOf("} >"));
+    expect(first).toContain(`'p0'`);
+    expect(first).not.toContain(`'p1'`);
+    const out = sh(w.script([w.lanes(parts, costs)])).stdout;
+    const s = w.parse(out);
+    for (let i = 0; i < 12; i++) expect(s.get(`p${i}`)).toEqual({ output: `out=${i}`, rc: 0 });
+    // lanes are contiguous: the output holds p0 (lane 0), then p1… (lane 1), then the rest, in order
+    const order = [...out.matchAll(new RegExp(`${w.marker} begin (p[0-9]+)`, "g"))].map((m) => m[1]);
+    expect(order).toEqual(Array.from({ length: 12 }, (_, i) => `p${i}`));
   });
 
   it("splits warnings out of output", () => {

@@ -133,7 +133,10 @@ describe("sshd probe parsing (real Debian 12 output)", () => {
     const s = String(sshdKind.probe(spec).script);
     expect(s).toContain('"$lc_sshd" -T');
     expect(s).toContain("ssh -Q key-sig");
-    expect(s).not.toMatch(/\b(rm|mv|sed -i|systemctl (reload|restart))\b/);
+    // the one removal is of the temp dir the probe itself made for its concurrent queries
+    expect(s).toContain("lc_q=$(mktemp -d) || exit 1");
+    expect(s.split('rm -rf "$lc_q"').length).toBe(2);
+    expect(s.replace('rm -rf "$lc_q"', "")).not.toMatch(/\b(rm|mv|sed -i|systemctl (reload|restart))\b/);
   });
 });
 
