@@ -410,7 +410,7 @@ export class HostRun {
         group.flatMap((k) =>
           (k === index ? tasks : this.probed(this.plays[k]!)).map((t) => ({
             id: `${k}.${t.id}`,
-            script: t.kind.probe(t.spec).script,
+            script: this.opt.planMemo?.probeScript(t.kind, t.spec) ?? t.kind.probe(t.spec).script,
           })),
         ),
       );

@@ -73,8 +73,19 @@ export class YamlSource {
     return this.text.slice(node.range[0], node.range[1]).trim();
   }
 
+  /** locate()'s answers by path: a fleet prepares each task once per host, with the same paths. */
+  private readonly located = new Map<string, SourceLocation>();
+
   /** Where the value at `path` is; falls back to the nearest parent that exists. */
   locate(path: KeyPath): SourceLocation {
+    const key = JSON.stringify(path);
+    let loc = this.located.get(key);
+    if (!loc) this.located.set(key, (loc = this.find(path)));
+    // a copy: the caller may extend it
+    return { ...loc };
+  }
+
+  private find(path: KeyPath): SourceLocation {
     for (let n = path.length; n >= 0; n--) {
       const node = this.doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
       if (node && node.range) {
