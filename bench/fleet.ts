@@ -17,9 +17,13 @@ import { startSshd, type SshdFixture } from "../test/integration/fixtures/sshd.j
 
 const ROOT = join(import.meta.dirname, "..");
 
-/** The fleet runs use the built CLI (bin/lockclaw.js → dist/), as a user runs it. */
+/**
+ * The fleet runs use the built CLI (bin/lockclaw.js → dist/), as a user runs it: the whole build (tsc and
+ * the esbuild bundle), since bin/lockclaw.js runs the bundle only when it is not older than tsc's
+ * main.js — tsc alone left a stale bundle and the bench silently measured the slower module build.
+ */
 export async function buildCli(): Promise<void> {
-  const child = spawn("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT, stdio: "inherit" });
+  const child = spawn("npm", ["run", "build"], { cwd: ROOT, stdio: "inherit" });
   const code = await new Promise<number | null>((r) => child.on("close", r));
   if (code !== 0) throw new Error(`npm run build failed (exit ${code})`);
 }

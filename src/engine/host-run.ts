@@ -420,7 +420,7 @@ export class HostRun {
       const shared = shareDuplicates(
         group.flatMap((k) =>
           (k === index ? tasks : this.probed(this.plays[k]!)).map((t) => {
-            const probe = t.kind.probe(t.spec);
+            const probe = this.opt.planMemo?.probeScript(t.kind, t.spec) ?? t.kind.probe(t.spec);
             return { id: `${k}.${t.id}`, script: probe.script, cost: probe.cost ?? PROBE_COST };
           }),
         ),

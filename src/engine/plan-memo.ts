@@ -9,20 +9,52 @@
  * a warning is said for each host.
  */
 import { createHash } from "node:crypto";
-import type { ResourceContext } from "./resource.js";
+import type { AnyResourceKind, Probe, ResourceContext } from "./resource.js";
+
+/** What the batched probe needs of a task's probe: its script and its cost. */
+export type ProbeScript = Pick<Probe<unknown>, "script" | "cost">;
 
 type Login = ResourceContext["login"];
 
 export class PlanMemo {
   /** key → the plan, and the login it was made for when plan() read it. */
   private readonly unchanged = new Map<string, { plan: unknown; login?: string }>();
+  /**
+   * A spec's plainJson, by the spec object: the hosts of a run share a spec when their arguments render
+   * alike (SpecCache), so it is serialised once for all of them. Specs are never changed once made.
+   */
+  private readonly specJson = new WeakMap<object, string | undefined>();
+
+  /** A spec's probe script by the spec object and kind (probe() is pure): built once for the hosts sharing it. */
+  private readonly scripts = new WeakMap<object, Map<string, ProbeScript>>();
+
+  probeScript(kind: AnyResourceKind, spec: unknown): ProbeScript {
+    const of = (): ProbeScript => {
+      const p = kind.probe(spec);
+      return p.cost === undefined ? { script: p.script } : { script: p.script, cost: p.cost };
+    };
+    if (typeof spec !== "object" || spec === null) return of();
+    let byKind = this.scripts.get(spec);
+    if (!byKind) this.scripts.set(spec, (byKind = new Map()));
+    let script = byKind.get(kind.name);
+    if (!script) byKind.set(kind.name, (script = of()));
+    return script;
+  }
+
+  private jsonOf(spec: unknown): string | undefined {
+    if (typeof spec !== "object" || spec === null) return plainJson(spec);
+    if (this.specJson.has(spec)) return this.specJson.get(spec);
+    const json = plainJson(spec);
+    this.specJson.set(spec, json);
+    return json;
+  }
 
   /**
    * The key of a task's inputs but the login; undefined when the spec holds something other than plain
    * data (a Map, a Buffer, a function…) whose content a key could not capture: that task is always planned.
    */
   keyOf(kind: string, spec: unknown, check: boolean, output: string): string | undefined {
-    const json = plainJson(spec);
+    const json = this.jsonOf(spec);
     if (json === undefined) return undefined;
     return createHash("sha256")
       .update(`${kind.length}:${kind}${check ? "c" : "a"}${json.length}:`)

@@ -7,6 +7,7 @@ import { dirname } from "node:path";
 import { ConfigError, type SourceLocation } from "../core/errors.js";
 import type { KindRegistry, Playbook, RawPlay, RawTask } from "./playbook/loader.js";
 import { parseWhen, WHEN_FORMS } from "./playbook/schema.js";
+import { plainJson } from "./plan-memo.js";
 import { Redactor } from "./redact.js";
 import type { AnyResourceKind, LocalProgress } from "./resource.js";
 import {
@@ -50,6 +51,31 @@ export interface PrepareOptions {
   localProgress?: (task: string) => LocalProgress;
   /** The run's template files, read once for all its hosts (none: read for this call). */
   templates?: TemplateFiles;
+  /** The run's validated specs, shared by the hosts whose rendered arguments are alike (see SpecCache). */
+  specs?: SpecCache;
+}
+
+/**
+ * A run's validated specs by their kind's schema and rendered arguments: hosts whose arguments render
+ * alike (the usual fleet) get the same spec object, validated once (a fleet's zod checks were a third of
+ * preparing each host), and the engine's per-spec work (the probe script, the plan memo's key) is then
+ * done once for all of them. Only plain data is a key (plainJson: a Sh argument or a class is
+ * validated for each host), and only a success is kept: a failure is raised for its own host and place.
+ * Specs are never changed once made (prepareLocal returns a new one).
+ */
+export class SpecCache {
+  private readonly bySchema = new WeakMap<object, Map<string, unknown>>();
+
+  validate(schema: object, args: unknown, validate: () => unknown): unknown {
+    const json = plainJson(args);
+    if (json === undefined) return validate();
+    let known = this.bySchema.get(schema);
+    if (!known) this.bySchema.set(schema, (known = new Map()));
+    if (known.has(json)) return known.get(json);
+    const spec = validate();
+    known.set(json, spec);
+    return spec;
+  }
 }
 
 export function preparePlaybook(
@@ -140,7 +166,8 @@ function preparePlay(
     if (task.when !== undefined) {
       skippedByWhen = !whenHolds(task.when, vars, pb.source.locate([...task.keyPath, "when"]));
     }
-    let spec = pb.source.validate(kind.spec, args, [...task.keyPath, task.kind]);
+    const validate = () => pb.source.validate(kind.spec, args, [...task.keyPath, task.kind]);
+    let spec = options.specs ? options.specs.validate(kind.spec, args, validate) : validate();
     // a skipped task's local inputs (e.g. a bundle directory not given) are not looked at
     if (kind.prepareLocal && !skippedByWhen) {
       try {

@@ -10,7 +10,7 @@ import { HostRun } from "./host-run.js";
 import { PlanMemo } from "./plan-memo.js";
 import { TemplateFiles } from "./templates.js";
 import { loadPlaybook, type KindRegistry, type Playbook } from "./playbook/loader.js";
-import { preparePlaybook, resolvePlayVars, type PreparedPlay } from "./prepare.js";
+import { preparePlaybook, resolvePlayVars, SpecCache, type PreparedPlay } from "./prepare.js";
 import { throttledProgress } from "./progress.js";
 import { Redactor } from "./redact.js";
 import { HostStateStore } from "./state.js";
@@ -121,6 +121,7 @@ function* prepareSteps(opts: RunOptions): Generator<void, PreparedRun, void> {
   const localProgress = (task: string) =>
     throttledProgress(opts.progressIntervalMs ?? 500, (f) => opts.onEvent({ type: "hash", task, ...f }));
   const templates = new TemplateFiles();
+  const specs = new SpecCache();
   const prepareOptions = (entry: HostEntry) => ({
     overrides: [...entry.vars, ...opts.overrides],
     builtins: { ...opts.builtins, login_user: entry.target.user },
@@ -128,6 +129,7 @@ function* prepareSteps(opts: RunOptions): Generator<void, PreparedRun, void> {
     allowWorld: opts.allowWorld,
     localProgress,
     templates,
+    specs,
   });
   if (opts.preflight) {
     // every host's values first: a bad --var or inventory value is named before what the caller checks

@@ -94,8 +94,19 @@ export class YamlSource {
     return this.text.slice(node.start, node.end).trim();
   }
 
+  /** locate()'s answers by path: a fleet prepares each task once per host, with the same paths. */
+  private readonly located = new Map<string, SourceLocation>();
+
   /** Where the value at `path` is; falls back to the nearest parent that exists. */
   locate(path: KeyPath): SourceLocation {
+    const key = JSON.stringify(path);
+    let loc = this.located.get(key);
+    if (!loc) this.located.set(key, (loc = this.nearest(path)));
+    // a copy: the caller may extend it
+    return { ...loc };
+  }
+
+  private nearest(path: KeyPath): SourceLocation {
     for (let n = path.length; n >= 0; n--) {
       const node = this.find(path.slice(0, n));
       if (node) return { file: this.file, line: node.line, column: node.col, path: formatPath(path) };

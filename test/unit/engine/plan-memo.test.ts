@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { raw } from "../../../src/core/sh.js";
 import { PlanMemo, plainJson, watchedContext } from "../../../src/engine/plan-memo.js";
 
 const alice = { user: "alice", keys: ["ssh-ed25519 AAAA1"] };
@@ -18,6 +19,30 @@ describe("PlanMemo", () => {
       m.keyOf("file", { path: "/a", content: "xo" }, false, "ut"),
     ])
       expect(other).not.toBe(k);
+  });
+
+  it("serialises a spec object once, and keys equal specs alike whatever their object", () => {
+    const m = new PlanMemo();
+    const spec = { path: "/a", content: "x" };
+    const k = m.keyOf("file", spec, false, "out");
+    expect(m.keyOf("file", { ...spec }, false, "out")).toBe(k);
+    expect(m.keyOf("file", spec, false, "out2")).not.toBe(k);
+    expect(m.keyOf("file", "plain", false, "out")).toBe(m.keyOf("file", "plain", false, "out"));
+    expect(m.keyOf("file", new Map(), false, "out")).toBeUndefined();
+  });
+
+  it("builds a spec's probe script once per kind, and again for another spec or kind", () => {
+    const m = new PlanMemo();
+    let calls = 0;
+    const kind = (name: string) =>
+      ({ name, probe: (s: { p: string }) => (calls++, { script: raw(`echo ${name} ${s.p}`) }) }) as never;
+    const [a, b] = [{ p: "a" }, { p: "a" }];
+    const s1 = m.probeScript(kind("file"), a);
+    expect(m.probeScript(kind("file"), a)).toBe(s1);
+    expect(calls).toBe(1);
+    expect(String(m.probeScript(kind("template"), a).script)).toBe("echo template a");
+    expect(String(m.probeScript(kind("file"), b).script)).toBe("echo file a");
+    expect(calls).toBe(3);
   });
 
   it("gives a plan made without the login to any login, one that read it only to the same login", () => {

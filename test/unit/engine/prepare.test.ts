@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../../src/core/errors.js";
 import { parsePlaybook } from "../../../src/engine/playbook/loader.js";
-import { preparePlaybook, selectedByTags } from "../../../src/engine/prepare.js";
+import { preparePlaybook, selectedByTags, SpecCache } from "../../../src/engine/prepare.js";
 import { Redactor } from "../../../src/engine/redact.js";
 import { parseVarArg } from "../../../src/engine/vars.js";
 import { YamlSource } from "../../../src/engine/yaml-source.js";
@@ -212,5 +212,62 @@ describe("prepare", () => {
     expect(selectedByTags(t, ["ufw"], [])).toBe(false);
     expect(selectedByTags(always, ["ufw"], [])).toBe(true);
     expect(selectedByTags(t, [], ["ssh"])).toBe(false);
+  });
+});
+
+describe("SpecCache (a run's hosts share the specs their arguments render alike)", () => {
+  const FLEET = `
+vars: { dir: /srv }
+tasks:
+  - name: per-host
+    note: { path: "{{dir}}/x", text: same }
+  - name: alike
+    note: { path: /a, text: same }
+`;
+  const forHost = (pb: ReturnType<typeof parsePlaybook>, specs: SpecCache, dir: string) =>
+    preparePlaybook(pb, kinds, {
+      overrides: [parseVarArg(`dir=${dir}`)],
+      builtins: { login_user: "root" },
+      redactor: new Redactor(),
+      specs,
+    })[0]!.tasks.map((t) => t.spec);
+
+  it("gives hosts with the same rendered arguments one spec object, and others their own", () => {
+    const pb = parsePlaybook(YamlSource.parse(FLEET, "pb.yml"), kinds);
+    const specs = new SpecCache();
+    const [a1, a2] = forHost(pb, specs, "/srv");
+    const [b1, b2] = forHost(pb, specs, "/srv");
+    const [c1, c2] = forHost(pb, specs, "/opt");
+    expect(b1).toBe(a1);
+    expect(b2).toBe(a2);
+    expect(c2).toBe(a2);
+    expect(c1).not.toBe(a1);
+    expect(c1).toEqual({ path: "/opt/x", text: "same" });
+    expect(a1).toEqual({ path: "/srv/x", text: "same" });
+  });
+
+  it("validates once per alike arguments; a failure is never kept, and undefined is not null", () => {
+    const specs = new SpecCache();
+    const schema = {};
+    let calls = 0;
+    const ok = (v: unknown) => () => (calls++, { v });
+    const first = specs.validate(schema, { a: 1 }, ok(1));
+    expect(specs.validate(schema, { a: 1 }, ok(2))).toBe(first);
+    expect(calls).toBe(1);
+    // another schema, or arguments that differ only by undefined against null, are validated again
+    expect(specs.validate({}, { a: 1 }, ok(3))).not.toBe(first);
+    specs.validate(schema, { a: null }, ok(4));
+    specs.validate(schema, { a: undefined }, ok(5));
+    expect(calls).toBe(4);
+    const bad = () => {
+      throw new ConfigError("bad", undefined, undefined);
+    };
+    expect(() => specs.validate(schema, { b: 1 }, bad)).toThrowError("bad");
+    expect(() => specs.validate(schema, { b: 1 }, bad)).toThrowError("bad");
+    // what a key cannot capture (a class instance) is validated for each host
+    class Arg {}
+    specs.validate(schema, { c: new Arg() }, ok(6));
+    specs.validate(schema, { c: new Arg() }, ok(7));
+    expect(calls).toBe(6);
   });
 });
