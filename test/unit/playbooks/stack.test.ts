@@ -538,6 +538,29 @@ describe("playbooks/docker.yml", () => {
       /--var \(at docker_source\): variable 'docker_source' must be one of debian, docker/,
     );
   });
+  it("the restart handlers leave what started after every file that notifies them alone (lc_fresh)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lc-fresh-"));
+    const f = join(dir, "daemon.json");
+    writeFileSync(f, "{}");
+    // the file's mtime: 2026-01-01 12:00:00.500000 UTC
+    expect(spawnSync("touch", ["-d", "2026-01-01 12:00:00.500000 UTC", f]).status).toBe(0);
+    for (const name of ["apply cgroup delegation", "restart rootless docker"]) {
+      const cmd = (plays[0]!.handlers.get(name)!.spec as { cmd: string }).cmd;
+      const fn = cmd.slice(0, cmd.indexOf("\n}\n") + 3);
+      expect(fn).toMatch(/^lc_fresh\(\) \{/);
+      const fresh = (t: string, ...files: string[]) =>
+        spawnSync("sh", ["-c", `${fn}\nlc_fresh "$@"`, "sh", t, ...files]).status === 0;
+      // started 0.2 s after the file was written (the first deploy): no restart; 0.2 s before: restart
+      expect(fresh("Thu 2026-01-01 12:00:00.700000 UTC", f)).toBe(true);
+      expect(fresh("Thu 2026-01-01 12:00:00.300000 UTC", f)).toBe(false);
+      // a file that does not exist (key.json past Docker 20.10) does not count; any other doubt restarts
+      expect(fresh("Thu 2026-01-01 12:00:00.700000 UTC", f, join(dir, "key.json"))).toBe(true);
+      expect(fresh("", f)).toBe(false);
+      expect(fresh("n/a", f)).toBe(false);
+      expect(fresh("not a time", f)).toBe(false);
+      expect(cmd).toContain("! lc_fresh ");
+    }
+  });
   it("the lab's package store gets every Debian package the docker play installs", () => {
     const pkgs = packagesFromPlaybooks([DOCKER, STACK]);
     for (const p of [
