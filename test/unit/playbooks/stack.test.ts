@@ -235,6 +235,27 @@ describe("playbooks/stack.yml renders a hardened compose file", () => {
     expect(conf).toMatch(/^http_access deny all$/m);
   });
 
+  it("compose.v2.yml (compose v2, Engine 25+ only) sets start_interval and nothing else, for exactly the services", () => {
+    for (const vars of [[], ["ingress_enabled=false"], ["egress_proxy=smokescreen"]]) {
+      const { doc: base, tasks } = compose(vars);
+      const over = parse(content(tasks, "Compose file for compose v2 (health-check start interval)")) as {
+        services: Record<string, unknown>;
+      };
+      expect(Object.keys(over)).toEqual(["services"]);
+      expect(Object.keys(over.services).sort()).toEqual(Object.keys(base.services).sort());
+      for (const [name, svc] of Object.entries(over.services)) {
+        expect(svc).toEqual({ healthcheck: { start_interval: "1s" } });
+        // start_interval applies only within a start period
+        expect((base.services[name]!.healthcheck as { start_period?: string }).start_period).toBeTruthy();
+      }
+      const up = task(tasks, "Stack up and healthy").spec as { files: string[]; files_v2: string[] };
+      expect(up.files).toEqual(["compose.yml"]);
+      expect(up.files_v2).toEqual(["compose.v2.yml"]);
+      expect(task(tasks, "Compose file for compose v2 (health-check start interval)").notify).toContain(
+        "stack up",
+      );
+    }
+  });
   it("ingress can be turned off", () => {
     const { doc: off } = compose(["ingress_enabled=false"]);
     expect(off.services.ingress).toBeUndefined();
