@@ -46,7 +46,9 @@ export async function benchStack(): Promise<void> {
     await timed(scenario, "first provision", {
       ...opts(),
       onEvent: (e) => {
-        if (e.type === "debug" && /^exec #|upload/.test(e.message)) execs.push(e.message);
+        // with the time it ended, since the start: an upload's line carries no duration of its own
+        if (e.type === "debug" && /^exec #|upload/.test(e.message))
+          execs.push(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${e.message}`);
       },
     });
     const first = (performance.now() - t0) / 1000;

@@ -177,7 +177,8 @@ export function evaluateDockerAudit(stdout: string, e: DockerAuditExpected): Aud
     evidence: info || "no answer",
   });
   const composeText = (s.get("compose") ?? []).map((b) => Buffer.from(b, "base64").toString("utf8"));
-  // several -f files merge in compose; the stack uses one, and the first is the base
+  // several -f files merge in compose; the first is the base (the stack's second, compose.v2.yml, sets
+  // only health-check timing)
   const declared = composeText.length ? declaredServices(composeText[0]!, e.project) : undefined;
   for (const line of s.get("containers") ?? []) {
     const [name = "?", , status, health, privileged, readonly, capDrop, secOpt, service, nets = "", st = ""] =

@@ -56,6 +56,17 @@ export const composeStackSpec = z
       .transform((f) => (Array.isArray(f) ? f : [f]))
       .default(["compose.yml"])
       .describe("Compose file name(s) in dir."),
+    /**
+     * Compose files added after `files` only where compose v2 drives Docker Engine 25+ (API 1.44+): keys
+     * compose v1 (Debian 12's docker-compose 1.29) refuses, and v2 refuses against an older engine, such as
+     * a health check's `start_interval`. Elsewhere they are not read.
+     */
+    files_v2: z
+      .array(fileName)
+      .default([])
+      .describe(
+        "Compose file name(s) in dir added only under compose v2 with Docker Engine 25+ (keys v1 or an older engine refuse, e.g. healthcheck start_interval).",
+      ),
     /** The rootless daemon's user (playbooks/docker.yml's docker_user). */
     user: userName("user")
       .default("lockclaw-agent")
@@ -180,15 +191,21 @@ export function healthOf(status: string): Health {
 function header(spec: ComposeStackSpec): Sh[] {
   const u = spec.user;
   const as = asRootlessUser(spec.user);
-  const p = sh`-p ${spec.project} ${shJoin(
-    spec.files.map((f) => sh`-f ${f}`),
-    " ",
-  )}`;
+  const fileArgs = (files: string[]) =>
+    shJoin(
+      files.map((f) => sh`-f ${f}`),
+      " ",
+    );
+  const p = sh`-p ${spec.project} ${fileArgs(spec.files)}`;
   const configs = configEntries(spec.config_files);
   const pins = pinEntries(spec.images);
   // the variables are expanded when lc_cp runs: pins resolved later in the script are seen
   const env = [...configEnvWords(configs), ...pinEnvWords(pins)];
   const asEnv = env.length ? sh`${as} ${shJoin(env, " ")}` : as;
+  // files_v2 as well once lc_xf says so (v2SupportSh, run where the daemon answers)
+  const v2 = spec.files_v2.length
+    ? sh`if [ -n "$lc_xf" ]; then ${asEnv} docker compose ${p} ${fileArgs(spec.files_v2)} "$@"; else ${asEnv} docker compose ${p} "$@"; fi`
+    : sh`${asEnv} docker compose ${p} "$@"`;
   return [
     sh`lc_uid=$(id -u -- ${u} 2>/dev/null) || lc_uid=`,
     sh`lc_dk() { ${as} docker "$@"; }`,
@@ -200,8 +217,18 @@ function header(spec: ComposeStackSpec): Sh[] {
     sh`elif command -v docker-compose >/dev/null 2>&1; then lc_cv=v1; fi`,
     ...configHashSh(spec.dir, configs),
     ...readPinsSh(spec.dir, pins, spec.repin),
-    sh`lc_cp() { if [ "$lc_cv" = v2 ]; then ${asEnv} docker compose ${p} "$@"; else ${asEnv} docker-compose ${p} "$@"; fi; }`,
+    sh`lc_xf=`,
+    sh`lc_cp() { if [ "$lc_cv" = v2 ]; then ${v2}; else ${asEnv} docker-compose ${p} "$@"; fi; }`,
   ];
+}
+
+/**
+ * Sets lc_xf when files_v2 apply: compose v2 and a daemon at API 1.44+ (Engine 25), compose's own test
+ * for start_interval. Asked of the daemon (~50 ms), once it answers.
+ */
+function v2SupportSh(spec: ComposeStackSpec): Sh {
+  if (!spec.files_v2.length) return raw(":");
+  return sh`if [ "$lc_cv" = v2 ]; then case "$( (cd / && lc_dk version --format '{{.Server.APIVersion}}') 2>/dev/null)" in 1.4[4-9]|1.[5-9][0-9]|1.[1-9][0-9][0-9]|[2-9].*) lc_xf=1 ;; esac; fi`;
 }
 
 export function composeStackProbeSh(spec: ComposeStackSpec): Sh {
@@ -215,6 +242,7 @@ export function composeStackProbeSh(spec: ComposeStackSpec): Sh {
     // the listing is the daemon's answer too: one docker call instead of `info` and then `ps`
     sh`if [ -n "$lc_uid" ] && lc_ps=$( (cd / && lc_dk ps -a --filter label=com.docker.compose.project=${spec.project} --format ${PS_FORMAT}) 2>/dev/null); then echo daemon=1; lc_up=1; else echo daemon=0; lc_up=; fi`,
     sh`if [ -n "$lc_up" ] && [ "$lc_cv" != none ] && [ -d ${dir} ]; then`,
+    v2SupportSh(spec),
     // stderr of `config` names the problem (a missing secret file, a bad key); never values: keep one line
     sh`  if lc_h=$(cd ${dir} && lc_cp config --hash '*' 2>&1); then echo config=ok`,
     sh`    printf '%s\\n' "$lc_h" | while read -r lc_s lc_x; do [ -n "$lc_x" ] && printf 'want=%s %s\\n' "$lc_s" "$lc_x"; done`,
@@ -306,6 +334,7 @@ export function composeStackApplySh(spec: ComposeStackSpec, recreateUnhealthy: s
     sh`[ "$lc_cv" != none ] || ${fail("neither `docker compose` nor `docker-compose` is installed")}`,
     // the daemon may be restarting (a handler of the docker play restarts the user manager)
     sh`lc_i=0; until (cd / && lc_dk info --format '{{.ID}}') >/dev/null 2>&1; do lc_i=$((lc_i + 1)); [ "$lc_i" -le 90 ] || ${fail(`${spec.user}'s Docker daemon does not answer`)}; sleep 1; done`,
+    v2SupportSh(spec),
   ];
   if (spec.bundle_dir) {
     const b = spec.bundle_dir;

@@ -174,6 +174,9 @@ export function dockerRootlessApplySh(spec: DockerRootlessSpec, restart: boolean
     sh`lc_next=$(cat /etc/subuid /etc/subgid 2>/dev/null | awk -F: 'BEGIN{m=100000} NF>=3{e=$2+$3; if(e>m)m=e} END{print m}')`,
     sh`if [ "$(${subidSum(spec.user, "/etc/subuid")})" -lt ${n} ]; then usermod --add-subuids "$lc_next-$((lc_next + ${n} - 1))" -- ${u}; fi`,
     sh`if [ "$(${subidSum(spec.user, "/etc/subgid")})" -lt ${n} ]; then usermod --add-subgids "$lc_next-$((lc_next + ${n} - 1))" -- ${u}; fi`,
+    // a manager about to start reads the unit drop-ins earlier tasks wrote (the delegation one): the docker
+    // play's handler then leaves a manager started after them alone instead of restarting it
+    sh`systemctl is-active -q "user@$lc_uid.service" || systemctl daemon-reload`,
     sh`[ -e "/var/lib/systemd/linger/$(id -un -- ${u})" ] || loginctl enable-linger ${u}`,
     // linger starts user@UID.service; make sure, then wait for its private socket
     sh`systemctl start "user@$lc_uid.service" 2>/dev/null || true`,

@@ -235,6 +235,27 @@ describe("playbooks/stack.yml renders a hardened compose file", () => {
     expect(conf).toMatch(/^http_access deny all$/m);
   });
 
+  it("compose.v2.yml (compose v2, Engine 25+ only) sets start_interval and nothing else, for exactly the services", () => {
+    for (const vars of [[], ["ingress_enabled=false"], ["egress_proxy=smokescreen"]]) {
+      const { doc: base, tasks } = compose(vars);
+      const over = parse(content(tasks, "Compose file for compose v2 (health-check start interval)")) as {
+        services: Record<string, unknown>;
+      };
+      expect(Object.keys(over)).toEqual(["services"]);
+      expect(Object.keys(over.services).sort()).toEqual(Object.keys(base.services).sort());
+      for (const [name, svc] of Object.entries(over.services)) {
+        expect(svc).toEqual({ healthcheck: { start_interval: "1s" } });
+        // start_interval applies only within a start period
+        expect((base.services[name]!.healthcheck as { start_period?: string }).start_period).toBeTruthy();
+      }
+      const up = task(tasks, "Stack up and healthy").spec as { files: string[]; files_v2: string[] };
+      expect(up.files).toEqual(["compose.yml"]);
+      expect(up.files_v2).toEqual(["compose.v2.yml"]);
+      expect(task(tasks, "Compose file for compose v2 (health-check start interval)").notify).toContain(
+        "stack up",
+      );
+    }
+  });
   it("ingress can be turned off", () => {
     const { doc: off } = compose(["ingress_enabled=false"]);
     expect(off.services.ingress).toBeUndefined();
@@ -537,6 +558,29 @@ describe("playbooks/docker.yml", () => {
     expect(() => guardOf(["docker_source=ubuntu"])).toThrowError(
       /--var \(at docker_source\): variable 'docker_source' must be one of debian, docker/,
     );
+  });
+  it("the restart handlers leave what started after every file that notifies them alone (lc_fresh)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lc-fresh-"));
+    const f = join(dir, "daemon.json");
+    writeFileSync(f, "{}");
+    // the file's mtime: 2026-01-01 12:00:00.500000 UTC
+    expect(spawnSync("touch", ["-d", "2026-01-01 12:00:00.500000 UTC", f]).status).toBe(0);
+    for (const name of ["apply cgroup delegation", "restart rootless docker"]) {
+      const cmd = (plays[0]!.handlers.get(name)!.spec as { cmd: string }).cmd;
+      const fn = cmd.slice(0, cmd.indexOf("\n}\n") + 3);
+      expect(fn).toMatch(/^lc_fresh\(\) \{/);
+      const fresh = (t: string, ...files: string[]) =>
+        spawnSync("sh", ["-c", `${fn}\nlc_fresh "$@"`, "sh", t, ...files]).status === 0;
+      // started 0.2 s after the file was written (the first deploy): no restart; 0.2 s before: restart
+      expect(fresh("Thu 2026-01-01 12:00:00.700000 UTC", f)).toBe(true);
+      expect(fresh("Thu 2026-01-01 12:00:00.300000 UTC", f)).toBe(false);
+      // a file that does not exist (key.json past Docker 20.10) does not count; any other doubt restarts
+      expect(fresh("Thu 2026-01-01 12:00:00.700000 UTC", f, join(dir, "key.json"))).toBe(true);
+      expect(fresh("", f)).toBe(false);
+      expect(fresh("n/a", f)).toBe(false);
+      expect(fresh("not a time", f)).toBe(false);
+      expect(cmd).toContain("! lc_fresh ");
+    }
   });
   it("the lab's package store gets every Debian package the docker play installs", () => {
     const pkgs = packagesFromPlaybooks([DOCKER, STACK]);

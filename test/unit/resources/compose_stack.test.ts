@@ -60,6 +60,7 @@ describe("compose_stack spec", () => {
       dir: "/home/deploy/lockclaw",
       project: "lockclaw",
       files: ["compose.yml"],
+      files_v2: [],
       user: "lockclaw-agent",
       timeout: 300,
       images: {},
@@ -213,6 +214,32 @@ describe("compose_stack scripts", () => {
     expect(sh).toContain("docker-compose -p lockclaw -f compose.yml");
     expect(sh).toContain("config --hash '*'");
     expect(sh).toContain("label=com.docker.compose.project=lockclaw");
+  });
+  it("files_v2 only under compose v2 with a daemon at API 1.44+ (Engine 25), asked once the daemon answers", () => {
+    const v2 = spec({ dir: "/x", project: "p", files_v2: ["compose.v2.yml"] });
+    syntaxOk(composeStackKind.probe(v2).script);
+    syntaxOk(applyOf(composeStackKind, v2, base));
+    for (const sh of [
+      String(composeStackKind.probe(v2).script),
+      String(applyOf(composeStackKind, v2, base)),
+    ]) {
+      expect(sh).toContain('if [ -n "$lc_xf" ]; then');
+      expect(sh).toContain("docker compose -p p -f compose.yml -f compose.v2.yml");
+      // compose v1 never gets the file
+      expect(sh).not.toContain("docker-compose -p p -f compose.yml -f compose.v2.yml");
+      expect(sh.indexOf("lc_xf=1")).toBeGreaterThan(
+        sh.indexOf("lc_up=1") > -1 ? sh.indexOf("lc_up=1") : sh.indexOf("lc_dk info"),
+      );
+    }
+    // the API versions that take start_interval, and those that do not
+    const m = /case "\$\(.*?\)" in (.*?)\) lc_xf=1/.exec(String(composeStackKind.probe(v2).script));
+    expect(m).not.toBeNull();
+    const takes = (v: string) =>
+      runSh(`case ${v} in ${m![1]}) echo yes ;; *) echo no ;; esac`).stdout.trim() === "yes";
+    for (const v of ["1.44", "1.45", "1.47", "1.52", "1.100", "2.0"]) expect(takes(v)).toBe(true);
+    for (const v of ["1.41", "1.43", "1.4", "", "1.9"]) expect(takes(`'${v}'`)).toBe(false);
+    // without files_v2 the daemon is not asked
+    expect(String(composeStackKind.probe(s).script)).not.toContain("APIVersion");
   });
   it("hands compose the pins and configuration hashes as environment, never as compose file text", () => {
     const sh = String(

@@ -141,6 +141,11 @@ describe("docker_rootless apply script", () => {
     expect(sh).toMatch(/-gt 30 \]/);
     expect(sh).toContain("name=rootless");
   });
+  it("reloads systemd before it first starts the user manager (so the manager has the delegation drop-in)", () => {
+    const reload = sh.indexOf('systemctl is-active -q "user@$lc_uid.service" || systemctl daemon-reload');
+    expect(reload).toBeGreaterThan(-1);
+    expect(reload).toBeLessThan(sh.indexOf("loginctl enable-linger"));
+  });
   it("puts the setup tool's own dir first on PATH (it requires dockerd-rootless.sh there; Debian keeps it in contrib/)", () => {
     expect(sh).toContain('PATH="${lc_tool%/*}":/usr/local/bin:');
     const r = runSh(
