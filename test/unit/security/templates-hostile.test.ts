@@ -97,6 +97,7 @@ describe("every template keeps its structure with hostile values", () => {
       "journald-lockclaw.conf.hbs",
       "modprobe-lockclaw.conf.hbs",
       "needrestart-lockclaw.conf.hbs",
+      "stack/compose.v2.yml.hbs",
       "stack/compose.yml.hbs",
       "stack/haproxy-ingress.cfg.hbs",
       "stack/litellm-config.yaml.hbs",
@@ -143,7 +144,11 @@ describe("every template keeps its structure with hostile values", () => {
           return;
         }
         const out = render(hostileVars);
-        expect(usesVars || format === "env").toBe(true);
+        if (!usesVars && format !== "env") {
+          // a template that interpolates no value, only branches on them (compose.v2.yml): no value reaches it
+          expect(out).toBe(withMarkers);
+          return;
+        }
         if (format === "json") {
           sameStructure(JSON.parse(withMarkers), JSON.parse(out), value);
         } else if (format === "yaml" || format === "compose") {
