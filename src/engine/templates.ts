@@ -61,21 +61,39 @@ export function renderValue(source: string, vars: Record<string, unknown>, where
 
 /** Render every string inside a value (objects and arrays walked). */
 export function renderDeep(value: unknown, vars: Record<string, unknown>, where: SourceLocation): unknown {
-  if (typeof value === "string") return renderValue(value, vars, where);
+  return renderDeepAt(value, vars, where, where.path);
+}
+
+// The location of each value is built only for a string that is rendered: a task's args are walked
+// once per host, and most of their strings hold no `{{` (copying `where` for each was most of the
+// walk's cost in a fleet run).
+function renderDeepAt(
+  value: unknown,
+  vars: Record<string, unknown>,
+  where: SourceLocation,
+  path: string | undefined,
+): unknown {
+  if (typeof value === "string") {
+    if (!value.includes("{{")) return value;
+    return renderValue(value, vars, path === undefined || path === where.path ? where : { ...where, path });
+  }
   if (Array.isArray(value)) {
-    return value.flatMap((v, i) => {
-      const r = renderDeep(v, vars, { ...where, path: `${where.path}[${i}]` });
+    const out: unknown[] = [];
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      const r = renderDeepAt(v, vars, where, `${path}[${i}]`);
       // `- "{{some_list}}"` inside a list splices the list in
-      return typeof v === "string" && WHOLE_VAR.test(v) && Array.isArray(r) ? r : [r];
-    });
+      if (typeof v === "string" && Array.isArray(r) && WHOLE_VAR.test(v)) out.push(...(r as unknown[]));
+      else out.push(r);
+    }
+    return out;
   }
   if (value && typeof value === "object") {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [
-        k,
-        renderDeep(v, vars, { ...where, path: `${where.path}.${k}` }),
-      ]),
-    );
+    const entries: Array<[string, unknown]> = [];
+    for (const [k, v] of Object.entries(value))
+      entries.push([k, renderDeepAt(v, vars, where, `${path}.${k}`)]);
+    // fromEntries: a key such as `__proto__` stays an own property, as before
+    return Object.fromEntries(entries);
   }
   return value;
 }

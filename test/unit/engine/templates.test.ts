@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  renderDeep,
   renderTemplateSource,
   renderValue,
   templateFormat,
@@ -24,6 +25,20 @@ describe("template helpers", () => {
   });
   it("an unknown variable is an error naming the place", () => {
     expect(() => renderValue("{{nope}}", {}, where)).toThrow(/pb\.yml:3/);
+  });
+});
+
+describe("renderDeep", () => {
+  const at = { file: "pb.yml", line: 3, path: "t.args" };
+  it("renders nested strings, splices a whole-list item, keeps other values and own keys", () => {
+    const args = JSON.parse('{"a":["x","{{xs}}",{"b":"{{n}}"}],"__proto__":"{{n}}","c":7}') as unknown;
+    const out = renderDeep(args, { xs: ["p", "q"], n: 2 }, at) as Record<string, unknown>;
+    expect(out).toEqual(JSON.parse('{"a":["x","p","q",{"b":2}],"__proto__":2,"c":7}'));
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(out).not.toBe(args);
+  });
+  it("an unknown variable deep inside names its key path", () => {
+    expect(() => renderDeep({ a: [{ b: "{{nope}}" }] }, {}, at)).toThrow(/t\.args\.a\[0\]\.b/);
   });
 });
 
