@@ -129,16 +129,18 @@ export async function resolveHosts(targets: string[], o: ConnectionOptions): Pro
       "name a target: user@host[:port], an inventory host or group, lab:NAME or vagrant:NAME (or -i FILE for all its hosts)",
     );
   }
-  const [{ expandTargets, loadInventory }, { resolveHost }, { parseKeepalive }] = await Promise.all([
-    import("../engine/inventory.js"),
+  const [{ expandTargets }, { resolveHost }, { parseKeepalive }, inventoryModule] = await Promise.all([
+    import("../engine/target-patterns.js"),
     import("../engine/targets.js"),
     import("../transport/ssh.js"),
+    // zod and yaml read an inventory: without -i they are not loaded before the logins start
+    o.inventory ? import("../engine/inventory.js") : undefined,
   ]);
   const keepalive =
     o.sshKeepalive === undefined
       ? undefined
       : parseKeepalive(o.sshKeepalive, `--ssh-keepalive (or ${KEEPALIVE_ENV})`);
-  const inventory = o.inventory ? loadInventory(o.inventory) : undefined;
+  const inventory = inventoryModule && o.inventory ? inventoryModule.loadInventory(o.inventory) : undefined;
   const res = targetResolution(o);
   const entries: HostEntry[] = [];
   // -i with no target: all of the inventory's hosts, as Ansible's `all`

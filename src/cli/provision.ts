@@ -2,10 +2,13 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { parseMaxFailPercentage, parseSerial } from "../engine/batches.js";
+import { parseMaxFailPercentage, parseSerial, type SerialItem } from "../engine/batches.js";
 import { ConfigError, ExitCode } from "../core/errors.js";
 import { builtinPlaybook } from "../engine/paths.js";
+import type { EarlyLogins } from "../engine/early-login.js";
 import type { PreparedTask } from "../engine/prepare.js";
+import type { HostEntry } from "../engine/run.js";
+import type { HostStateStore } from "../engine/state.js";
 import type { VarOverride } from "../engine/vars.js";
 import {
   addConnectionOptions,
@@ -151,6 +154,62 @@ async function provisionAction(
   }
   const playbookFiles = o.playbook ?? builtinPlaybooks(kind, o.stack !== false);
   if (o.listTasks || o.listTags || o.listHosts) return listOnly(playbookFiles, targets, o);
+  const hosts = await resolveHosts(targets, o);
+  const early = await startEarlyLogins(hosts, forks, rolling.serial !== undefined);
+  try {
+    return await provisionRun(kind, o, { playbookFiles, hosts, forks, rolling, rollbackAfter, early });
+  } catch (err) {
+    // bad input found later (a --var, a key file, a playbook) leaves no login open
+    await early?.logins.closeUntaken();
+    throw err;
+  }
+}
+
+interface StartedLogins {
+  logins: EarlyLogins;
+  state: HostStateStore;
+}
+
+/**
+ * A re-run's remembered logins, started before the engine is even loaded (EarlyLogins): the SSH
+ * handshake then overlaps loading and preparing the plays. Only when every host runs at once (no
+ * --serial; a play's own serial: makes runPlaybook close them).
+ */
+async function startEarlyLogins(
+  hosts: HostEntry[],
+  forks: number,
+  serial: boolean,
+): Promise<StartedLogins | undefined> {
+  if (hosts.length > forks || serial) return undefined;
+  const [{ EarlyLogins }, { HostStateStore }, { connect }] = await Promise.all([
+    import("../engine/early-login.js"),
+    import("../engine/state.js"),
+    import("../transport/ssh.js"),
+  ]);
+  const state = new HostStateStore();
+  return {
+    logins: EarlyLogins.start(
+      hosts.map((h) => h.target),
+      state,
+      connect,
+    ),
+    state,
+  };
+}
+
+async function provisionRun(
+  kind: "host" | "stack",
+  o: ProvisionOptions,
+  run: {
+    playbookFiles: string | string[];
+    hosts: HostEntry[];
+    forks: number;
+    rolling: { serial?: SerialItem[]; maxFailPercentage?: number };
+    rollbackAfter: number;
+    early?: StartedLogins;
+  },
+): Promise<CommandResult> {
+  const { playbookFiles, hosts, forks, rolling, rollbackAfter, early } = run;
   // the engine is loaded when a run starts, not to print --help or --version
   const [
     { Redactor },
@@ -176,7 +235,6 @@ async function provisionAction(
     ...o.varsFile.flatMap(readVarsFile),
     ...o.var.flatMap(parseVarOption),
   ];
-  const hosts = await resolveHosts(targets, o);
   const explicitKeys = o.authorizedKey.flatMap((f) => readPublicKeys(f));
   let keyless: string | undefined;
   for (const h of hosts) {
@@ -217,6 +275,7 @@ async function provisionAction(
     overrides,
     builtins: builtinVars(),
     connector: connect,
+    ...(early ? { state: early.state, earlyLogins: early.logins } : {}),
     check: !!o.check,
     detailedExitCode: !!o.detailedExitcode,
     tags: list(o.tags),

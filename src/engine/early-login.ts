@@ -3,7 +3,8 @@
  * reached first at the login remembered in local state (connect.ts), and that does not depend on the
  * plays, so its SSH handshake (the server's fork, key exchange, authentication: tens of milliseconds,
  * mostly waiting) can go on while the playbooks are parsed, validated and rendered. A no-op re-run is
- * the case this serves: there the handshake was a tenth of the whole process.
+ * the case this serves: there the handshake was a tenth of the whole process. The CLI starts them as
+ * soon as the targets are resolved, before it even loads the engine (RunOptions.earlyLogins).
  *
  * Only the remembered login is started early, and only when every host runs at once (one batch, no
  * more hosts than forks): a host of a later batch must not hold an idle connection for minutes. A

@@ -64,6 +64,11 @@ export interface RunOptions {
    * (where the missing value would be blamed on the playbook) and before anything connects. Throws.
    */
   preflight?: () => void;
+  /**
+   * Logins the caller started already (the CLI does, before it loads the engine); the run takes them
+   * over and closes any it does not use, whatever it throws. Without them it starts its own.
+   */
+  earlyLogins?: EarlyLogins;
 }
 
 export interface RunResult {
@@ -207,13 +212,14 @@ export async function runPlaybook(opts: RunOptions): Promise<RunResult> {
   const forks = Math.max(1, opts.forks ?? 10);
   // only when all hosts run at once (a --serial, or a play's serial: read below, makes batches)
   const early =
-    opts.hosts.length <= forks && !opts.serial
+    opts.earlyLogins ??
+    (opts.hosts.length <= forks && !opts.serial
       ? EarlyLogins.start(
           opts.hosts.map((h) => h.target),
           state,
           opts.connector,
         )
-      : undefined;
+      : undefined);
   let prepared: PreparedRun;
   try {
     prepared = await prepareYielding(opts, early !== undefined);

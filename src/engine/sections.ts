@@ -72,27 +72,41 @@ export class SectionWriter {
    * waiting on docker clients, compose and systemctl, one after another. Each lane is a contiguous run
    * of fragments (so results still arrive in playbook order within it), cut where the estimated costs
    * (`costs[i]` for `parts[i]`, default all equal) balance best: the host playbook's sshd probe alone
-   * weighs as much as a dozen file probes. The first lane prints as it goes, the others into root-only
-   * temp files printed after it (parse() finds sections in any order). Only for probes: they read, so
-   * their order is no dependency (and a later play's are re-read after any change anyway).
+   * weighs as much as a dozen file probes. Only for probes: they read, so their order is no dependency
+   * (and a later play's are re-read after any change anyway).
+   *
+   * Only the first lane writes to stdout, so sections never interleave: the others write each section
+   * to its own file in a root-only temp directory and mark it done (`: >`, no process), and the first
+   * lane prints the finished ones between its own sections, then each lane's rest once it has ended.
+   * A section is so planned (and shown by the live view) about when it ends, not after the whole probe;
+   * parse() finds sections in any order. `cat` runs only when a section is ready.
    */
   lanes(parts: Sh[], costs?: number[], count = 3): Sh {
     const n = Math.max(1, Math.min(count, Math.floor(parts.length / 4)));
     if (n < 2) return shJoin(parts);
     const cuts = laneCuts(costs ?? parts.map(() => 1), n);
     const chunks = cuts.map((start, i) => parts.slice(start, cuts[i + 1] ?? parts.length));
-    const files = chunks.slice(1).map((_, i) => `"$lc_lane${i + 1}"`);
+    // the other lanes' sections are numbered in order: the file names are these numbers
+    let next = 0;
+    const others = chunks.slice(1).map((c) => c.map((part) => ({ part, file: next++ })));
     return shJoin([
-      ...chunks.slice(1).map((_, i) => raw(`lc_lane${i + 1}=$(mktemp) || exit 1`)),
-      raw(`trap 'rm -f "$LOCKCLAW_ERR" ${files.join(" ")}' EXIT`),
-      ...chunks.slice(1).map(
-        (c, i) => sh`{
-${shJoin(c)}
-} >${raw(files[i]!)} &`,
+      raw(`lc_dir=$(mktemp -d) || exit 1`),
+      raw(`trap 'rm -rf "$LOCKCLAW_ERR" "$lc_dir"' EXIT`),
+      sh`lc_pending=${raw(
+        `'${others
+          .flat()
+          .map((s) => s.file)
+          .join(" ")}'`,
+      )}`,
+      LANE_FLUSH,
+      ...others.map(
+        (lane, i) => sh`{
+${shJoin(lane.map(({ part, file }) => sh`{\n${part}\n} >"$lc_dir/${file}"; : >"$lc_dir/${file}.done"`))}
+} &
+lc_lane${raw(String(i))}=$!`,
       ),
-      ...chunks[0]!,
-      raw(`wait`),
-      raw(`cat ${files.join(" ")}`),
+      ...chunks[0]!.flatMap((part) => [part, raw("lc_flush")]),
+      ...others.map((_, i) => raw(`wait "$lc_lane${i}"; lc_flush`)),
     ]);
   }
 
@@ -137,6 +151,20 @@ ${shJoin(c)}
     return sections;
   }
 }
+
+/**
+ * Prints the other lanes' sections that are done, in order, and forgets them: `[ -e ]` is a builtin, so a
+ * call with nothing ready starts no process. The names are numbers (no quoting needed), read relative
+ * to the directory so its path is never split into words.
+ */
+const LANE_FLUSH = raw(`lc_flush() {
+  lc_ready= lc_left=
+  for lc_s in $lc_pending; do
+    if [ -e "$lc_dir/$lc_s.done" ]; then lc_ready="$lc_ready $lc_s"; else lc_left="$lc_left $lc_s"; fi
+  done
+  lc_pending=$lc_left
+  [ -z "$lc_ready" ] || (cd "$lc_dir" && exec cat $lc_ready)
+}`);
 
 export interface SectionEvents {
   /** A fragment's begin marker arrived: it is running now. */

@@ -5,7 +5,7 @@
  */
 import { resolveTarget, type ResolveTargetOptions } from "../transport/target.js";
 import type { ConnectionTarget } from "../transport/types.js";
-import type { InventoryHost } from "./inventory.js";
+import type { InventoryHost } from "./target-patterns.js";
 
 export type PrefixResolver = (name: string) => Promise<ConnectionTarget>;
 

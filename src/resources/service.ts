@@ -150,12 +150,13 @@ export const serviceKind: ResourceKind<ServiceSpec, ServiceFacts, ServicePlan> =
     return {
       script: shJoin([
         sh`if ${alive}; then echo systemd=1; else echo systemd=0; fi`,
-        sh`echo "load=$(${sc} show -p LoadState --value -- ${n} 2>/dev/null)"`,
+        // LoadState=… and ActiveState=… lines (is-active prints ActiveState): one call for both
+        sh`${sc} show -p LoadState -p ActiveState -- ${n} 2>/dev/null`,
+        // not UnitFileState: for an alias name it is the target unit's, where is-enabled says "alias"
         sh`echo "enabled=$(${sc} is-enabled -- ${n} 2>/dev/null)"`,
-        sh`echo "active=$(${sc} is-active -- ${n} 2>/dev/null)"`,
       ]),
-      // three systemctl calls
-      cost: 30,
+      // two systemctl calls
+      cost: 20,
       parse(stdout) {
         const kv = new Map<string, string>();
         for (const line of stdout.split("\n")) {
@@ -166,10 +167,10 @@ export const serviceKind: ResourceKind<ServiceSpec, ServiceFacts, ServicePlan> =
         if (systemd === undefined) throw new Error(`service probe for ${spec.name} printed no systemd= line`);
         return {
           systemd: systemd === "1",
-          load: kv.get("load") ?? "",
+          load: kv.get("LoadState") ?? "",
           // is-enabled may print several lines (aliases): the first is the unit's own state
           enabled: (kv.get("enabled") ?? "").split(/\s+/)[0] ?? "",
-          active: kv.get("active") ?? "",
+          active: kv.get("ActiveState") ?? "",
         };
       },
     };

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../../../src/core/errors.js";
 import type { Connector } from "../../../src/engine/connect.js";
+import { EarlyLogins } from "../../../src/engine/early-login.js";
 import { runPlaybook, type RunOptions } from "../../../src/engine/run.js";
 import { HostStateStore, stateKeyOf } from "../../../src/engine/state.js";
 import { parseVarArg } from "../../../src/engine/vars.js";
@@ -81,6 +82,24 @@ describe("early logins", () => {
     const { log, opts } = recorded({ overrides: [parseVarArg("no_such_var=1")] });
     await expect(runPlaybook(opts)).rejects.toBeInstanceOf(ConfigError);
     expect(log).toEqual([expect.stringMatching(/^connect /), "close"]);
+  });
+
+  it("logins the caller started are taken over: used by the run, closed unused on bad input", async () => {
+    for (const bad of [false, true]) {
+      const { log, opts } = recorded(bad ? { overrides: [parseVarArg("no_such_var=1")] } : {});
+      const earlyLogins = EarlyLogins.start([opts.hosts[0]!.target], opts.state!, opts.connector);
+      log.push("started");
+      const running = runPlaybook({ ...opts, earlyLogins });
+      if (bad) {
+        await expect(running).rejects.toBeInstanceOf(ConfigError);
+        expect(log).toEqual([expect.stringMatching(/^connect /), "started", "close"]);
+      } else {
+        expect((await running).hosts[0]!.failed).toBe(0);
+        // the caller's login, not one of the run's own
+        expect(log.filter((l) => l.startsWith("connect"))).toHaveLength(1);
+        expect(log.indexOf("started")).toBeLessThan(log.indexOf("run-start"));
+      }
+    }
   });
 
   it("rolling batches (--serial) start no early login", async () => {

@@ -136,7 +136,7 @@ describe("sections", () => {
     expect(() => laneCuts([1, 2], 3)).toThrow(/lanes/);
   });
 
-  it("lanes by cost run every section and print the first lane's sections first, in order", () => {
+  it("lanes by cost run every section, each lane's in order, the first lane's first", () => {
     const w = new SectionWriter();
     const parts = Array.from({ length: 12 }, (_, i) =>
       w.probe({ id: `p${i}`, script: raw(`echo out=${i}`) }),
@@ -144,15 +144,60 @@ describe("sections", () => {
     // p0 is as costly as all others together: it runs alone in the first lane
     const costs = [100, ...Array(11).fill(10)];
     const script = String(w.lanes(parts, costs));
-    const first = script.slice(script.lastIndexOf("} >"));
+    const first = script.slice(script.lastIndexOf("=$!"));
     expect(first).toContain(`'p0'`);
     expect(first).not.toContain(`'p1'`);
     const out = sh(w.script([w.lanes(parts, costs)])).stdout;
     const s = w.parse(out);
     for (let i = 0; i < 12; i++) expect(s.get(`p${i}`)).toEqual({ output: `out=${i}`, rc: 0 });
-    // lanes are contiguous: the output holds p0 (lane 0), then p1… (lane 1), then the rest, in order
-    const order = [...out.matchAll(new RegExp(`${w.marker} begin (p[0-9]+)`, "g"))].map((m) => m[1]);
-    expect(order).toEqual(Array.from({ length: 12 }, (_, i) => `p${i}`));
+    const order = [...out.matchAll(new RegExp(`${w.marker} begin p([0-9]+)`, "g"))].map((m) => Number(m[1]));
+    expect([...order].sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(order[0]).toBe(0);
+    // lanes are contiguous (p1-p5, p6-p11 here): within one, the sections keep their order
+    const cuts = laneCuts(costs, 3);
+    const lanes: Array<[number, number]> = [
+      [cuts[1]!, cuts[2]!],
+      [cuts[2]!, 12],
+    ];
+    for (const [a, b] of lanes) {
+      const lane = order.filter((i) => i >= a && i < b);
+      expect(lane).toEqual([...lane].sort((x, y) => x - y));
+    }
+  });
+
+  it("a section of another lane is printed when it is done, between the first lane's, never inside one", () => {
+    const w = new SectionWriter();
+    const dir = mkdtempSync(join(tmpdir(), "lc-lanes-"));
+    // two lanes of 4: p2 (first lane) waits until p5 (second lane) has run, so p4 is done by then and
+    // is printed before p3 begins; p4 prints more than a pipe holds at once, so interleaved writes
+    // would split it
+    const line = "x".repeat(99);
+    const big = Array(2000).fill(line).join("\n");
+    const parts = Array.from({ length: 8 }, (_, i) =>
+      w.probe({
+        id: `p${i}`,
+        script:
+          i === 2
+            ? raw(
+                `n=0; while [ ! -e ${dir}/p5 ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done; echo out=2`,
+              )
+            : i === 4
+              ? raw(`i=0; while [ $i -lt 2000 ]; do echo ${line}; i=$((i + 1)); done; echo out=4`)
+              : raw(`echo out=${i}; touch ${dir}/p${i}`),
+      }),
+    );
+    const out = sh(w.script([w.lanes(parts, undefined, 2)])).stdout;
+    rmSync(dir, { recursive: true, force: true });
+    const s = w.parse(out);
+    for (let i = 0; i < 8; i++)
+      expect(s.get(`p${i}`)).toEqual({ output: i === 4 ? `${big}\nout=4` : `out=${i}`, rc: 0 });
+    const begins = [...out.matchAll(new RegExp(`${w.marker} begin (p[0-9]+)`, "g"))].map((m) => m[1]);
+    // before: the second lane's sections came only after the whole first lane, after `wait`
+    expect(begins.indexOf("p4")).toBeLessThan(begins.indexOf("p3"));
+    // every section is whole: its begin is followed by its own end before any other begin
+    const marks = [...out.matchAll(new RegExp(`${w.marker} (begin|end) (p[0-9]+)`, "g"))].map((m) => m[2]);
+    for (let i = 0; i < marks.length; i += 2) expect(marks[i + 1]).toBe(marks[i]);
+    expect(out).not.toMatch(/lc_dir|lc_pending/);
   });
 
   it("splits warnings out of output", () => {

@@ -37,8 +37,8 @@ describe("service spec", () => {
 describe("service parse", () => {
   it("reads probe output", () => {
     const p = serviceKind.probe(spec({ name: "ssh" }));
-    expect(p.parse("systemd=1\nload=loaded\nenabled=enabled\nactive=active\n")).toEqual(f());
-    expect(p.parse("systemd=1\nload=not-found\nenabled=\nactive=inactive\n")).toEqual(
+    expect(p.parse("systemd=1\nLoadState=loaded\nActiveState=active\nenabled=enabled\n")).toEqual(f());
+    expect(p.parse("systemd=1\nActiveState=inactive\nLoadState=not-found\nenabled=\n")).toEqual(
       f({ load: "not-found", enabled: "", active: "inactive" }),
     );
     expect(() => p.parse("")).toThrow(/no systemd= line/);
@@ -52,7 +52,7 @@ describe("service parse", () => {
   it("runs systemctl --user as the user with its runtime dir", () => {
     const script = String(serviceKind.probe(spec({ name: "docker", scope: "user", user: "deploy" })).script);
     expect(script).toContain(
-      `runuser -u deploy -- env XDG_RUNTIME_DIR=/run/user/"$(id -u -- deploy)" systemctl --user is-active -- docker`,
+      `runuser -u deploy -- env XDG_RUNTIME_DIR=/run/user/"$(id -u -- deploy)" systemctl --user show -p LoadState -p ActiveState -- docker`,
     );
   });
 });
