@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -144,7 +144,7 @@ describe("sections", () => {
     // p0 is as costly as all others together: it runs alone in the first lane
     const costs = [100, ...Array(11).fill(10)];
     const script = String(w.lanes(parts, costs));
-    const first = script.slice(script.lastIndexOf("} >"));
+    const first = script.slice(script.lastIndexOf('} >"$lc_lane'));
     expect(first).toContain(`'p0'`);
     expect(first).not.toContain(`'p1'`);
     const out = sh(w.script([w.lanes(parts, costs)])).stdout;
@@ -153,6 +153,26 @@ describe("sections", () => {
     // lanes are contiguous: the output holds p0 (lane 0), then p1… (lane 1), then the rest, in order
     const order = [...out.matchAll(new RegExp(`${w.marker} begin (p[0-9]+)`, "g"))].map((m) => m[1]);
     expect(order).toEqual(Array.from({ length: 12 }, (_, i) => `p${i}`));
+  });
+
+  it("prints each first-lane fragment in one piece, when it ends", async () => {
+    const w = new SectionWriter();
+    // p0 prints a line, then takes a while before its last one: written as it went, the first line
+    // would reach the reader alone, well before the rest
+    const parts = Array.from({ length: 8 }, (_, i) =>
+      w.probe({ id: `p${i}`, script: raw(i === 0 ? "echo early; sleep 0.5; echo late" : `echo out=${i}`) }),
+    );
+    const script = String(w.script([w.lanes(parts, [100, ...Array(7).fill(1)])]));
+    const child = spawn("sh", ["-c", script], { stdio: ["ignore", "pipe", "inherit"] });
+    const chunks: string[] = [];
+    child.stdout.setEncoding("utf8").on("data", (c: string) => chunks.push(c));
+    await new Promise((r) => child.on("close", r));
+    const holding = chunks.find((c) => c.includes("early"));
+    expect(holding).toContain("late");
+    expect(holding).toContain(`${w.marker} end p0 0`);
+    const s = w.parse(chunks.join(""));
+    expect(s.get("p0")).toEqual({ output: "early\nlate", rc: 0 });
+    for (let i = 1; i < 8; i++) expect(s.get(`p${i}`)).toEqual({ output: `out=${i}`, rc: 0 });
   });
 
   it("splits warnings out of output", () => {
