@@ -5,14 +5,18 @@
  *      name, own directory, own state entry), the example playbook applied once, then a no-op --check at
  *      --forks 50 for 50, 100 and 200 hosts;
  *   2. LOCKCLAW_BENCH_FLEET_LAB=1: 10 lab machines, `provision host --no-stack`, first run and no-op,
- *      beside one machine's.
+ *      beside one machine's. The machines are named LOCKCLAW_BENCH_NAME_PREFIX (default `fl`) and 1…10:
+ *      machine names are global to this machine, so benches of two lab directories must differ there.
+ *      LOCKCLAW_BENCH_FLEET_KEEP=1 uses the machines of that prefix already up (and leaves them up);
+ *      LOCKCLAW_BENCH_FLEET_ROUNDS=N runs the no-op of 1 and of all N times, alternating, and reports
+ *      medians (CPU time is noisy on a shared machine).
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { labDown, labUp } from "../src/lab/machine.js";
+import { labDown, labList, labUp } from "../src/lab/machine.js";
 import { startSshd, type SshdFixture } from "../test/integration/fixtures/sshd.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -177,41 +181,61 @@ export async function benchLabFleet(count = 10): Promise<void> {
   const labDir =
     process.env.LOCKCLAW_BENCH_LAB_DIR ?? join(process.env.HOME ?? "/root", ".cache/lockclaw/lab-bench");
   const work = mkdtempSync(join(tmpdir(), "lc-bench-labfleet-"));
-  const names = Array.from({ length: count }, (_, i) => `fl${i + 1}`);
-  await labDown({ all: true }, { labDir });
+  const prefix = process.env.LOCKCLAW_BENCH_NAME_PREFIX ?? "fl";
+  const names = Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
+  const keep = process.env.LOCKCLAW_BENCH_FLEET_KEEP === "1";
+  const rounds = Math.max(1, Number(process.env.LOCKCLAW_BENCH_FLEET_ROUNDS ?? 1) || 1);
+  if (!keep) await labDown({ all: true }, { labDir });
   try {
-    for (const name of names) await labUp({ name, labDir });
+    const running = new Set(
+      keep ? (await labList({ labDir })).filter((m) => m.status === "running").map((m) => m.name) : [],
+    );
+    for (const name of names) if (!running.has(name)) await labUp({ name, labDir });
     const env = { XDG_STATE_HOME: join(work, "state"), LOCKCLAW_LAB_DIR: labDir, SSH_AUTH_SOCK: "" };
     const run = (targets: string[]) =>
       lockclawProcess(
         ["provision", "host", "--no-stack", ...targets.map((n) => `lab:${n}`), "--forks", String(count)],
         env,
       );
-    const one = { first: await run([names[0]!]), noop: await run([names[0]!]) };
+    const first = await run([names[0]!]);
     const rest = names.slice(1);
-    // the other nine get their first run together; then the no-op of all ten
+    // the other nine get their first run together; then the no-ops of one and of all ten, alternating
     const firstFleet = await run(rest);
-    const noopFleet = await run(names);
-    for (const r of [one.first, one.noop, firstFleet, noopFleet]) {
+    const noops: Array<[ProcessFigures, ProcessFigures]> = [];
+    for (let i = 0; i < rounds; i++) noops.push([await run([names[0]!]), await run(names)]);
+    for (const r of [first, firstFleet, ...noops.flat()]) {
       if (r.failed) throw new Error(`a lab fleet run failed on ${r.failed} hosts`);
     }
+    const one = { first, noop: medianRun(noops.map(([a]) => a)) };
+    const noopFleet = medianRun(noops.map(([, b]) => b));
     console.log(`\nlab fleet: provision host --no-stack (Debian 13 lab machines on this machine's cores)`);
-    console.log("  run                 hosts  wall s  controller CPU ms  CPU ms/host  execs");
+    console.log(`  ${"run".padEnd(26)}hosts  wall s  controller CPU ms  CPU ms/host  execs`);
     const line = (what: string, r: ProcessFigures) =>
       console.log(
-        `  ${what.padEnd(20)}${String(r.hosts).padStart(5)}  ${f1(r.wallS).padStart(6)}  ${r.cpuMs.toFixed(0).padStart(17)}  ${(r.cpuMs / r.hosts).toFixed(1).padStart(11)}  ${String(r.execs).padStart(5)}`,
+        `  ${what.padEnd(26)}${String(r.hosts).padStart(5)}  ${f1(r.wallS).padStart(6)}  ${r.cpuMs.toFixed(0).padStart(17)}  ${(r.cpuMs / r.hosts).toFixed(1).padStart(11)}  ${String(r.execs).padStart(5)}`,
       );
     line("first run, 1", one.first);
     line(`first run, ${rest.length}`, firstFleet);
-    line("no-op, 1", one.noop);
-    line(`no-op, ${count}`, noopFleet);
+    const median = rounds > 1 ? ` (median of ${rounds})` : "";
+    line(`no-op, 1${median}`, one.noop);
+    line(`no-op, ${count}${median}`, noopFleet);
     console.log(
       `  CPU per added host, no-op: ${((noopFleet.cpuMs - one.noop.cpuMs) / (count - 1)).toFixed(1)} ms (target ≤ 15 ms); ` +
         `the controller's CPU is ${((noopFleet.cpuMs / 1000 / noopFleet.wallS) * 100).toFixed(0)}% of the no-op's wall time ` +
         "(the rest is the machines' own work and the SSH round trips, on the same 2 cores)",
     );
   } finally {
-    await labDown({ all: true }, { labDir }).catch(() => undefined);
+    if (!keep) await labDown({ all: true }, { labDir }).catch(() => undefined);
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The runs' median wall time and CPU time (each taken on its own), with the first run's counts. */
+export function medianRun(runs: ProcessFigures[]): ProcessFigures {
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    const m = s.length >> 1;
+    return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  };
+  return { ...runs[0]!, wallS: median(runs.map((r) => r.wallS)), cpuMs: median(runs.map((r) => r.cpuMs)) };
 }

@@ -78,6 +78,7 @@ export class SectionWriter {
    * Only the first lane writes to stdout, so sections never interleave: the others write each section
    * to its own file in a root-only temp directory and mark it done (`: >`, no process), and the first
    * lane prints the finished ones between its own sections, then each lane's rest once it has ended.
+   * The first lane's own sections go to a file too and are printed whole, in the same `cat`.
    * A section is so planned (and shown by the live view) about when it ends, not after the whole probe;
    * parse() finds sections in any order. `cat` runs only when a section is ready.
    */
@@ -105,7 +106,7 @@ ${shJoin(lane.map(({ part, file }) => sh`{\n${part}\n} >"$lc_dir/${file}"; : >"$
 } &
 lc_lane${raw(String(i))}=$!`,
       ),
-      ...chunks[0]!.flatMap((part) => [part, raw("lc_flush")]),
+      ...chunks[0]!.map((part) => sh`{\n${part}\n} >"$lc_dir/first"; lc_flush first`),
       ...others.map((_, i) => raw(`wait "$lc_lane${i}"; lc_flush`)),
     ]);
   }
@@ -153,9 +154,12 @@ lc_lane${raw(String(i))}=$!`,
 }
 
 /**
- * Prints the other lanes' sections that are done, in order, and forgets them: `[ -e ]` is a builtin, so a
- * call with nothing ready starts no process. The names are numbers (no quoting needed), read relative
- * to the directory so its path is never split into words.
+ * Prints the first lane's fragment just written (its name as the argument, if any) and the other lanes'
+ * sections that are done, in order, in one `cat`, and forgets them: written as it went, a fragment's many
+ * small writes reached the controller as ~100 SSH packets a host, each a wake-up to decrypt, parse and
+ * hand on (issue 14). `[ -e ]` is a builtin, so a call with nothing to print starts no process. The names
+ * are words of the script's own (no quoting needed), read relative to the directory so its path is never
+ * split into words.
  */
 const LANE_FLUSH = raw(`lc_flush() {
   lc_ready= lc_left=
@@ -163,7 +167,7 @@ const LANE_FLUSH = raw(`lc_flush() {
     if [ -e "$lc_dir/$lc_s.done" ]; then lc_ready="$lc_ready $lc_s"; else lc_left="$lc_left $lc_s"; fi
   done
   lc_pending=$lc_left
-  [ -z "$lc_ready" ] || (cd "$lc_dir" && exec cat $lc_ready)
+  [ -z "\${1-}$lc_ready" ] || (cd "$lc_dir" && exec cat \${1-} $lc_ready)
 }`);
 
 export interface SectionEvents {

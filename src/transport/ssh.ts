@@ -315,6 +315,7 @@ async function openClient(target: ConnectionTarget): Promise<Connected> {
     client.once("ready", onReady);
     try {
       client.connect(config);
+      declineHostKeysProve(client);
     } catch (err) {
       onError(err as Error);
     }
@@ -325,6 +326,41 @@ async function openClient(target: ConnectionTarget): Promise<Connected> {
   else if (lastMethod?.method.type === "agent" && target.agent) authKeys = await agentKeys(target.agent);
   return { client, closed, jumps, hostKeyFingerprint, authKeys, keepalive };
 }
+
+/**
+ * After login, OpenSSH's sshd announces all its host keys (`hostkeys-00@openssh.com`, for clients that
+ * update known_hosts) and ssh2 answers each time by asking the server to prove it holds them and
+ * verifying the signatures, only to emit a 'hostkeys' event. lockclaw checks the one key of the
+ * handshake against known_hosts and never reads the others: the proof cost every connection a round
+ * trip, a signature per key on the host and a verification per key here (~5 ms of CPU a host, issue 14).
+ * ssh2 has no option for it, so the announcement is acknowledged (when asked) and dropped one level
+ * down, as OpenSSH's client does with UpdateHostKeys=no; every other global request still goes to ssh2.
+ * Best effort, like sendSignal: if ssh2's internals ever change, ssh2 keeps its own behaviour.
+ */
+export function declineHostKeysProve(client: object): boolean {
+  const protocol = (
+    client as {
+      _protocol?: {
+        _handlers?: Record<string, unknown>;
+        requestSuccess?: () => void;
+      };
+    }
+  )._protocol;
+  const handlers = protocol?._handlers;
+  const original = handlers?.GLOBAL_REQUEST;
+  if (!handlers || typeof original !== "function" || typeof protocol.requestSuccess !== "function")
+    return false;
+  const forward = original as (...args: unknown[]) => unknown;
+  handlers.GLOBAL_REQUEST = (p: unknown, name: unknown, wantReply: unknown, data: unknown): unknown => {
+    if (name !== HOSTKEYS_ANNOUNCEMENT) return forward(p, name, wantReply, data);
+    // what ssh2 itself answers to it
+    if (wantReply) protocol.requestSuccess!();
+    return undefined;
+  };
+  return true;
+}
+
+const HOSTKEYS_ANNOUNCEMENT = "hostkeys-00@openssh.com";
 
 function mapConnectError(
   err: Error & { level?: string; code?: unknown },

@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -198,6 +198,26 @@ describe("sections", () => {
     const marks = [...out.matchAll(new RegExp(`${w.marker} (begin|end) (p[0-9]+)`, "g"))].map((m) => m[2]);
     for (let i = 0; i < marks.length; i += 2) expect(marks[i + 1]).toBe(marks[i]);
     expect(out).not.toMatch(/lc_dir|lc_pending/);
+  });
+
+  it("prints each first-lane fragment in one piece, when it ends", async () => {
+    const w = new SectionWriter();
+    // p0 prints a line, then takes a while before its last one: written as it went, the first line
+    // would reach the reader alone, well before the rest
+    const parts = Array.from({ length: 8 }, (_, i) =>
+      w.probe({ id: `p${i}`, script: raw(i === 0 ? "echo early; sleep 0.5; echo late" : `echo out=${i}`) }),
+    );
+    const script = String(w.script([w.lanes(parts, [100, ...Array(7).fill(1)])]));
+    const child = spawn("sh", ["-c", script], { stdio: ["ignore", "pipe", "inherit"] });
+    const chunks: string[] = [];
+    child.stdout.setEncoding("utf8").on("data", (c: string) => chunks.push(c));
+    await new Promise((r) => child.on("close", r));
+    const holding = chunks.find((c) => c.includes("early"));
+    expect(holding).toContain("late");
+    expect(holding).toContain(`${w.marker} end p0 0`);
+    const s = w.parse(chunks.join(""));
+    expect(s.get("p0")).toEqual({ output: "early\nlate", rc: 0 });
+    for (let i = 1; i < 8; i++) expect(s.get(`p${i}`)).toEqual({ output: `out=${i}`, rc: 0 });
   });
 
   it("splits warnings out of output", () => {
