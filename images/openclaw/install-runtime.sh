@@ -42,6 +42,10 @@ case "$OPENCLAW_SOURCE" in
     (cd "$R/app" && HOME="$tmp" PATH="$R/node/bin:$PATH" node "$tmp/npm/bin/npm-cli.js" install \
       --omit=dev --no-audit --no-fund --no-update-notifier "openclaw@$OPENCLAW_VERSION")
     rm -rf "$tmp"
+    # as .dockerignore does for the prepared runtime: no type declarations or source maps (editor and
+    # debugger files, never read by the gateway), TypeScript's own lib/*.d.ts kept
+    find "$R/app/node_modules" -path "$R/app/node_modules/typescript" -prune -o -type f \
+      \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -exec rm -f {} +
     [ "$need" = curl ] && apt-get purge -y --auto-remove curl
     rm -rf /var/lib/apt/lists/*
     ;;

@@ -57,6 +57,24 @@ describe("image catalog", () => {
     }
   });
 
+  it("leaves the same editor files out of lockclaw:openclaw on both builds, TypeScript's kept", () => {
+    const ignore = readFileSync(join(contextDir("openclaw"), ".dockerignore"), "utf8").split("\n");
+    const script = readFileSync(join(contextDir("openclaw"), "install-runtime.sh"), "utf8");
+    // prepared (offline) build: .dockerignore keeps them out of the COPY layer
+    const ignored = ignore.flatMap((l) => /^runtime\/\*\*\/\*(\.[a-z.]+)$/.exec(l)?.[1] ?? []);
+    // online (npm) build: the same RUN that installs deletes them
+    const deleted = [...script.matchAll(/-name '\*(\.[a-z.]+)'/g)].map((m) => m[1]);
+    expect(ignored.sort()).toEqual([".d.cts", ".d.mts", ".d.ts", ".map"]);
+    expect(deleted.sort()).toEqual(ignored);
+    // the exception comes after the exclusions (the last matching line wins) and the script prunes it too
+    const keep = ignore.indexOf("!runtime/app/node_modules/typescript/**");
+    expect(keep).toBeGreaterThan(ignore.indexOf("runtime/**/*.d.ts"));
+    expect(ignore.indexOf("runtime/**/*.d.ts")).toBeGreaterThan(
+      ignore.indexOf("!runtime/app/node_modules/**"),
+    );
+    expect(script).toContain(`-path "$R/app/node_modules/typescript" -prune`);
+  });
+
   it("sets exactly the seed's environment defaults and volumes", () => {
     const base = readFileSync(join(contextDir("base"), "Dockerfile"), "utf8");
     const ollama = readFileSync(join(contextDir("ollama"), "Dockerfile"), "utf8");
