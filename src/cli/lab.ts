@@ -4,7 +4,7 @@ import { LabError } from "../lab/errors.js";
 import type { LabMachine } from "../lab/machine.js";
 import { defaultLabDir } from "../lab/paths.js";
 import { DISTROS, type Distro } from "../lab/state.js";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { packageRoot } from "../engine/paths.js";
 import { VAGRANT_BRIDGE } from "../lab/vagrant-net-names.js";
@@ -225,16 +225,9 @@ export function registerLabCommands(program: Command): void {
     .option("--json", "print the bundle directory, variables and substitutions as JSON")
     .action(async (o: { varsOut?: string; json?: boolean }) => {
       requireRoot();
-      const [{ stackLabImages }, { stringify }] = await Promise.all([
-        import("../stack/lab-bundle.js"),
-        import("yaml"),
-      ]);
+      const { stackLabImages, writeStackVarsFile } = await import("../stack/lab-bundle.js");
       const images = await stackLabImages(err);
-      if (o.varsOut) {
-        writeFileSync(resolve(o.varsOut), stringify({ ...images.vars, bundle_src: images.dir }), {
-          mode: 0o600,
-        });
-      }
+      if (o.varsOut) writeStackVarsFile(resolve(o.varsOut), images);
       if (o.json) {
         process.stdout.write(`${JSON.stringify(images, null, 2)}\n`);
         return;

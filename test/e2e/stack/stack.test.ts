@@ -8,11 +8,11 @@
  * lacks, each shared layer once, and is not kept on the host.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
 import type { StackLabImages } from "../../../src/stack/lab-images.js";
 import { cliFor, events, httpStatusLine, probePort, show, target } from "../host/support.js";
 import { sshArgs, useMachines } from "../support/lab.js";
@@ -104,6 +104,22 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
     chmodSync(varsFile, 0o600);
     stackArgs = ["--bundle", images.dir, "--vars-file", varsFile];
   }, 1_800_000); // a cold machine builds the lab image bundle here first (about 8 min idle, 23 under load)
+
+  it("lab stack-images --vars-out, the demo's first step, writes the bundle's vars through the built CLI", () => {
+    // the bundled CLI (dist/, built by setup), as the demo runs it: its lazy imports differ from the
+    // sources' (a dynamic import("yaml") had no `stringify` there); the images are cached by now
+    const dir = mkdtempSync(join(tmpdir(), "lc-stack-varsout-"));
+    const file = join(dir, "vars.yml");
+    execFileSync(
+      process.execPath,
+      [join(import.meta.dirname, "../../../bin/lockclaw.js"), "lab", "stack-images", "--vars-out", file],
+      {
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    expect(parse(readFileSync(file, "utf8"))).toEqual({ ...images.vars, bundle_src: images.dir });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
 
   let firstRun = "";
   let psSamples = "";
