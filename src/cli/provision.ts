@@ -309,8 +309,11 @@ async function provisionRun(
       if (err instanceof Error) err.message = redactor.text(err.message);
       throw err;
     })
-    .finally(() => process.removeListener("SIGINT", onInterrupt));
-  await renderer.end();
+    .finally(async () => {
+      process.removeListener("SIGINT", onInterrupt);
+      // also when the run throws: the events of its last turn are still held by a --json renderer
+      await renderer.end();
+    });
   if (!o.check) await recordVagrantLogins(hosts.map((h) => h.target));
   return { exitCode: result.exitCode };
 }

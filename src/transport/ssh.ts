@@ -5,7 +5,7 @@
  * so the order matters: explicit keys first). Host keys are checked against known_hosts inside the
  * handshake, so a mismatch aborts before any authentication or command is sent.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import ssh2, {
   type AnyAuthMethod,
   type ClientChannel,
@@ -15,6 +15,7 @@ import ssh2, {
 import { ConfigError, ConnectionError, ConnectionLostError, ExecTimeoutError } from "../core/errors.js";
 import { sh } from "../core/sh.js";
 
+import { loadIdentity } from "./identity.js";
 import {
   fingerprint,
   lookupHostKeys,
@@ -27,7 +28,7 @@ import type { ConnectionTarget, ExecOptions, ExecResult, KeepaliveSettings, Tran
 export { runScript, SCRIPT_WRAPPER } from "./script.js";
 
 // ssh2 is CommonJS; Node's ESM loader only sees its default export (named `utils` would fail at runtime).
-const { Client, utils } = ssh2;
+const { Client } = ssh2;
 type Client = InstanceType<typeof Client>;
 
 /**
@@ -112,33 +113,15 @@ function planAuth(target: ConnectionTarget): AuthPlan {
   const methods: AuthPlan["methods"] = [];
   const skipped: string[] = [];
   for (const file of target.identityFiles) {
-    let data: Buffer;
-    try {
-      data = readFileSync(file);
-    } catch (err) {
-      skipped.push(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-      continue;
-    }
-    const parsed = utils.parseKey(data);
-    if (parsed instanceof Error) {
-      if (/encrypted/i.test(parsed.message)) {
-        skipped.push(
-          `${file}: encrypted with a passphrase, which lockclaw does not prompt for (load it into ssh-agent: ssh-add ${file})`,
-        );
-      } else {
-        skipped.push(`${file}: not a usable private key (${parsed.message})`);
-      }
-      continue;
-    }
-    const key = Array.isArray(parsed) ? parsed[0] : parsed;
-    if (!key || !key.isPrivateKey()) {
-      skipped.push(`${file}: is a public key; pass the private key file instead`);
+    const identity = loadIdentity(file);
+    if (!identity.ok) {
+      skipped.push(identity.reason);
       continue;
     }
     methods.push({
       label: `publickey ${file}`,
-      method: { type: "publickey", username: target.user, key },
-      publicKey: `${key.type} ${key.getPublicSSH().toString("base64")}`,
+      method: { type: "publickey", username: target.user, key: identity.key },
+      publicKey: identity.publicKey,
     });
   }
   if (target.agent) {

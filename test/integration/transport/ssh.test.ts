@@ -1,6 +1,6 @@
 /** The ssh2 transport against a real OpenSSH server on loopback. */
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -168,6 +168,17 @@ describe("connection errors", () => {
     const t = await connect(sshd.target({ identityFiles: [wrongKey, sshd.clientKeyPath] }));
     expect((await t.exec("echo ok")).stdout).toBe("ok\n");
     await t.close();
+  });
+
+  it("one key file for many hosts: parsed once, it logs in on every connection (ecdsa and ed25519)", async () => {
+    const ecdsa = join(sshd.dir, "shared_ecdsa");
+    execFileSync("ssh-keygen", ["-q", "-t", "ecdsa", "-N", "", "-f", ecdsa]);
+    appendFileSync(join(sshd.dir, "authorized_keys", "root"), readFileSync(`${ecdsa}.pub`));
+    for (const key of [sshd.clientKeyPath, ecdsa]) {
+      const all = await Promise.all([1, 2, 3].map(() => connect(sshd.target({ identityFiles: [key] }))));
+      for (const t of all) expect((await t.exec("echo ok")).stdout).toBe("ok\n");
+      await Promise.all(all.map((t) => t.close()));
+    }
   });
 
   it("a refused connection is a ConnectionError naming the port", async () => {

@@ -63,6 +63,29 @@ describe("renderers", () => {
     );
   });
 
+  it("json: the events of one turn reach the stream in one write, in order, before the next turn", async () => {
+    const writes: string[] = [];
+    const out = new PassThrough();
+    out.on("data", (d: Buffer) => writes.push(d.toString()));
+    const r = new JsonRenderer({ out, diff: false, verbose: true });
+    events.forEach((e) => r.handle(e));
+    // what is queued behind the renderer's flush (the next turn's I/O) sees every line already written
+    await new Promise<void>((done) => setImmediate(done));
+    expect(writes).toHaveLength(1);
+    expect(
+      writes[0]!
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as LockclawEvent).type),
+    ).toEqual(events.map((e) => e.type));
+    // a later turn gets a write of its own; interrupt() (Ctrl-C, then exit) writes at once
+    r.handle(events[0]!);
+    r.interrupt();
+    expect(writes).toHaveLength(2);
+    await r.end();
+    expect(writes).toHaveLength(2);
+  });
+
   it("falls back to plain lines without a TTY and to NDJSON with --json", () => {
     const out = new PassThrough();
     expect(createRenderer({ out, diff: false, verbose: false, json: false, tty: false })).toBeInstanceOf(
@@ -110,6 +133,7 @@ describe("local hashing progress (before the run starts)", () => {
     out.on("data", (d: Buffer) => (text += d.toString()));
     const json = new JsonRenderer({ out, diff: false, verbose: false });
     json.handle(hash(1024 ** 3));
+    await json.end();
     expect(JSON.parse(text)).toMatchObject({ type: "hash", task: "Bundle", bytes: 1024 ** 3 });
     text = "";
     new PlainRenderer({ out, diff: false, verbose: false }).handle(hash(1024 ** 3));
