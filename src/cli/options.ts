@@ -94,7 +94,7 @@ export function targetResolution(o: ConnectionOptions): TargetResolution {
   const labDir = o.labDir ?? defaultLabDir();
   return {
     prefixes: {
-      lab: async (name) => (await import("../lab/machine.js")).resolveLabTarget(name, labDir),
+      lab: async (name) => (await import("../lab/target.js")).resolveLabTarget(name, labDir),
       vagrant: async (name) => (await import("../lab/vagrant.js")).resolveVagrantTarget(name),
     },
     ssh: {

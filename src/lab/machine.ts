@@ -6,9 +6,8 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appendFile, chmod, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { excerpt } from "../core/errors.js";
-import type { ConnectionTarget } from "../transport/types.js";
 import { LabError } from "./errors.js";
 import { generateHostKeys, generateLoginKey, writeKnownHosts } from "./keys.js";
 import { pidAlive, withLock } from "./lock.js";
@@ -31,6 +30,8 @@ import {
   type MachineState,
 } from "./state.js";
 import { storePackages } from "./store.js";
+
+export { resolveLabTarget } from "./target.js";
 
 export interface LabUpOptions {
   name: string;
@@ -411,28 +412,4 @@ export async function labList(options: { labDir?: string } = {}): Promise<LabLis
     out.push({ ...toMachine(labDir, s), status: running ? "running" : "stopped" });
   }
   return out;
-}
-
-/** The ConnectionTarget for `lab:NAME`: address, user, key and the pinned host keys from the lab state. */
-export async function resolveLabTarget(
-  name: string,
-  labDir: string = defaultLabDir(),
-): Promise<ConnectionTarget> {
-  validateMachineName(name);
-  const s = await readState(labDir, name);
-  if (!s) {
-    throw new LabError(`no lab machine named ${name} in ${labDir}\n  fix: lockclaw lab up ${name}`);
-  }
-  const p = machinePaths(labDir, name);
-  return {
-    name: `lab:${name}`,
-    // the machine, not its name: `lab:t1` of another lab directory, or a new t1 here, is another one
-    stateKey: `lab:${resolve(labDir)}/${name}@${s.createdAt}`,
-    host: s.address,
-    port: 22,
-    user: s.user,
-    identityFiles: [p.key],
-    hostKeyPolicy: "strict",
-    knownHostsFile: p.knownHosts,
-  };
 }
