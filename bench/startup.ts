@@ -41,6 +41,14 @@ export function benchStartup(n = 9): void {
     what: "lockclaw provision host --help",
     seconds: wallTime([BIN, "provision", "host", "--help"], n),
   });
+  // as a command's first run (or with the cache off) starts: everything compiled from source
+  processFigures.push({
+    what: "lockclaw provision host --help, no compile cache",
+    seconds: wallTime([BIN, "provision", "host", "--help"], n, {
+      ...process.env,
+      LOCKCLAW_NO_COMPILE_CACHE: "1",
+    }),
+  });
 }
 
 /** A whole-process run of the CLI (n times, median), e.g. a no-op `provision host`. */

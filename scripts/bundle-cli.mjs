@@ -1,9 +1,12 @@
-// The CLI as a few ESM files (dist/src/cli/bundle/), made from tsc's output by esbuild: Node 20 has no
-// module compile cache, and resolving and loading ~150 separate modules (ours, zod, yaml, commander,
-// handlebars, listr2) was a fifth of a no-op run's start-up. Code splitting keeps each command's
-// lazy imports lazy (--help loads no engine and no ssh2). ssh2 stays outside: it loads its native
-// crypto binding and optional cpu-features relative to its own files. bin/lockclaw.js uses the bundle
-// only when it is at least as new as tsc's main.js, so a later `tsc` alone is never shadowed.
+// The CLI as one CommonJS file (dist/src/cli/bundle/main.cjs), made from tsc's output by esbuild, which
+// bin/lockclaw.js compiles through a V8 code cache (src/cli/compile-cache.ts): Node 20 has no module
+// compile cache, and resolving, loading and compiling ~150 separate modules (ours, zod, yaml, commander,
+// handlebars, listr2) was most of a no-op run's start-up. CommonJS because only a classic script can
+// take cached bytecode on Node 20 (vm.Script's cachedData). The lazy imports stay lazy: esbuild turns
+// each into a function that evaluates its modules when first called (--help evaluates no engine and
+// requires no ssh2). ssh2 stays outside: it loads its native crypto binding and optional cpu-features
+// relative to its own files. bin/lockclaw.js uses the bundle only when it is at least as new as tsc's
+// main.js, so a later `tsc` alone is never shadowed.
 import { build } from "esbuild";
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
@@ -33,18 +36,16 @@ const outdir = join(root, "dist/src/cli/bundle");
 const tmp = `${outdir}.tmp-${process.pid}`;
 const result = await build({
   entryPoints: [join(root, "dist/src/cli/main.js")],
-  outdir: tmp,
+  outfile: join(tmp, "main.cjs"),
   bundle: true,
-  splitting: true,
   write: false,
   platform: "node",
-  format: "esm",
+  format: "cjs",
   target: "node20",
   external: ["ssh2", "cpu-features"],
-  // the CommonJS dependencies inside call require(); an ESM file has none of its own
-  banner: {
-    js: "import { createRequire as lcCreateRequire } from 'node:module'; const require = lcCreateRequire(import.meta.url);",
-  },
+  // the modules find the package's files from their own place (src/engine/paths.ts walks up to it)
+  define: { "import.meta.url": "__lcModuleUrl" },
+  banner: { js: "const __lcModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: "warning",
   legalComments: "none",
   plugins: [zodEnglishOnly],
@@ -60,4 +61,4 @@ const old = `${outdir}.old-${process.pid}`;
 if (existsSync(outdir)) renameSync(outdir, old);
 renameSync(tmp, outdir);
 rmSync(old, { recursive: true, force: true });
-if (!existsSync(join(outdir, "main.js"))) throw new Error(`no main.js in ${relative(root, outdir)}`);
+if (!existsSync(join(outdir, "main.cjs"))) throw new Error(`no main.cjs in ${relative(root, outdir)}`);

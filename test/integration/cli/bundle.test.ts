@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { BUILD_TIMEOUT_MS, ROOT, buildCli, cliEnv, lockclaw } from "./cli.js";
 import { tmpdir } from "node:os";
 
-const BUNDLE = join(ROOT, "dist/src/cli/bundle/main.js");
+const BUNDLE = join(ROOT, "dist/src/cli/bundle/main.cjs");
 const MAIN = join(ROOT, "dist/src/cli/main.js");
 
 beforeAll(async () => {
