@@ -76,17 +76,23 @@ export function pathProbeScript(path: string, prefix = "", opts: PathProbeOption
     lines.push(
       sh`if [ -f ${p} ] && [ ! -L ${p} ]; then printf '%s' ${k("sha256=")}; if [ -f ${m} ] && [ "$(cut -d' ' -f2 ${m})" = "$(${FILE_IDENTITY} -- ${p})" ]; then cut -d' ' -f1 ${m}; else sha256sum < ${p} | cut -d' ' -f1; fi; fi`,
     );
-  } else if (opts.checksum || opts.content) {
+  } else if (opts.checksum && !opts.content) {
     lines.push(
       // the hash is the first word of sha256sum's line, cut by the shell (no cut process)
       sh`if [ -f ${p} ] && [ ! -L ${p} ]; then lc_h=$(sha256sum < ${p}); printf '%s%s\\n' ${k("sha256=")} "\${lc_h%% *}"; fi`,
     );
   }
   if (opts.content) {
+    // the size is stat's last line above (size=N): the longest *size= prefix goes, whatever the names
     lines.push(
-      // the size is stat's last line above (size=N): the longest *size= prefix goes, whatever the names
       sh`lc_sz=\${lc_st##*size=}; case "$lc_sz" in '' | *[!0-9]*) lc_sz=${MAX_PROBED_CONTENT + 1} ;; esac`,
-      sh`if [ -f ${p} ] && [ ! -L ${p} ] && [ "$lc_sz" -le ${MAX_PROBED_CONTENT} ]; then printf '%s' ${k("content_b64=")}; base64 -w0 < ${p}; echo; fi`,
+    );
+    lines.push(
+      opts.checksumMemo
+        ? sh`if [ -f ${p} ] && [ ! -L ${p} ] && [ "$lc_sz" -le ${MAX_PROBED_CONTENT} ]; then printf '%s' ${k("content_b64=")}; base64 -w0 < ${p}; echo; fi`
+        : // a file small enough to be sent is hashed from its bytes by parsePathState: sha256sum runs
+          // only for a larger one (a process fewer for each file of a probe)
+          sh`if [ -f ${p} ] && [ ! -L ${p} ]; then if [ "$lc_sz" -le ${MAX_PROBED_CONTENT} ]; then printf '%s' ${k("content_b64=")}; base64 -w0 < ${p}; echo; else lc_h=$(sha256sum < ${p}); printf '%s%s\\n' ${k("sha256=")} "\${lc_h%% *}"; fi; fi`,
     );
   }
   return shJoin(lines);
@@ -119,7 +125,12 @@ export function parsePathState(stdout: string | Map<string, string>, prefix = ""
     st.sha256 = sha;
   }
   const b64 = get("content_b64");
-  if (b64 !== undefined) st.content = Buffer.from(b64, "base64").toString("utf8");
+  if (b64 !== undefined) {
+    const bytes = Buffer.from(b64, "base64");
+    st.content = bytes.toString("utf8");
+    // the probe sends a small file's bytes instead of their hash (pathProbeScript)
+    st.sha256 ??= createHash("sha256").update(bytes).digest("hex");
+  }
   return st;
 }
 
