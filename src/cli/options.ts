@@ -4,7 +4,6 @@
  * zod and yaml are imported when a command runs.
  */
 import { readFileSync, existsSync } from "node:fs";
-import { createRequire } from "node:module";
 import { Option, type Command } from "commander";
 import type ssh2Module from "ssh2";
 import { ConfigError } from "../core/errors.js";
@@ -13,6 +12,7 @@ import type { TargetResolution } from "../engine/targets.js";
 import { defaultLabDir } from "../lab/paths.js";
 import { vagrantTargetDefaults } from "../lab/vagrant-defaults.js";
 import { KEEPALIVE_ENV } from "../transport/keepalive-env.js";
+import { ssh2Parts } from "../transport/ssh2-parts.js";
 import type { ConnectionTarget } from "../transport/types.js";
 
 export interface ConnectionOptions {
@@ -157,7 +157,7 @@ export async function resolveHosts(targets: string[], o: ConnectionOptions): Pro
 
 /** Public key lines for the private keys used to log in (KEY.pub when present, else derived). */
 export function publicKeysOf(identityFiles: string[]): string[] {
-  const ssh2 = createRequire(import.meta.url)("ssh2") as typeof ssh2Module;
+  const { parseKey } = ssh2Parts();
   const keys: string[] = [];
   for (const file of identityFiles) {
     if (existsSync(`${file}.pub`)) {
@@ -165,7 +165,7 @@ export function publicKeysOf(identityFiles: string[]): string[] {
       continue;
     }
     if (!existsSync(file)) continue;
-    const parsed = ssh2.utils.parseKey(readFileSync(file));
+    const parsed = parseKey(readFileSync(file));
     const key = Array.isArray(parsed) ? parsed[0] : parsed;
     if (key && !(key instanceof Error)) keys.push(`${key.type} ${key.getPublicSSH().toString("base64")}`);
   }
@@ -178,8 +178,7 @@ export function publicKeysOf(identityFiles: string[]): string[] {
  */
 export async function agentPublicKeys(socket: string | undefined): Promise<string[]> {
   if (!socket) return [];
-  const ssh2 = createRequire(import.meta.url)("ssh2") as typeof ssh2Module;
-  const agent = new ssh2.OpenSSHAgent(socket);
+  const agent = new (ssh2Parts().OpenSSHAgent)(socket);
   const keys = await new Promise<ssh2Module.ParsedKey[]>((resolve) => {
     const timer = setTimeout(() => resolve([]), 5_000);
     agent.getIdentities((err, ids) => {

@@ -9,9 +9,8 @@
  */
 import { createHash, createPrivateKey, sign, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
-import ssh2, { type ParsedKey } from "ssh2";
-
-const { utils } = ssh2;
+import type { ParsedKey } from "ssh2";
+import { ssh2Parts } from "./ssh2-parts.js";
 
 export type Identity =
   /** `publicKey`: the `type base64` of the key's public half. */
@@ -42,7 +41,7 @@ export function loadIdentity(file: string): Identity {
 }
 
 function parseIdentity(file: string, data: Buffer): Identity {
-  const result = utils.parseKey(data);
+  const result = ssh2Parts().parseKey(data);
   if (result instanceof Error) {
     return {
       ok: false,

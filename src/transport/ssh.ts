@@ -6,16 +6,13 @@
  * handshake, so a mismatch aborts before any authentication or command is sent.
  */
 import { existsSync } from "node:fs";
-import ssh2, {
-  type AnyAuthMethod,
-  type ClientChannel,
-  type ConnectConfig,
-  type ServerHostKeyAlgorithm,
-} from "ssh2";
+import type ssh2 from "ssh2";
+import type { AnyAuthMethod, ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from "ssh2";
 import { ConfigError, ConnectionError, ConnectionLostError, ExecTimeoutError } from "../core/errors.js";
 import { sh } from "../core/sh.js";
 
 import { loadIdentity } from "./identity.js";
+import { ssh2Parts } from "./ssh2-parts.js";
 import {
   fingerprint,
   lookupHostKeys,
@@ -27,9 +24,7 @@ import type { ConnectionTarget, ExecOptions, ExecResult, KeepaliveSettings, Tran
 
 export { runScript, SCRIPT_WRAPPER } from "./script.js";
 
-// ssh2 is CommonJS; Node's ESM loader only sees its default export (named `utils` would fail at runtime).
-const { Client } = ssh2;
-type Client = InstanceType<typeof Client>;
+type Client = InstanceType<typeof ssh2.Client>;
 
 /**
  * Sessions open at once on one connection: the host playbook sets sshd's MaxSessions to 2 (issue 12;
@@ -153,7 +148,7 @@ interface Connected {
 function agentKeys(socket: string): Promise<string[]> {
   return new Promise((resolve) => {
     try {
-      new ssh2.OpenSSHAgent(socket).getIdentities((err, keys) => {
+      new (ssh2Parts().OpenSSHAgent)(socket).getIdentities((err, keys) => {
         if (err || !keys) return resolve([]);
         const out: string[] = [];
         for (const k of keys) {
@@ -211,7 +206,7 @@ async function openClient(target: ConnectionTarget): Promise<Connected> {
     }
   }
 
-  const client = new Client();
+  const client = new (ssh2Parts().Client)();
   let hostKeyError: ConnectionError | undefined;
   let hostKeyFingerprint = "";
   let next = 0;
