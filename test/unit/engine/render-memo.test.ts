@@ -11,6 +11,7 @@ import { parseVarArg, type VarOverride } from "../../../src/engine/vars.js";
 import { YamlSource } from "../../../src/engine/yaml-source.js";
 import { resourceKinds } from "../../../src/resources/index.js";
 import { kinds } from "./kinds.fixture.js";
+import { testTarget } from "./target.fixture.js";
 
 describe("RenderMemo (a run's hosts share the tasks that read the same values)", () => {
   it("renders again only when a name it read has another value, or is missing", () => {
@@ -91,15 +92,7 @@ tasks:
   it("the host playbook prepared for a fleet is what each host gets alone", () => {
     const playbook = join(import.meta.dirname, "../../../playbooks/host.yml");
     const host = (name: string, vars: Array<[string, unknown]>): HostEntry => ({
-      target: {
-        name,
-        host: "192.0.2.1",
-        port: 22,
-        user: "root",
-        identityFiles: [],
-        hostKeyPolicy: "strict",
-        knownHostsFile: "/nonexistent",
-      },
+      target: testTarget(name),
       vars: vars.map(([n, value]): VarOverride => ({ name: n, value, from: { file: "(test)" } })),
     });
     const key = (n: number) => {
