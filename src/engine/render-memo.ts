@@ -25,12 +25,27 @@ export class RenderMemo {
   /** task → the sets of names its renders read (one, unless a value changes which names are read). */
   private readonly byTask = new WeakMap<object, ByNames[]>();
 
+  /** Tasks rendered anew for MAX_OUTCOMES hosts: they read what differs by host, and are no longer kept. */
+  private readonly perHost = new WeakSet<object>();
+  /** Renders per task, while it is kept. */
+  private readonly renders = new WeakMap<object, number>();
+
   /** `render(vars)` for `task`, or the outcome of an earlier render that read the same values. */
   render<R>(task: object, vars: Vars, render: (vars: Vars) => R): R {
+    if (this.perHost.has(task)) return render(vars);
     const known = this.byTask.get(task) ?? [];
     for (const k of known) {
       const key = valuesKey(k.names, vars);
       if (key !== undefined && k.outcomes.has(key)) return k.outcomes.get(key) as R;
+    }
+    // a task that reads a host's own value (its directory, its key) is rendered for every host: after
+    // a few, it is no longer watched nor looked up (a 200-host fleet would pay both for nothing)
+    const count = (this.renders.get(task) ?? 0) + 1;
+    this.renders.set(task, count);
+    if (count > MAX_OUTCOMES) {
+      this.perHost.add(task);
+      this.byTask.delete(task);
+      return render(vars);
     }
     const { view, read } = watched(vars);
     const out = render(view);
@@ -44,6 +59,9 @@ export class RenderMemo {
     return out;
   }
 }
+
+/** Renders of one task kept at most (a fleet's groups of alike hosts, not its hosts). */
+const MAX_OUTCOMES = 8;
 
 /** The values of `names` in `vars`, a missing one apart from any value; undefined when not plain data. */
 function valuesKey(names: string[], vars: Vars): string | undefined {

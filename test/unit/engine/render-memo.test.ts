@@ -45,6 +45,20 @@ describe("RenderMemo (a run's hosts share the tasks that read the same values)",
     expect(renders).toBe(4);
   });
 
+  it("a task rendered anew for many hosts is no longer kept, nor watched", () => {
+    const memo = new RenderMemo();
+    const task = {};
+    const views: Array<Record<string, unknown>> = [];
+    const render = (v: Record<string, unknown>) => (views.push(v), String(v.a));
+    const inputs = Array.from({ length: 12 }, (_, i) => ({ a: i }));
+    for (const [i, vars] of inputs.entries()) expect(memo.render(task, vars, render)).toBe(String(i));
+    // the first 8 through a watching view, the later ones with the variables themselves
+    expect(views.map((v, i) => v === inputs[i])).toEqual(inputs.map((_, i) => i >= 8));
+    // nor looked up: a host alike to the first is rendered again
+    memo.render(task, { a: 0 }, render);
+    expect(views.length).toBe(13);
+  });
+
   it("a failure is raised for each host, never kept", () => {
     const memo = new RenderMemo();
     const task = {};
