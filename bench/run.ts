@@ -6,7 +6,8 @@
  *   3. with LOCKCLAW_BENCH_STACK=1: the whole `provision host` (host, rootless Docker, the stack from the
  *      lab's image bundle) on a fresh lab machine: first deploy, no-op re-run, --check.
  *   4. the fleet (bench/fleet.ts; skip with LOCKCLAW_BENCH_FLEET=0): 50, 100 and 200 simulated hosts on
- *      loopback sshd processes (no-op --check at --forks 50), and 10 lab machines beside one (with the lab);
+ *      loopback sshd processes (no-op --check at --forks 50), and 10 lab machines beside one (with the lab,
+ *      or alone with LOCKCLAW_BENCH_LAB=0 LOCKCLAW_BENCH_FLEET_LAB=1);
  *      wall time, the controller's CPU and peak RSS, with their targets.
  * Figures, not pass/fail: compare them with ../shared/BENCHMARKS.md.
  */
@@ -103,18 +104,20 @@ if (fleet) {
   await buildCli();
   await benchLoopbackFleet();
 }
-if (process.env.LOCKCLAW_BENCH_LAB !== "0") {
+const lab = process.env.LOCKCLAW_BENCH_LAB !== "0";
+if (lab) {
   try {
     await benchLab();
   } catch (err) {
     console.log(`lab benchmark skipped: ${(err as Error).message}`);
   }
-  if (fleet) {
-    try {
-      await benchLabFleet();
-    } catch (err) {
-      console.log(`lab fleet benchmark skipped: ${(err as Error).message}`);
-    }
+}
+// the lab fleet with the lab bench, or on its own with LOCKCLAW_BENCH_FLEET_LAB=1 (as bench/fleet.ts says)
+if (fleet && (lab || process.env.LOCKCLAW_BENCH_FLEET_LAB === "1")) {
+  try {
+    await benchLabFleet();
+  } catch (err) {
+    console.log(`lab fleet benchmark skipped: ${(err as Error).message}`);
   }
 }
 if (process.env.LOCKCLAW_BENCH_STACK === "1") {

@@ -23,7 +23,7 @@ import {
   type Change,
   type ResourceContext,
 } from "./resource.js";
-import { SectionWriter, shareDuplicates, type SectionEvents, type SectionResult } from "./sections.js";
+import { probeScript, SectionWriter, type SectionEvents, type SectionResult } from "./sections.js";
 import { BatchResults, type Outcome } from "./batch-results.js";
 import { Throttle, transferFigures } from "./progress.js";
 import { stateKeyOf, type HostStateStore } from "./state.js";
@@ -417,19 +417,17 @@ export class HostRun {
       const group = [index];
       for (let j = index + 1; j < this.plays.length && this.plays[j]!.become === become; j++) group.push(j);
       const w = new SectionWriter();
-      const shared = shareDuplicates(
-        group.flatMap((k) =>
-          (k === index ? tasks : this.probed(this.plays[k]!)).map((t) => {
-            const probe = this.opt.planMemo?.probeScript(t.kind, t.spec) ?? t.kind.probe(t.spec);
-            return { id: `${k}.${t.id}`, script: probe.script, cost: probe.cost ?? PROBE_COST };
-          }),
-        ),
+      const fragments = group.flatMap((k) =>
+        (k === index ? tasks : this.probed(this.plays[k]!)).map((t) => {
+          const probe = this.opt.planMemo?.probeScript(t.kind, t.spec) ?? t.kind.probe(t.spec);
+          return { id: `${k}.${t.id}`, script: probe.script, cost: probe.cost ?? PROBE_COST };
+        }),
       );
-      const { sourceOf } = shared;
+      const probe = this.opt.planMemo?.probeExec(fragments, w.marker) ?? probeScript(fragments, w.marker);
+      const { sourceOf } = probe;
       /** What the sections a duplicate reads printed, kept until the duplicate's own turn. */
       const ended = new Map<string, SectionResult>();
       const readAgain = new Set([...sourceOf].filter(([id, src]) => id !== src).map(([, src]) => src));
-      const parts = shared.fragments.map((f) => w.probe(f));
       const events: SectionEvents = {
         begin: (id) => {
           const t = byId.get(id);
@@ -450,16 +448,10 @@ export class HostRun {
           }
         },
       };
-      const count = parts.length;
       const res = await this.exec(
-        w.script([
-          w.lanes(
-            parts,
-            shared.fragments.map((f) => f.cost ?? PROBE_COST),
-          ),
-        ]),
+        probe.script,
         become,
-        `probe of ${count} tasks${group.length > 1 ? ` (plays ${group[0]! + 1}-${group.at(-1)! + 1})` : ""}`,
+        `probe of ${probe.count} tasks${group.length > 1 ? ` (plays ${group[0]! + 1}-${group.at(-1)! + 1})` : ""}`,
         [],
         undefined,
         { w, events },

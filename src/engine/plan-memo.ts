@@ -8,8 +8,9 @@
  * Only outcomes with no change and no warning are kept: a change is applied through its own plan, and
  * a warning is said for each host.
  */
-import { createHash } from "node:crypto";
+import { raw, type Sh } from "../core/sh.js";
 import type { AnyResourceKind, Probe, ResourceContext } from "./resource.js";
+import { newMarker, probeScript, type Fragment, type ProbeExec } from "./sections.js";
 
 /** What the batched probe needs of a task's probe: its script and its cost. */
 export type ProbeScript = Pick<Probe<unknown>, "script" | "cost">;
@@ -41,6 +42,46 @@ export class PlanMemo {
     return script;
   }
 
+  /**
+   * Each probe script text's number, for the key of the execs that run it (see probeExec), and by the
+   * script object as well (one look-up of its text per object): a task whose spec differs from host to
+   * host (its own login key) often probes with the same text.
+   */
+  private readonly textIds = new Map<string, number>();
+  private readonly scriptIds = new WeakMap<Sh, number>();
+  /** The batched probe scripts built so far, by their fragments, marked with their own placeholder. */
+  private readonly execs = new Map<string, { placeholder: string; exec: ProbeExec; text: string }>();
+
+  /**
+   * The batched probe of these fragments (see probeScript in sections.ts), marked with `marker`: the
+   * hosts of a fleet probe the same tasks with the same script objects (probeScript above), so the
+   * script is built once, and each host's only differs by its marker, put in for the placeholder the
+   * script was built with: a fresh marker of its own, in no fragment's text (else nothing is kept).
+   */
+  probeExec(fragments: Fragment[], marker: string): ProbeExec {
+    const key = fragments.map((f) => `${f.id}\0${this.scriptIdOf(f.script)}\0${f.cost}`).join("\0");
+    let known = this.execs.get(key);
+    if (!known) {
+      const placeholder = newMarker();
+      if (fragments.some((f) => f.script.text.includes(placeholder))) return probeScript(fragments, marker);
+      const exec = probeScript(fragments, placeholder);
+      known = { placeholder, exec, text: exec.script.text };
+      // a fleet whose probes differ from host to host keeps a few, not one per host
+      if (this.execs.size < MAX_PROBE_EXECS) this.execs.set(key, known);
+    }
+    return { ...known.exec, script: raw(known.text.replaceAll(known.placeholder, marker)) };
+  }
+
+  private scriptIdOf(script: Sh): number {
+    let id = this.scriptIds.get(script);
+    if (id === undefined) {
+      id = this.textIds.get(script.text);
+      if (id === undefined) this.textIds.set(script.text, (id = this.textIds.size));
+      this.scriptIds.set(script, id);
+    }
+    return id;
+  }
+
   private jsonOf(spec: unknown): string | undefined {
     if (typeof spec !== "object" || spec === null) return plainJson(spec);
     if (this.specJson.has(spec)) return this.specJson.get(spec);
@@ -56,11 +97,10 @@ export class PlanMemo {
   keyOf(kind: string, spec: unknown, check: boolean, output: string): string | undefined {
     const json = this.jsonOf(spec);
     if (json === undefined) return undefined;
-    return createHash("sha256")
-      .update(`${kind.length}:${kind}${check ? "c" : "a"}${json.length}:`)
-      .update(json)
-      .update(output)
-      .digest("base64");
+    // the inputs themselves, not a digest of them: a Map hashes and compares a string natively, where
+    // a digest cost a crypto call per task and host (~0.4 ms of a fleet's CPU per host, issue 14); the
+    // kept keys hold the outputs of the plans kept, a few hundred KB for a host playbook's fleet
+    return `${kind.length}:${kind}${check ? "c" : "a"}${json.length}:${json}${output}`;
   }
 
   /** The remembered plan for `key`, if it was made without reading the login or for this one. */
@@ -91,6 +131,9 @@ export function watchedContext(ctx: ResourceContext): { ctx: ResourceContext; re
   };
   return { ctx: watched, readLogin: () => read };
 }
+
+/** At most this many batched probe scripts are kept (each some 60 KB for the host playbook). */
+const MAX_PROBE_EXECS = 16;
 
 const loginKey = (login: Login): string => JSON.stringify(login ?? null);
 

@@ -9,6 +9,7 @@ import type { KindRegistry, Playbook, RawPlay, RawTask } from "./playbook/loader
 import { parseWhen, WHEN_FORMS } from "./playbook/schema.js";
 import { plainJson } from "./plan-memo.js";
 import { Redactor } from "./redact.js";
+import type { RenderMemo } from "./render-memo.js";
 import type { AnyResourceKind, LocalProgress } from "./resource.js";
 import {
   renderDeep,
@@ -53,6 +54,8 @@ export interface PrepareOptions {
   templates?: TemplateFiles;
   /** The run's validated specs, shared by the hosts whose rendered arguments are alike (see SpecCache). */
   specs?: SpecCache;
+  /** The run's prepared tasks, shared by the hosts whose values of what a task reads are alike (with `templates`). */
+  renders?: RenderMemo;
 }
 
 /**
@@ -138,9 +141,9 @@ function preparePlay(
 ): PreparedPlay {
   const vars = resolvePlayVars(pb, play, options);
 
-  const prepareTask = (task: RawTask, idPrefix: string): PreparedTask => {
+  /** A task's arguments rendered for these values (templates too), its `when`, and its validated spec. */
+  const renderTask = (task: RawTask, vars: Vars): { spec: unknown; skippedByWhen: boolean } => {
     const kind = kinds[task.kind]!;
-    const where = pb.source.locate([...task.keyPath, task.kind]);
     let args = renderArgs(task.args ?? {}, kind.shFields ?? [], vars, (key) =>
       pb.source.locate([...task.keyPath, task.kind, ...(key === undefined ? [] : [key])]),
     );
@@ -167,7 +170,20 @@ function preparePlay(
       skippedByWhen = !whenHolds(task.when, vars, pb.source.locate([...task.keyPath, "when"]));
     }
     const validate = () => pb.source.validate(kind.spec, args, [...task.keyPath, task.kind]);
-    let spec = options.specs ? options.specs.validate(kind.spec, args, validate) : validate();
+    const spec = options.specs ? options.specs.validate(kind.spec, args, validate) : validate();
+    return { spec, skippedByWhen };
+  };
+
+  const prepareTask = (task: RawTask, idPrefix: string): PreparedTask => {
+    const kind = kinds[task.kind]!;
+    const where = pb.source.locate([...task.keyPath, task.kind]);
+    // the template files must be the run's too: a file read anew for each host could change between them
+    const rendered =
+      options.renders && options.templates
+        ? options.renders.render(task, vars, (v) => renderTask(task, v))
+        : renderTask(task, vars);
+    let spec = rendered.spec;
+    const { skippedByWhen } = rendered;
     // a skipped task's local inputs (e.g. a bundle directory not given) are not looked at
     if (kind.prepareLocal && !skippedByWhen) {
       try {

@@ -13,6 +13,7 @@ import { loadPlaybook, type KindRegistry, type Playbook } from "./playbook/loade
 import { preparePlaybook, resolvePlayVars, SpecCache, type PreparedPlay } from "./prepare.js";
 import { throttledProgress } from "./progress.js";
 import { Redactor } from "./redact.js";
+import { RenderMemo } from "./render-memo.js";
 import { HostStateStore } from "./state.js";
 import type { VarOverride, Vars } from "./vars.js";
 import type { ConnectionTarget } from "../transport/types.js";
@@ -127,6 +128,7 @@ function* prepareSteps(opts: RunOptions): Generator<void, PreparedRun, void> {
     throttledProgress(opts.progressIntervalMs ?? 500, (f) => opts.onEvent({ type: "hash", task, ...f }));
   const templates = new TemplateFiles();
   const specs = new SpecCache();
+  const renders = new RenderMemo();
   const prepareOptions = (entry: HostEntry) => ({
     overrides: [...entry.vars, ...opts.overrides],
     builtins: { ...opts.builtins, login_user: entry.target.user },
@@ -135,6 +137,7 @@ function* prepareSteps(opts: RunOptions): Generator<void, PreparedRun, void> {
     localProgress,
     templates,
     specs,
+    renders,
   });
   if (opts.preflight) {
     // every host's values first: a bad --var or inventory value is named before what the caller checks

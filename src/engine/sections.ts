@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { StringDecoder } from "node:string_decoder";
 import { raw, safeWord, sh, shJoin, type Sh } from "../core/sh.js";
+import { PROBE_COST } from "./resource.js";
 
 export interface Fragment {
   id: string;
@@ -39,8 +40,11 @@ export function shareDuplicates(fragments: Fragment[]): {
   return { fragments: out, sourceOf };
 }
 
+/** A fresh marker: one per exec, so what a host's files hold cannot pass for one. */
+export const newMarker = (): string => `@@lockclaw-${randomBytes(6).toString("hex")}@@`;
+
 export class SectionWriter {
-  readonly marker = `@@lockclaw-${randomBytes(6).toString("hex")}@@`;
+  constructor(readonly marker: string = newMarker()) {}
 
   /** A fragment that only reads: errors do not stop the script; stdin is /dev/null; stderr is kept apart. */
   probe(f: Fragment): Sh {
@@ -151,6 +155,35 @@ lc_lane${raw(String(i))}=$!`,
     }
     return sections;
   }
+}
+
+/** A batched probe's script (see probeScript) and which section's output serves each fragment. */
+export interface ProbeExec {
+  script: Sh;
+  /** Fragment id → the id whose section printed its output (its own, or an earlier duplicate's). */
+  sourceOf: ReadonlyMap<string, string>;
+  /** Sections the script runs (a duplicate's `:` counted). */
+  count: number;
+}
+
+/**
+ * The read-only fragments of one exec, duplicates shared (shareDuplicates), in lanes by their costs,
+ * as a whole script marked with `marker`.
+ */
+export function probeScript(fragments: Fragment[], marker: string): ProbeExec {
+  const w = new SectionWriter(marker);
+  const shared = shareDuplicates(fragments);
+  const parts = shared.fragments.map((f) => w.probe(f));
+  return {
+    script: w.script([
+      w.lanes(
+        parts,
+        shared.fragments.map((f) => f.cost ?? PROBE_COST),
+      ),
+    ]),
+    sourceOf: shared.sourceOf,
+    count: parts.length,
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { raw } from "../../../src/core/sh.js";
 import { PlanMemo, plainJson, watchedContext } from "../../../src/engine/plan-memo.js";
+import { probeScript } from "../../../src/engine/sections.js";
 
 const alice = { user: "alice", keys: ["ssh-ed25519 AAAA1"] };
 const bob = { user: "alice", keys: ["ssh-ed25519 BBBB2"] };
@@ -81,5 +82,28 @@ describe("plainJson", () => {
     const forms = [{ a: undefined }, { a: null }, {}, { a: "\u0000undefined" }].map(plainJson);
     expect(forms.every((f) => f !== undefined)).toBe(true);
     expect(new Set(forms).size).toBe(4);
+  });
+
+  it("builds a batched probe once for the hosts probing alike; each gets it with its own marker", () => {
+    const m = new PlanMemo();
+    // the same texts in other objects (a task whose spec differs by host but probes alike)
+    const frs = (extra = "") =>
+      Array.from({ length: 12 }, (_, i) => ({
+        id: `0.t${i}`,
+        script: raw(`echo probe ${i}${i === 3 ? extra : ""}`),
+        cost: i === 5 ? 40 : 5,
+      }));
+    const mark = (n: number) => `@@lockclaw-00000000000${n}@@`;
+    for (const [i, f] of [frs(), frs(), frs(" other"), frs()].entries()) {
+      const built = m.probeExec(f, mark(i));
+      const direct = probeScript(f, mark(i));
+      expect(built.script.text).toBe(direct.script.text);
+      expect(built.script.text).toContain(mark(i));
+      expect(built.count).toBe(direct.count);
+      expect([...built.sourceOf]).toEqual([...direct.sourceOf]);
+    }
+    // duplicates shared as probeScript shares them
+    const dup = [...frs(), { id: "1.t0", script: raw("echo probe 0"), cost: 5 }];
+    expect(m.probeExec(dup, mark(7)).sourceOf.get("1.t0")).toBe("0.t0");
   });
 });

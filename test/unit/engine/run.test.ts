@@ -6,6 +6,7 @@ import type { HostRecap } from "../../../src/engine/events.js";
 import { exitCodeFor, mapLimit, prepareRun, type RunOptions } from "../../../src/engine/run.js";
 import { parseVarArg } from "../../../src/engine/vars.js";
 import { kinds } from "./kinds.fixture.js";
+import { testTarget } from "./target.fixture.js";
 
 function options(files: string[], vars: string[]): RunOptions {
   return {
@@ -13,15 +14,7 @@ function options(files: string[], vars: string[]): RunOptions {
     kinds,
     hosts: [
       {
-        target: {
-          name: "h",
-          host: "192.0.2.1",
-          port: 22,
-          user: "root",
-          identityFiles: [],
-          hostKeyPolicy: "strict",
-          knownHostsFile: "/dev/null",
-        },
+        target: testTarget("h"),
         vars: [],
       },
     ],

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { prepareRun } from "../../../src/engine/run.js";
 import { TemplateFiles } from "../../../src/engine/templates.js";
 import { resourceKinds } from "../../../src/resources/index.js";
+import { testTarget } from "./target.fixture.js";
 
 function playbook(): string {
   const dir = mkdtempSync(join(tmpdir(), "lc-tplfiles-"));
@@ -39,15 +40,7 @@ describe("template files of a run", () => {
   it("are rendered for each host with its own variables", () => {
     const pb = playbook();
     const host = (name: string, greeting: string) => ({
-      target: {
-        name,
-        host: "192.0.2.1",
-        port: 22,
-        user: "root",
-        identityFiles: [],
-        hostKeyPolicy: "strict" as const,
-        knownHostsFile: "/dev/null",
-      },
+      target: testTarget(name),
       vars: [{ name: "greeting", value: greeting, from: { file: "(inventory)" } }],
     });
     const { perHost } = prepareRun({

@@ -16,6 +16,7 @@ import { prepareRun, type RunOptions } from "../../../src/engine/run.js";
 import { namedType, TYPE_NAMES } from "../../../src/engine/var-types.js";
 import { parseVarArg, readVarsFile, type VarOverride } from "../../../src/engine/vars.js";
 import { resourceKinds } from "../../../src/resources/index.js";
+import { testTarget } from "./target.fixture.js";
 
 const dir = mkdtempSync(join(tmpdir(), "lc-vars-"));
 const write = (name: string, text: string) => {
@@ -41,15 +42,7 @@ function run(
     kinds: resourceKinds,
     hosts: [
       {
-        target: {
-          name: "h",
-          host: "192.0.2.1",
-          port: 22,
-          user: "root",
-          identityFiles: [],
-          hostKeyPolicy: "strict",
-          knownHostsFile: "/dev/null",
-        },
+        target: testTarget("h"),
         vars: [
           { name: "authorized_keys", value: [KEY], from: { file: "(login key)" }, implicit: true },
           ...(o.hostVars ?? []),
