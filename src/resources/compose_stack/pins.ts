@@ -76,11 +76,25 @@ export function readPinsSh(dir: string, entries: PinEntry[], repin: boolean): Sh
   return out;
 }
 
+/** `image inspect` format: the ID, then every registry digest, on one line per image. */
+const INSPECT_FORMAT = "{{.Id}}{{range .RepoDigests}} {{.}}{{end}}";
+
+/**
+ * awk printing, from `INSPECT_FORMAT` line `n`, the digest of repository `r` (`r@sha256:…`), or the image
+ * ID when the image has none (an image loaded from a tarball carries no registry digest).
+ */
+const pickPinAwk = (n: number, repo: string): Sh =>
+  sh`awk -v n=${String(n)} -v r=${repo} 'NR==n { for (i = 2; i <= NF; i++) if (index($i, r) == 1) { print $i; exit } print $1; exit }'`;
+
 /**
  * sh (apply) resolving every unpinned entry: the image is used if the host has it (a bundle was loaded),
  * pulled otherwise; its digest for this repository is the pin, or the image ID when it has none (an image
  * loaded from a tarball carries no registry digest: the ID is a content hash of it all the same). The
- * lock file is rewritten (owned by `user`, 0644: pins are not secret).
+ * lock file is rewritten once, for every new pin (owned by `user`, 0644: pins are not secret).
+ *
+ * Every docker client call costs ~0.1 s on a small host: ONE `image inspect` of all tag references
+ * answers when the host has every image (a first deploy from a bundle, or a repin), one line each in
+ * order; only when it fails (an image to pull) is each entry looked up, and pulled, on its own.
  */
 export function resolvePinsSh(
   dir: string,
@@ -89,39 +103,52 @@ export function resolvePinsSh(
   fail: (msg: string) => Sh,
 ): Sh[] {
   const lock = `${dir}/${LOCK_FILE}`;
-  const out: Sh[] = [];
-  for (const e of entries) {
-    if (isDigestRef(e.ref)) continue;
+  const tagged = entries.filter((e) => !isDigestRef(e.ref));
+  if (!tagged.length) return [];
+  const out: Sh[] = [
+    raw(`lc_ins=; lc_pins=; lc_pinkeys=`),
+    sh`[ -z "$lc_unpinned" ] || lc_ins=$( (cd / && lc_dk image inspect --format ${INSPECT_FORMAT} ${tagged.map((e) => e.ref)}) 2>/dev/null) || lc_ins=`,
+  ];
+  tagged.forEach((e, i) => {
     const ref = e.ref;
     const v = raw(e.shellVar);
     const repo = `${repositoryOf(e.ref)}@sha256:`;
     out.push(
       sh`case " $lc_unpinned " in *" ${safeWord(e.key)} "*)`,
-      sh`  if ! (cd / && lc_dk image inspect ${ref}) >/dev/null 2>&1; then`,
-      sh`    lc_o=$( (cd / && lc_dk pull -q ${ref}) 2>&1 </dev/null) || { printf '%s\\n' "$lc_o" | tail -n 3 >&2; ${fail(`cannot pull ${e.ref} (no network? give the images with --bundle)`)}; }`,
+      sh`  lc_p=; [ -z "$lc_ins" ] || lc_p=$(printf '%s\n' "$lc_ins" | ${pickPinAwk(i + 1, repo)})`,
+      sh`  if [ -z "$lc_p" ]; then`,
+      sh`    if ! (cd / && lc_dk image inspect ${ref}) >/dev/null 2>&1; then`,
+      sh`      lc_o=$( (cd / && lc_dk pull -q ${ref}) 2>&1 </dev/null) || { printf '%s\n' "$lc_o" | tail -n 3 >&2; ${fail(`cannot pull ${e.ref} (no network? give the images with --bundle)`)}; }`,
+      sh`    fi`,
+      sh`    lc_p=$( (cd / && lc_dk image inspect --format ${INSPECT_FORMAT} ${ref}) 2>/dev/null | ${pickPinAwk(1, repo)})`,
       sh`  fi`,
-      sh`  lc_p=$( (cd / && lc_dk image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' ${ref}) 2>/dev/null | grep -F -- ${repo} | head -n 1)`,
-      sh`  [ -n "$lc_p" ] || lc_p=$( (cd / && lc_dk image inspect --format '{{.Id}}' ${ref}) 2>/dev/null)`,
-      sh`  printf '%s\\n' "$lc_p" | grep -Eq 'sha256:[0-9a-f]{64}$' || ${fail(`no digest for ${e.ref}`)}`,
+      sh`  printf '%s\n' "$lc_p" | grep -Eq '^[^[:space:]]*sha256:[0-9a-f]{64}$' || ${fail(`no digest for ${e.ref}`)}`,
       sh`  ${v}=$lc_p`,
-      ...atomicWriteSteps({
-        target: sh`${lock}`,
-        dir: sh`${dir}`,
-        source: {
-          command: sh`{ [ -f ${lock} ] && awk -F'\\t' -v k=${e.key} '$1!=k' ${lock}; printf '%s\\t%s\\t%s\\n' ${e.key} ${ref} "$lc_p"; }`,
-        },
-        mode: "0644",
-        // the user and the user's login group
-        owner: `${user}:`,
-        keepOwner: false,
-        label: `compose_stack ${lock}`,
-      }).map((l) => sh`  ${l}`),
+      // key and reference as printf arguments (quoted words), the pin checked above: one lock line
+      sh`  lc_pins=$lc_pins$(printf '%s\t%s\t%s' ${e.key} ${ref} "$lc_p")$(printf '\n_'); lc_pins=\${lc_pins%_}`,
+      sh`  lc_pinkeys="$lc_pinkeys ${safeWord(e.key)}"`,
       // the reference as one quoted word: inside "…" a $(…) in it would run as root
-      sh`  printf 'pinned %s -> %s\\n' ${ref} "$lc_p" >&2`,
+      sh`  printf 'pinned %s -> %s\n' ${ref} "$lc_p" >&2`,
       sh`  ;;`,
       sh`esac`,
     );
-  }
+  });
+  out.push(
+    sh`if [ -n "$lc_pinkeys" ]; then`,
+    ...atomicWriteSteps({
+      target: sh`${lock}`,
+      dir: sh`${dir}`,
+      source: {
+        command: sh`{ [ -f ${lock} ] && awk -F'\t' -v ks="$lc_pinkeys" 'BEGIN { n = split(ks, a, " "); for (i = 1; i <= n; i++) d[a[i]] = 1 } !($1 in d)' ${lock}; printf '%s' "$lc_pins"; }`,
+      },
+      mode: "0644",
+      // the user and the user's login group
+      owner: `${user}:`,
+      keepOwner: false,
+      label: `compose_stack ${lock}`,
+    }).map((l) => sh`  ${l}`),
+    sh`fi`,
+  );
   return out;
 }
 

@@ -264,6 +264,37 @@ describe("provision stack on a lab machine, offline (--bundle)", () => {
     }
   }, 300_000);
 
+  it("the gateway starts from the image's compile cache: root's, read-only, with the gateway's modules", async () => {
+    // images/openclaw/populate-compile-cache.sh fills it at build time; OpenClaw's launcher hands the
+    // gateway process NODE_COMPILE_CACHE=<the image's cache>/openclaw/<version>/<install marker>
+    const r = await inGateway(
+      `const fs=require("fs");const base="/opt/lockclaw/compile-cache";` +
+        `const dirs=[];for(const p of fs.readdirSync("/proc")){if(!/^\\d+$/.test(p))continue;` +
+        `let env="",cmd="";try{env=fs.readFileSync("/proc/"+p+"/environ","utf8");cmd=fs.readFileSync("/proc/"+p+"/cmdline","utf8")}catch{continue}` +
+        `const m=/(?:^|\\0)NODE_COMPILE_CACHE=([^\\0]*)/.exec(env);if(cmd.includes("gateway")&&m)dirs.push(m[1])}` +
+        `const files=(d)=>fs.readdirSync(d,{withFileTypes:true}).reduce((n,e)=>n+(e.isDirectory()?files(d+"/"+e.name):e.isFile()?1:0),0);` +
+        `let writable=true;try{fs.accessSync(base,fs.constants.W_OK)}catch{writable=false}` +
+        `const st=fs.statSync(base);` +
+        `console.log(JSON.stringify({dirs,files:files(base),writable,uid:st.uid,mode:(st.mode&0o777).toString(8)}))`,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const c = JSON.parse(r.stdout.trim()) as {
+      dirs: string[];
+      files: number;
+      writable: boolean;
+      uid: number;
+      mode: string;
+    };
+    expect(
+      c.dirs.some((d) => d.startsWith("/opt/lockclaw/compile-cache/openclaw/")),
+      r.stdout,
+    ).toBe(true);
+    expect(c.files).toBeGreaterThan(1000);
+    expect(c.writable).toBe(false);
+    expect(c.uid).toBe(0);
+    expect(c.mode).toBe("555");
+  }, 120_000);
+
   it("from the gateway: no direct egress, a denied name refused by the proxy (403), BUILD refused (403)", async () => {
     const direct = await inGateway(
       `const s=require("net").connect({host:"1.1.1.1",port:443,timeout:4000});` +

@@ -8,7 +8,9 @@ import {
   pinEntries,
   readPinsSh,
   repositoryOf,
+  resolvePinsSh,
 } from "../../../../src/resources/compose_stack/pins.js";
+import { raw, sh, shJoin } from "../../../../src/core/sh.js";
 import { runSh } from "../helpers.js";
 
 const DIGEST = `sha256:${"c".repeat(64)}`;
@@ -50,5 +52,83 @@ describe("image pins", () => {
     expect(again.stdout.trim().split(" ").sort()).toEqual(["GW", "NEW", "REDIS"]);
     // reading changed nothing
     expect(readFileSync(join(dir, LOCK_FILE), "utf8")).toContain("REDIS\tredis:7.4");
+  });
+
+  /**
+   * A stand-in for the user's docker client (the sh function the apply script defines): it knows the
+   * images in `have` (ref → `image inspect` line) and logs each call, so the test counts client calls.
+   */
+  const resolve = (dir: string, images: Record<string, string>, have: Record<string, string>) => {
+    const entries = pinEntries(images);
+    const known = Object.entries(have)
+      .map(([ref, line]) => `${ref}) printf '%s\\n' "${line}" ;;`)
+      .join("\n      ");
+    const dk = [
+      `lc_dk() {`,
+      `  echo "$*" >> ${dir}/calls`,
+      `  [ "$1 $2" = "image inspect" ] || { [ "$1" = pull ] && exit 9; return 1; }`,
+      `  shift 2; [ "$1" = --format ] && shift 2; lc_rc=0`,
+      `  for r in "$@"; do case "$r" in`,
+      `      ${known}`,
+      `      *) echo "No such image: $r" >&2; lc_rc=1 ;;`,
+      `  esac; done; return $lc_rc`,
+      `}`,
+    ].join("\n");
+    const show = entries.map((e) => `echo "${e.key}=$${e.shellVar}"`).join("\n");
+    const script = shJoin([
+      raw(dk),
+      ...readPinsSh(dir, entries, false),
+      ...resolvePinsSh(dir, "root", entries, (msg) => sh`{ echo ${msg} >&2; exit 1; }`),
+      raw(show),
+    ]);
+    return runSh(script);
+  };
+  const ID = (c: string) => `sha256:${c.repeat(64)}`;
+
+  it("pins every image the host has with ONE docker call, and writes the lock once", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lc-pins-"));
+    writeFileSync(join(dir, LOCK_FILE), `OLD\told:1\told@${DIGEST}\nGW\tgw:1\tgw@${DIGEST}\n`);
+    const r = resolve(
+      dir,
+      { GW: "gw:2", REDIS: "redis:7.4", PROXY: "lab/proxy:1", INGRESS: "lab/proxy:1", PINNED: `p@${DIGEST}` },
+      {
+        "gw:2": ID("a"),
+        // a registry digest of another repository first: this repository's is the pin
+        "redis:7.4": `${ID("b")} other/redis@${ID("e")} redis@${ID("d")}`,
+        "lab/proxy:1": ID("f"),
+      },
+    );
+    expect(r.stderr).not.toMatch(/No such image|no digest/);
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(dir, "calls"), "utf8").trim().split("\n")).toHaveLength(1);
+    const out = r.stdout.trim().split("\n");
+    expect(out).toEqual(
+      expect.arrayContaining([
+        `GW=${ID("a")}`,
+        `REDIS=redis@${ID("d")}`,
+        `PROXY=${ID("f")}`,
+        `INGRESS=${ID("f")}`,
+        `PINNED=p@${DIGEST}`,
+      ]),
+    );
+    const lock = readFileSync(join(dir, LOCK_FILE), "utf8").trim().split("\n").sort();
+    expect(lock).toEqual(
+      [
+        `GW\tgw:2\t${ID("a")}`,
+        `INGRESS\tlab/proxy:1\t${ID("f")}`,
+        `OLD\told:1\told@${DIGEST}`,
+        `PROXY\tlab/proxy:1\t${ID("f")}`,
+        `REDIS\tredis:7.4\tredis@${ID("d")}`,
+      ].sort(),
+    );
+  });
+
+  it("looks each image up on its own when one is missing, and pulls that one", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lc-pins-"));
+    const r = resolve(dir, { GW: "gw:2", REDIS: "redis:7.4" }, { "gw:2": ID("a") });
+    // the stand-in's pull fails: the run stops at the missing image, naming it
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("cannot pull redis:7.4");
+    expect(readFileSync(join(dir, "calls"), "utf8")).toContain("pull -q redis:7.4");
   });
 });
