@@ -8,7 +8,7 @@
  *      beside one machine's. The machines are named LOCKCLAW_BENCH_NAME_PREFIX (default `fl`) and 1…10:
  *      machine names are global to this machine, so benches of two lab directories must differ there.
  *      LOCKCLAW_BENCH_FLEET_KEEP=1 uses the machines of that prefix already up (and leaves them up);
- *      LOCKCLAW_BENCH_FLEET_ROUNDS=N runs the no-op of 1 and of all N times, alternating, and reports
+ *      LOCKCLAW_BENCH_FLEET_ROUNDS=N (default 7) runs the no-op of 1 and of all N times, alternating, and reports
  *      medians (CPU time is noisy on a shared machine).
  */
 import { spawn } from "node:child_process";
@@ -184,7 +184,8 @@ export async function benchLabFleet(count = 10): Promise<void> {
   const prefix = process.env.LOCKCLAW_BENCH_NAME_PREFIX ?? "fl";
   const names = Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
   const keep = process.env.LOCKCLAW_BENCH_FLEET_KEEP === "1";
-  const rounds = Math.max(1, Number(process.env.LOCKCLAW_BENCH_FLEET_ROUNDS ?? 1) || 1);
+  // a single round's CPU difference swung 10-21 ms per added host on this shared machine: 7 by default
+  const rounds = Math.max(1, Number(process.env.LOCKCLAW_BENCH_FLEET_ROUNDS ?? 7) || 1);
   if (!keep) await labDown({ all: true }, { labDir });
   try {
     const running = new Set(
