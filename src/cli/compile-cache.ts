@@ -85,7 +85,7 @@ function readPrivateFile(path: string): Buffer | undefined {
 }
 
 export class CompileCache {
-  /** Each compiled file's outcome, by file name (for tests and `--debug` readers). */
+  /** Each compiled file's outcome, by file name (what the tests read). */
   readonly outcomes = new Map<string, CacheOutcome>();
   private readonly toWrite: Array<{ entry: string; digest: Buffer; script: Script }> = [];
 
@@ -175,6 +175,8 @@ export class CompileCache {
    * returns what undoes it.
    */
   coverPackages(): () => void {
+    // without a cache, Node's own loader compiles them as well as this would
+    if (this.dir === undefined) return () => undefined;
     type Compile = (this: NodeJS.Module, content: string, filename: string) => unknown;
     const proto = Module.prototype as unknown as { _compile: Compile };
     const original = proto._compile;

@@ -8,7 +8,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { createRequire } from "node:module";
+import Module, { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -77,6 +77,11 @@ describe("the compile cache", () => {
     expect(cache.outcomes.get(file)).toBe("untrusted");
     cache.save();
     expect(entries()).toEqual([]);
+    // nor does it take over Node's loader for the packages' files
+    const compile = (Module.prototype as unknown as { _compile: unknown })._compile;
+    cache.coverPackages()();
+    cache.coverPackages();
+    expect((Module.prototype as unknown as { _compile: unknown })._compile).toBe(compile);
     // a private directory under a world-writable (not sticky) parent is no safer
     chmodSync(dir, 0o700);
     expect(isPrivateDirectory(dir)).toBe(true);
